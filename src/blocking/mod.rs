@@ -1,0 +1,214 @@
+//! The blocking pool: threads for work that would stall a worker (blocking
+//! syscalls, CPU-heavy sections, file I/O on Unix).
+//!
+//! 1. `spawn_blocking` wraps the closure in a task (so it gets a
+//!    [`JoinHandle`](crate::JoinHandle) like any other) and queues its
+//!    runnable here.
+//! 2. If a thread is idle and not already notified, one is notified;
+//!    otherwise a new thread is started, up to `max_blocking_threads`; past
+//!    that, the job waits in the queue (FIFO).
+//! 3. A thread idle for `keep_alive` (10 s) exits.
+//! 4. At shutdown, queued jobs that never started are cancelled (their
+//!    handles resolve as cancelled); running ones are waited for until the
+//!    deadline, then left running, detached, and counted.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::executor::task::{self, Catching, Runnable, TaskMeta};
+use crate::executor::JoinHandle;
+use crate::runtime::{context, Shared};
+
+/// The blocking pool of one runtime.
+pub(crate) struct BlockingPool {
+    state: Mutex<State>,
+    /// Idle threads wait here for jobs.
+    work: Condvar,
+    /// `shutdown` waits here for running threads to finish.
+    exited: Condvar,
+    max_threads: usize,
+    keep_alive: Duration,
+    thread_name: String,
+}
+
+#[derive(Default)]
+struct State {
+    queue: VecDeque<Runnable>,
+    threads: usize,
+    idle: usize,
+    /// Idle threads already notified (so a second job starts a thread).
+    notified: usize,
+    shutdown: bool,
+}
+
+impl BlockingPool {
+    pub(crate) fn new(max_threads: usize, keep_alive: Duration, thread_name: String) -> Self {
+        BlockingPool {
+            state: Mutex::new(State::default()),
+            work: Condvar::new(),
+            exited: Condvar::new(),
+            max_threads,
+            keep_alive,
+            thread_name,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Jobs run outside the lock, so poisoning cannot carry meaning.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Step 2: queues a job and makes sure a thread will take it.
+    fn push(&self, shared: &Arc<Shared>, runnable: Runnable) {
+        let mut st = self.lock();
+        if st.shutdown {
+            drop(st);
+            drop(runnable); // cancels the job
+            return;
+        }
+        st.queue.push_back(runnable);
+        if st.idle > st.notified {
+            st.notified += 1;
+            self.work.notify_one();
+            return;
+        }
+        if st.threads >= self.max_threads {
+            return; // waits in the queue for a busy thread
+        }
+        st.threads += 1;
+        drop(st);
+        let shared2 = shared.clone();
+        let spawned = std::thread::Builder::new()
+            .name(self.thread_name.clone())
+            .spawn(move || shared2.blocking.thread_main(&shared2));
+        if spawned.is_err() {
+            // Out of threads (EAGAIN): the job stays queued for a live
+            // thread, or for the next spawn to retry.
+            self.lock().threads -= 1;
+            self.exited.notify_all();
+        }
+    }
+
+    /// The loop of one pool thread (steps 2–3).
+    fn thread_main(&self, shared: &Arc<Shared>) {
+        let _ctx = context::enter_handle(shared);
+        let mut st = self.lock();
+        loop {
+            if let Some(runnable) = st.queue.pop_front() {
+                drop(st);
+                task::run(runnable);
+                st = self.lock();
+                continue;
+            }
+            if st.shutdown {
+                break;
+            }
+            let (guard, got_job) = self.wait_for_job(st);
+            st = guard;
+            if !got_job {
+                break;
+            }
+        }
+        st.threads -= 1;
+        drop(st);
+        self.exited.notify_all();
+    }
+
+    /// Waits as an idle thread; `false` when the thread should exit (idle
+    /// for `keep_alive`, or shutdown).
+    fn wait_for_job<'a>(&self, mut st: MutexGuard<'a, State>) -> (MutexGuard<'a, State>, bool) {
+        st.idle += 1;
+        let deadline = Instant::now() + self.keep_alive;
+        loop {
+            let timeout = deadline.saturating_duration_since(Instant::now());
+            st = self
+                .work
+                .wait_timeout(st, timeout)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+            if st.notified > 0 {
+                st.notified -= 1;
+                st.idle -= 1;
+                return (st, true);
+            }
+            if st.shutdown || Instant::now() >= deadline {
+                st.idle -= 1;
+                return (st, false);
+            }
+        }
+    }
+
+    /// Step 4: cancels queued jobs and waits until `deadline` for running
+    /// ones; returns how many threads were still busy then.
+    pub(crate) fn shutdown(&self, deadline: Instant) -> usize {
+        let queued: Vec<Runnable> = {
+            let mut st = self.lock();
+            st.shutdown = true;
+            st.queue.drain(..).collect()
+        };
+        self.work.notify_all();
+        drop(queued); // cancelled outside the lock
+        let mut st = self.lock();
+        while st.threads > 0 {
+            let timeout = deadline.saturating_duration_since(Instant::now());
+            if timeout.is_zero() {
+                break;
+            }
+            st = self
+                .exited
+                .wait_timeout(st, timeout)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        st.threads
+    }
+
+    /// `(threads, idle, queued)`.
+    pub(crate) fn stats(&self) -> (usize, usize, usize) {
+        let st = self.lock();
+        (st.threads, st.idle, st.queue.len())
+    }
+}
+
+impl Shared {
+    /// Step 1: runs `f` on the blocking pool.
+    pub(crate) fn spawn_blocking<F, R>(self: &Arc<Self>, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let counters = &self.scheduler.counters;
+        counters.spawned.fetch_add(1, Ordering::Relaxed);
+        let counters = counters.clone();
+        let shared = self.clone();
+        let (runnable, task) = async_task::Builder::new()
+            .metadata(TaskMeta::default())
+            .spawn(
+                move |_| Catching::new(BlockingJob(Some(f)), counters),
+                move |r| shared.blocking.push(&shared, r),
+            );
+        let handle = JoinHandle::new(&runnable, task);
+        runnable.schedule();
+        handle
+    }
+}
+
+/// A closure as a future that completes on its first poll.
+struct BlockingJob<F>(Option<F>);
+
+impl<F> Unpin for BlockingJob<F> {}
+
+impl<F: FnOnce() -> R, R> Future for BlockingJob<F> {
+    type Output = R;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<R> {
+        let f = self.0.take().expect("a blocking job runs once");
+        std::task::Poll::Ready(f())
+    }
+}

@@ -1,0 +1,277 @@
+//! `JoinHandle` and `JoinError`.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::task::{Context, Poll, Waker};
+
+use async_task::FallibleTask;
+
+use crate::executor::task::{Output, Payload, Runnable, TaskMeta};
+
+/// An owned permission to await, abort or cancel a spawned task.
+///
+/// Awaiting it yields the task's output, or a [`JoinError`] if the task
+/// panicked or was cancelled. Dropping it (or calling [`detach`]) lets the
+/// task keep running, as in tokio.
+///
+/// [`detach`]: JoinHandle::detach
+///
+/// # Examples
+///
+/// ```
+/// let rt = ebbtide::runtime::Runtime::new()?;
+/// let out = rt.block_on(async {
+///     let handle = ebbtide::spawn(async { 6 * 7 });
+///     handle.await
+/// });
+/// assert_eq!(out.unwrap(), 42);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[must_use = "dropping a JoinHandle detaches the task; call .detach() to say so"]
+pub struct JoinHandle<T> {
+    /// `None` only after `detach` or a completed `cancel`.
+    task: Option<FallibleTask<Output<T>, TaskMeta>>,
+    /// The task's metadata, inside the task's allocation.
+    meta: MetaRef,
+    /// Schedules the task so that an abort is acted upon promptly.
+    waker: Waker,
+}
+
+/// A pointer to a task's [`TaskMeta`].
+///
+/// # Invariant
+///
+/// Points into the allocation of the task whose `FallibleTask` is stored
+/// beside it; it is dereferenced only while that `FallibleTask` is alive,
+/// which keeps the allocation (and so the metadata) alive.
+struct MetaRef(NonNull<TaskMeta>);
+
+// SAFETY: `TaskMeta` is `Sync` (atomics only), and by the invariant the
+// pointee outlives every use, whichever thread makes it.
+unsafe impl Send for MetaRef {}
+// SAFETY: as above; only `&TaskMeta` is ever produced.
+unsafe impl Sync for MetaRef {}
+
+impl<T> JoinHandle<T> {
+    pub(crate) fn new(runnable: &Runnable, task: async_task::Task<Output<T>, TaskMeta>) -> Self {
+        JoinHandle {
+            meta: MetaRef(NonNull::from(task.metadata())),
+            waker: runnable.waker(),
+            task: Some(task.fallible()),
+        }
+    }
+
+    fn meta(&self) -> &TaskMeta {
+        debug_assert!(self.task.is_some());
+        // SAFETY: every caller holds `self.task` (see the `MetaRef`
+        // invariant): the task's allocation is alive.
+        unsafe { self.meta.0.as_ref() }
+    }
+
+    /// Requests cancellation and returns at once.
+    ///
+    /// The task's future is dropped the next time a worker picks the task
+    /// (soon: the task is scheduled now). Awaiting the handle afterwards
+    /// yields `Err(JoinError)` with [`is_cancelled`](JoinError::is_cancelled),
+    /// or `Ok` if the task had already finished. Aborting twice, or a
+    /// finished task, does nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// ebbtide::block_on(async {
+    ///     let h = ebbtide::spawn(std::future::pending::<()>());
+    ///     h.abort();
+    ///     assert!(h.await.unwrap_err().is_cancelled());
+    /// });
+    /// ```
+    pub fn abort(&self) {
+        if self.task.is_some() {
+            self.meta().abort();
+            self.waker.wake_by_ref();
+        }
+    }
+
+    /// Cancels the task and waits until its future has been **dropped**.
+    ///
+    /// Returns `Some(output)` if the task had already finished, `None` if it
+    /// was cancelled (or had panicked). When this resolves, the future's
+    /// `Drop` has run — the acknowledged cancellation ebbtide's I/O builds on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// ebbtide::block_on(async {
+    ///     let h = ebbtide::spawn(std::future::pending::<u32>());
+    ///     assert_eq!(h.cancel().await, None);
+    /// });
+    /// ```
+    pub async fn cancel(mut self) -> Option<T> {
+        self.abort();
+        let task = self.task.take()?;
+        task.await.and_then(|out| out.take().ok())
+    }
+
+    /// Lets the task run to completion with nobody awaiting it (the same as
+    /// dropping the handle).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// ebbtide::block_on(async {
+    ///     ebbtide::spawn(async { /* runs on */ }).detach();
+    /// });
+    /// ```
+    pub fn detach(mut self) {
+        if let Some(task) = self.task.take() {
+            task.detach();
+        }
+    }
+
+    /// Whether the task has finished: completed, panicked or cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// ebbtide::block_on(async {
+    ///     let h = ebbtide::spawn(async {});
+    ///     while !h.is_finished() { ebbtide::yield_now().await; }
+    /// });
+    /// ```
+    pub fn is_finished(&self) -> bool {
+        self.task.as_ref().map_or(true, |t| t.is_finished())
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.detach();
+        }
+    }
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let task = self
+            .task
+            .as_mut()
+            .expect("JoinHandle polled after it returned its result");
+        let out = std::task::ready!(Pin::new(task).poll(cx));
+        self.task = None;
+        Poll::Ready(match out {
+            None => Err(JoinError::cancelled()),
+            Some(out) => out.take().map_err(JoinError::panic),
+        })
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+/// Why a task produced no output.
+///
+/// # Examples
+///
+/// ```
+/// ebbtide::block_on(async {
+///     let err = ebbtide::spawn(async { panic!("boom") }).await.unwrap_err();
+///     assert!(err.is_panic());
+///     assert_eq!(err.to_string(), "task panicked: boom");
+/// });
+/// ```
+pub struct JoinError {
+    repr: Repr,
+}
+
+enum Repr {
+    Cancelled,
+    Panic(Payload),
+}
+
+impl JoinError {
+    pub(crate) fn cancelled() -> JoinError {
+        JoinError {
+            repr: Repr::Cancelled,
+        }
+    }
+
+    fn panic(payload: Payload) -> JoinError {
+        JoinError {
+            repr: Repr::Panic(payload),
+        }
+    }
+
+    /// The task was aborted, cancelled, or its runtime shut down first.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self.repr, Repr::Cancelled)
+    }
+
+    /// The task's future panicked (in `poll` or in its `Drop`).
+    pub fn is_panic(&self) -> bool {
+        matches!(self.repr, Repr::Panic(_))
+    }
+
+    /// The panic payload, to re-raise with `std::panic::resume_unwind`.
+    ///
+    /// # Panics
+    ///
+    /// If the error is not a panic (check [`is_panic`](Self::is_panic)).
+    pub fn into_panic(self) -> Box<dyn std::any::Any + Send + 'static> {
+        self.try_into_panic()
+            .unwrap_or_else(|_| panic!("JoinError::into_panic on a cancelled task"))
+    }
+
+    /// The panic payload, or `Err(self)` if the task was cancelled.
+    pub fn try_into_panic(self) -> Result<Box<dyn std::any::Any + Send + 'static>, JoinError> {
+        match self.repr {
+            Repr::Panic(p) => Ok(p),
+            Repr::Cancelled => Err(self),
+        }
+    }
+
+    fn message(&self) -> Option<&str> {
+        let Repr::Panic(p) = &self.repr else {
+            return None;
+        };
+        p.downcast_ref::<&str>()
+            .copied()
+            .or_else(|| p.downcast_ref::<String>().map(String::as_str))
+    }
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.repr, self.message()) {
+            (Repr::Cancelled, _) => f.write_str("task was cancelled before it finished"),
+            (Repr::Panic(_), Some(msg)) => write!(f, "task panicked: {msg}"),
+            (Repr::Panic(_), None) => f.write_str("task panicked (non-string payload)"),
+        }
+    }
+}
+
+impl fmt::Debug for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.repr {
+            Repr::Cancelled => f.write_str("JoinError::Cancelled"),
+            Repr::Panic(_) => write!(f, "JoinError::Panic({:?})", self.message().unwrap_or("..")),
+        }
+    }
+}
+
+impl std::error::Error for JoinError {}
+
+impl From<JoinError> for std::io::Error {
+    fn from(e: JoinError) -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::Other, e.to_string())
+    }
+}

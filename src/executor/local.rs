@@ -1,0 +1,150 @@
+//! `!Send` tasks pinned to the thread that spawned them.
+//!
+//! Every runtime thread (each worker, and each `block_on` caller) owns one
+//! [`LocalTasks`]. Its tasks run only there:
+//!
+//! 1. `spawn_local` records the task's waker in `active` (owner thread only)
+//!    and queues its runnable in `queue`, which any thread may push to (a
+//!    waker may fire anywhere) — followed by an unpark of the owner.
+//! 2. The owner pops and runs them between its other work.
+//! 3. When the owner stops (its `block_on` returns, its worker exits),
+//!    `shutdown` wakes every active task and drops the resulting runnables
+//!    *on the owner thread*, so every `!Send` future is dropped where it
+//!    lives; their `JoinHandle`s resolve as cancelled.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::Waker;
+
+use concurrent_queue::ConcurrentQueue;
+use slab::Slab;
+
+use super::task::{Catching, Runnable, TaskMeta};
+use super::{JoinHandle, Waiter};
+use crate::runtime::Shared;
+
+/// The `spawn_local` tasks of one thread.
+pub(crate) struct LocalTasks {
+    queue: Arc<LocalQueue>,
+    /// Wakers of live tasks, keyed by slab index (owner thread only).
+    active: Rc<RefCell<Slab<Waker>>>,
+}
+
+/// The part schedulers on other threads can reach.
+struct LocalQueue {
+    runnables: ConcurrentQueue<Runnable>,
+    /// Wakes the owner thread.
+    waiter: Arc<Waiter>,
+    shared: Arc<Shared>,
+    /// Set by `shutdown`; see `schedule`.
+    closed: AtomicBool,
+}
+
+impl LocalQueue {
+    fn schedule(&self, runnable: Runnable) {
+        if self.closed.load(Ordering::Acquire) {
+            // The owner is gone: dropping a `!Send` future here would run its
+            // Drop on the wrong thread. `shutdown` closed every live task
+            // first, so this cannot happen; if it ever did, leaking is the
+            // only sound choice.
+            std::mem::forget(runnable);
+            return;
+        }
+        if let Err(e) = self.runnables.push(runnable) {
+            std::mem::forget(e.into_inner());
+            return;
+        }
+        self.waiter.unpark(&self.shared.reactor);
+    }
+}
+
+/// Removes a task's entry from `active` when its future is dropped.
+struct ActiveGuard {
+    active: Rc<RefCell<Slab<Waker>>>,
+    key: usize,
+}
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        let waker = self.active.borrow_mut().try_remove(self.key);
+        drop(waker);
+    }
+}
+
+impl LocalTasks {
+    pub(crate) fn new(shared: Arc<Shared>, waiter: Arc<Waiter>) -> LocalTasks {
+        LocalTasks {
+            queue: Arc::new(LocalQueue {
+                runnables: ConcurrentQueue::unbounded(),
+                waiter,
+                shared,
+                closed: AtomicBool::new(false),
+            }),
+            active: Rc::new(RefCell::new(Slab::new())),
+        }
+    }
+
+    /// Step 1.
+    pub(crate) fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let counters = &self.queue.shared.scheduler.counters;
+        counters.spawned.fetch_add(1, Ordering::Relaxed);
+        let counters = counters.clone();
+        let key = self.active.borrow().vacant_key();
+        let guard = ActiveGuard {
+            active: self.active.clone(),
+            key,
+        };
+        let future = async move {
+            let _guard = guard;
+            future.await
+        };
+        let queue = self.queue.clone();
+        let (runnable, task) = async_task::Builder::new()
+            .metadata(TaskMeta::default())
+            .spawn_local(
+                move |_| Catching::new(future, counters),
+                move |r| queue.schedule(r),
+            );
+        self.active.borrow_mut().insert(runnable.waker());
+        let handle = JoinHandle::new(&runnable, task);
+        runnable.schedule();
+        handle
+    }
+
+    pub(crate) fn pop(&self) -> Option<Runnable> {
+        self.queue.runnables.pop().ok()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.queue.runnables.is_empty()
+    }
+
+    /// Step 3.
+    pub(crate) fn shutdown(&self) {
+        let wakers: Vec<Waker> = self
+            .active
+            .borrow()
+            .iter()
+            .map(|(_, w)| w.clone())
+            .collect();
+        for w in wakers {
+            w.wake();
+        }
+        while let Some(r) = self.pop() {
+            drop(r);
+        }
+        self.queue.closed.store(true, Ordering::Release);
+        // Anything scheduled between the drain and the close (a Drop that
+        // woke a sibling) is still ours to drop here.
+        while let Some(r) = self.pop() {
+            drop(r);
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! The scheduler: per-worker queues, a global injector, idle bookkeeping.
+//!
+//! # Where a woken task goes
+//!
+//! 1. Woken on a worker of this runtime, not by itself: into that worker's
+//!    LIFO slot (it runs next, while its data is hot); the task it displaces
+//!    moves to the back of the worker's local queue, where others can steal it.
+//! 2. Woken by itself while running (`yield_now`): the back of the local
+//!    queue, so a yielding task never starves the others.
+//! 3. Woken anywhere else: the global injector.
+//! 4. Then, only if no worker is searching and some worker is idle, one
+//!    worker is woken (see `idle` for the protocol).
+//!
+//! Workers take the LIFO slot at most 3 times in a row, then the local
+//! queue, then the injector (checked first every 61st tick for fairness),
+//! then steal half of another worker's queue. No lock is held while a task is
+//! polled, dropped, or a waker is called.
+
+mod idle;
+mod join;
+mod local;
+mod park;
+pub(crate) mod task;
+mod worker;
+
+pub use join::{JoinError, JoinHandle};
+pub(crate) use local::LocalTasks;
+pub(crate) use park::Waiter;
+pub(crate) use worker::{run_worker_thread, MainWake, Worker};
+
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use async_task::ScheduleInfo;
+use concurrent_queue::{ConcurrentQueue, PushError};
+use parking::Parker;
+
+use crate::reactor::Reactor;
+use crate::runtime::Shared;
+use idle::Idle;
+use task::{Catching, Runnable, TaskMeta};
+
+/// Capacity of each worker's local queue; overflow goes to the injector.
+const LOCAL_QUEUE_CAPACITY: usize = 256;
+
+/// Runtime-wide task counters (shared with every task's `Catching`).
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    /// Tasks spawned since the runtime started.
+    pub(crate) spawned: AtomicU64,
+    /// Futures not yet dropped.
+    pub(crate) alive: AtomicUsize,
+    /// Tasks whose future panicked (in poll or in its completion drop).
+    pub(crate) panics: AtomicU64,
+    /// Panics caught while dropping a cancelled task's future.
+    pub(crate) drop_panics: AtomicU64,
+}
+
+/// One worker's slots in the shared scheduler.
+pub(crate) struct WorkerSlot {
+    /// Its local run queue; other workers steal from it.
+    pub(crate) queue: ConcurrentQueue<Runnable>,
+    /// How to wake it.
+    pub(crate) waiter: Arc<Waiter>,
+    /// Its parker, taken by the thread that runs as this worker.
+    pub(crate) parker: Mutex<Option<Parker>>,
+    /// Tasks polled (flushed from the worker's local count when it parks).
+    pub(crate) polls: AtomicU64,
+    /// Successful steals by this worker.
+    pub(crate) steals: AtomicU64,
+}
+
+/// The executor half of a runtime.
+pub(crate) struct Scheduler {
+    /// Tasks woken outside a worker of this runtime.
+    pub(crate) injector: ConcurrentQueue<Runnable>,
+    pub(crate) workers: Box<[WorkerSlot]>,
+    idle: Idle,
+    /// Set at teardown: workers exit, newly scheduled tasks are dropped.
+    stopping: AtomicBool,
+    pub(crate) counters: Arc<Counters>,
+}
+
+thread_local! {
+    /// The scheduler and worker index this thread runs as, if any. The
+    /// pointer is only compared, never dereferenced.
+    static WORKER: Cell<(*const Scheduler, usize)> = const { Cell::new((std::ptr::null(), 0)) };
+    /// The current worker's LIFO slot (meaningful only while `WORKER` is set).
+    static LIFO: Cell<Option<Runnable>> = const { Cell::new(None) };
+}
+
+impl Scheduler {
+    pub(crate) fn new(workers: usize) -> Scheduler {
+        let count = workers;
+        let workers = (0..count)
+            .map(|_| {
+                let (parker, waiter) = Waiter::pair();
+                WorkerSlot {
+                    queue: ConcurrentQueue::bounded(LOCAL_QUEUE_CAPACITY),
+                    waiter: Arc::new(waiter),
+                    parker: Mutex::new(Some(parker)),
+                    polls: AtomicU64::new(0),
+                    steals: AtomicU64::new(0),
+                }
+            })
+            .collect();
+        Scheduler {
+            injector: ConcurrentQueue::unbounded(),
+            idle: Idle::new(count),
+            workers,
+            stopping: AtomicBool::new(false),
+            counters: Arc::new(Counters::default()),
+        }
+    }
+
+    /// The index of the worker the current thread runs as, for this scheduler.
+    fn current_worker(&self) -> Option<usize> {
+        let (sched, index) = WORKER.with(Cell::get);
+        std::ptr::eq(sched, self).then_some(index)
+    }
+
+    /// Steps 1–4 of the module doc.
+    pub(crate) fn schedule(&self, reactor: &Reactor, runnable: Runnable, info: ScheduleInfo) {
+        if self.is_stopping() {
+            // Nobody will run it: dropping it cancels the task here.
+            drop(runnable);
+            return;
+        }
+        match self.current_worker() {
+            Some(index) if !info.woken_while_running => {
+                let Some(prev) = LIFO.with(|slot| slot.replace(Some(runnable))) else {
+                    return; // only this worker can run the LIFO slot: no wake
+                };
+                self.push_local(index, prev);
+            }
+            Some(index) => self.push_local(index, runnable),
+            None => {
+                // The injector is unbounded and closed only at teardown.
+                if let Err(e) = self.injector.push(runnable) {
+                    drop(e.into_inner());
+                    return;
+                }
+            }
+        }
+        self.notify_one(reactor);
+    }
+
+    fn push_local(&self, index: usize, runnable: Runnable) {
+        if let Err(PushError::Full(r) | PushError::Closed(r)) =
+            self.workers[index].queue.push(runnable)
+        {
+            if let Err(e) = self.injector.push(r) {
+                drop(e.into_inner());
+            }
+        }
+    }
+
+    /// Wakes one idle worker if nobody is searching (protocol step 1–2).
+    pub(crate) fn notify_one(&self, reactor: &Reactor) {
+        if !self.idle.needs_notify() {
+            return;
+        }
+        if let Some(index) = self.idle.pop_for_notify() {
+            self.workers[index].waiter.unpark(reactor);
+        }
+    }
+
+    /// Whether any shared queue holds a task (the re-check of step 4).
+    pub(crate) fn has_shared_work(&self) -> bool {
+        !self.injector.is_empty() || self.workers.iter().any(|w| !w.queue.is_empty())
+    }
+
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    /// Teardown: refuse new work and wake every worker so it exits.
+    pub(crate) fn stop(&self, reactor: &Reactor) {
+        self.stopping.store(true, Ordering::SeqCst);
+        for w in self.workers.iter() {
+            w.waiter.unpark(reactor);
+        }
+        reactor.notify();
+    }
+
+    /// Drops every queued task (after the workers have exited).
+    pub(crate) fn drain(&self) {
+        self.injector.close();
+        while let Ok(r) = self.injector.pop() {
+            drop(r);
+        }
+        for w in self.workers.iter() {
+            w.queue.close();
+            while let Ok(r) = w.queue.pop() {
+                drop(r);
+            }
+        }
+    }
+
+    pub(crate) fn idle_workers(&self) -> usize {
+        self.idle.idle_count()
+    }
+}
+
+impl Shared {
+    /// Spawns a `Send` task on this runtime.
+    pub(crate) fn spawn<F>(self: &Arc<Self>, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let counters = &self.scheduler.counters;
+        counters.spawned.fetch_add(1, Ordering::Relaxed);
+        let counters = counters.clone();
+        let shared = self.clone();
+        let schedule = move |r: Runnable, info: ScheduleInfo| {
+            shared.scheduler.schedule(&shared.reactor, r, info);
+        };
+        let (runnable, task) = async_task::Builder::new()
+            .metadata(TaskMeta::default())
+            .spawn(
+                move |_| Catching::new(future, counters),
+                async_task::WithInfo(schedule),
+            );
+        let handle = JoinHandle::new(&runnable, task);
+        runnable.schedule();
+        handle
+    }
+}
+
+/// Yields once to the scheduler: the task goes to the back of its worker's
+/// queue, letting every other ready task run first.
+///
+/// # Examples
+///
+/// ```
+/// ebbtide::block_on(async {
+///     for _ in 0..3 {
+///         ebbtide::yield_now().await;
+///     }
+/// });
+/// ```
+pub fn yield_now() -> YieldNow {
+    YieldNow { yielded: false }
+}
+
+/// The future returned by [`yield_now`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct YieldNow {
+    yielded: bool,
+}
+
+impl Future for YieldNow {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.yielded {
+            return Poll::Ready(());
+        }
+        self.yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}

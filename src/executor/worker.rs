@@ -1,0 +1,325 @@
+//! The worker loop, shared by worker threads and by the `block_on` caller of
+//! a current-thread runtime.
+//!
+//! # One iteration
+//!
+//! 1. If this thread drives a `block_on` future and it was woken, poll it.
+//! 2. Take a task: LIFO slot (≤ 3 in a row), local queue, this thread's
+//!    `spawn_local` queue, injector; every 61st tick the injector goes first
+//!    and the reactor is polled without blocking (timers and I/O make
+//!    progress even when no worker is idle).
+//! 3. None? Search: steal half of another worker's queue, then the injector.
+//! 4. Still none? Park (protocol in `idle`): register idle, re-check, then
+//!    either drive the reactor (block in `Poller::wait` until the next timer)
+//!    or, if another thread drives it, sleep on the parker.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
+
+use parking::Parker;
+
+use super::task::{self, Runnable};
+use super::{LocalTasks, Scheduler, Waiter, LIFO, WORKER};
+use crate::reactor::{Drive, Reactor};
+use crate::runtime::{context, Shared};
+
+/// Ticks between fairness checks of the injector and non-blocking polls of
+/// the reactor.
+const MAINTENANCE_INTERVAL: u32 = 61;
+/// Consecutive LIFO-slot runs before the slot yields to the queue.
+const MAX_LIFO_RUNS: u32 = 3;
+
+/// The wake flag of a `block_on` future.
+pub(crate) struct MainWake {
+    woken: AtomicBool,
+    waiter: Arc<Waiter>,
+    shared: Arc<Shared>,
+}
+
+impl MainWake {
+    pub(crate) fn new(waiter: Arc<Waiter>, shared: Arc<Shared>) -> Arc<MainWake> {
+        Arc::new(MainWake {
+            woken: AtomicBool::new(true),
+            waiter,
+            shared,
+        })
+    }
+
+    pub(crate) fn take(&self) -> bool {
+        self.woken.swap(false, Ordering::AcqRel)
+    }
+
+    pub(crate) fn is_set(&self) -> bool {
+        self.woken.load(Ordering::SeqCst)
+    }
+}
+
+impl Wake for MainWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.woken.swap(true, Ordering::SeqCst) {
+            self.waiter.unpark(&self.shared.reactor);
+        }
+    }
+}
+
+/// A thread running as worker `index` of `shared`'s scheduler.
+pub(crate) struct Worker<'a> {
+    shared: &'a Arc<Shared>,
+    index: usize,
+    parker: Parker,
+    local: Rc<LocalTasks>,
+    tick: u32,
+    lifo_runs: u32,
+    searching: bool,
+    /// Polls not yet added to the shared counter.
+    polls: u64,
+    rng: u32,
+}
+
+/// Entry point of a worker thread.
+pub(crate) fn run_worker_thread(shared: Arc<Shared>, index: usize) {
+    let Some(mut worker) = Worker::claim(&shared, index) else {
+        return;
+    };
+    let _ctx = context::enter_runtime_thread(&shared, Some(worker.local.clone()));
+    worker.run(std::pin::pin!(std::future::pending::<()>()), None);
+    worker.release();
+}
+
+impl<'a> Worker<'a> {
+    /// Takes worker `index`'s parker and marks this thread as that worker.
+    /// `None` if another thread already runs as it.
+    pub(crate) fn claim(shared: &'a Arc<Shared>, index: usize) -> Option<Worker<'a>> {
+        let slot = &shared.scheduler.workers[index];
+        let parker = slot
+            .parker
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()?;
+        WORKER.with(|w| w.set((&shared.scheduler as *const Scheduler, index)));
+        let local = Rc::new(LocalTasks::new(shared.clone(), slot.waiter.clone()));
+        Some(Worker {
+            shared,
+            index,
+            parker,
+            local,
+            tick: 0,
+            lifo_runs: 0,
+            searching: false,
+            polls: 0,
+            rng: 0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B),
+        })
+    }
+
+    pub(crate) fn local(&self) -> &Rc<LocalTasks> {
+        &self.local
+    }
+
+    pub(crate) fn waiter(&self) -> &Arc<Waiter> {
+        &self.sched().workers[self.index].waiter
+    }
+
+    /// Gives the worker identity back: local tasks are cancelled here (on
+    /// their own thread), the LIFO task returns to the shared queue.
+    pub(crate) fn release(mut self) {
+        self.flush_stats();
+        if self.searching {
+            self.sched().idle.stop_searching();
+        }
+        if let Some(r) = LIFO.with(|s| s.take()) {
+            self.sched().push_local(self.index, r);
+        }
+        WORKER.with(|w| w.set((std::ptr::null(), 0)));
+        self.local.shutdown();
+        let slot = &self.sched().workers[self.index];
+        *slot.parker.lock().unwrap_or_else(|e| e.into_inner()) = Some(self.parker);
+    }
+
+    fn sched(&self) -> &'a Scheduler {
+        &self.shared.scheduler
+    }
+
+    fn reactor(&self) -> &'a Reactor {
+        &self.shared.reactor
+    }
+
+    /// Runs tasks until `main` completes (current-thread `block_on`) or, for
+    /// a worker thread (`main_wake` is `None`), until the runtime stops.
+    pub(crate) fn run<F: Future>(
+        &mut self,
+        mut main: Pin<&mut F>,
+        main_wake: Option<&Arc<MainWake>>,
+    ) -> Option<F::Output> {
+        let main_waker = main_wake.map(|m| Waker::from(m.clone()));
+        loop {
+            if let (Some(flag), Some(waker)) = (main_wake, &main_waker) {
+                if flag.take() {
+                    if let Poll::Ready(v) = main.as_mut().poll(&mut Context::from_waker(waker)) {
+                        return Some(v);
+                    }
+                }
+            } else if self.sched().is_stopping() {
+                return None;
+            }
+            if let Some(r) = self.next_task() {
+                self.run_task(r);
+                continue;
+            }
+            if let Some(r) = self.search() {
+                self.run_task(r);
+                continue;
+            }
+            self.park(main_wake.map(|m| &**m));
+        }
+    }
+
+    fn run_task(&mut self, runnable: Runnable) {
+        if self.searching {
+            self.searching = false;
+            if self.sched().idle.stop_searching() {
+                // Last searcher found work: there may be more; fan out.
+                self.sched().notify_one(self.reactor());
+            }
+        }
+        self.polls += 1;
+        task::run(runnable);
+    }
+
+    /// Step 2 of the module doc.
+    fn next_task(&mut self) -> Option<Runnable> {
+        let sched = self.sched();
+        self.tick = self.tick.wrapping_add(1);
+        if self.tick % MAINTENANCE_INTERVAL == 0 {
+            self.maintenance();
+            if let Ok(r) = sched.injector.pop() {
+                return Some(r);
+            }
+        }
+        if let Some(r) = LIFO.with(|s| s.take()) {
+            if self.lifo_runs < MAX_LIFO_RUNS {
+                self.lifo_runs += 1;
+                return Some(r);
+            }
+            sched.push_local(self.index, r);
+        }
+        self.lifo_runs = 0;
+        if let Ok(r) = sched.workers[self.index].queue.pop() {
+            return Some(r);
+        }
+        if let Some(r) = self.local.pop() {
+            return Some(r);
+        }
+        sched.injector.pop().ok()
+    }
+
+    /// Non-blocking reactor poll, if nobody else is driving.
+    fn maintenance(&mut self) {
+        self.flush_stats();
+        self.reactor().drive(Some(Duration::ZERO), || false, || {});
+    }
+
+    /// Step 3: steal half of a random other worker's queue.
+    fn search(&mut self) -> Option<Runnable> {
+        let sched = self.sched();
+        if !self.searching {
+            if !sched.idle.try_start_searching() {
+                return None;
+            }
+            self.searching = true;
+        }
+        let n = sched.workers.len();
+        let start = self.next_rand() as usize % n;
+        for k in 0..n {
+            let victim = (start + k) % n;
+            if victim == self.index {
+                continue;
+            }
+            if let Some(r) = self.steal_from(victim) {
+                sched.workers[self.index]
+                    .steals
+                    .fetch_add(1, Ordering::Relaxed);
+                return Some(r);
+            }
+        }
+        sched.injector.pop().ok()
+    }
+
+    fn steal_from(&self, victim: usize) -> Option<Runnable> {
+        let sched = self.sched();
+        let from = &sched.workers[victim].queue;
+        let count = from.len().div_ceil(2);
+        let first = from.pop().ok()?;
+        for _ in 1..count {
+            let Ok(r) = from.pop() else { break };
+            sched.push_local(self.index, r);
+        }
+        Some(first)
+    }
+
+    fn next_rand(&mut self) -> u32 {
+        // xorshift32: cheap victim selection, no quality needed.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 17;
+        self.rng ^= self.rng << 5;
+        self.rng
+    }
+
+    fn has_work(&self, main: Option<&MainWake>) -> bool {
+        self.sched().has_shared_work()
+            || !self.local.is_empty()
+            || main.is_some_and(MainWake::is_set)
+            || (main.is_none() && self.sched().is_stopping())
+    }
+
+    /// Step 4: the sleep half of the protocol in `idle`.
+    fn park(&mut self, main: Option<&MainWake>) {
+        self.flush_stats();
+        let sched = self.sched();
+        sched
+            .idle
+            .park(self.index, std::mem::take(&mut self.searching));
+        if self.has_work(main) {
+            self.searching = sched.idle.unpark(self.index);
+            return;
+        }
+        let waiter = self.waiter().clone();
+        let mut searching_after = None;
+        let drove = self.reactor().drive(
+            None,
+            || {
+                waiter.enter_driver();
+                self.has_work(main)
+            },
+            || {
+                waiter.leave_driver();
+                // Leave the idle list before waking tasks, so that their
+                // wakes rouse *other* workers.
+                searching_after = Some(sched.idle.unpark(self.index));
+            },
+        );
+        self.searching = match (drove, searching_after) {
+            (Drive::Woke(_), Some(s)) => s,
+            _ => {
+                self.parker.park();
+                sched.idle.unpark(self.index)
+            }
+        };
+    }
+
+    fn flush_stats(&mut self) {
+        if self.polls > 0 {
+            let slot = &self.sched().workers[self.index];
+            slot.polls
+                .fetch_add(std::mem::take(&mut self.polls), Ordering::Relaxed);
+        }
+    }
+}

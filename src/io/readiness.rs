@@ -1,0 +1,247 @@
+//! `Async<T>`: a non-blocking OS handle registered with the current
+//! runtime's reactor.
+//!
+//! The pattern every operation follows: try the syscall; on `WouldBlock`,
+//! wait for the reactor to report readiness, then try again (the protocol is
+//! in `reactor::source`). Cancellation is immediate: the kernel holds no
+//! buffer between attempts, so dropping a pending read loses nothing.
+
+use std::fmt;
+use std::future::poll_fn;
+use std::io::{self, Read, Write};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use crate::reactor::{runtime_gone, Direction, Source};
+use crate::runtime::{context, Shared};
+use crate::sys::{self, AsSourceHandle};
+
+/// A non-blocking I/O handle registered with a runtime's reactor.
+///
+/// Works with anything that owns a file descriptor (Unix) or a socket
+/// (Windows): std sockets, pipes, `UnixStream`s. The handle is put in
+/// non-blocking mode, registered with the runtime current when `new` is
+/// called, and deregistered before it is closed.
+///
+/// One task may wait for each direction at a time (the last waiter's waker
+/// is kept), as with tokio's `poll_read_ready`.
+///
+/// # Examples
+///
+/// ```
+/// use std::net::{TcpListener, TcpStream};
+/// use ebbtide::io::{Async, AsyncReadExt, AsyncWriteExt};
+///
+/// ebbtide::block_on(async {
+///     let listener = Async::new(TcpListener::bind("127.0.0.1:0")?)?;
+///     let addr = listener.get_ref().local_addr()?;
+///     let mut client = Async::new(TcpStream::connect(addr)?)?;
+///     let (server, _) = listener.read_with(|l| l.accept()).await?;
+///     let mut server = Async::new(server)?;
+///     client.write_all(b"ping").await?;
+///     let mut buf = [0; 4];
+///     server.read_exact(&mut buf).await?;
+///     assert_eq!(&buf, b"ping");
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Async<T: AsSourceHandle> {
+    /// Readiness state in the reactor; removed in `Drop` before `io` closes.
+    source: Arc<Source>,
+    /// The runtime whose reactor holds `source`.
+    shared: Arc<Shared>,
+    /// `None` only during `into_inner`/`Drop`.
+    io: Option<T>,
+}
+
+impl<T: AsSourceHandle> Async<T> {
+    /// Puts `io` in non-blocking mode and registers it with the current
+    /// runtime.
+    ///
+    /// # Errors
+    ///
+    /// If no runtime is current (the error says so), if the runtime has shut
+    /// down, or the OS error of `fcntl`/`ioctlsocket` or the poller.
+    pub fn new(io: T) -> io::Result<Async<T>> {
+        let shared = context::with_current(|s| s.cloned()).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::Other,
+                "ebbtide::io::Async::new called outside a runtime: create I/O objects \
+                 inside `block_on`, a task, or after `Handle::enter()`",
+            )
+        })?;
+        sys::set_nonblocking(&io)?;
+        // SAFETY: `io` owns the handle and is stored in the returned value;
+        // `Drop`/`into_inner` call `remove_source` before releasing it.
+        let source = unsafe { shared.reactor.insert_source(sys::raw(&io))? };
+        Ok(Async {
+            source,
+            shared,
+            io: Some(io),
+        })
+    }
+
+    /// The inner I/O object.
+    pub fn get_ref(&self) -> &T {
+        self.io.as_ref().expect("io is present until drop")
+    }
+
+    /// Deregisters the handle and returns the inner object (still in
+    /// non-blocking mode).
+    ///
+    /// # Errors
+    ///
+    /// The poller's error if deregistration fails; the object is dropped then.
+    pub fn into_inner(mut self) -> io::Result<T> {
+        let io = self.io.take().expect("io is present until drop");
+        self.shared.reactor.remove_source(&self.source)?;
+        Ok(io)
+    }
+
+    fn poll_ready(&self, dir: Direction, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.shared.reactor.is_closed() {
+            return Poll::Ready(Err(runtime_gone()));
+        }
+        self.source
+            .poll_ready(self.shared.reactor.poller(), dir, cx)
+    }
+
+    /// Polls until the handle may be readable (an event arrived since the
+    /// last `WouldBlock`).
+    pub fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_ready(Direction::Read, cx)
+    }
+
+    /// Polls until the handle may be writable.
+    pub fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_ready(Direction::Write, cx)
+    }
+
+    /// Waits until the handle may be readable.
+    ///
+    /// # Errors
+    ///
+    /// If the runtime has shut down, or the poller fails to re-arm.
+    pub async fn readable(&self) -> io::Result<()> {
+        poll_fn(|cx| self.poll_readable(cx)).await
+    }
+
+    /// Waits until the handle may be writable.
+    ///
+    /// # Errors
+    ///
+    /// As for [`readable`](Self::readable).
+    pub async fn writable(&self) -> io::Result<()> {
+        poll_fn(|cx| self.poll_writable(cx)).await
+    }
+
+    /// Runs the non-blocking `op` until it stops returning `WouldBlock`,
+    /// waiting for readability in between.
+    ///
+    /// # Errors
+    ///
+    /// Whatever `op` returns other than `WouldBlock`, or a readiness error.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe if `op` is: nothing is held between attempts.
+    pub async fn read_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
+        poll_fn(|cx| self.poll_with(Direction::Read, cx, &mut op)).await
+    }
+
+    /// Like [`read_with`](Self::read_with), waiting for writability.
+    ///
+    /// # Errors
+    ///
+    /// As for [`read_with`](Self::read_with).
+    pub async fn write_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
+        poll_fn(|cx| self.poll_with(Direction::Write, cx, &mut op)).await
+    }
+
+    fn poll_with<R>(
+        &self,
+        dir: Direction,
+        cx: &mut Context<'_>,
+        op: &mut impl FnMut(&T) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        loop {
+            match op(self.get_ref()) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                res => return Poll::Ready(res),
+            }
+            std::task::ready!(self.poll_ready(dir, cx))?;
+        }
+    }
+}
+
+impl<T: AsSourceHandle> Drop for Async<T> {
+    fn drop(&mut self) {
+        if let Some(io) = self.io.take() {
+            // Deregister first (the `Source` invariant), then close.
+            let _ = self.shared.reactor.remove_source(&self.source);
+            drop(io);
+        }
+    }
+}
+
+impl<T: AsSourceHandle + fmt::Debug> fmt::Debug for Async<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Async").field("io", &self.io).finish()
+    }
+}
+
+impl<T: AsSourceHandle> futures_lite::AsyncRead for Async<T>
+where
+    for<'a> &'a T: Read,
+{
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_with(Direction::Read, cx, &mut |mut io: &T| io.read(buf))
+    }
+
+    fn poll_read_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &mut [io::IoSliceMut<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_with(Direction::Read, cx, &mut |mut io: &T| {
+            io.read_vectored(bufs)
+        })
+    }
+}
+
+impl<T: AsSourceHandle> futures_lite::AsyncWrite for Async<T>
+where
+    for<'a> &'a T: Write,
+{
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_with(Direction::Write, cx, &mut |mut io: &T| io.write(buf))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_with(Direction::Write, cx, &mut |mut io: &T| {
+            io.write_vectored(bufs)
+        })
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_with(Direction::Write, cx, &mut |mut io: &T| io.flush())
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_flush(cx)
+    }
+}

@@ -1,0 +1,162 @@
+//! # ebbtide
+//!
+//! A cross-platform async runtime: a work-stealing executor on a reactor
+//! with epoll / kqueue / IOCP backends (through [`polling`]).
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! ebbtide::block_on(async {
+//!     let worker = ebbtide::spawn(async {
+//!         ebbtide::time::sleep(Duration::from_millis(1)).await;
+//!         21 * 2
+//!     });
+//!     let blocking = ebbtide::spawn_blocking(|| std::fs::metadata(".").is_ok());
+//!     assert_eq!(worker.await.unwrap(), 42);
+//!     assert!(blocking.await.unwrap());
+//! });
+//! ```
+//!
+//! ## Where things live
+//!
+//! | module | what |
+//! | --- | --- |
+//! | [`runtime`] | [`Runtime`](runtime::Runtime), [`Builder`](runtime::Builder), [`Handle`](runtime::Handle), metrics, `block_on`, teardown |
+//! | `executor` (private) | queues, the worker loop, the wake/sleep protocol, [`JoinHandle`] |
+//! | `reactor` (private) | the poller, readiness of registered handles, the timer store |
+//! | [`time`] | [`sleep`](time::sleep), [`timeout`](time::timeout), [`interval`](time::interval) |
+//! | [`io`] | [`Async`](io::Async), the readiness adapter; `futures-io` traits |
+//! | `blocking` (private) | the pool behind [`spawn_blocking`] |
+//! | `sys` (private) | the one platform switch |
+//!
+//! ## Rules the code keeps
+//!
+//! - No lock is held while a future is polled or dropped, or a waker is
+//!   called.
+//! - A panic in a task (in `poll`, in its future's `Drop`, in its output's
+//!   `Drop`) is caught; the worker survives; the [`JoinHandle`] reports it.
+//! - A runtime is a value; nothing in the core is global. [`spawn`] and
+//!   [`block_on`] outside any runtime use a lazily started global one.
+
+mod blocking;
+mod executor;
+pub mod io;
+mod reactor;
+pub mod runtime;
+mod sys;
+pub mod time;
+
+pub use executor::{yield_now, JoinError, JoinHandle, YieldNow};
+
+use std::future::Future;
+
+use runtime::context;
+
+/// Spawns a task on the current runtime (the global one outside any).
+///
+/// The task starts at once and keeps running if the handle is dropped.
+///
+/// # Examples
+///
+/// ```
+/// ebbtide::block_on(async {
+///     let h = ebbtide::spawn(async { "hi" });
+///     assert_eq!(h.await.unwrap(), "hi");
+/// });
+/// ```
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    context::with_current(|s| match s {
+        Some(shared) => shared.spawn(future),
+        None => runtime::global().spawn(future),
+    })
+}
+
+/// Spawns a `!Send` task on the current thread.
+///
+/// It runs on this thread only: inside [`block_on`] (any runtime flavour),
+/// or on the worker thread whose task called `spawn_local`. Tasks still
+/// pending when their thread stops running the runtime (its `block_on`
+/// returns, its worker exits) are cancelled there.
+///
+/// # Panics
+///
+/// On a thread that runs no runtime — there is nowhere to run the task.
+///
+/// # Examples
+///
+/// ```
+/// use std::rc::Rc;
+///
+/// ebbtide::block_on(async {
+///     let shared = Rc::new(5); // !Send
+///     let h = ebbtide::spawn_local({
+///         let shared = shared.clone();
+///         async move { *shared + 1 }
+///     });
+///     assert_eq!(h.await.unwrap(), 6);
+/// });
+/// ```
+pub fn spawn_local<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    context::with_local(|local| match local {
+        Some(local) => local.spawn(future),
+        None => panic!(
+            "ebbtide::spawn_local called on a thread that runs no runtime: call it inside \
+             `block_on` or from a task, or use `ebbtide::spawn` for a Send future"
+        ),
+    })
+}
+
+/// Runs a blocking closure on the current runtime's blocking pool (the
+/// global runtime's outside any).
+///
+/// # Examples
+///
+/// ```
+/// ebbtide::block_on(async {
+///     let n = ebbtide::spawn_blocking(|| (1..=10u32).product::<u32>()).await.unwrap();
+///     assert_eq!(n, 3_628_800);
+/// });
+/// ```
+pub fn spawn_blocking<F, R>(f: F) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    context::with_current(|s| match s {
+        Some(shared) => shared.spawn_blocking(f),
+        None => runtime::global().spawn_blocking(f),
+    })
+}
+
+/// Runs `future` to completion on this thread, on the current runtime (the
+/// global one outside any; its workers run spawned tasks).
+///
+/// # Panics
+///
+/// If this thread already runs a runtime (a worker, or inside another
+/// `block_on`): use `.await`, or [`spawn_blocking`] for blocking sections.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(ebbtide::block_on(async { 1 + 2 }), 3);
+/// ```
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    assert!(
+        !context::in_runtime_thread(),
+        "{}",
+        context::NESTED_BLOCK_ON
+    );
+    match context::with_current(|s| s.cloned()) {
+        Some(shared) => shared.block_on(future),
+        None => runtime::global().block_on(future),
+    }
+}

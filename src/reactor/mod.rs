@@ -1,0 +1,244 @@
+//! The reactor: one [`polling::Poller`] per runtime, the registered sources,
+//! and the timers.
+//!
+//! Any thread of the runtime may *drive* the reactor, one at a time: the
+//! driver lock is taken with `try_lock`, so a thread that finds it busy parks
+//! instead. The executor decides who drives (see `executor::worker`).
+//!
+//! # Driving, step by step
+//!
+//! 1. Take the driver lock (or return: someone else drives).
+//! 2. Read the earliest timer deadline and record that the driver blocks.
+//! 3. Ask the caller's `before_block` whether work arrived meanwhile (the
+//!    executor's Dekker-style check against lost wakeups); if so, wait with a
+//!    zero timeout.
+//! 4. `Poller::wait` until an event, the deadline, or `Poller::notify`.
+//! 5. Collect the wakers of ready sources and due timers, release the driver
+//!    lock, then wake them — no lock is held while a waker runs.
+
+mod source;
+mod timers;
+
+pub(crate) use source::{Direction, Source};
+pub(crate) use timers::{TimerKey, Timers};
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+use polling::{Event, Events, PollMode, Poller};
+use slab::Slab;
+
+use crate::sys::{self, RawSource};
+
+/// The I/O and timer driver of one runtime.
+pub(crate) struct Reactor {
+    /// The OS poller (epoll, kqueue or IOCP).
+    poller: Poller,
+    /// Whether the poller supports edge-triggered mode (see `source`).
+    edge: bool,
+    /// Registered handles by key; locked only to insert, remove, or look up.
+    sources: Mutex<Slab<Arc<Source>>>,
+    /// Pending timers.
+    pub(crate) timers: Timers,
+    /// Held by the thread currently driving; `try_lock` decides who drives.
+    driver: Mutex<Driver>,
+    /// Set at runtime teardown: new registrations and waits fail.
+    closed: AtomicBool,
+}
+
+/// Buffers owned by whoever drives.
+struct Driver {
+    events: Events,
+    wakers: Vec<Waker>,
+}
+
+/// What `drive` did.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Drive {
+    /// Another thread holds the driver.
+    Busy,
+    /// Waited and dispatched; the count of wakers called.
+    Woke(usize),
+}
+
+impl Reactor {
+    pub(crate) fn new() -> io::Result<Reactor> {
+        let poller = Poller::new()?;
+        Ok(Reactor {
+            edge: poller.supports_edge(),
+            poller,
+            sources: Mutex::new(Slab::new()),
+            timers: Timers::new(),
+            driver: Mutex::new(Driver {
+                events: Events::new(),
+                wakers: Vec::new(),
+            }),
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    /// Wakes the thread blocked in `Poller::wait`, if any. One CAS and at
+    /// most one eventfd write: safe from any thread.
+    pub(crate) fn notify(&self) {
+        // An error here means the notification pipe is gone (teardown);
+        // there is no driver left to wake.
+        let _ = self.poller.notify();
+    }
+
+    pub(crate) fn poller(&self) -> &Poller {
+        &self.poller
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Runs the steps in the module doc. `timeout_cap` bounds the wait
+    /// (`Some(ZERO)` for a non-blocking poll); `before_block` returns `true`
+    /// when work arrived and the wait must not block; `after_wake` runs right
+    /// after `wait` returns, before any waker is called.
+    pub(crate) fn drive(
+        &self,
+        timeout_cap: Option<Duration>,
+        before_block: impl FnOnce() -> bool,
+        after_wake: impl FnOnce(),
+    ) -> Drive {
+        let mut drv = match self.driver.try_lock() {
+            Ok(d) => d,
+            Err(std::sync::TryLockError::WouldBlock) => return Drive::Busy,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+        };
+        let blocking = timeout_cap != Some(Duration::ZERO);
+        let deadline = if blocking {
+            self.timers.begin_wait()
+        } else {
+            self.timers.next_deadline()
+        };
+        let mut timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if let Some(cap) = timeout_cap {
+            timeout = Some(timeout.map_or(cap, |t| t.min(cap)));
+        }
+        if before_block() {
+            timeout = Some(Duration::ZERO);
+        }
+        let d = &mut *drv;
+        d.events.clear();
+        if self.poller.wait(&mut d.events, timeout).is_err() {
+            // EINTR and friends: treat as a spurious wake-up.
+            d.events.clear();
+        }
+        after_wake();
+        self.dispatch(&mut drv);
+        let mut wakers = std::mem::take(&mut drv.wakers);
+        drop(drv);
+        let n = wakers.len();
+        for w in wakers.drain(..) {
+            w.wake();
+        }
+        // Hand the allocation back if nobody took the driver meanwhile.
+        if let Ok(mut d) = self.driver.try_lock() {
+            if d.wakers.capacity() < wakers.capacity() {
+                d.wakers = wakers;
+            }
+        }
+        Drive::Woke(n)
+    }
+
+    /// Step 5: turns events and due timers into wakers in `drv.wakers`.
+    fn dispatch(&self, drv: &mut MutexGuard<'_, Driver>) {
+        let Driver { events, wakers } = &mut **drv;
+        if !events.is_empty() {
+            let sources = self.lock_sources();
+            for ev in events.iter() {
+                let Some(source) = sources.get(ev.key) else {
+                    continue; // removed after the event was queued
+                };
+                if let Some(rearm) = source.on_event(&ev, wakers) {
+                    // SAFETY: `source` is still in the slab, so its handle
+                    // is open (the `Source` invariant).
+                    let handle = unsafe { sys::borrow(source.raw) };
+                    if let Err(_e) = self
+                        .poller
+                        .modify_with_mode(handle, rearm, PollMode::Oneshot)
+                    {
+                        // Wake the waiters so their next I/O call surfaces the error.
+                        source.take_wakers(wakers);
+                    }
+                }
+            }
+        }
+        self.timers.fire_due(Instant::now(), wakers);
+    }
+
+    fn lock_sources(&self) -> MutexGuard<'_, Slab<Arc<Source>>> {
+        // No user code runs under this lock.
+        self.sources.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers `raw` for readiness events.
+    ///
+    /// # Safety
+    ///
+    /// `raw` must stay open until [`Reactor::remove_source`] has returned for
+    /// the returned source.
+    pub(crate) unsafe fn insert_source(&self, raw: RawSource) -> io::Result<Arc<Source>> {
+        if self.is_closed() {
+            return Err(runtime_gone());
+        }
+        let mut sources = self.lock_sources();
+        let entry = sources.vacant_entry();
+        let source = Arc::new(Source::new(entry.key(), raw, self.edge));
+        let (interest, mode) = if self.edge {
+            (Event::all(entry.key()), PollMode::Edge)
+        } else {
+            (Event::none(entry.key()), PollMode::Oneshot)
+        };
+        // SAFETY: the caller keeps `raw` open until `remove_source`, which
+        // deletes it from the poller first.
+        unsafe { self.poller.add_with_mode(raw, interest, mode)? };
+        entry.insert(source.clone());
+        Ok(source)
+    }
+
+    /// Deregisters `source`; its handle may be closed after this returns.
+    pub(crate) fn remove_source(&self, source: &Source) -> io::Result<()> {
+        let removed = self.lock_sources().try_remove(source.key);
+        let mut wakers = Vec::new();
+        source.take_wakers(&mut wakers);
+        drop(removed);
+        drop(wakers);
+        // SAFETY: the `Source` invariant: the handle is open until this
+        // function returns.
+        let handle = unsafe { sys::borrow(source.raw) };
+        self.poller.delete(handle)
+    }
+
+    /// Number of registered sources.
+    pub(crate) fn source_count(&self) -> usize {
+        self.lock_sources().len()
+    }
+
+    /// Teardown: refuses new registrations and returns every stored waker so
+    /// the caller drops them outside the locks.
+    pub(crate) fn close(&self) -> Vec<Waker> {
+        self.closed.store(true, Ordering::Release);
+        let mut wakers = self.timers.take_all();
+        for (_, s) in self.lock_sources().iter() {
+            s.take_wakers(&mut wakers);
+        }
+        self.notify();
+        wakers
+    }
+}
+
+/// The error an I/O object returns once its runtime is gone.
+pub(crate) fn runtime_gone() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Other,
+        "ebbtide: the runtime this I/O object was registered with has shut down; \
+         create the object again inside a running runtime",
+    )
+}

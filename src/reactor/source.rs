@@ -1,0 +1,147 @@
+//! Readiness state of one registered I/O handle.
+//!
+//! # Protocol (edge-triggered backends: epoll, kqueue)
+//!
+//! 1. The handle is registered once for both directions in edge mode; no
+//!    `epoll_ctl`/`kevent` call is made again until it is removed.
+//! 2. An I/O call is tried first. Only when it returns `WouldBlock` does the
+//!    caller ask `poll_ready(dir)`.
+//! 3. An event sets `ready` for its directions and takes their wakers; the
+//!    driver calls them after releasing every lock.
+//! 4. `poll_ready` consumes `ready` if set (the caller retries the call: the
+//!    event may have raced with the `WouldBlock`); otherwise it stores the
+//!    waker. Because edge events fire for every new arrival after the
+//!    `WouldBlock`, no wakeup is lost.
+//!
+//! On backends without edge mode (IOCP/AFD) the handle is registered in
+//! oneshot mode with no interest, and `poll_ready` (re-)arms the directions
+//! that have a waiter; every event disarms both.
+
+use std::io;
+use std::sync::{Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use polling::{Event, PollMode, Poller};
+
+use crate::sys::{self, RawSource};
+
+/// Which half of a handle's readiness.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Direction {
+    Read = 0,
+    Write = 1,
+}
+
+/// A registered handle.
+///
+/// # Invariant
+///
+/// `raw` is open from `Reactor::insert_source` until `Reactor::remove_source`
+/// returns; the owner (`io::Async`) guarantees it by removing before closing.
+pub(crate) struct Source {
+    /// Slab key, also the `Event::key` the poller reports.
+    pub(crate) key: usize,
+    /// The OS handle, used for `modify`/`delete`.
+    pub(crate) raw: RawSource,
+    /// Edge-triggered registration (no re-arming needed).
+    edge: bool,
+    /// Per-direction readiness; locked briefly, never while a waker runs.
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    dirs: [Half; 2],
+    /// Oneshot mode only: the interest currently armed in the poller.
+    armed: [bool; 2],
+}
+
+#[derive(Default)]
+struct Half {
+    /// An event arrived that no `poll_ready` has consumed yet.
+    ready: bool,
+    /// The task waiting for this direction.
+    waker: Option<Waker>,
+}
+
+impl Source {
+    pub(crate) fn new(key: usize, raw: RawSource, edge: bool) -> Source {
+        Source {
+            key,
+            raw,
+            edge,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // No user code runs under this lock, so poisoning means nothing.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Step 4: `Ready` if an unconsumed event is present, else registers the
+    /// waker (arming the poller in oneshot mode).
+    pub(crate) fn poll_ready(
+        &self,
+        poller: &Poller,
+        dir: Direction,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        let mut st = self.lock();
+        let half = &mut st.dirs[dir as usize];
+        if std::mem::take(&mut half.ready) {
+            return Poll::Ready(Ok(()));
+        }
+        match &mut half.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            slot => *slot = Some(cx.waker().clone()),
+        }
+        if !self.edge && !st.armed[dir as usize] {
+            st.armed[dir as usize] = true;
+            let interest = self.interest(st.armed);
+            // SAFETY: the invariant keeps `raw` open while registered.
+            let handle = unsafe { sys::borrow(self.raw) };
+            if let Err(e) = poller.modify_with_mode(handle, interest, PollMode::Oneshot) {
+                return Poll::Ready(Err(e));
+            }
+        }
+        Poll::Pending
+    }
+
+    /// Step 3: records an event and moves the wakers it releases into `out`.
+    /// Returns the interest to re-arm in oneshot mode (`None`: nothing).
+    pub(crate) fn on_event(&self, ev: &Event, out: &mut Vec<Waker>) -> Option<Event> {
+        let mut st = self.lock();
+        for (dir, hit) in [
+            (Direction::Read, ev.readable),
+            (Direction::Write, ev.writable),
+        ] {
+            if hit {
+                let half = &mut st.dirs[dir as usize];
+                half.ready = true;
+                out.extend(half.waker.take());
+            }
+        }
+        if self.edge {
+            return None;
+        }
+        // Oneshot: the event disarmed everything; keep waiting directions armed.
+        st.armed = [st.dirs[0].waker.is_some(), st.dirs[1].waker.is_some()];
+        (st.armed != [false, false]).then(|| self.interest(st.armed))
+    }
+
+    fn interest(&self, armed: [bool; 2]) -> Event {
+        let mut ev = Event::none(self.key);
+        ev.readable = armed[0];
+        ev.writable = armed[1];
+        ev
+    }
+
+    /// Takes every waker (teardown), so they are dropped or woken outside.
+    pub(crate) fn take_wakers(&self, out: &mut Vec<Waker>) {
+        let mut st = self.lock();
+        for half in &mut st.dirs {
+            out.extend(half.waker.take());
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! `Builder`: how a runtime is configured.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Config, Runtime, Shared};
+use crate::blocking::BlockingPool;
+use crate::executor::{run_worker_thread, Scheduler};
+use crate::reactor::Reactor;
+
+/// Configures and builds a [`Runtime`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use ebbtide::runtime::Runtime;
+///
+/// let rt = Runtime::builder()
+///     .worker_threads(2)
+///     .thread_name("my-app")
+///     .max_blocking_threads(16)
+///     .drain_timeout(Duration::from_millis(500))
+///     .build()?;
+/// assert_eq!(rt.metrics().workers, 2);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Builder {
+    worker_threads: Option<usize>,
+    current_thread: bool,
+    thread_name: String,
+    max_blocking_threads: usize,
+    blocking_keep_alive: Duration,
+    drain_timeout: Duration,
+    stack_size: Option<usize>,
+}
+
+impl Default for Builder {
+    fn default() -> Builder {
+        Builder::new()
+    }
+}
+
+impl Builder {
+    /// Defaults: one worker per available core, threads named
+    /// `ebbtide-worker-N`, up to 512 blocking threads kept alive 10 s when
+    /// idle, and a 1 s drain timeout.
+    pub fn new() -> Builder {
+        Builder {
+            worker_threads: None,
+            current_thread: false,
+            thread_name: "ebbtide".into(),
+            max_blocking_threads: 512,
+            blocking_keep_alive: Duration::from_secs(10),
+            drain_timeout: Duration::from_secs(1),
+            stack_size: None,
+        }
+    }
+
+    /// Number of worker threads (default: available parallelism).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = ebbtide::runtime::Runtime::builder().worker_threads(3).build()?;
+    /// assert_eq!(rt.metrics().workers, 3);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn worker_threads(&mut self, n: usize) -> &mut Builder {
+        self.worker_threads = Some(n);
+        self.current_thread = false;
+        self
+    }
+
+    /// No worker threads: the thread calling [`Runtime::block_on`] runs every
+    /// task, interleaved with the future it blocks on. Tasks spawned while no
+    /// `block_on` is running wait for the next one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = ebbtide::runtime::Runtime::builder().current_thread().build()?;
+    /// let main = std::thread::current().id();
+    /// let on = rt.block_on(async { ebbtide::spawn(async { std::thread::current().id() }).await });
+    /// assert_eq!(on.unwrap(), main);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn current_thread(&mut self) -> &mut Builder {
+        self.current_thread = true;
+        self
+    }
+
+    /// Prefix of thread names: workers are `{name}-worker-{i}`, blocking
+    /// threads `{name}-blocking`.
+    pub fn thread_name(&mut self, name: impl Into<String>) -> &mut Builder {
+        self.thread_name = name.into();
+        self
+    }
+
+    /// Upper bound on blocking-pool threads (default 512). Jobs beyond it
+    /// wait in a FIFO queue.
+    pub fn max_blocking_threads(&mut self, n: usize) -> &mut Builder {
+        self.max_blocking_threads = n;
+        self
+    }
+
+    /// How long an idle blocking thread waits for a job before exiting
+    /// (default 10 s).
+    pub fn blocking_keep_alive(&mut self, d: Duration) -> &mut Builder {
+        self.blocking_keep_alive = d;
+        self
+    }
+
+    /// How long dropping the runtime waits for workers and blocking jobs
+    /// before detaching them (default 1 s).
+    pub fn drain_timeout(&mut self, d: Duration) -> &mut Builder {
+        self.drain_timeout = d;
+        self
+    }
+
+    /// Stack size of worker and blocking threads (default: std's).
+    pub fn thread_stack_size(&mut self, bytes: usize) -> &mut Builder {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Builds the runtime and starts its worker threads.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` if `worker_threads(0)` or `max_blocking_threads(0)`;
+    /// the OS error if the poller or a worker thread cannot be created.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = ebbtide::runtime::Runtime::builder().worker_threads(0).build().unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    /// ```
+    pub fn build(&mut self) -> io::Result<Runtime> {
+        let workers = match (self.current_thread, self.worker_threads) {
+            (true, _) => 1,
+            (false, Some(0)) => return Err(invalid("worker_threads must be at least 1")),
+            (false, Some(n)) => n,
+            (false, None) => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        if self.max_blocking_threads == 0 {
+            return Err(invalid("max_blocking_threads must be at least 1"));
+        }
+        let shared = Arc::new(Shared {
+            scheduler: Scheduler::new(workers),
+            reactor: Reactor::new()?,
+            blocking: BlockingPool::new(
+                self.max_blocking_threads,
+                self.blocking_keep_alive,
+                format!("{}-blocking", self.thread_name),
+            ),
+            config: Config {
+                current_thread: self.current_thread,
+                drain_timeout: self.drain_timeout,
+            },
+        });
+        let mut threads = Vec::new();
+        if !self.current_thread {
+            for index in 0..workers {
+                let mut b = std::thread::Builder::new()
+                    .name(format!("{}-worker-{index}", self.thread_name));
+                if let Some(size) = self.stack_size {
+                    b = b.stack_size(size);
+                }
+                let s = shared.clone();
+                match b.spawn(move || run_worker_thread(s, index)) {
+                    Ok(t) => threads.push(t),
+                    Err(e) => {
+                        drop(Runtime::from_parts(shared, threads)); // stops the started ones
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        Ok(Runtime::from_parts(shared, threads))
+    }
+}
+
+fn invalid(msg: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("ebbtide::runtime::Builder: {msg}"),
+    )
+}

@@ -1,0 +1,91 @@
+//! Which runtime is current on this thread.
+//!
+//! Three thread-locals, each set by a guard that restores the previous value:
+//!
+//! - `CURRENT`: the runtime `spawn`, `Handle::current` and timers use. Set on
+//!   worker threads, `block_on` callers, blocking-pool threads, and by
+//!   `Handle::enter`.
+//! - `IN_RUNTIME`: this thread is a worker or inside `block_on`; a nested
+//!   `block_on` here would stall the runtime, so it panics instead.
+//! - `LOCAL`: where `spawn_local` puts `!Send` tasks.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use super::{Handle, Shared};
+use crate::executor::LocalTasks;
+
+thread_local! {
+    static CURRENT: RefCell<Option<Handle>> = const { RefCell::new(None) };
+    static IN_RUNTIME: Cell<bool> = const { Cell::new(false) };
+    static LOCAL: RefCell<Option<Rc<LocalTasks>>> = const { RefCell::new(None) };
+}
+
+/// The message of the nested-`block_on` panic.
+pub(crate) const NESTED_BLOCK_ON: &str = "ebbtide: `block_on` called on a thread that is already \
+    running an ebbtide runtime (a worker, or inside another `block_on`). Blocking here would \
+    stall every task scheduled on this thread. Use `.await` on the future instead, or move the \
+    blocking section into `ebbtide::spawn_blocking`.";
+
+/// Restores the previous context when dropped.
+#[must_use]
+pub(crate) struct ContextGuard {
+    prev_handle: Option<Handle>,
+    prev_in_runtime: bool,
+    prev_local: Option<Option<Rc<LocalTasks>>>,
+}
+
+impl Drop for ContextGuard {
+    fn drop(&mut self) {
+        let prev = self.prev_handle.take();
+        CURRENT.with(|c| *c.borrow_mut() = prev);
+        IN_RUNTIME.with(|c| c.set(self.prev_in_runtime));
+        if let Some(prev) = self.prev_local.take() {
+            LOCAL.with(|c| *c.borrow_mut() = prev);
+        }
+    }
+}
+
+/// Makes `shared` current (no nested-`block_on` check): blocking threads
+/// and `Handle::enter`.
+pub(crate) fn enter_handle(shared: &Arc<Shared>) -> ContextGuard {
+    let handle = Handle {
+        shared: shared.clone(),
+    };
+    ContextGuard {
+        prev_handle: CURRENT.with(|c| c.borrow_mut().replace(handle)),
+        prev_in_runtime: IN_RUNTIME.with(Cell::get),
+        prev_local: None,
+    }
+}
+
+/// Marks this thread as running `shared` (worker or `block_on`).
+///
+/// # Panics
+///
+/// If the thread already runs a runtime: [`NESTED_BLOCK_ON`].
+pub(crate) fn enter_runtime_thread(
+    shared: &Arc<Shared>,
+    local: Option<Rc<LocalTasks>>,
+) -> ContextGuard {
+    assert!(!in_runtime_thread(), "{NESTED_BLOCK_ON}");
+    let mut guard = enter_handle(shared);
+    IN_RUNTIME.with(|c| c.set(true));
+    guard.prev_local = Some(LOCAL.with(|c| std::mem::replace(&mut *c.borrow_mut(), local)));
+    guard
+}
+
+pub(crate) fn in_runtime_thread() -> bool {
+    IN_RUNTIME.with(Cell::get)
+}
+
+/// Calls `f` with the current runtime, if any.
+pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Arc<Shared>>) -> R) -> R {
+    CURRENT.with(|c| f(c.borrow().as_ref().map(|h| &h.shared)))
+}
+
+/// Calls `f` with this thread's `spawn_local` target, if any.
+pub(crate) fn with_local<R>(f: impl FnOnce(Option<&Rc<LocalTasks>>) -> R) -> R {
+    LOCAL.with(|c| f(c.borrow().as_ref()))
+}

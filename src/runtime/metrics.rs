@@ -1,0 +1,80 @@
+//! A snapshot of a runtime's counters.
+
+use std::fmt;
+
+/// Counters read from a running runtime by
+/// [`Runtime::metrics`](super::Runtime::metrics) or
+/// [`Handle::metrics`](super::Handle::metrics).
+///
+/// Each field is read separately (relaxed), so a snapshot taken while tasks
+/// run is approximate; totals are exact once the runtime is quiet.
+///
+/// # Examples
+///
+/// ```
+/// let rt = ebbtide::runtime::Runtime::builder().worker_threads(2).build()?;
+/// rt.block_on(async { ebbtide::spawn(async {}).await.unwrap() });
+/// let m = rt.metrics();
+/// assert_eq!(m.workers, 2);
+/// assert_eq!(m.spawned_tasks, 1);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Metrics {
+    /// Worker threads (1 for a current-thread runtime: the `block_on` caller).
+    pub workers: usize,
+    /// Workers currently idle (parked or blocked in the poller).
+    pub idle_workers: usize,
+    /// Tasks whose future has not been dropped yet (includes blocking jobs).
+    pub alive_tasks: usize,
+    /// Tasks spawned since the runtime started (includes blocking jobs).
+    pub spawned_tasks: u64,
+    /// Task polls completed by workers (flushed when a worker parks).
+    pub polls: u64,
+    /// Successful steals from another worker's queue.
+    pub steals: u64,
+    /// Tasks waiting in the global injector queue.
+    pub injector_depth: usize,
+    /// Tasks waiting in workers' local queues.
+    pub local_queue_depth: usize,
+    /// Threads in the blocking pool (busy or idle).
+    pub blocking_threads: usize,
+    /// Blocking-pool threads waiting for a job.
+    pub idle_blocking_threads: usize,
+    /// Blocking jobs queued and not yet started.
+    pub blocking_queue_depth: usize,
+    /// Tasks whose future panicked (reported to their `JoinHandle`).
+    pub panicked_tasks: u64,
+    /// Panics caught while dropping a cancelled task's future.
+    pub drop_panics: u64,
+    /// Pending timers.
+    pub timers: usize,
+    /// I/O handles registered with the reactor.
+    pub io_sources: usize,
+}
+
+impl fmt::Display for Metrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} workers ({} idle), {} tasks alive / {} spawned, {} polls, {} steals, \
+             queues {} injector + {} local, blocking {} threads ({} idle, {} queued), \
+             {} panics, {} timers, {} io sources",
+            self.workers,
+            self.idle_workers,
+            self.alive_tasks,
+            self.spawned_tasks,
+            self.polls,
+            self.steals,
+            self.injector_depth,
+            self.local_queue_depth,
+            self.blocking_threads,
+            self.idle_blocking_threads,
+            self.blocking_queue_depth,
+            self.panicked_tasks,
+            self.timers,
+            self.io_sources
+        )
+    }
+}

@@ -1,0 +1,34 @@
+//! The one platform switch.
+//!
+//! Portable code never says `cfg(unix)` / `cfg(windows)`; it names the items
+//! below, which each backend file provides.
+//!
+//! # Backend contract
+//!
+//! Every backend (`unix.rs`, `windows.rs`) provides:
+//!
+//! - `RawSource`: the raw OS handle a [`polling::Poller`] registers (a file
+//!   descriptor on Unix, a `SOCKET` on Windows), `Copy`.
+//! - `AsSourceHandle`: the trait an I/O object implements to be registered
+//!   (`AsFd` on Unix, `AsSocket` on Windows), with `raw_source(&self)`.
+//! - `unsafe fn borrow(raw) -> impl polling::AsSource`: a borrowed handle for
+//!   `Poller::modify` / `Poller::delete`, valid while the caller guarantees
+//!   the handle is open.
+//! - `fn set_nonblocking(&impl AsSourceHandle) -> io::Result<()>`.
+//!
+//! The readiness reactor (`crate::reactor`) is built only on these. Later
+//! backends (overlapped IOCP operations, io_uring) add their own items here
+//! and nowhere else.
+
+#[cfg(unix)]
+mod unix;
+#[cfg(unix)]
+use unix as imp;
+
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+use windows as imp;
+
+pub use imp::AsSourceHandle;
+pub(crate) use imp::{borrow, raw, set_nonblocking, RawSource};

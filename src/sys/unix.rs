@@ -1,0 +1,47 @@
+//! Unix backend: readiness through epoll (Linux, Android) or kqueue (macOS,
+//! the BSDs), both reached through `polling`.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+
+/// The raw handle the poller registers: a file descriptor.
+pub(crate) type RawSource = RawFd;
+
+/// An I/O object the reactor can register: anything that owns a descriptor.
+pub trait AsSourceHandle: AsFd {}
+impl<T: AsFd> AsSourceHandle for T {}
+
+/// Raw descriptor of `io`.
+pub(crate) fn raw(io: &impl AsSourceHandle) -> RawSource {
+    io.as_fd().as_raw_fd()
+}
+
+/// Borrows `raw` for a `modify`/`delete` call.
+///
+/// # Safety
+///
+/// `raw` must be an open descriptor for the whole lifetime of the returned
+/// value.
+pub(crate) unsafe fn borrow<'a>(raw: RawSource) -> BorrowedFd<'a> {
+    // SAFETY: the caller guarantees `raw` stays open while borrowed.
+    unsafe { BorrowedFd::borrow_raw(raw) }
+}
+
+/// Puts `io` in non-blocking mode (`O_NONBLOCK`).
+pub(crate) fn set_nonblocking(io: &impl AsSourceHandle) -> io::Result<()> {
+    let fd = raw(io);
+    // SAFETY: `fd` is open (borrowed from `io` for this call); F_GETFL takes
+    // no pointer argument.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    if flags & libc::O_NONBLOCK != 0 {
+        return Ok(());
+    }
+    // SAFETY: as above; F_SETFL takes an integer argument.
+    if unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -1,0 +1,40 @@
+//! Windows backend: socket readiness through `polling`'s IOCP poller (AFD
+//! polling). Overlapped file and pipe operations arrive with the op table.
+
+use std::io;
+use std::os::windows::io::{AsRawSocket, AsSocket, BorrowedSocket, RawSocket};
+
+/// The raw handle the poller registers: a `SOCKET`.
+pub(crate) type RawSource = RawSocket;
+
+/// An I/O object the reactor can register: anything that owns a socket.
+pub trait AsSourceHandle: AsSocket {}
+impl<T: AsSocket> AsSourceHandle for T {}
+
+/// Raw socket of `io`.
+pub(crate) fn raw(io: &impl AsSourceHandle) -> RawSource {
+    io.as_socket().as_raw_socket()
+}
+
+/// Borrows `raw` for a `modify`/`delete` call.
+///
+/// # Safety
+///
+/// `raw` must be an open socket for the whole lifetime of the returned value.
+pub(crate) unsafe fn borrow<'a>(raw: RawSource) -> BorrowedSocket<'a> {
+    // SAFETY: the caller guarantees `raw` stays open while borrowed.
+    unsafe { BorrowedSocket::borrow_raw(raw) }
+}
+
+/// Puts `io` in non-blocking mode (`FIONBIO`).
+pub(crate) fn set_nonblocking(io: &impl AsSourceHandle) -> io::Result<()> {
+    use windows_sys::Win32::Networking::WinSock::{ioctlsocket, FIONBIO, SOCKET_ERROR};
+    let mut on: u32 = 1;
+    // SAFETY: the socket is open (borrowed from `io` for this call) and `on`
+    // is a valid u32 that outlives the call.
+    let rc = unsafe { ioctlsocket(raw(io) as _, FIONBIO, &mut on) };
+    if rc == SOCKET_ERROR {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -1,0 +1,267 @@
+//! Timers: [`sleep`], [`sleep_until`], [`timeout`], [`interval`].
+//!
+//! Timers live in the reactor of the runtime that first polls them (see
+//! `reactor::timers` for the store and its protocol). A timer never fires
+//! early: it completes only once `Instant::now() >= deadline`.
+
+mod interval;
+
+pub use interval::{interval, interval_at, Interval, MissedTickBehavior};
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use pin_project_lite::pin_project;
+
+use crate::reactor::TimerKey;
+use crate::runtime::{context, Shared};
+
+/// Waits until `duration` has elapsed.
+///
+/// # Panics
+///
+/// When polled outside a runtime (the returned future may be created
+/// anywhere).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// ebbtide::block_on(async {
+///     let start = Instant::now();
+///     ebbtide::time::sleep(Duration::from_millis(10)).await;
+///     assert!(start.elapsed() >= Duration::from_millis(10));
+/// });
+/// ```
+pub fn sleep(duration: Duration) -> Sleep {
+    // An overflowing deadline (e.g. `Duration::MAX`) means "never".
+    let deadline = Instant::now()
+        .checked_add(duration)
+        .unwrap_or_else(far_future);
+    sleep_until(deadline)
+}
+
+/// Waits until `deadline`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// ebbtide::block_on(async {
+///     let deadline = Instant::now() + Duration::from_millis(5);
+///     ebbtide::time::sleep_until(deadline).await;
+///     assert!(Instant::now() >= deadline);
+/// });
+/// ```
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    Sleep {
+        deadline,
+        registration: None,
+    }
+}
+
+/// About 30 years from now: effectively never, still representable.
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400 * 365 * 30)
+}
+
+/// The future returned by [`sleep`] and [`sleep_until`].
+///
+/// Registers a timer on its first pending poll and removes it when dropped.
+#[must_use = "futures do nothing unless awaited"]
+pub struct Sleep {
+    deadline: Instant,
+    /// The runtime whose reactor holds the timer, and its key there.
+    registration: Option<(Arc<Shared>, TimerKey)>,
+}
+
+impl Sleep {
+    /// The instant this sleep completes at.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Whether the deadline has passed.
+    pub fn is_elapsed(&self) -> bool {
+        Instant::now() >= self.deadline
+    }
+
+    /// Moves the deadline; the next poll waits for the new one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let mut s = ebbtide::time::sleep(Duration::from_secs(3600));
+    ///     s.reset(Instant::now() + Duration::from_millis(1));
+    ///     s.await;
+    /// });
+    /// ```
+    pub fn reset(&mut self, deadline: Instant) {
+        self.deregister();
+        self.deadline = deadline;
+    }
+
+    fn deregister(&mut self) {
+        if let Some((shared, key)) = self.registration.take() {
+            shared.reactor.timers.remove(key);
+        }
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if Instant::now() >= self.deadline {
+            self.deregister();
+            return Poll::Ready(());
+        }
+        match &self.registration {
+            Some((shared, key)) => {
+                if !shared.reactor.timers.update_waker(*key, cx.waker()) {
+                    // Fired (or removed by teardown) yet not due by our clock
+                    // is impossible for a fire; teardown it is: re-register
+                    // so the error shows, or wait forever with the runtime.
+                    let shared = shared.clone();
+                    self.register(shared, cx);
+                }
+            }
+            None => {
+                let shared = context::with_current(|s| s.cloned()).unwrap_or_else(|| {
+                    panic!(
+                        "ebbtide::time::Sleep polled outside a runtime: await it inside \
+                         `block_on` or a spawned task"
+                    )
+                });
+                self.register(shared, cx);
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl Sleep {
+    fn register(&mut self, shared: Arc<Shared>, cx: &mut Context<'_>) {
+        let (key, notify) = shared
+            .reactor
+            .timers
+            .insert(self.deadline, cx.waker().clone());
+        if notify {
+            shared.reactor.notify();
+        }
+        self.registration = Some((shared, key));
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        self.deregister();
+    }
+}
+
+impl fmt::Debug for Sleep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sleep")
+            .field("deadline", &self.deadline)
+            .field("registered", &self.registration.is_some())
+            .finish()
+    }
+}
+
+/// Runs `future` with a time limit.
+///
+/// # Errors
+///
+/// [`Elapsed`] if `duration` passes first; `future` is dropped then.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use ebbtide::time::{sleep, timeout};
+///
+/// ebbtide::block_on(async {
+///     let slow = timeout(Duration::from_millis(5), sleep(Duration::from_secs(60))).await;
+///     assert!(slow.is_err());
+///     let fast = timeout(Duration::from_secs(60), async { 7 }).await;
+///     assert_eq!(fast.unwrap(), 7);
+/// });
+/// ```
+pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
+    Timeout {
+        future,
+        sleep: sleep(duration),
+    }
+}
+
+/// Runs `future` until `deadline`; see [`timeout`].
+///
+/// # Errors
+///
+/// [`Elapsed`] if the deadline passes first.
+pub fn timeout_at<F: Future>(deadline: Instant, future: F) -> Timeout<F> {
+    Timeout {
+        future,
+        sleep: sleep_until(deadline),
+    }
+}
+
+pin_project! {
+    /// The future returned by [`timeout`].
+    #[must_use = "futures do nothing unless awaited"]
+    #[derive(Debug)]
+    pub struct Timeout<F> {
+        #[pin]
+        future: F,
+        sleep: Sleep,
+    }
+}
+
+impl<F: Future> Future for Timeout<F> {
+    type Output = Result<F::Output, Elapsed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(v) = this.future.poll(cx) {
+            return Poll::Ready(Ok(v));
+        }
+        Pin::new(this.sleep)
+            .poll(cx)
+            .map(|()| Err(Elapsed { _priv: () }))
+    }
+}
+
+/// The error of a [`timeout`] whose time ran out.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Elapsed {
+    _priv: (),
+}
+
+impl fmt::Display for Elapsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("deadline has elapsed")
+    }
+}
+
+impl fmt::Debug for Elapsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Elapsed")
+    }
+}
+
+impl std::error::Error for Elapsed {}
+
+impl From<Elapsed> for std::io::Error {
+    fn from(e: Elapsed) -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::TimedOut, e)
+    }
+}
