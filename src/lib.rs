@@ -160,3 +160,8 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
         None => runtime::global().block_on(future),
     }
 }
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -1,0 +1,139 @@
+//! A short tour of ebbtide: what a newcomer runs first.
+//!
+//! `cargo run --release --example demo`
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ebbtide::io::{Async, AsyncReadExt, AsyncWriteExt};
+use ebbtide::runtime::Runtime;
+use ebbtide::time::{interval, sleep, timeout};
+
+fn main() -> io::Result<()> {
+    let rt = Runtime::builder().thread_name("demo").build()?;
+    println!(
+        "ebbtide demo: a runtime with {} worker threads\n",
+        rt.metrics().workers
+    );
+    rt.block_on(tour())?;
+    println!("\nruntime metrics: {}", rt.metrics());
+    let start = Instant::now();
+    drop(rt);
+    println!("runtime dropped in {:?}", start.elapsed());
+    Ok(())
+}
+
+async fn tour() -> io::Result<()> {
+    // 1. Tasks spread over the workers.
+    let tasks: Vec<_> = (0..1000)
+        .map(|i| {
+            ebbtide::spawn(async move {
+                if i % 2 == 0 {
+                    ebbtide::yield_now().await;
+                }
+                std::thread::current().name().unwrap_or("?").to_owned()
+            })
+        })
+        .collect();
+    let mut per_thread = BTreeMap::new();
+    for t in tasks {
+        *per_thread.entry(t.await?).or_insert(0) += 1;
+    }
+    println!("1. 1000 tasks ran on: {per_thread:?}");
+
+    // 2. Timers: a sleep, an interval, a timeout.
+    let start = Instant::now();
+    sleep(Duration::from_millis(20)).await;
+    println!("2. slept 20 ms (measured {:?})", start.elapsed());
+    let mut ticks = interval(Duration::from_millis(5));
+    for _ in 0..3 {
+        ticks.tick().await;
+    }
+    println!("   3 interval ticks of 5 ms after {:?}", start.elapsed());
+    let slow = timeout(Duration::from_millis(10), sleep(Duration::from_secs(60))).await;
+    println!("   a 60 s sleep under a 10 ms timeout: {slow:?}");
+
+    // 3. A blocking job on the blocking pool.
+    let job = ebbtide::spawn_blocking(|| {
+        std::thread::sleep(Duration::from_millis(10));
+        std::thread::current().name().unwrap_or("?").to_owned()
+    });
+    println!("3. blocking job ran on thread {:?}", job.await?);
+
+    // 4. A panicking task: caught, reported, the worker lives on. (A quiet
+    //    panic hook keeps the default hook's backtrace out of the tour.)
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|info| println!("   [panic hook] {info}")));
+    let boom = ebbtide::spawn(async { panic!("this task panics on purpose") });
+    let err = boom.await.unwrap_err();
+    std::panic::set_hook(default_hook);
+    println!(
+        "4. panicking task -> is_panic={}, \"{err}\"",
+        err.is_panic()
+    );
+    let after = ebbtide::spawn(async { "workers still run" }).await?;
+    println!("   next task: {after}");
+
+    // 5. Aborting and cancelling.
+    let forever = ebbtide::spawn(std::future::pending::<()>());
+    forever.abort();
+    println!(
+        "5. aborted task -> {:?}",
+        forever.await.map_err(|e| e.to_string())
+    );
+    let dropped = Arc::new(AtomicBool::new(false));
+    let guard = DropFlag(dropped.clone());
+    let task = ebbtide::spawn(async move {
+        let _guard = guard;
+        std::future::pending::<()>().await
+    });
+    let out = task.cancel().await;
+    println!(
+        "   cancel().await -> {out:?}; future dropped before it returned: {}",
+        dropped.load(Ordering::SeqCst)
+    );
+
+    // 6. Readiness I/O: a TCP echo over loopback.
+    let listener = Async::new(TcpListener::bind("127.0.0.1:0")?)?;
+    let addr = listener.get_ref().local_addr()?;
+    let server = ebbtide::spawn(async move {
+        let (stream, _) = listener.read_with(|l| l.accept()).await?;
+        let mut stream = Async::new(stream)?;
+        let mut buf = vec![0; 1024];
+        loop {
+            let n = stream.read(&mut buf).await?;
+            if n == 0 {
+                return io::Result::Ok(());
+            }
+            stream.write_all(&buf[..n]).await?;
+        }
+    });
+    let mut client = Async::new(TcpStream::connect(addr)?)?;
+    client.write_all(b"hello, ebbtide").await?;
+    let mut reply = [0; 14];
+    client.read_exact(&mut reply).await?;
+    println!(
+        "6. TCP echo over {addr}: {:?}",
+        String::from_utf8_lossy(&reply)
+    );
+    drop(client);
+    server.await??;
+
+    // 7. spawn_local: a !Send future on this thread.
+    let rc = std::rc::Rc::new(7);
+    let local = ebbtide::spawn_local(async move { *rc * 6 });
+    println!("7. spawn_local with an Rc: {}", local.await?);
+    Ok(())
+}
+
+struct DropFlag(Arc<AtomicBool>);
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
