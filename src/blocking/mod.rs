@@ -18,7 +18,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::executor::task::{self, Catching, Runnable, TaskMeta};
+use crate::executor::task::{self, Catching, MetaRef, Runnable, TaskMeta};
 use crate::executor::JoinHandle;
 use crate::runtime::{context, Shared};
 
@@ -187,7 +187,7 @@ impl Shared {
         let (runnable, task) = async_task::Builder::new()
             .metadata(TaskMeta::default())
             .spawn(
-                move |_| Catching::new(BlockingJob(Some(f)), counters),
+                move |meta: &TaskMeta| Catching::new(BlockingJob(Some(f)), counters, MetaRef::new(meta)),
                 move |r| shared.blocking.push(&shared, r),
             );
         let handle = JoinHandle::new(&runnable, task);

@@ -3,12 +3,11 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::ptr::NonNull;
 use std::task::{Context, Poll, Waker};
 
 use async_task::FallibleTask;
 
-use crate::executor::task::{Output, Payload, Runnable, TaskMeta};
+use crate::executor::task::{MetaRef, Outcome, Output, Payload, Runnable, TaskMeta};
 
 /// An owned permission to await, abort or cancel a spawned task.
 ///
@@ -33,41 +32,20 @@ use crate::executor::task::{Output, Payload, Runnable, TaskMeta};
 pub struct JoinHandle<T> {
     /// `None` only after `detach` or a completed `cancel`.
     task: Option<FallibleTask<Output<T>, TaskMeta>>,
-    /// The task's metadata, inside the task's allocation.
+    /// The task's metadata (its abort flag); dereferenced only while `task`
+    /// is `Some`, which keeps the task allocation alive.
     meta: MetaRef,
     /// Schedules the task so that an abort is acted upon promptly.
     waker: Waker,
 }
 
-/// A pointer to a task's [`TaskMeta`].
-///
-/// # Invariant
-///
-/// Points into the allocation of the task whose `FallibleTask` is stored
-/// beside it; it is dereferenced only while that `FallibleTask` is alive,
-/// which keeps the allocation (and so the metadata) alive.
-struct MetaRef(NonNull<TaskMeta>);
-
-// SAFETY: `TaskMeta` is `Sync` (atomics only), and by the invariant the
-// pointee outlives every use, whichever thread makes it.
-unsafe impl Send for MetaRef {}
-// SAFETY: as above; only `&TaskMeta` is ever produced.
-unsafe impl Sync for MetaRef {}
-
 impl<T> JoinHandle<T> {
     pub(crate) fn new(runnable: &Runnable, task: async_task::Task<Output<T>, TaskMeta>) -> Self {
         JoinHandle {
-            meta: MetaRef(NonNull::from(task.metadata())),
+            meta: MetaRef::new(task.metadata()),
             waker: runnable.waker(),
             task: Some(task.fallible()),
         }
-    }
-
-    fn meta(&self) -> &TaskMeta {
-        debug_assert!(self.task.is_some());
-        // SAFETY: every caller holds `self.task` (see the `MetaRef`
-        // invariant): the task's allocation is alive.
-        unsafe { self.meta.0.as_ref() }
     }
 
     /// Requests cancellation and returns at once.
@@ -89,7 +67,10 @@ impl<T> JoinHandle<T> {
     /// ```
     pub fn abort(&self) {
         if self.task.is_some() {
-            self.meta().abort();
+            // SAFETY: `self.task` is held (the `MetaRef` invariant).
+            unsafe { self.meta.get() }.abort();
+            // After the flag: see `task` ("Why the abort flag is read
+            // inside `poll`").
             self.waker.wake_by_ref();
         }
     }
@@ -111,7 +92,10 @@ impl<T> JoinHandle<T> {
     pub async fn cancel(mut self) -> Option<T> {
         self.abort();
         let task = self.task.take()?;
-        task.await.and_then(|out| out.take().ok())
+        match task.await?.take() {
+            Outcome::Done(value) => Some(value),
+            Outcome::Panicked(_) | Outcome::Aborted => None,
+        }
     }
 
     /// Lets the task run to completion with nobody awaiting it (the same as
@@ -163,9 +147,10 @@ impl<T> Future for JoinHandle<T> {
             .expect("JoinHandle polled after it returned its result");
         let out = std::task::ready!(Pin::new(task).poll(cx));
         self.task = None;
-        Poll::Ready(match out {
-            None => Err(JoinError::cancelled()),
-            Some(out) => out.take().map_err(JoinError::panic),
+        Poll::Ready(match out.map(Output::take) {
+            Some(Outcome::Done(value)) => Ok(value),
+            Some(Outcome::Panicked(payload)) => Err(JoinError::panic(payload)),
+            Some(Outcome::Aborted) | None => Err(JoinError::cancelled()),
         })
     }
 }
@@ -273,5 +258,104 @@ impl std::error::Error for JoinError {}
 impl From<JoinError> for std::io::Error {
     fn from(e: JoinError) -> std::io::Error {
         std::io::Error::new(std::io::ErrorKind::Other, e.to_string())
+    }
+}
+
+/// Unit tests of the unsafe-adjacent paths (the `MetaRef` dereference, the
+/// panic-catching wrapper); small enough for Miri (`cargo +nightly miri test --lib`).
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    use crate::runtime::Runtime;
+
+    struct SetOnDrop(Arc<AtomicBool>);
+
+    impl Drop for SetOnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    fn runtimes() -> Vec<Runtime> {
+        vec![
+            Runtime::builder().current_thread().build().unwrap(),
+            Runtime::builder().worker_threads(2).build().unwrap(),
+        ]
+    }
+
+    #[test]
+    fn abort_then_await_reports_cancelled_and_drops_the_future() {
+        for rt in runtimes() {
+            let dropped = Arc::new(AtomicBool::new(false));
+            let guard = SetOnDrop(dropped.clone());
+            let h = rt.spawn(async move {
+                let _g = guard;
+                std::future::pending::<()>().await
+            });
+            h.abort();
+            h.abort(); // twice is harmless
+            let err = rt.block_on(h).unwrap_err();
+            assert!(err.is_cancelled());
+            assert!(dropped.load(Ordering::SeqCst));
+        }
+    }
+
+    /// Regression: `abort` landing between a runner's pop and async-task's
+    /// SCHEDULED→RUNNING transition was lost (the task slept forever). Miri
+    /// found the schedule; this loop hit it natively within ~1,000 rounds.
+    #[test]
+    fn abort_racing_the_first_poll_is_never_lost() {
+        let rounds = if cfg!(miri) { 20 } else { 3_000 };
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = Runtime::builder().worker_threads(2).build().unwrap();
+            for round in 0..rounds {
+                let h = rt.spawn(std::future::pending::<()>());
+                if round % 2 == 0 {
+                    std::thread::yield_now();
+                }
+                h.abort();
+                assert!(rt.block_on(h).unwrap_err().is_cancelled());
+            }
+            tx.send(()).unwrap();
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(if cfg!(miri) { 3_600 } else { 60 }))
+            .expect("an aborted task was never woken (lost abort)");
+    }
+
+    #[test]
+    fn cancel_returns_output_of_a_finished_task() {
+        for rt in runtimes() {
+            let out = rt.block_on(async {
+                let h = crate::spawn(async { 9 });
+                while !h.is_finished() {
+                    crate::yield_now().await;
+                }
+                h.cancel().await
+            });
+            assert_eq!(out, Some(9));
+        }
+    }
+
+    #[test]
+    fn panic_in_poll_and_in_drop_are_reported() {
+        struct PanicOnDrop;
+        impl Drop for PanicOnDrop {
+            fn drop(&mut self) {
+                panic!("drop");
+            }
+        }
+        for rt in runtimes() {
+            let a = rt.spawn(async { panic!("poll") });
+            let b = rt.spawn(async {
+                let _p = PanicOnDrop;
+            });
+            let (a, b) = rt.block_on(async { (a.await, b.await) });
+            assert!(a.unwrap_err().is_panic());
+            assert!(b.unwrap_err().is_panic());
+            assert_eq!(rt.block_on(rt.spawn(async { 1 })).unwrap(), 1);
+        }
     }
 }

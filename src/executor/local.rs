@@ -22,7 +22,7 @@ use std::task::Waker;
 use concurrent_queue::ConcurrentQueue;
 use slab::Slab;
 
-use super::task::{Catching, Runnable, TaskMeta};
+use super::task::{Catching, MetaRef, Runnable, TaskMeta};
 use super::{JoinHandle, Waiter};
 use crate::runtime::Shared;
 
@@ -109,7 +109,7 @@ impl LocalTasks {
         let (runnable, task) = async_task::Builder::new()
             .metadata(TaskMeta::default())
             .spawn_local(
-                move |_| Catching::new(future, counters),
+                move |meta: &TaskMeta| Catching::new(future, counters, MetaRef::new(meta)),
                 move |r| queue.schedule(r),
             );
         self.active.borrow_mut().insert(runnable.waker());

@@ -42,7 +42,7 @@ use parking::Parker;
 use crate::reactor::Reactor;
 use crate::runtime::Shared;
 use idle::Idle;
-use task::{Catching, Runnable, TaskMeta};
+use task::{Catching, MetaRef, Runnable, TaskMeta};
 
 /// Capacity of each worker's local queue; overflow goes to the injector.
 const LOCAL_QUEUE_CAPACITY: usize = 256;
@@ -223,7 +223,7 @@ impl Shared {
         let (runnable, task) = async_task::Builder::new()
             .metadata(TaskMeta::default())
             .spawn(
-                move |_| Catching::new(future, counters),
+                move |meta: &TaskMeta| Catching::new(future, counters, MetaRef::new(meta)),
                 async_task::WithInfo(schedule),
             );
         let handle = JoinHandle::new(&runnable, task);

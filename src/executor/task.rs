@@ -13,12 +13,27 @@
 //! 2. drops the future *itself*, inside `catch_unwind`, as soon as it
 //!    completes (a panic there is reported the same way) or when the task is
 //!    cancelled (a panic there is counted in `Metrics::drop_panics`);
-//! 3. keeps the runtime's live-task count: one per future not yet dropped.
+//! 3. keeps the runtime's live-task count: one per future not yet dropped;
+//! 4. honours `JoinHandle::abort`: before each poll it reads the task's
+//!    abort flag and, if set, drops the future and completes as aborted.
+//!
+//! # Why the abort flag is read inside `poll`
+//!
+//! `abort` sets the flag, then wakes the task. The flag must be read *after*
+//! async-task has moved the task from SCHEDULED to RUNNING: a wake that finds
+//! the task RUNNING makes async-task run it again, and a wake that finds it
+//! SCHEDULED does a publishing compare-exchange on the state that the
+//! runner's SCHEDULED→RUNNING transition reads, so the flag is visible to the
+//! check that follows. Reading the flag in the runner before `run()` (an
+//! earlier version) loses the abort when it lands between the check and the
+//! transition: the wake is a no-op, the task polls `Pending` and sleeps
+//! forever. Miri found that schedule (`executor::join::tests`).
 
 use std::any::Any;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -51,15 +66,43 @@ impl TaskMeta {
 /// A task's runnable, as the queues hold it.
 pub(crate) type Runnable = async_task::Runnable<TaskMeta>;
 
-/// Runs `runnable` unless its `JoinHandle` aborted it. Every runner (worker,
-/// `block_on` thread, blocking thread) goes through here.
-pub(crate) fn run(runnable: Runnable) {
-    if runnable.metadata().is_aborted() {
-        // Dropping the runnable drops the future (through `Catching`, which
-        // cannot unwind) and wakes the JoinHandle with "cancelled".
-        drop(runnable);
-        return;
+/// A pointer to the [`TaskMeta`] in a task's allocation.
+///
+/// # Invariant
+///
+/// A `MetaRef` is stored only beside something that keeps the task's
+/// allocation alive, and dereferenced only while that is held:
+///
+/// - inside the task's own future (`Catching`): async-task drops the future
+///   before it drops the metadata;
+/// - in a `JoinHandle`, next to the task's `FallibleTask`, which holds a
+///   reference on the allocation.
+pub(crate) struct MetaRef(NonNull<TaskMeta>);
+
+// SAFETY: `TaskMeta` holds only atomics (`Sync`), and by the invariant the
+// pointee outlives the future that holds this pointer, on any thread.
+unsafe impl Send for MetaRef {}
+// SAFETY: as above; only `&TaskMeta` is ever produced.
+unsafe impl Sync for MetaRef {}
+
+impl MetaRef {
+    pub(crate) fn new(meta: &TaskMeta) -> MetaRef {
+        MetaRef(NonNull::from(meta))
     }
+
+    /// # Safety
+    ///
+    /// The holder of `self` must keep the task alive (see the invariant).
+    pub(crate) unsafe fn get(&self) -> &TaskMeta {
+        // SAFETY: the caller keeps the task allocation, and so the metadata,
+        // alive.
+        unsafe { self.0.as_ref() }
+    }
+}
+
+/// Runs `runnable`. Every runner (worker, `block_on` thread, blocking
+/// thread) goes through here.
+pub(crate) fn run(runnable: Runnable) {
     // `Catching` and `Output` stop every panic from user code; this is the
     // last line of defence so that a worker thread never dies.
     if let Err(payload) = catch_unwind(AssertUnwindSafe(|| runnable.run())) {
@@ -67,11 +110,21 @@ pub(crate) fn run(runnable: Runnable) {
     }
 }
 
+/// How a task's future ended.
+pub(crate) enum Outcome<T> {
+    /// It returned a value.
+    Done(T),
+    /// It panicked (in `poll`, or in its `Drop` right after completing).
+    Panicked(Payload),
+    /// `JoinHandle::abort` stopped it; its future has been dropped.
+    Aborted,
+}
+
 /// A task's result; its `Drop` never unwinds, whatever `T`'s does.
-pub(crate) struct Output<T>(Option<Result<T, Payload>>);
+pub(crate) struct Output<T>(Option<Outcome<T>>);
 
 impl<T> Output<T> {
-    pub(crate) fn take(mut self) -> Result<T, Payload> {
+    pub(crate) fn take(mut self) -> Outcome<T> {
         self.0.take().expect("an Output is taken once")
     }
 }
@@ -114,6 +167,7 @@ pin_project! {
         #[pin]
         stage: Stage<F>,
         counters: Arc<Counters>,
+        meta: MetaRef,
     }
 
     impl<F> PinnedDrop for Catching<F> {
@@ -139,11 +193,12 @@ fn drop_stage<F>(mut stage: Pin<&mut Stage<F>>, counters: &Counters) -> Result<(
 }
 
 impl<F> Catching<F> {
-    pub(crate) fn new(fut: F, counters: Arc<Counters>) -> Catching<F> {
+    pub(crate) fn new(fut: F, counters: Arc<Counters>, meta: MetaRef) -> Catching<F> {
         counters.alive.fetch_add(1, Ordering::Relaxed);
         Catching {
             stage: Stage::Running { fut },
             counters,
+            meta,
         }
     }
 }
@@ -153,6 +208,16 @@ impl<F: Future> Future for Catching<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
+        // SAFETY: `self` is the task's future, alive while polled.
+        if unsafe { this.meta.get() }.is_aborted() {
+            // Step 4; a panic in the future's Drop is counted like any
+            // cancelled task's.
+            if let Err(payload) = drop_stage(this.stage, this.counters) {
+                this.counters.drop_panics.fetch_add(1, Ordering::Relaxed);
+                std::mem::forget(payload);
+            }
+            return Poll::Ready(Output(Some(Outcome::Aborted)));
+        }
         let StageProj::Running { fut } = this.stage.as_mut().project() else {
             unreachable!("async-task never polls a completed future");
         };
@@ -174,9 +239,13 @@ impl<F: Future> Future for Catching<F> {
             }
             (result, Ok(())) => result,
         };
-        if result.is_err() {
-            this.counters.panics.fetch_add(1, Ordering::Relaxed);
-        }
-        Poll::Ready(Output(Some(result)))
+        let outcome = match result {
+            Ok(value) => Outcome::Done(value),
+            Err(payload) => {
+                this.counters.panics.fetch_add(1, Ordering::Relaxed);
+                Outcome::Panicked(payload)
+            }
+        };
+        Poll::Ready(Output(Some(outcome)))
     }
 }

@@ -28,10 +28,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use polling::{Event, Events, PollMode, Poller};
+use polling::{Event, PollMode};
 use slab::Slab;
 
-use crate::sys::{self, RawSource};
+use crate::sys::{self, Events, Poller, RawSource};
 
 /// The I/O and timer driver of one runtime.
 pub(crate) struct Reactor {

@@ -21,9 +21,9 @@ use std::io;
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
-use polling::{Event, PollMode, Poller};
+use polling::{Event, PollMode};
 
-use crate::sys::{self, RawSource};
+use crate::sys::{self, Poller, RawSource};
 
 /// Which half of a handle's readiness.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -15,6 +15,10 @@
 //!   `Poller::modify` / `Poller::delete`, valid while the caller guarantees
 //!   the handle is open.
 //! - `fn set_nonblocking(&impl AsSourceHandle) -> io::Result<()>`.
+//! - `fn raw(&impl AsSourceHandle) -> RawSource`.
+//!
+//! Plus, for every platform, `Poller` and `Events` with `polling`'s API
+//! (`polling`'s own types, or a stand-in under Miri).
 //!
 //! The readiness reactor (`crate::reactor`) is built only on these. Later
 //! backends (overlapped IOCP operations, io_uring) add their own items here
@@ -32,3 +36,12 @@ use windows as imp;
 
 pub use imp::AsSourceHandle;
 pub(crate) use imp::{borrow, raw, set_nonblocking, RawSource};
+
+// The OS poller. Under Miri (no `timerfd`), a condvar stand-in that
+// registers no handles, so Miri can check everything but sockets.
+#[cfg(miri)]
+mod miri;
+#[cfg(miri)]
+pub(crate) use miri::{Events, Poller};
+#[cfg(not(miri))]
+pub(crate) use polling::{Events, Poller};
