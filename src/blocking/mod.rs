@@ -187,7 +187,9 @@ impl Shared {
         let (runnable, task) = async_task::Builder::new()
             .metadata(TaskMeta::default())
             .spawn(
-                move |meta: &TaskMeta| Catching::new(BlockingJob(Some(f)), counters, MetaRef::new(meta)),
+                move |meta: &TaskMeta| {
+                    Catching::new(BlockingJob(Some(f)), counters, MetaRef::new(meta))
+                },
                 move |r| shared.blocking.push(&shared, r),
             );
         let handle = JoinHandle::new(&runnable, task);

@@ -125,7 +125,7 @@ impl<T> JoinHandle<T> {
     /// });
     /// ```
     pub fn is_finished(&self) -> bool {
-        self.task.as_ref().map_or(true, |t| t.is_finished())
+        self.task.as_ref().is_none_or(|t| t.is_finished())
     }
 }
 
@@ -257,7 +257,7 @@ impl std::error::Error for JoinError {}
 
 impl From<JoinError> for std::io::Error {
     fn from(e: JoinError) -> std::io::Error {
-        std::io::Error::new(std::io::ErrorKind::Other, e.to_string())
+        std::io::Error::other(e.to_string())
     }
 }
 
@@ -321,8 +321,12 @@ mod tests {
             }
             tx.send(()).unwrap();
         });
-        rx.recv_timeout(std::time::Duration::from_secs(if cfg!(miri) { 3_600 } else { 60 }))
-            .expect("an aborted task was never woken (lost abort)");
+        rx.recv_timeout(std::time::Duration::from_secs(if cfg!(miri) {
+            3_600
+        } else {
+            60
+        }))
+        .expect("an aborted task was never woken (lost abort)");
     }
 
     #[test]

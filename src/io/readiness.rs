@@ -66,8 +66,7 @@ impl<T: AsSourceHandle> Async<T> {
     /// down, or the OS error of `fcntl`/`ioctlsocket` or the poller.
     pub fn new(io: T) -> io::Result<Async<T>> {
         let shared = context::with_current(|s| s.cloned()).ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::Other,
+            io::Error::other(
                 "ebbtide::io::Async::new called outside a runtime: create I/O objects \
                  inside `block_on`, a task, or after `Handle::enter()`",
             )

@@ -236,8 +236,7 @@ impl Reactor {
 
 /// The error an I/O object returns once its runtime is gone.
 pub(crate) fn runtime_gone() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::Other,
+    io::Error::other(
         "ebbtide: the runtime this I/O object was registered with has shut down; \
          create the object again inside a running runtime",
     )

@@ -41,7 +41,10 @@ impl Events {
 }
 
 fn unsupported() -> io::Error {
-    io::Error::new(io::ErrorKind::Unsupported, "ebbtide: I/O sources are not available under Miri")
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "ebbtide: I/O sources are not available under Miri",
+    )
 }
 
 impl Poller {
@@ -59,11 +62,20 @@ impl Poller {
         Ok(())
     }
 
-    pub(crate) fn wait(&self, _events: &mut Events, timeout: Option<Duration>) -> io::Result<usize> {
+    pub(crate) fn wait(
+        &self,
+        _events: &mut Events,
+        timeout: Option<Duration>,
+    ) -> io::Result<usize> {
         let mut notified = self.notified.lock().unwrap_or_else(|e| e.into_inner());
         if !*notified {
             notified = match timeout {
-                Some(t) => self.cond.wait_timeout(notified, t).unwrap_or_else(|e| e.into_inner()).0,
+                Some(t) => {
+                    self.cond
+                        .wait_timeout(notified, t)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
                 None => self.cond.wait(notified).unwrap_or_else(|e| e.into_inner()),
             };
         }
@@ -74,7 +86,12 @@ impl Poller {
     /// # Safety
     ///
     /// None needed: nothing is registered.
-    pub(crate) unsafe fn add_with_mode(&self, _: RawSource, _: Event, _: PollMode) -> io::Result<()> {
+    pub(crate) unsafe fn add_with_mode(
+        &self,
+        _: RawSource,
+        _: Event,
+        _: PollMode,
+    ) -> io::Result<()> {
         Err(unsupported())
     }
 
