@@ -21,9 +21,16 @@ fn main() -> io::Result<()> {
     );
     rt.block_on(tour())?;
     println!("\nruntime metrics: {}", rt.metrics());
-    let start = Instant::now();
-    drop(rt);
-    println!("runtime dropped in {:?}", start.elapsed());
+
+    // 8. Graceful shutdown: a task still finishing a request, one that would
+    //    wait forever; drain for up to 200 ms, cancel the rest, report.
+    rt.spawn(async {
+        ebbtide::runtime::shutdown_requested().await;
+        sleep(Duration::from_millis(20)).await; // finishing an in-flight request
+    });
+    rt.spawn(std::future::pending::<()>());
+    let report = rt.shutdown(Duration::from_millis(200));
+    println!("8. {report}");
     Ok(())
 }
 

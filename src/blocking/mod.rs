@@ -180,15 +180,15 @@ impl Shared {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        let counters = &self.scheduler.counters;
-        counters.spawned.fetch_add(1, Ordering::Relaxed);
-        let counters = counters.clone();
+        let tasks = &self.scheduler.tasks;
+        tasks.spawned.fetch_add(1, Ordering::Relaxed);
+        let tasks = tasks.clone();
         let shared = self.clone();
         let (runnable, task) = async_task::Builder::new()
             .metadata(TaskMeta::default())
             .spawn(
                 move |meta: &TaskMeta| {
-                    Catching::new(BlockingJob(Some(f)), counters, MetaRef::new(meta))
+                    Catching::new(BlockingJob(Some(f)), tasks, MetaRef::new(meta))
                 },
                 move |r| shared.blocking.push(&shared, r),
             );

@@ -93,9 +93,9 @@ impl LocalTasks {
         F: Future + 'static,
         F::Output: 'static,
     {
-        let counters = &self.queue.shared.scheduler.counters;
-        counters.spawned.fetch_add(1, Ordering::Relaxed);
-        let counters = counters.clone();
+        let tasks = &self.queue.shared.scheduler.tasks;
+        tasks.spawned.fetch_add(1, Ordering::Relaxed);
+        let tasks = tasks.clone();
         let key = self.active.borrow().vacant_key();
         let guard = ActiveGuard {
             active: self.active.clone(),
@@ -109,7 +109,7 @@ impl LocalTasks {
         let (runnable, task) = async_task::Builder::new()
             .metadata(TaskMeta::default())
             .spawn_local(
-                move |meta: &TaskMeta| Catching::new(future, counters, MetaRef::new(meta)),
+                move |meta: &TaskMeta| Catching::new(future, tasks, MetaRef::new(meta)),
                 move |r| queue.schedule(r),
             );
         self.active.borrow_mut().insert(runnable.waker());

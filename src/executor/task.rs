@@ -13,9 +13,12 @@
 //! 2. drops the future *itself*, inside `catch_unwind`, as soon as it
 //!    completes (a panic there is reported the same way) or when the task is
 //!    cancelled (a panic there is counted in `Metrics::drop_panics`);
-//! 3. keeps the runtime's live-task count: one per future not yet dropped;
-//! 4. honours `JoinHandle::abort`: before each poll it reads the task's
-//!    abort flag and, if set, drops the future and completes as aborted.
+//! 3. keeps the runtime's books: the live-task count (one per future not
+//!    yet dropped), completed and cancelled counts, and the task's entry in
+//!    the registry, removed when the future is dropped;
+//! 4. honours `JoinHandle::abort` and shutdown's cancel step: before each
+//!    poll it reads the task's abort flag and the runtime's cancel flag and,
+//!    if either is set, drops the future and completes as aborted.
 //!
 //! # Why the abort flag is read inside `poll`
 //!
@@ -34,26 +37,48 @@ use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
-use crate::executor::Counters;
+use crate::executor::registry::{self, Slot};
+use crate::executor::TaskSet;
 
 /// A panic payload, as `std::panic::catch_unwind` returns it.
 pub(crate) type Payload = Box<dyn Any + Send + 'static>;
 
 /// Stored in every task's header (`async_task` metadata).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct TaskMeta {
-    /// Set by `JoinHandle::abort`; whoever pops the task next drops it
-    /// instead of polling it.
+    /// Set by `JoinHandle::abort`; the next poll drops the future instead.
     aborted: AtomicBool,
+    /// The task's entry in the runtime's `Registry` (`registry::NONE` for
+    /// tasks that are not registered: local and blocking ones).
+    slot: AtomicUsize,
+}
+
+impl Default for TaskMeta {
+    fn default() -> TaskMeta {
+        TaskMeta {
+            aborted: AtomicBool::new(false),
+            slot: AtomicUsize::new(registry::NONE),
+        }
+    }
 }
 
 impl TaskMeta {
+    /// Set once, before the task is first scheduled (which orders it before
+    /// every poll and drop).
+    pub(crate) fn set_slot(&self, slot: Slot) {
+        self.slot.store(slot, Ordering::Relaxed);
+    }
+
+    pub(crate) fn slot(&self) -> Slot {
+        self.slot.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn abort(&self) {
         self.aborted.store(true, Ordering::Release);
     }
@@ -166,38 +191,57 @@ pin_project! {
     pub(crate) struct Catching<F> {
         #[pin]
         stage: Stage<F>,
-        counters: Arc<Counters>,
+        tasks: Arc<TaskSet>,
         meta: MetaRef,
     }
 
     impl<F> PinnedDrop for Catching<F> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            if let Err(payload) = drop_stage(this.stage, this.counters) {
-                this.counters.drop_panics.fetch_add(1, Ordering::Relaxed);
-                std::mem::forget(payload);
+            if let Stage::Running { .. } = *this.stage {
+                // Dropped before completing: cancelled (abort, shutdown, or
+                // its runnable dropped at teardown).
+                this.tasks.cancelled.fetch_add(1, Ordering::Relaxed);
             }
+            finish(this.stage, this.tasks, this.meta);
         }
     }
 }
 
-/// Drops the future in place (if still there) and counts it dead.
-fn drop_stage<F>(mut stage: Pin<&mut Stage<F>>, counters: &Counters) -> Result<(), Payload> {
+/// Drops the future in place (if still there), unregisters the task and
+/// counts it dead. A panic in the future's `Drop` is counted, its payload
+/// returned.
+fn drop_stage<F>(
+    mut stage: Pin<&mut Stage<F>>,
+    tasks: &TaskSet,
+    meta: &MetaRef,
+) -> Result<(), Payload> {
     if let Stage::Done = *stage {
         return Ok(());
     }
-    counters.alive.fetch_sub(1, Ordering::Relaxed);
     // `Pin::set` drops the old value in place; if that drop unwinds, the
     // assignment still completes, so `stage` is `Done` either way.
-    catch_unwind(AssertUnwindSafe(|| stage.set(Stage::Done)))
+    let dropped = catch_unwind(AssertUnwindSafe(|| stage.set(Stage::Done)));
+    // SAFETY: called from the task's own future (poll or drop), which keeps
+    // the task allocation alive.
+    tasks.task_dropped(unsafe { meta.get() }.slot());
+    dropped
+}
+
+/// `drop_stage` for paths with no one to report a panic to.
+fn finish<F>(stage: Pin<&mut Stage<F>>, tasks: &TaskSet, meta: &MetaRef) {
+    if let Err(payload) = drop_stage(stage, tasks, meta) {
+        tasks.drop_panics.fetch_add(1, Ordering::Relaxed);
+        std::mem::forget(payload);
+    }
 }
 
 impl<F> Catching<F> {
-    pub(crate) fn new(fut: F, counters: Arc<Counters>, meta: MetaRef) -> Catching<F> {
-        counters.alive.fetch_add(1, Ordering::Relaxed);
+    pub(crate) fn new(fut: F, tasks: Arc<TaskSet>, meta: MetaRef) -> Catching<F> {
+        tasks.alive.fetch_add(1, Ordering::Relaxed);
         Catching {
             stage: Stage::Running { fut },
-            counters,
+            tasks,
             meta,
         }
     }
@@ -209,13 +253,10 @@ impl<F: Future> Future for Catching<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         // SAFETY: `self` is the task's future, alive while polled.
-        if unsafe { this.meta.get() }.is_aborted() {
-            // Step 4; a panic in the future's Drop is counted like any
-            // cancelled task's.
-            if let Err(payload) = drop_stage(this.stage, this.counters) {
-                this.counters.drop_panics.fetch_add(1, Ordering::Relaxed);
-                std::mem::forget(payload);
-            }
+        if unsafe { this.meta.get() }.is_aborted() || this.tasks.is_cancelling() {
+            // Step 4 (and shutdown's cancel step).
+            this.tasks.cancelled.fetch_add(1, Ordering::Relaxed);
+            finish(this.stage, this.tasks, this.meta);
             return Poll::Ready(Output(Some(Outcome::Aborted)));
         }
         let StageProj::Running { fut } = this.stage.as_mut().project() else {
@@ -227,7 +268,7 @@ impl<F: Future> Future for Catching<F> {
             Err(payload) => Err(payload),
         };
         // Drop the future now, on this thread, where a panic can be caught.
-        let dropped = drop_stage(this.stage, this.counters);
+        let dropped = drop_stage(this.stage, this.tasks, this.meta);
         let result = match (result, dropped) {
             (Ok(value), Err(payload)) => {
                 drop_quietly(value);
@@ -239,10 +280,11 @@ impl<F: Future> Future for Catching<F> {
             }
             (result, Ok(())) => result,
         };
+        this.tasks.completed.fetch_add(1, Ordering::Relaxed);
         let outcome = match result {
             Ok(value) => Outcome::Done(value),
             Err(payload) => {
-                this.counters.panics.fetch_add(1, Ordering::Relaxed);
+                this.tasks.panics.fetch_add(1, Ordering::Relaxed);
                 Outcome::Panicked(payload)
             }
         };

@@ -161,6 +161,7 @@ impl Builder {
                 current_thread: self.current_thread,
                 drain_timeout: self.drain_timeout,
             },
+            lifecycle: super::Lifecycle::new(),
         });
         let mut threads = Vec::new();
         if !self.current_thread {

@@ -77,7 +77,7 @@ impl Handle {
     ///
     /// # Errors
     ///
-    /// [`SpawnError::ShuttingDown`] once the runtime is being dropped.
+    /// [`SpawnError::ShuttingDown`] once the runtime is shutting down.
     ///
     /// # Examples
     ///
@@ -92,7 +92,7 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        if self.shared.scheduler.is_stopping() {
+        if self.shared.lifecycle.is_shutting_down() {
             return Err(SpawnError::ShuttingDown);
         }
         Ok(self.shared.spawn(future))
@@ -126,16 +126,36 @@ impl Handle {
         }
     }
 
-    /// Whether the runtime has started stopping (it is being dropped).
-    pub fn is_shutting_down(&self) -> bool {
-        self.shared.scheduler.is_stopping()
+    /// Starts a graceful shutdown and returns at once: new spawns are
+    /// refused from now on, [`shutdown_requested`](super::shutdown_requested)
+    /// futures resolve, and running tasks keep going until someone calls
+    /// [`Runtime::shutdown`](super::Runtime::shutdown) (or drops the
+    /// runtime), which drains them with its deadline. Idempotent; callable
+    /// from any thread and from inside a task.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = ebbtide::runtime::Runtime::new()?;
+    /// rt.handle().begin_shutdown();
+    /// assert!(rt.handle().is_shutting_down());
+    /// assert!(rt.handle().try_spawn(async {}).is_err());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn begin_shutdown(&self) {
+        self.shared.begin_shutdown();
     }
 
-    /// A snapshot of the runtime's counters.
+    /// Whether a shutdown has started (intake is stopped).
+    pub fn is_shutting_down(&self) -> bool {
+        self.shared.lifecycle.is_shutting_down()
+    }
+
+    /// A snapshot of the runtime's tasks.
     pub fn metrics(&self) -> Metrics {
         let s = &self.shared;
         let sched = &s.scheduler;
-        let c = &sched.counters;
+        let c = &sched.tasks;
         let (blocking_threads, idle_blocking_threads, blocking_queue_depth) = s.blocking.stats();
         Metrics {
             workers: sched.workers.len(),

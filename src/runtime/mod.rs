@@ -10,10 +10,14 @@ pub(crate) mod context;
 mod global;
 mod handle;
 mod metrics;
+mod shutdown;
 
 pub use builder::Builder;
 pub use handle::{EnterGuard, Handle, SpawnError, TryCurrentError};
 pub use metrics::Metrics;
+pub use shutdown::{shutdown_requested, ShutdownReport, ShutdownRequested};
+
+pub(crate) use shutdown::Lifecycle;
 
 pub(crate) use global::global;
 
@@ -22,7 +26,7 @@ use std::future::Future;
 use std::io;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle as ThreadHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::blocking::BlockingPool;
 use crate::executor::{JoinHandle, Scheduler};
@@ -34,6 +38,7 @@ pub(crate) struct Shared {
     pub(crate) reactor: Reactor,
     pub(crate) blocking: BlockingPool,
     pub(crate) config: Config,
+    pub(crate) lifecycle: Lifecycle,
 }
 
 /// Builder settings the runtime keeps.
@@ -47,11 +52,11 @@ pub(crate) struct Config {
 
 /// An ebbtide runtime: worker threads, a reactor, timers and a blocking pool.
 ///
-/// Dropping it stops the workers, waits up to the builder's
-/// [`drain_timeout`](Builder::drain_timeout) for them and for running
-/// blocking jobs, then drops every remaining task. Dropped on a runtime
-/// thread (inside a task or `block_on`), it does that on a background thread
-/// instead, so it never blocks a worker.
+/// Dropping it runs [`shutdown`](Runtime::shutdown) with the builder's
+/// [`drain_timeout`](Builder::drain_timeout) (default 1 s): tasks get that
+/// long to finish, the rest are cancelled, nothing waits past the bound.
+/// Dropped on a runtime thread (inside a task or `block_on`), it does that
+/// on a background thread instead, so it never blocks a worker.
 ///
 /// # Examples
 ///
@@ -72,7 +77,10 @@ pub(crate) struct Config {
 /// ```
 pub struct Runtime {
     handle: Handle,
+    /// Worker threads, taken by the first shutdown.
     threads: Mutex<Vec<ThreadHandle<()>>>,
+    /// The first shutdown's report; its lock serializes concurrent calls.
+    report: Mutex<Option<ShutdownReport>>,
 }
 
 impl Runtime {
@@ -111,6 +119,7 @@ impl Runtime {
         Runtime {
             handle: Handle { shared },
             threads: Mutex::new(threads),
+            report: Mutex::new(None),
         }
     }
 
@@ -206,19 +215,80 @@ impl Runtime {
     }
 }
 
+impl Runtime {
+    /// Shuts the runtime down gracefully: stops intake, lets tasks finish
+    /// until `deadline`, cancels the rest, joins the workers, closes the
+    /// reactor, and reports what happened. The steps are in
+    /// `src/runtime/shutdown.rs`; it returns within `deadline` plus about
+    /// 100 ms whatever the tasks do (a task that never yields costs its
+    /// worker, which is detached and reported).
+    ///
+    /// Idempotent and callable from any thread: later calls wait for the
+    /// first and return its report. Called on a runtime thread, the steps
+    /// run on a helper thread while this one waits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = ebbtide::runtime::Runtime::new()?;
+    /// for i in 0..100u64 {
+    ///     rt.spawn(async move { ebbtide::time::sleep(Duration::from_millis(i % 5)).await });
+    /// }
+    /// let report = rt.shutdown(Duration::from_secs(5));
+    /// assert_eq!(report.completed, 100);
+    /// assert!(rt.handle().try_spawn(async {}).is_err());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn shutdown(&self, deadline: Duration) -> ShutdownReport {
+        let mut report = self.report.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = &*report {
+            return r.clone();
+        }
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
+        let shared = self.handle.shared.clone();
+        let r = if context::in_runtime_thread() {
+            std::thread::Builder::new()
+                .name("ebbtide-shutdown".into())
+                .spawn(move || shared.shutdown(threads, deadline))
+                .and_then(|t| {
+                    t.join()
+                        .map_err(|_| std::io::Error::other("shutdown panicked"))
+                })
+                .unwrap_or_else(|e| {
+                    panic!("ebbtide: cannot run shutdown off the runtime thread: {e}")
+                })
+        } else {
+            shared.shutdown(threads, deadline)
+        };
+        *report = Some(r.clone());
+        r
+    }
+}
+
 impl Drop for Runtime {
     fn drop(&mut self) {
+        let done = self
+            .report
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some();
+        if done {
+            return;
+        }
+        let threads = std::mem::take(self.threads.get_mut().unwrap_or_else(|e| e.into_inner()));
         let shared = self.handle.shared.clone();
-        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
+        let deadline = shared.config.drain_timeout;
         if context::in_runtime_thread() {
             // Never block (or join ourselves from) a runtime thread.
             let spawned = std::thread::Builder::new()
-                .name("ebbtide-teardown".into())
-                .spawn(move || shared.teardown(threads));
-            if let Err(e) = spawned {
-                // No thread to hand the work to: stop the workers without
-                // waiting for them; they exit on their own.
-                let _ = e;
+                .name("ebbtide-shutdown".into())
+                .spawn(move || drop(shared.shutdown(threads, deadline)));
+            if spawned.is_err() {
+                // No thread to hand the steps to: at least stop intake and
+                // the workers; they exit on their own.
+                self.handle.shared.begin_shutdown();
                 self.handle
                     .shared
                     .scheduler
@@ -226,33 +296,7 @@ impl Drop for Runtime {
             }
             return;
         }
-        shared.teardown(threads);
-    }
-}
-
-impl Shared {
-    /// Stops the workers, waits for them (bounded by `drain_timeout`), drops
-    /// the remaining tasks, closes the reactor and the blocking pool.
-    fn teardown(self: Arc<Self>, threads: Vec<ThreadHandle<()>>) {
-        let deadline = Instant::now() + self.config.drain_timeout;
-        self.scheduler.stop(&self.reactor);
-        for t in threads {
-            while !t.is_finished() && Instant::now() < deadline {
-                std::thread::park_timeout(Duration::from_millis(1));
-            }
-            if t.is_finished() {
-                let _ = t.join(); // workers catch task panics; nothing to report
-            }
-            // else: a task that never yields holds the worker; it is
-            // detached and exits when (if) that task returns.
-        }
-        self.scheduler.drain();
-        let wakers = self.reactor.close();
-        drop(wakers);
-        self.blocking.shutdown(deadline);
-        // Tasks whose last waker was among those dropped were scheduled and
-        // dropped (the scheduler is stopping); anything woken since is too.
-        self.scheduler.drain();
+        drop(shared.shutdown(threads, deadline));
     }
 }
 

@@ -1,0 +1,372 @@
+//! Graceful shutdown: stop intake, drain, cancel, settle, join, close.
+//!
+//! # The steps
+//!
+//! 1. `shutdown(deadline)` or `Handle::begin_shutdown()` moves the runtime
+//!    Running → Draining, once (a compare-exchange: idempotent, any thread),
+//!    and wakes every `shutdown_requested()` future.
+//! 2. **Draining** until no task is alive or `deadline` passes: new spawns
+//!    are refused (`try_spawn` → `SpawnError::ShuttingDown`; `spawn` returns
+//!    a handle that resolves cancelled); running tasks, I/O, timers and the
+//!    blocking pool keep working so in-flight work can finish.
+//! 3. **Cancelling**: the runtime's cancel flag is set and every live task
+//!    is woken; its next poll drops its future instead of polling it (panics
+//!    in `Drop` are caught and counted). Bounded by `SETTLE`.
+//! 4. **Settling** in-flight I/O operations: the op table (owned-buffer I/O)
+//!    is not built yet; readiness I/O holds no OS state between polls, so
+//!    there is nothing to settle and `ops_cancelled`/`ops_leaked` are 0.
+//! 5. **Joining**: workers are told to stop and joined until `JOIN_GRACE`
+//!    past the settle bound; a worker stuck in a task that never yields is
+//!    detached and counted in `workers_leaked`. Blocking jobs still running
+//!    then are detached and counted in `blocking_leaked`; queued ones that
+//!    never started are cancelled.
+//! 6. **Closing**: queued tasks are dropped, the reactor is closed (every
+//!    stored waker dropped; I/O objects report "runtime gone" from now on),
+//!    and the poller is freed with the last reference to the runtime.
+//! 7. `Drop for Runtime` runs the same steps with the builder's
+//!    `drain_timeout`; on a runtime thread (inside a task or `block_on`) it
+//!    hands them to a background thread, so it never blocks a worker.
+//!
+//! Every wait above has a bound, so `shutdown(d)` returns within
+//! `d + SETTLE + JOIN_GRACE` whatever the tasks do. The one exception is a
+//! current-thread runtime whose only thread is stuck inside a task's `poll`:
+//! nothing can preempt it.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+use std::thread::JoinHandle as ThreadHandle;
+use std::time::{Duration, Instant};
+
+use slab::Slab;
+
+use super::{context, Shared};
+use crate::executor::{MainWake, Worker};
+use crate::time::{sleep_until, Sleep};
+
+/// Step 3's bound past the drain deadline.
+const SETTLE: Duration = Duration::from_millis(50);
+/// Step 5's bound past the settle bound.
+const JOIN_GRACE: Duration = Duration::from_millis(40);
+
+const RUNNING: u8 = 0;
+const DRAINING: u8 = 1;
+const CANCELLING: u8 = 2;
+const STOPPED: u8 = 3;
+
+/// Where a runtime is in its life (step numbers above).
+pub(crate) struct Lifecycle {
+    state: AtomicU8,
+    /// `shutdown_requested()` futures waiting for step 1.
+    requested: Mutex<Slab<Waker>>,
+}
+
+impl Lifecycle {
+    pub(crate) fn new() -> Lifecycle {
+        Lifecycle {
+            state: AtomicU8::new(RUNNING),
+            requested: Mutex::new(Slab::new()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Slab<Waker>> {
+        // No user code runs under this lock.
+        self.requested.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Step 1's transition: an atomic compare-exchange and nothing else, so
+    /// it is async-signal-safe. Returns whether this call made it.
+    pub(crate) fn begin(&self) -> bool {
+        self.state
+            .compare_exchange(RUNNING, DRAINING, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    fn advance(&self, to: u8) {
+        self.state.fetch_max(to, Ordering::AcqRel);
+    }
+
+    /// Draining or later: no new tasks.
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.state.load(Ordering::Acquire) >= DRAINING
+    }
+
+    /// Wakes the `shutdown_requested()` futures (not signal-safe: locks).
+    fn announce(&self) {
+        let wakers: Vec<Waker> = self.lock().drain().collect();
+        for w in wakers {
+            w.wake();
+        }
+    }
+
+    fn poll_requested(&self, key: &mut Option<usize>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.is_shutting_down() {
+            return Poll::Ready(());
+        }
+        let mut waiters = self.lock();
+        match key.and_then(|k| waiters.get_mut(k)) {
+            Some(w) => w.clone_from(cx.waker()),
+            None => *key = Some(waiters.insert(cx.waker().clone())),
+        }
+        drop(waiters);
+        if self.is_shutting_down() {
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    }
+
+    fn forget(&self, key: usize) {
+        let waker = self.lock().try_remove(key);
+        drop(waker);
+    }
+}
+
+/// What a shutdown did, returned by
+/// [`Runtime::shutdown`](super::Runtime::shutdown).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let rt = ebbtide::runtime::Runtime::new()?;
+/// rt.spawn(async { ebbtide::time::sleep(Duration::from_millis(5)).await });
+/// rt.spawn(std::future::pending::<()>());
+/// let report = rt.shutdown(Duration::from_millis(200));
+/// assert_eq!(report.cancelled, 1); // the pending one
+/// assert_eq!(report.workers_leaked, 0);
+/// println!("{report}");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// Tasks that ran to completion (returned or panicked) over the
+    /// runtime's life, including those that finished while draining.
+    pub completed: u64,
+    /// Tasks whose future this shutdown dropped before completion.
+    pub cancelled: u64,
+    /// Tasks whose future could not be dropped (stuck inside `poll` on a
+    /// leaked worker, or `!Send` tasks of a thread still in `block_on`).
+    pub tasks_leaked: usize,
+    /// In-flight I/O operations whose cancellation the OS acknowledged
+    /// (always 0 until the owned-buffer op table lands).
+    pub ops_cancelled: u64,
+    /// In-flight I/O operations left allocated on purpose because the OS
+    /// never acknowledged them (always 0 until the op table lands).
+    pub ops_leaked: u64,
+    /// Blocking jobs still running at the end, detached.
+    pub blocking_leaked: usize,
+    /// Worker threads stuck in a task that never yields, detached.
+    pub workers_leaked: usize,
+    /// Time from the start of the shutdown to its return.
+    pub elapsed: Duration,
+}
+
+impl fmt::Display for ShutdownReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "shutdown in {:.1?}: {} tasks completed, {} cancelled, {} leaked; \
+             {} ops cancelled, {} leaked; {} blocking jobs and {} workers left running",
+            self.elapsed,
+            self.completed,
+            self.cancelled,
+            self.tasks_leaked,
+            self.ops_cancelled,
+            self.ops_leaked,
+            self.blocking_leaked,
+            self.workers_leaked
+        )
+    }
+}
+
+impl Shared {
+    /// Step 1 (not the signal-safe path: it also wakes the waiters).
+    pub(crate) fn begin_shutdown(&self) {
+        self.lifecycle.begin();
+        self.lifecycle.announce();
+        self.reactor.notify();
+    }
+
+    /// Steps 1–6; the caller must not be a runtime thread.
+    pub(crate) fn shutdown(
+        self: &Arc<Self>,
+        threads: Vec<ThreadHandle<()>>,
+        deadline: Duration,
+    ) -> ShutdownReport {
+        let start = Instant::now();
+        let drain_until = start + deadline;
+        let tasks = &self.scheduler.tasks;
+        let cancelled_before = tasks.cancelled.load(Ordering::Relaxed);
+        self.begin_shutdown();
+
+        // Step 2.
+        self.wait_for(drain_until, |cx| tasks.poll_idle(cx));
+
+        // Step 3.
+        self.lifecycle.advance(CANCELLING);
+        for w in tasks.start_cancelling() {
+            w.wake();
+        }
+        let settle_until = drain_until.max(Instant::now()) + SETTLE;
+        self.wait_for(settle_until, |cx| tasks.poll_idle(cx));
+
+        // Step 5.
+        self.lifecycle.advance(STOPPED);
+        let join_until = settle_until + JOIN_GRACE;
+        self.scheduler.stop(&self.reactor);
+        let workers_leaked = join_until_deadline(threads, join_until);
+        self.scheduler.drain();
+        let blocking_leaked = self.blocking.shutdown(join_until);
+
+        // Step 6.
+        drop(self.reactor.close());
+        self.scheduler.drain(); // anything woken by the dropped wakers
+        ShutdownReport {
+            completed: tasks.completed.load(Ordering::Relaxed),
+            cancelled: tasks.cancelled.load(Ordering::Relaxed) - cancelled_before,
+            tasks_leaked: tasks.alive.load(Ordering::Relaxed),
+            ops_cancelled: 0,
+            ops_leaked: 0,
+            blocking_leaked,
+            workers_leaked,
+            elapsed: start.elapsed(),
+        }
+    }
+
+    /// Waits until `cond` is ready or `deadline` passes. On a current-thread
+    /// runtime whose worker slot is free, this thread runs the tasks
+    /// meanwhile; otherwise it only parks (with a timeout: never relying on
+    /// a worker that may be stuck).
+    fn wait_for(
+        self: &Arc<Self>,
+        deadline: Instant,
+        cond: impl FnMut(&mut Context<'_>) -> Poll<()> + Unpin,
+    ) {
+        let mut wait = WaitFor {
+            cond,
+            sleep: sleep_until(deadline),
+        };
+        if self.config.current_thread {
+            if let Some(mut worker) = Worker::claim(self, 0) {
+                let ctx = context::enter_runtime_thread(self, Some(worker.local().clone()));
+                let main = MainWake::new(worker.waiter().clone(), self.clone());
+                worker.run(Pin::new(&mut wait), Some(&main));
+                worker.release();
+                drop(ctx);
+                return;
+            }
+        }
+        let (parker, unparker) = parking::pair();
+        let waker = Waker::from(unparker);
+        let mut cx = Context::from_waker(&waker);
+        while (wait.cond)(&mut cx).is_pending() {
+            if !parker.park_deadline(deadline) && Instant::now() >= deadline {
+                break;
+            }
+        }
+    }
+}
+
+/// Joins `threads` until `deadline`; returns how many had to be detached.
+fn join_until_deadline(threads: Vec<ThreadHandle<()>>, deadline: Instant) -> usize {
+    let mut leaked = 0;
+    for t in threads {
+        while !t.is_finished() && Instant::now() < deadline {
+            std::thread::park_timeout(Duration::from_millis(1));
+        }
+        if t.is_finished() {
+            let _ = t.join(); // workers catch task panics; nothing to report
+        } else {
+            leaked += 1; // detached: exits when (if) its task returns
+        }
+    }
+    leaked
+}
+
+/// `cond`, or the deadline's timer (which the current-thread worker loop
+/// drives), whichever comes first.
+struct WaitFor<C> {
+    cond: C,
+    sleep: Sleep,
+}
+
+impl<C: FnMut(&mut Context<'_>) -> Poll<()> + Unpin> Future for WaitFor<C> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if (self.cond)(cx).is_ready() {
+            return Poll::Ready(());
+        }
+        Pin::new(&mut self.sleep).poll(cx)
+    }
+}
+
+/// Resolves when the current runtime starts shutting down (step 1), so a
+/// server can stop accepting and finish its in-flight requests.
+///
+/// # Panics
+///
+/// When polled outside a runtime.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let rt = ebbtide::runtime::Runtime::new()?;
+/// let server = rt.spawn(async {
+///     ebbtide::runtime::shutdown_requested().await;
+///     "stopped accepting, finishing up"
+/// });
+/// rt.handle().begin_shutdown();
+/// assert_eq!(rt.block_on(server).unwrap(), "stopped accepting, finishing up");
+/// let report = rt.shutdown(Duration::from_secs(1));
+/// assert_eq!(report.cancelled, 0);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn shutdown_requested() -> ShutdownRequested {
+    ShutdownRequested {
+        shared: None,
+        key: None,
+    }
+}
+
+/// The future returned by [`shutdown_requested`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct ShutdownRequested {
+    shared: Option<Arc<Shared>>,
+    key: Option<usize>,
+}
+
+impl Future for ShutdownRequested {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        let shared = this.shared.get_or_insert_with(|| {
+            context::with_current(|s| s.cloned()).unwrap_or_else(|| {
+                panic!("ebbtide::runtime::shutdown_requested polled outside a runtime")
+            })
+        });
+        shared.lifecycle.poll_requested(&mut this.key, cx)
+    }
+}
+
+impl Drop for ShutdownRequested {
+    fn drop(&mut self) {
+        if let (Some(shared), Some(key)) = (&self.shared, self.key) {
+            shared.lifecycle.forget(key);
+        }
+    }
+}
+
+impl fmt::Debug for ShutdownRequested {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShutdownRequested").finish_non_exhaustive()
+    }
+}

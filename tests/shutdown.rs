@@ -1,0 +1,311 @@
+//! Graceful shutdown: drains before it joins, never hangs past its bound,
+//! cancels what is left, and reports what happened.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use ebbtide::runtime::{Runtime, SpawnError};
+use ebbtide::time::sleep;
+
+/// Runs `f` on a thread; fails the test if it takes longer than `secs`.
+fn watchdog<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs(secs))
+        .unwrap_or_else(|_| panic!("watchdog: no result within {secs} s (hang)"))
+}
+
+fn runtimes() -> Vec<Runtime> {
+    vec![
+        Runtime::builder().worker_threads(2).build().unwrap(),
+        Runtime::builder().worker_threads(4).build().unwrap(),
+        Runtime::builder().current_thread().build().unwrap(),
+    ]
+}
+
+#[test]
+fn drains_ten_thousand_tasks_before_joining() {
+    watchdog(60, || {
+        for rt in runtimes() {
+            let polled_after = Arc::new(AtomicBool::new(false));
+            let done = Arc::new(AtomicBool::new(false));
+            for i in 0..10_000u64 {
+                let (polled_after, done) = (polled_after.clone(), done.clone());
+                rt.spawn(async move {
+                    for _ in 0..1 + i % 3 {
+                        if done.load(Ordering::SeqCst) {
+                            polled_after.store(true, Ordering::SeqCst);
+                        }
+                        sleep(Duration::from_micros(100 * (i % 7))).await;
+                    }
+                });
+            }
+            let report = rt.shutdown(Duration::from_secs(5));
+            done.store(true, Ordering::SeqCst);
+            assert_eq!(report.completed, 10_000, "{report}");
+            assert_eq!(report.cancelled, 0, "{report}");
+            assert_eq!(report.tasks_leaked, 0, "{report}");
+            assert_eq!(report.workers_leaked, 0, "{report}");
+            let late = rt.handle().try_spawn(async {});
+            assert_eq!(late.unwrap_err(), SpawnError::ShuttingDown);
+            std::thread::sleep(Duration::from_millis(20));
+            assert!(
+                !polled_after.load(Ordering::SeqCst),
+                "a task ran after shutdown returned"
+            );
+        }
+    });
+}
+
+#[test]
+fn spawn_after_shutdown_resolves_cancelled() {
+    watchdog(30, || {
+        for rt in runtimes() {
+            rt.shutdown(Duration::ZERO);
+            let ran = Arc::new(AtomicBool::new(false));
+            let r = ran.clone();
+            let h = rt.spawn(async move { r.store(true, Ordering::SeqCst) });
+            let err = futures_lite::future::block_on(h).unwrap_err();
+            assert!(err.is_cancelled());
+            assert!(!ran.load(Ordering::SeqCst));
+        }
+    });
+}
+
+/// The mitogen seed: messages queued before shutdown are all delivered
+/// before the workers are joined.
+#[test]
+fn queued_messages_are_delivered_before_join() {
+    watchdog(30, || {
+        for rt in runtimes() {
+            let (tx, rx) = smol::channel::unbounded::<u32>();
+            let delivered = Arc::new(AtomicUsize::new(0));
+            let d = delivered.clone();
+            rt.spawn(async move {
+                while let Ok(_msg) = rx.recv().await {
+                    d.fetch_add(1, Ordering::SeqCst);
+                    ebbtide::yield_now().await;
+                }
+            });
+            rt.spawn(async move {
+                for i in 0..1000 {
+                    tx.send(i).await.unwrap();
+                }
+            });
+            let report = rt.shutdown(Duration::from_secs(10));
+            assert_eq!(delivered.load(Ordering::SeqCst), 1000, "{report}");
+            assert_eq!(report.cancelled, 0, "{report}");
+        }
+    });
+}
+
+/// The mitogen seed's other half: a task stuck in a loop that never yields,
+/// and a blocking job that never returns, do not stop shutdown.
+#[test]
+fn a_never_yielding_task_and_a_stuck_blocking_job_are_detached_and_reported() {
+    static RELEASE: AtomicBool = AtomicBool::new(false);
+    let report = watchdog(10, || {
+        let rt = Runtime::builder().worker_threads(2).build().unwrap();
+        let entered = Arc::new(AtomicBool::new(false));
+        let e = entered.clone();
+        rt.spawn(async move {
+            e.store(true, Ordering::SeqCst);
+            // Never yields (until the test releases it, so the thread ends).
+            while !RELEASE.load(Ordering::Relaxed) {
+                std::hint::spin_loop();
+            }
+        });
+        rt.spawn_blocking(|| {
+            while !RELEASE.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        let other = rt.spawn(async { sleep(Duration::from_millis(1)).await });
+        while !entered.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
+        let report = rt.shutdown(Duration::from_millis(100));
+        drop(other);
+        report
+    });
+    RELEASE.store(true, Ordering::Relaxed);
+    assert_eq!(report.workers_leaked, 1, "{report}");
+    assert_eq!(report.blocking_leaked, 1, "{report}");
+    assert_eq!(
+        report.tasks_leaked, 2,
+        "the spinning task and the blocking job: {report}"
+    );
+}
+
+#[test]
+fn pending_tasks_are_cancelled_after_the_deadline_and_their_drop_runs() {
+    struct Flag(Arc<AtomicUsize>);
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    watchdog(30, || {
+        for rt in runtimes() {
+            let dropped = Arc::new(AtomicUsize::new(0));
+            for _ in 0..100 {
+                let f = Flag(dropped.clone());
+                rt.spawn(async move {
+                    let _f = f;
+                    std::future::pending::<()>().await
+                });
+            }
+            let report = rt.shutdown(Duration::from_millis(20));
+            assert_eq!(report.cancelled, 100, "{report}");
+            assert_eq!(dropped.load(Ordering::SeqCst), 100);
+            assert_eq!(report.tasks_leaked, 0, "{report}");
+        }
+    });
+}
+
+/// Silences the default hook for this file's deliberate panics: with
+/// `RUST_BACKTRACE` set, symbolizing a backtrace in a debug build can take
+/// longer than the shutdown deadlines these tests use.
+fn quiet_deliberate_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let msg = info.payload().downcast_ref::<&str>().copied().unwrap_or("");
+            if !msg.starts_with("deliberate:") {
+                default(info);
+            }
+        }));
+    });
+}
+
+#[test]
+fn a_panic_in_a_cancelled_futures_drop_is_caught_and_counted() {
+    quiet_deliberate_panics();
+    struct Boom;
+    impl Drop for Boom {
+        fn drop(&mut self) {
+            panic!("deliberate: drop during shutdown");
+        }
+    }
+    watchdog(30, || {
+        for rt in runtimes() {
+            rt.spawn(async {
+                let _b = Boom;
+                std::future::pending::<()>().await
+            });
+            let report = rt.shutdown(Duration::from_millis(10));
+            assert_eq!(report.cancelled, 1, "{report}");
+            assert_eq!(report.workers_leaked, 0, "{report}");
+            assert_eq!(rt.metrics().drop_panics, 1);
+        }
+    });
+}
+
+#[test]
+fn shutdown_requested_resolves_and_in_flight_work_finishes() {
+    watchdog(30, || {
+        for rt in runtimes() {
+            let finished = Arc::new(AtomicBool::new(false));
+            let f = finished.clone();
+            rt.spawn(async move {
+                ebbtide::runtime::shutdown_requested().await;
+                assert!(ebbtide::runtime::Handle::current().is_shutting_down());
+                // The "in-flight request": timers still work while draining.
+                sleep(Duration::from_millis(5)).await;
+                f.store(true, Ordering::SeqCst);
+            });
+            let report = rt.shutdown(Duration::from_secs(5));
+            assert!(finished.load(Ordering::SeqCst), "{report}");
+            assert_eq!(report.cancelled, 0, "{report}");
+        }
+    });
+}
+
+#[test]
+fn shutdown_is_idempotent_and_callable_from_any_thread() {
+    watchdog(30, || {
+        let rt = Arc::new(Runtime::builder().worker_threads(2).build().unwrap());
+        rt.spawn(std::future::pending::<()>());
+        let reports: Vec<_> = (0..4)
+            .map(|_| {
+                let rt = rt.clone();
+                std::thread::spawn(move || rt.shutdown(Duration::from_millis(10)))
+            })
+            .collect();
+        let reports: Vec<_> = reports.into_iter().map(|t| t.join().unwrap()).collect();
+        assert!(reports.iter().all(|r| r == &reports[0]));
+        assert_eq!(reports[0].cancelled, 1);
+    });
+}
+
+#[test]
+fn shutdown_from_inside_a_task_does_not_deadlock() {
+    watchdog(30, || {
+        let rt = Arc::new(Runtime::builder().worker_threads(2).build().unwrap());
+        let rt2 = rt.clone();
+        let report = rt.block_on(async move { rt2.shutdown(Duration::from_millis(10)) });
+        assert_eq!(report.workers_leaked, 0, "{report}");
+    });
+}
+
+#[test]
+fn dropping_a_runtime_inside_another_runtimes_task_neither_panics_nor_blocks() {
+    watchdog(30, || {
+        let outer = Runtime::builder().worker_threads(2).build().unwrap();
+        let inner = Runtime::builder().worker_threads(2).build().unwrap();
+        inner.spawn(std::future::pending::<()>());
+        let h = outer.spawn(async move {
+            drop(inner); // hands the shutdown steps to a background thread
+            "dropped"
+        });
+        assert_eq!(outer.block_on(h).unwrap(), "dropped");
+    });
+}
+
+/// Shutdown racing spawns from 4 threads, cross-thread wakes and handle
+/// drops: every handle resolves Ok or Cancelled, nothing hangs.
+#[test]
+fn shutdown_racing_spawns_wakes_and_handle_drops_never_hangs() {
+    let rounds = if cfg!(debug_assertions) { 200 } else { 1_000 };
+    watchdog(120, move || {
+        for round in 0..rounds {
+            let rt = Arc::new(Runtime::builder().worker_threads(2).build().unwrap());
+            let threads: Vec<_> = (0..4)
+                .map(|t| {
+                    let handle = rt.handle().clone();
+                    std::thread::spawn(move || {
+                        let mut handles = Vec::new();
+                        for i in 0..20 {
+                            let (tx, rx) = smol::channel::bounded::<()>(1);
+                            let h = handle.spawn(async move { rx.recv().await.is_ok() });
+                            let _ = tx.try_send(()); // a cross-thread wake
+                            if (i + t) % 3 == 0 {
+                                drop(h);
+                            } else {
+                                handles.push(h);
+                            }
+                        }
+                        handles
+                    })
+                })
+                .collect();
+            if round % 2 == 0 {
+                std::thread::yield_now();
+            }
+            let report = rt.shutdown(Duration::from_millis(5));
+            for t in threads {
+                for h in t.join().unwrap() {
+                    match futures_lite::future::block_on(h) {
+                        Ok(_) => {}
+                        Err(e) => assert!(e.is_cancelled(), "{e}"),
+                    }
+                }
+            }
+            assert_eq!(report.workers_leaked, 0, "{report}");
+        }
+    });
+}
