@@ -28,7 +28,6 @@ use crate::executor::task::{MetaRef, Outcome, Output, Payload, Runnable, TaskMet
 /// assert_eq!(out.unwrap(), 42);
 /// # Ok::<(), std::io::Error>(())
 /// ```
-#[must_use = "dropping a JoinHandle detaches the task; call .detach() to say so"]
 pub struct JoinHandle<T> {
     /// `None` only after `detach` or a completed `cancel`.
     task: Option<FallibleTask<Output<T>, TaskMeta>>,

@@ -284,7 +284,9 @@ impl Drop for Runtime {
             // Never block (or join ourselves from) a runtime thread.
             let spawned = std::thread::Builder::new()
                 .name("ebbtide-shutdown".into())
-                .spawn(move || drop(shared.shutdown(threads, deadline)));
+                .spawn(move || {
+                    shared.shutdown(threads, deadline);
+                });
             if spawned.is_err() {
                 // No thread to hand the steps to: at least stop intake and
                 // the workers; they exit on their own.
@@ -296,7 +298,7 @@ impl Drop for Runtime {
             }
             return;
         }
-        drop(shared.shutdown(threads, deadline));
+        shared.shutdown(threads, deadline);
     }
 }
 
