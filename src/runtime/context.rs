@@ -39,10 +39,11 @@ pub(crate) struct ContextGuard {
 impl Drop for ContextGuard {
     fn drop(&mut self) {
         let prev = self.prev_handle.take();
-        CURRENT.with(|c| *c.borrow_mut() = prev);
+        // `try_with`: at thread exit the slots may already be destroyed.
+        let _ = CURRENT.try_with(|c| *c.borrow_mut() = prev);
         IN_RUNTIME.with(|c| c.set(self.prev_in_runtime));
         if let Some(prev) = self.prev_local.take() {
-            LOCAL.with(|c| *c.borrow_mut() = prev);
+            let _ = LOCAL.try_with(|c| *c.borrow_mut() = prev);
         }
     }
 }
@@ -80,12 +81,29 @@ pub(crate) fn in_runtime_thread() -> bool {
     IN_RUNTIME.with(Cell::get)
 }
 
-/// Calls `f` with the current runtime, if any.
+/// Calls `f` with the current runtime, if any. During thread (or process)
+/// exit, after the slot is destroyed, there is none.
 pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Arc<Shared>>) -> R) -> R {
-    CURRENT.with(|c| f(c.borrow().as_ref().map(|h| &h.shared)))
+    let mut f = Some(f);
+    let r = CURRENT.try_with(|c| {
+        let f = f.take().expect("called once");
+        f(c.borrow().as_ref().map(|h| &h.shared))
+    });
+    match r {
+        Ok(r) => r,
+        Err(_) => (f.take().expect("not called yet"))(None),
+    }
 }
 
 /// Calls `f` with this thread's `spawn_local` target, if any.
 pub(crate) fn with_local<R>(f: impl FnOnce(Option<&Rc<LocalTasks>>) -> R) -> R {
-    LOCAL.with(|c| f(c.borrow().as_ref()))
+    let mut f = Some(f);
+    let r = LOCAL.try_with(|c| {
+        let f = f.take().expect("called once");
+        f(c.borrow().as_ref())
+    });
+    match r {
+        Ok(r) => r,
+        Err(_) => (f.take().expect("not called yet"))(None),
+    }
 }
