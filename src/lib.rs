@@ -26,6 +26,7 @@
 //! | `reactor` (private) | the poller, readiness of registered handles, the timer store |
 //! | [`time`] | [`sleep`](time::sleep), [`timeout`](time::timeout), [`interval`](time::interval) |
 //! | [`io`] | [`Async`](io::Async), the readiness adapter; `futures-io` traits |
+//! | [`signal`] | [`ctrl_c`](signal::ctrl_c), Unix `Signals` streams, shutdown on a signal |
 //! | `blocking` (private) | the pool behind [`spawn_blocking`] |
 //! | `sys` (private) | the one platform switch |
 //!
@@ -43,6 +44,7 @@ mod executor;
 pub mod io;
 mod reactor;
 pub mod runtime;
+pub mod signal;
 mod sys;
 pub mod time;
 

@@ -34,6 +34,16 @@ mod windows;
 #[cfg(windows)]
 use windows as imp;
 
+// Signals: the self-pipe on Unix, the console control handler on Windows.
+#[cfg(unix)]
+pub(crate) mod unix_signal;
+#[cfg(unix)]
+pub(crate) use unix_signal as signal;
+#[cfg(windows)]
+pub(crate) mod windows_signal;
+#[cfg(windows)]
+pub(crate) use windows_signal as signal;
+
 pub use imp::AsSourceHandle;
 pub(crate) use imp::{borrow, raw, set_nonblocking, RawSource};
 

@@ -1,0 +1,78 @@
+//! Windows console control events (Ctrl-C, Ctrl-Break).
+//!
+//! `SetConsoleCtrlHandler` runs the handler on a thread the system creates
+//! for the event, not in a signal context, so it may lock and wake:
+//! 1. The handler is installed once per process, on first use.
+//! 2. On `CTRL_C_EVENT` / `CTRL_BREAK_EVENT` it bumps a generation counter
+//!    and wakes every waiting `ctrl_c()` future, then returns `TRUE`
+//!    (handled: the process is not terminated).
+//! 3. A `ctrl_c()` future resolves once the counter passes the value it saw
+//!    when first polled.
+
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::task::{Context, Poll, Waker};
+
+use windows_sys::core::BOOL;
+use windows_sys::Win32::System::Console::{SetConsoleCtrlHandler, CTRL_BREAK_EVENT, CTRL_C_EVENT};
+
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+static WAITERS: Mutex<Vec<Waker>> = Mutex::new(Vec::new());
+static INSTALLED: OnceLock<io::Result<()>> = OnceLock::new();
+
+unsafe extern "system" fn handler(kind: u32) -> BOOL {
+    if kind != CTRL_C_EVENT && kind != CTRL_BREAK_EVENT {
+        return 0; // not ours: let the next handler (or the default) act
+    }
+    GENERATION.fetch_add(1, Ordering::SeqCst);
+    let waiters = std::mem::take(&mut *WAITERS.lock().unwrap_or_else(|e| e.into_inner()));
+    for w in waiters {
+        w.wake();
+    }
+    1
+}
+
+fn install() -> io::Result<()> {
+    let r = INSTALLED.get_or_init(|| {
+        // SAFETY: `handler` has the `PHANDLER_ROUTINE` signature and lives
+        // for the whole process.
+        if unsafe { SetConsoleCtrlHandler(Some(handler), 1) } == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    });
+    match r {
+        Ok(()) => Ok(()),
+        Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
+    }
+}
+
+/// Waits for the next Ctrl-C / Ctrl-Break after the first poll.
+pub(crate) struct CtrlC {
+    seen: Option<u64>,
+}
+
+impl CtrlC {
+    pub(crate) fn new() -> io::Result<CtrlC> {
+        install()?;
+        Ok(CtrlC { seen: None })
+    }
+
+    pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let seen = *self
+            .seen
+            .get_or_insert_with(|| GENERATION.load(Ordering::SeqCst));
+        if GENERATION.load(Ordering::SeqCst) != seen {
+            return Poll::Ready(Ok(()));
+        }
+        WAITERS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(cx.waker().clone());
+        if GENERATION.load(Ordering::SeqCst) != seen {
+            return Poll::Ready(Ok(()));
+        }
+        Poll::Pending
+    }
+}

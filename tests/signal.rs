@@ -1,0 +1,171 @@
+//! Signals: delivered through the self-pipe, coalesced but never lost.
+#![cfg(unix)]
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use ebbtide::runtime::Runtime;
+use ebbtide::signal::{Signals, SIGHUP, SIGUSR1, SIGWINCH};
+use ebbtide::time::timeout;
+
+fn watchdog<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs(secs))
+        .unwrap_or_else(|_| panic!("watchdog: no result within {secs} s (hang)"))
+}
+
+fn raise(sig: i32) {
+    // SAFETY: raising a signal that has a handler installed.
+    assert_eq!(unsafe { libc::raise(sig) }, 0);
+}
+
+#[test]
+fn a_raised_signal_is_yielded_by_the_stream() {
+    watchdog(30, || {
+        let rt = Runtime::builder().worker_threads(2).build().unwrap();
+        rt.block_on(async {
+            let mut signals = Signals::new([SIGUSR1]).unwrap();
+            raise(SIGUSR1);
+            assert_eq!(signals.recv().await.unwrap(), SIGUSR1);
+            // Nothing else is pending.
+            assert!(timeout(Duration::from_millis(20), signals.recv())
+                .await
+                .is_err());
+            raise(SIGUSR1);
+            assert_eq!(signals.recv().await.unwrap(), SIGUSR1);
+        });
+    });
+}
+
+#[test]
+fn two_signals_of_one_stream_are_both_yielded() {
+    watchdog(30, || {
+        ebbtide::block_on(async {
+            let mut signals = Signals::new([SIGHUP, SIGWINCH]).unwrap();
+            raise(SIGWINCH);
+            raise(SIGHUP);
+            let mut got = vec![signals.recv().await.unwrap(), signals.recv().await.unwrap()];
+            got.sort();
+            let mut want = vec![SIGHUP, SIGWINCH];
+            want.sort();
+            assert_eq!(got, want);
+        });
+    });
+}
+
+#[test]
+fn signals_new_outside_a_runtime_is_an_error() {
+    let err = Signals::new([SIGUSR1]).unwrap_err();
+    assert!(err.to_string().contains("outside a runtime"), "{err}");
+}
+
+#[test]
+fn signals_that_cannot_be_handled_are_an_error() {
+    ebbtide::block_on(async {
+        assert!(Signals::new([libc::SIGKILL]).is_err());
+    });
+}
+
+/// The Crochet seed: a storm of signals while workers are busy, plus wakers
+/// and `Drop` impls that spawn and wake from inside `poll`: no deadlock,
+/// every task completes, and a signal sent after the storm still arrives.
+#[test]
+fn crochet_signal_storm_with_reentrant_wakes_loses_nothing() {
+    const STORM: u64 = 100_000;
+    watchdog(120, || {
+        let rt = Runtime::builder().worker_threads(2).build().unwrap();
+        let completed = Arc::new(AtomicU64::new(0));
+        rt.block_on(async {
+            let mut signals = Signals::new([libc::SIGUSR2]).unwrap();
+            let storm_over = Arc::new(AtomicBool::new(false));
+            let over = storm_over.clone();
+            let sender = std::thread::spawn(move || {
+                for _ in 0..STORM {
+                    raise(libc::SIGUSR2);
+                }
+                over.store(true, Ordering::SeqCst);
+            });
+
+            // Busy workers whose futures spawn and wake from inside poll
+            // and from Drop.
+            struct SpawnOnDrop(Arc<AtomicU64>);
+            impl Drop for SpawnOnDrop {
+                fn drop(&mut self) {
+                    let c = self.0.clone();
+                    ebbtide::spawn(async move {
+                        c.fetch_add(1, Ordering::SeqCst);
+                    });
+                }
+            }
+            let mut tasks = Vec::new();
+            for _ in 0..1000 {
+                let c = completed.clone();
+                tasks.push(ebbtide::spawn(async move {
+                    let _d = SpawnOnDrop(c.clone());
+                    for _ in 0..20 {
+                        let c2 = c.clone();
+                        ebbtide::spawn(async move {
+                            c2.fetch_add(1, Ordering::SeqCst);
+                        });
+                        ebbtide::yield_now().await;
+                    }
+                }));
+            }
+            let mut received = 0u64;
+            while !storm_over.load(Ordering::SeqCst) {
+                if timeout(Duration::from_millis(50), signals.recv())
+                    .await
+                    .is_ok()
+                {
+                    received += 1;
+                }
+            }
+            sender.join().unwrap();
+            for t in tasks {
+                t.await.unwrap();
+            }
+            // Drain what the storm left, then one more signal must arrive.
+            while timeout(Duration::from_millis(100), signals.recv())
+                .await
+                .is_ok()
+            {
+                received += 1;
+            }
+            assert!(received >= 1, "the storm yielded nothing");
+            raise(libc::SIGUSR2);
+            assert_eq!(signals.recv().await.unwrap(), libc::SIGUSR2);
+        });
+        // 1000 tasks × (20 spawned + 1 spawned from Drop).
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while completed.load(Ordering::SeqCst) < 21_000 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(completed.load(Ordering::SeqCst), 21_000);
+    });
+}
+
+#[test]
+fn shutdown_on_signals_starts_a_graceful_shutdown() {
+    watchdog(30, || {
+        let rt = Runtime::builder().worker_threads(2).build().unwrap();
+        rt.handle().shutdown_on_signals([libc::SIGALRM]).unwrap();
+        assert!(!rt.handle().is_shutting_down());
+        let finished = Arc::new(AtomicBool::new(false));
+        let f = finished.clone();
+        rt.spawn(async move {
+            ebbtide::runtime::shutdown_requested().await;
+            f.store(true, Ordering::SeqCst);
+        });
+        // Wait until the watcher's handler is installed (it is, on return
+        // from shutdown_on_signals), then signal.
+        raise(libc::SIGALRM);
+        rt.block_on(ebbtide::runtime::shutdown_requested());
+        let report = rt.shutdown(Duration::from_secs(5));
+        assert!(finished.load(Ordering::SeqCst), "{report}");
+        assert_eq!(report.cancelled, 0, "the watcher ends by itself: {report}");
+    });
+}
