@@ -9,11 +9,14 @@
 //!    queue, so a yielding task never starves the others.
 //! 3. Woken anywhere else: the global injector.
 //! 4. Then, only if no worker is searching and some worker is idle, one
-//!    worker is woken (see `idle` for the protocol).
+//!    worker is woken (see `idle` for the protocol) — except after step 2,
+//!    where the worker that re-queues the task is awake by definition.
 //!
 //! Workers take the LIFO slot at most 3 times in a row, then the local
-//! queue, then the injector (checked first every 61st tick for fairness),
-//! then steal half of another worker's queue. No lock is held while a task is
+//! queue, then the injector (checked first every 61st tick for fairness;
+//! each visit also moves a batch into the local queue), then steal half of
+//! another worker's queue. A multi-threaded `block_on` caller also runs
+//! injector tasks while its future is pending. No lock is held while a task is
 //! polled, dropped, or a waker is called.
 
 mod idle;
@@ -208,7 +211,12 @@ impl Scheduler {
                 };
                 self.push_local(index, prev);
             }
-            Some(index) => self.push_local(index, runnable),
+            Some(index) => {
+                // A self-wake (`yield_now`): this worker runs it again soon;
+                // whatever else is queued was announced when it was pushed.
+                self.push_local(index, runnable);
+                return;
+            }
             None => {
                 // The injector is unbounded and closed only at teardown.
                 if let Err(e) = self.injector.push(runnable) {

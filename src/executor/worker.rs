@@ -24,7 +24,7 @@ use std::time::Duration;
 use parking::Parker;
 
 use super::task::{self, Runnable};
-use super::{LocalTasks, Scheduler, Waiter, LIFO, WORKER};
+use super::{LocalTasks, Scheduler, Waiter, LIFO, LOCAL_QUEUE_CAPACITY, WORKER};
 use crate::reactor::{Drive, Reactor};
 use crate::runtime::{context, Shared};
 
@@ -33,6 +33,8 @@ use crate::runtime::{context, Shared};
 const MAINTENANCE_INTERVAL: u32 = 61;
 /// Consecutive LIFO-slot runs before the slot yields to the queue.
 const MAX_LIFO_RUNS: u32 = 3;
+/// Most tasks moved from the injector to a local queue at once.
+const INJECTOR_BATCH: usize = 64;
 
 /// The wake flag of a `block_on` future.
 pub(crate) struct MainWake {
@@ -200,7 +202,7 @@ impl<'a> Worker<'a> {
         self.tick = self.tick.wrapping_add(1);
         if self.tick % MAINTENANCE_INTERVAL == 0 {
             self.maintenance();
-            if let Ok(r) = sched.injector.pop() {
+            if let Some(r) = self.pop_injector() {
                 return Some(r);
             }
         }
@@ -218,7 +220,23 @@ impl<'a> Worker<'a> {
         if let Some(r) = self.local.pop() {
             return Some(r);
         }
-        sched.injector.pop().ok()
+        self.pop_injector()
+    }
+
+    /// Takes one task from the injector and moves a fair share of the rest
+    /// (up to half the local queue's room) into the local queue, so a worker
+    /// busy with yielding tasks still drains remote spawns at full speed.
+    fn pop_injector(&mut self) -> Option<Runnable> {
+        let sched = self.sched();
+        let first = sched.injector.pop().ok()?;
+        let local = &sched.workers[self.index].queue;
+        let room = (LOCAL_QUEUE_CAPACITY / 2).saturating_sub(local.len());
+        let share = sched.injector.len() / sched.workers.len() + 1;
+        for _ in 0..room.min(share).min(INJECTOR_BATCH) {
+            let Ok(r) = sched.injector.pop() else { break };
+            sched.push_local(self.index, r);
+        }
+        Some(first)
     }
 
     /// Non-blocking reactor poll, if nobody else is driving.
@@ -250,7 +268,7 @@ impl<'a> Worker<'a> {
                 return Some(r);
             }
         }
-        sched.injector.pop().ok()
+        self.pop_injector()
     }
 
     fn steal_from(&self, victim: usize) -> Option<Runnable> {

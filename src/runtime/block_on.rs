@@ -6,7 +6,9 @@
 //!    driving the reactor when idle.
 //! 3. Otherwise (multi-threaded runtime, or another thread holds the
 //!    current-thread slot): poll the future and this thread's `spawn_local`
-//!    tasks, and park in between; the workers drive the reactor.
+//!    tasks; while the future is pending, run tasks from the injector (as
+//!    smol's `block_on(ex.run(..))` does), and park when there are none; the
+//!    workers drive the reactor.
 //! 4. Before returning, cancel this thread's pending `spawn_local` tasks (on
 //!    this thread, where their `!Send` futures live).
 
@@ -64,6 +66,16 @@ impl Shared {
             let mut ran = 0;
             while ran < LOCAL_BATCH {
                 let Some(r) = local.pop() else { break };
+                task::run(r);
+                ran += 1;
+            }
+            // Help instead of sleeping: run injector tasks (Send tasks may run
+            // on any runtime thread). Saves a cross-thread wake-up when the
+            // future waits for a task it just spawned.
+            while ran < LOCAL_BATCH && !main.is_set() {
+                let Ok(r) = self.scheduler.injector.pop() else {
+                    break;
+                };
                 task::run(r);
                 ran += 1;
             }
