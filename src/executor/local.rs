@@ -22,6 +22,7 @@ use std::task::Waker;
 use concurrent_queue::ConcurrentQueue;
 use slab::Slab;
 
+use super::park::WakeTarget;
 use super::task::{Catching, MetaRef, Runnable, TaskMeta};
 use super::{JoinHandle, Waiter};
 use crate::runtime::Shared;
@@ -37,7 +38,7 @@ pub(crate) struct LocalTasks {
 struct LocalQueue {
     runnables: ConcurrentQueue<Runnable>,
     /// Wakes the owner thread.
-    waiter: Arc<Waiter>,
+    waiter: WakeTarget,
     shared: Arc<Shared>,
     /// Set by `shutdown`; see `schedule`.
     closed: AtomicBool,
@@ -79,7 +80,7 @@ impl LocalTasks {
         LocalTasks {
             queue: Arc::new(LocalQueue {
                 runnables: ConcurrentQueue::unbounded(),
-                waiter,
+                waiter: WakeTarget::new(waiter),
                 shared,
                 closed: AtomicBool::new(false),
             }),
@@ -116,6 +117,11 @@ impl LocalTasks {
         let handle = JoinHandle::new(&runnable, task);
         runnable.schedule();
         handle
+    }
+
+    /// The owner thread now sleeps on `waiter` (it took over a worker slot).
+    pub(crate) fn retarget(&self, waiter: Arc<Waiter>) {
+        self.queue.waiter.set(waiter);
     }
 
     pub(crate) fn pop(&self) -> Option<Runnable> {

@@ -156,6 +156,9 @@ pub(crate) struct Scheduler {
     idle: Idle,
     /// Set at teardown: workers exit, newly scheduled tasks are dropped.
     stopping: AtomicBool,
+    /// `block_on` threads waiting to take over worker 0 of a current-thread
+    /// runtime; woken whenever a worker slot is given back.
+    slot_waiters: Mutex<Vec<Arc<Waiter>>>,
     pub(crate) tasks: Arc<TaskSet>,
 }
 
@@ -187,6 +190,7 @@ impl Scheduler {
             idle: Idle::new(count),
             workers,
             stopping: AtomicBool::new(false),
+            slot_waiters: Mutex::new(Vec::new()),
             tasks: Arc::new(TaskSet::new(count)),
         }
     }
@@ -251,6 +255,32 @@ impl Scheduler {
     /// Whether any shared queue holds a task (the re-check of step 4).
     pub(crate) fn has_shared_work(&self) -> bool {
         !self.injector.is_empty() || self.workers.iter().any(|w| !w.queue.is_empty())
+    }
+
+    /// Registers `waiter` to be woken when a worker slot is given back.
+    /// Register *before* checking `slot_is_free`: the two locks order it
+    /// against `wake_slot_waiters`, so no hand-over is missed.
+    pub(crate) fn wait_for_slot(&self, waiter: &Arc<Waiter>) {
+        let mut waiters = self.slot_waiters.lock().unwrap_or_else(|e| e.into_inner());
+        if !waiters.iter().any(|w| Arc::ptr_eq(w, waiter)) {
+            waiters.push(waiter.clone());
+        }
+    }
+
+    pub(crate) fn slot_is_free(&self, index: usize) -> bool {
+        self.workers[index]
+            .parker
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+    }
+
+    fn wake_slot_waiters(&self, reactor: &Reactor) {
+        let waiters =
+            std::mem::take(&mut *self.slot_waiters.lock().unwrap_or_else(|e| e.into_inner()));
+        for w in waiters {
+            w.unpark(reactor);
+        }
     }
 
     pub(crate) fn is_stopping(&self) -> bool {

@@ -1,6 +1,7 @@
 //! How one runtime thread sleeps and is woken.
 
 use std::sync::atomic::{fence, AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use parking::{Parker, Unparker};
 
@@ -48,5 +49,29 @@ impl Waiter {
 
     pub(crate) fn leave_driver(&self) {
         self.in_driver.store(false, Ordering::Release);
+    }
+}
+
+/// Whom to wake for a thread-bound wake-up (a `block_on` future, `!Send`
+/// tasks): the thread's own waiter, or, once it takes over a current-thread
+/// runtime's worker slot, that slot's waiter. Switched under a lock, so a
+/// wake never goes to a waiter the thread no longer sleeps on.
+pub(crate) struct WakeTarget(Mutex<Arc<Waiter>>);
+
+impl WakeTarget {
+    pub(crate) fn new(waiter: Arc<Waiter>) -> WakeTarget {
+        WakeTarget(Mutex::new(waiter))
+    }
+
+    pub(crate) fn set(&self, waiter: Arc<Waiter>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = waiter;
+    }
+
+    pub(crate) fn unpark(&self, reactor: &Reactor) {
+        // `unpark` runs no user code, so holding the lock is fine.
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .unpark(reactor);
     }
 }

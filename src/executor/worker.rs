@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use parking::Parker;
 
+use super::park::WakeTarget;
 use super::task::{self, Runnable};
 use super::{LocalTasks, Scheduler, Waiter, LIFO, LOCAL_QUEUE_CAPACITY, WORKER};
 use crate::reactor::{Drive, Reactor};
@@ -39,7 +40,7 @@ const INJECTOR_BATCH: usize = 64;
 /// The wake flag of a `block_on` future.
 pub(crate) struct MainWake {
     woken: AtomicBool,
-    waiter: Arc<Waiter>,
+    waiter: WakeTarget,
     shared: Arc<Shared>,
 }
 
@@ -47,9 +48,14 @@ impl MainWake {
     pub(crate) fn new(waiter: Arc<Waiter>, shared: Arc<Shared>) -> Arc<MainWake> {
         Arc::new(MainWake {
             woken: AtomicBool::new(true),
-            waiter,
+            waiter: WakeTarget::new(waiter),
             shared,
         })
+    }
+
+    /// The `block_on` thread now sleeps on `waiter`.
+    pub(crate) fn retarget(&self, waiter: Arc<Waiter>) {
+        self.waiter.set(waiter);
     }
 
     pub(crate) fn take(&self) -> bool {
@@ -58,6 +64,12 @@ impl MainWake {
 
     pub(crate) fn is_set(&self) -> bool {
         self.woken.load(Ordering::SeqCst)
+    }
+
+    /// Marks the future as woken without waking anyone (the caller is about
+    /// to poll it).
+    pub(crate) fn wake_by_ref_flag(&self) {
+        self.woken.store(true, Ordering::SeqCst);
     }
 }
 
@@ -77,7 +89,8 @@ impl Wake for MainWake {
 pub(crate) struct Worker<'a> {
     shared: &'a Arc<Shared>,
     index: usize,
-    parker: Parker,
+    /// Given back to the slot on drop.
+    parker: Option<Parker>,
     local: Rc<LocalTasks>,
     tick: u32,
     lifo_runs: u32,
@@ -89,18 +102,26 @@ pub(crate) struct Worker<'a> {
 
 /// Entry point of a worker thread.
 pub(crate) fn run_worker_thread(shared: Arc<Shared>, index: usize) {
-    let Some(mut worker) = Worker::claim(&shared, index) else {
+    let Some(mut worker) = Worker::claim(&shared, index, None) else {
         return;
     };
-    let _ctx = context::enter_runtime_thread(&shared, Some(worker.local.clone()));
+    let ctx = context::enter_runtime_thread(&shared, Some(worker.local.clone()));
     worker.run(std::pin::pin!(std::future::pending::<()>()), None);
-    worker.release();
+    drop(worker); // releases the slot while the context is still set
+    drop(ctx);
 }
 
 impl<'a> Worker<'a> {
-    /// Takes worker `index`'s parker and marks this thread as that worker.
-    /// `None` if another thread already runs as it.
-    pub(crate) fn claim(shared: &'a Arc<Shared>, index: usize) -> Option<Worker<'a>> {
+    /// Takes worker `index`'s parker and marks this thread as that worker,
+    /// until the `Worker` is dropped (also on unwind). `local`: this thread's
+    /// existing `!Send` tasks, retargeted to wake the slot (a `block_on`
+    /// thread taking over a current-thread runtime). `None` if another
+    /// thread already runs as that worker.
+    pub(crate) fn claim(
+        shared: &'a Arc<Shared>,
+        index: usize,
+        local: Option<Rc<LocalTasks>>,
+    ) -> Option<Worker<'a>> {
         let slot = &shared.scheduler.workers[index];
         let parker = slot
             .parker
@@ -108,11 +129,17 @@ impl<'a> Worker<'a> {
             .unwrap_or_else(|e| e.into_inner())
             .take()?;
         WORKER.with(|w| w.set((&shared.scheduler as *const Scheduler, index)));
-        let local = Rc::new(LocalTasks::new(shared.clone(), slot.waiter.clone()));
+        let local = match local {
+            Some(local) => {
+                local.retarget(slot.waiter.clone());
+                local
+            }
+            None => Rc::new(LocalTasks::new(shared.clone(), slot.waiter.clone())),
+        };
         Some(Worker {
             shared,
             index,
-            parker,
+            parker: Some(parker),
             local,
             tick: 0,
             lifo_runs: 0,
@@ -128,22 +155,6 @@ impl<'a> Worker<'a> {
 
     pub(crate) fn waiter(&self) -> &Arc<Waiter> {
         &self.sched().workers[self.index].waiter
-    }
-
-    /// Gives the worker identity back: local tasks are cancelled here (on
-    /// their own thread), the LIFO task returns to the shared queue.
-    pub(crate) fn release(mut self) {
-        self.flush_stats();
-        if self.searching {
-            self.sched().idle.stop_searching();
-        }
-        if let Some(r) = LIFO.with(|s| s.take()) {
-            self.sched().push_local(self.index, r);
-        }
-        WORKER.with(|w| w.set((std::ptr::null(), 0)));
-        self.local.shutdown();
-        let slot = &self.sched().workers[self.index];
-        *slot.parker.lock().unwrap_or_else(|e| e.into_inner()) = Some(self.parker);
     }
 
     fn sched(&self) -> &'a Scheduler {
@@ -327,7 +338,7 @@ impl<'a> Worker<'a> {
         self.searching = match (drove, searching_after) {
             (Drive::Woke(_), Some(s)) => s,
             _ => {
-                self.parker.park();
+                self.parker.as_ref().expect("held until drop").park();
                 sched.idle.unpark(self.index)
             }
         };
@@ -339,5 +350,26 @@ impl<'a> Worker<'a> {
             slot.polls
                 .fetch_add(std::mem::take(&mut self.polls), Ordering::Relaxed);
         }
+    }
+}
+
+impl Drop for Worker<'_> {
+    /// Gives the worker identity back (also when a `block_on` future panics):
+    /// local tasks are cancelled here, on their own thread; the LIFO task
+    /// returns to the shared queue; `block_on` threads waiting for a
+    /// current-thread runtime's slot are woken to take it over.
+    fn drop(&mut self) {
+        self.flush_stats();
+        if self.searching {
+            self.sched().idle.stop_searching();
+        }
+        if let Some(r) = LIFO.with(|s| s.take()) {
+            self.sched().push_local(self.index, r);
+        }
+        WORKER.with(|w| w.set((std::ptr::null(), 0)));
+        self.local.shutdown();
+        let slot = &self.sched().workers[self.index];
+        *slot.parker.lock().unwrap_or_else(|e| e.into_inner()) = self.parker.take();
+        self.sched().wake_slot_waiters(self.reactor());
     }
 }

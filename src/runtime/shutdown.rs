@@ -252,11 +252,11 @@ impl Shared {
             sleep: sleep_until(deadline),
         };
         if self.config.current_thread {
-            if let Some(mut worker) = Worker::claim(self, 0) {
+            if let Some(mut worker) = Worker::claim(self, 0, None) {
                 let ctx = context::enter_runtime_thread(self, Some(worker.local().clone()));
                 let main = MainWake::new(worker.waiter().clone(), self.clone());
                 worker.run(Pin::new(&mut wait), Some(&main));
-                worker.release();
+                drop(worker); // gives the slot back while the context is set
                 drop(ctx);
                 return;
             }
