@@ -20,8 +20,16 @@
 //!    worker sees the pushed task. No wake is lost.
 //! 5. On waking, a worker removes itself from the idle list; if a waker
 //!    already removed it, it is searching (step 2 counted it).
+//! 6. Step 2 also sets the worker's `notified` flag before unparking it. A
+//!    worker about to block in the poller re-checks that flag after setting
+//!    `in_driver` (the waker reads `in_driver` after the flag): either the
+//!    waker sees `in_driver` and notifies the poller, or the worker sees
+//!    `notified` and does not block. Without this, a popped worker whose
+//!    task was taken by another could sleep in the poller while still
+//!    counted as searching, and every later wake would be skipped (found by
+//!    the benchmark suite: a hang after ~10⁵ rounds).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 pub(crate) struct Idle {
@@ -33,6 +41,8 @@ pub(crate) struct Idle {
     sleepers: Mutex<Vec<usize>>,
     /// Number of workers.
     workers: usize,
+    /// Per worker: popped by step 2 and not yet awake (step 6).
+    notified: Box<[AtomicBool]>,
 }
 
 impl Idle {
@@ -42,6 +52,7 @@ impl Idle {
             idle: AtomicUsize::new(0),
             sleepers: Mutex::new(Vec::with_capacity(workers)),
             workers,
+            notified: (0..workers).map(|_| AtomicBool::new(false)).collect(),
         }
     }
 
@@ -65,6 +76,7 @@ impl Idle {
         let index = sleepers.pop()?;
         self.idle.fetch_sub(1, Ordering::SeqCst);
         self.searching.fetch_add(1, Ordering::SeqCst);
+        self.notified[index].store(true, Ordering::SeqCst);
         Some(index)
     }
 
@@ -107,8 +119,16 @@ impl Idle {
                 self.idle.fetch_sub(1, Ordering::SeqCst);
                 false
             }
-            None => true,
+            None => {
+                self.notified[index].store(false, Ordering::SeqCst);
+                true
+            }
         }
+    }
+
+    /// Step 6: whether a waker popped `index` since it registered as idle.
+    pub(crate) fn is_notified(&self, index: usize) -> bool {
+        self.notified[index].load(Ordering::SeqCst)
     }
 
     pub(crate) fn idle_count(&self) -> usize {

@@ -303,7 +303,8 @@ impl<'a> Worker<'a> {
     }
 
     fn has_work(&self, main: Option<&MainWake>) -> bool {
-        self.sched().has_shared_work()
+        self.sched().idle.is_notified(self.index)
+            || self.sched().has_shared_work()
             || !self.local.is_empty()
             || main.is_some_and(MainWake::is_set)
             || (main.is_none() && self.sched().is_stopping())
