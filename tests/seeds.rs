@@ -2,25 +2,19 @@
 //! scenarios"). The signal (Crochet) and IOCP (asyncio) seeds arrive with
 //! `ebbtide::signal` and the overlapped backend.
 
+mod common;
+use common::watchdog_for as watchdog;
+
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ebbtide::io::Async;
 use ebbtide::runtime::Runtime;
 use ebbtide::time::{interval, sleep};
-
-fn watchdog<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(Duration::from_secs(secs))
-        .unwrap_or_else(|_| panic!("watchdog: no result within {secs} s (hang)"))
-}
 
 const CHILD_ENV: &str = "EBBTIDE_SEED_CHILD_FILE";
 
@@ -92,7 +86,7 @@ fn libev_exit_with_global_runtime_drains_and_exits_cleanly() {
     let _ = std::fs::remove_file(&file);
     let exe = std::env::current_exe().unwrap();
     let file2 = file.clone();
-    let out = watchdog(30, move || {
+    let out = watchdog(Duration::from_secs(30), move || {
         Command::new(exe)
             .args(["--exact", "libev_child", "--nocapture", "--test-threads=1"])
             .env(CHILD_ENV, &file2)
@@ -123,7 +117,7 @@ fn libev_exit_with_global_runtime_drains_and_exits_cleanly() {
 /// stops at once and `shutdown` cancels the busy loops.
 #[test]
 fn begin_shutdown_from_another_thread_stops_a_busy_runtime() {
-    watchdog(30, || {
+    watchdog(Duration::from_secs(30), || {
         let rt = Runtime::builder().worker_threads(2).build().unwrap();
         let polls = Arc::new(AtomicU64::new(0));
         for _ in 0..8 {

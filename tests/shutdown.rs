@@ -1,22 +1,15 @@
 //! Graceful shutdown: drains before it joins, never hangs past its bound,
 //! cancels what is left, and reports what happened.
 
+mod common;
+use common::watchdog_for as watchdog;
+
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ebbtide::runtime::{Runtime, SpawnError};
 use ebbtide::time::sleep;
-
-/// Runs `f` on a thread; fails the test if it takes longer than `secs`.
-fn watchdog<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(Duration::from_secs(secs))
-        .unwrap_or_else(|_| panic!("watchdog: no result within {secs} s (hang)"))
-}
 
 fn runtimes() -> Vec<Runtime> {
     vec![
@@ -28,7 +21,7 @@ fn runtimes() -> Vec<Runtime> {
 
 #[test]
 fn drains_ten_thousand_tasks_before_joining() {
-    watchdog(60, || {
+    watchdog(Duration::from_secs(60), || {
         for rt in runtimes() {
             let polled_after = Arc::new(AtomicBool::new(false));
             let done = Arc::new(AtomicBool::new(false));
@@ -62,7 +55,7 @@ fn drains_ten_thousand_tasks_before_joining() {
 
 #[test]
 fn spawn_after_shutdown_resolves_cancelled() {
-    watchdog(30, || {
+    watchdog(Duration::from_secs(30), || {
         for rt in runtimes() {
             rt.shutdown(Duration::ZERO);
             let ran = Arc::new(AtomicBool::new(false));
@@ -79,7 +72,7 @@ fn spawn_after_shutdown_resolves_cancelled() {
 /// before the workers are joined.
 #[test]
 fn queued_messages_are_delivered_before_join() {
-    watchdog(30, || {
+    watchdog(Duration::from_secs(30), || {
         for rt in runtimes() {
             let (tx, rx) = smol::channel::unbounded::<u32>();
             let delivered = Arc::new(AtomicUsize::new(0));
@@ -107,7 +100,7 @@ fn queued_messages_are_delivered_before_join() {
 #[test]
 fn a_never_yielding_task_and_a_stuck_blocking_job_are_detached_and_reported() {
     static RELEASE: AtomicBool = AtomicBool::new(false);
-    let report = watchdog(10, || {
+    let report = watchdog(Duration::from_secs(10), || {
         let rt = Runtime::builder().worker_threads(2).build().unwrap();
         let entered = Arc::new(AtomicBool::new(false));
         let e = entered.clone();
@@ -148,7 +141,7 @@ fn pending_tasks_are_cancelled_after_the_deadline_and_their_drop_runs() {
             self.0.fetch_add(1, Ordering::SeqCst);
         }
     }
-    watchdog(30, || {
+    watchdog(Duration::from_secs(30), || {
         for rt in runtimes() {
             let dropped = Arc::new(AtomicUsize::new(0));
             for _ in 0..100 {
@@ -191,7 +184,7 @@ fn a_panic_in_a_cancelled_futures_drop_is_caught_and_counted() {
             panic!("deliberate: drop during shutdown");
         }
     }
-    watchdog(30, || {
+    watchdog(Duration::from_secs(30), || {
         for rt in runtimes() {
             rt.spawn(async {
                 let _b = Boom;
@@ -207,7 +200,7 @@ fn a_panic_in_a_cancelled_futures_drop_is_caught_and_counted() {
 
 #[test]
 fn shutdown_requested_resolves_and_in_flight_work_finishes() {
-    watchdog(30, || {
+    watchdog(Duration::from_secs(30), || {
         for rt in runtimes() {
             let finished = Arc::new(AtomicBool::new(false));
             let f = finished.clone();
@@ -227,7 +220,7 @@ fn shutdown_requested_resolves_and_in_flight_work_finishes() {
 
 #[test]
 fn shutdown_is_idempotent_and_callable_from_any_thread() {
-    watchdog(30, || {
+    watchdog(Duration::from_secs(30), || {
         let rt = Arc::new(Runtime::builder().worker_threads(2).build().unwrap());
         rt.spawn(std::future::pending::<()>());
         let reports: Vec<_> = (0..4)
@@ -244,7 +237,7 @@ fn shutdown_is_idempotent_and_callable_from_any_thread() {
 
 #[test]
 fn shutdown_from_inside_a_task_does_not_deadlock() {
-    watchdog(30, || {
+    watchdog(Duration::from_secs(30), || {
         let rt = Arc::new(Runtime::builder().worker_threads(2).build().unwrap());
         let rt2 = rt.clone();
         let report = rt.block_on(async move { rt2.shutdown(Duration::from_millis(10)) });
@@ -254,7 +247,7 @@ fn shutdown_from_inside_a_task_does_not_deadlock() {
 
 #[test]
 fn dropping_a_runtime_inside_another_runtimes_task_neither_panics_nor_blocks() {
-    watchdog(30, || {
+    watchdog(Duration::from_secs(30), || {
         let outer = Runtime::builder().worker_threads(2).build().unwrap();
         let inner = Runtime::builder().worker_threads(2).build().unwrap();
         inner.spawn(std::future::pending::<()>());
@@ -271,7 +264,7 @@ fn dropping_a_runtime_inside_another_runtimes_task_neither_panics_nor_blocks() {
 #[test]
 fn shutdown_racing_spawns_wakes_and_handle_drops_never_hangs() {
     let rounds = if cfg!(debug_assertions) { 200 } else { 1_000 };
-    watchdog(120, move || {
+    watchdog(Duration::from_secs(120), move || {
         for round in 0..rounds {
             let rt = Arc::new(Runtime::builder().worker_threads(2).build().unwrap());
             let threads: Vec<_> = (0..4)

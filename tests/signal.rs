@@ -1,22 +1,16 @@
 //! Signals: delivered through the self-pipe, coalesced but never lost.
 #![cfg(unix)]
 
+mod common;
+use common::watchdog_for as watchdog;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ebbtide::runtime::Runtime;
 use ebbtide::signal::{Signals, SIGHUP, SIGUSR1, SIGWINCH};
 use ebbtide::time::timeout;
-
-fn watchdog<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(Duration::from_secs(secs))
-        .unwrap_or_else(|_| panic!("watchdog: no result within {secs} s (hang)"))
-}
 
 fn raise(sig: i32) {
     // SAFETY: raising a signal that has a handler installed.
@@ -25,7 +19,7 @@ fn raise(sig: i32) {
 
 #[test]
 fn a_raised_signal_is_yielded_by_the_stream() {
-    watchdog(30, || {
+    watchdog(Duration::from_secs(30), || {
         let rt = Runtime::builder().worker_threads(2).build().unwrap();
         rt.block_on(async {
             let mut signals = Signals::new([SIGUSR1]).unwrap();
@@ -43,7 +37,7 @@ fn a_raised_signal_is_yielded_by_the_stream() {
 
 #[test]
 fn two_signals_of_one_stream_are_both_yielded() {
-    watchdog(30, || {
+    watchdog(Duration::from_secs(30), || {
         ebbtide::block_on(async {
             let mut signals = Signals::new([SIGHUP, SIGWINCH]).unwrap();
             raise(SIGWINCH);
@@ -76,7 +70,7 @@ fn signals_that_cannot_be_handled_are_an_error() {
 #[test]
 fn crochet_signal_storm_with_reentrant_wakes_loses_nothing() {
     const STORM: u64 = 100_000;
-    watchdog(120, || {
+    watchdog(Duration::from_secs(120), || {
         let rt = Runtime::builder().worker_threads(2).build().unwrap();
         let completed = Arc::new(AtomicU64::new(0));
         rt.block_on(async {
@@ -150,7 +144,7 @@ fn crochet_signal_storm_with_reentrant_wakes_loses_nothing() {
 
 #[test]
 fn shutdown_on_signals_starts_a_graceful_shutdown() {
-    watchdog(30, || {
+    watchdog(Duration::from_secs(30), || {
         let rt = Runtime::builder().worker_threads(2).build().unwrap();
         rt.handle().shutdown_on_signals([libc::SIGALRM]).unwrap();
         assert!(!rt.handle().is_shutting_down());
