@@ -1,0 +1,319 @@
+//! `block_on`: a nested call panics with the documented message instead of
+//! hanging; the top-level one works outside any runtime (on the global
+//! runtime) and inside blocking jobs; several threads may block on one
+//! runtime at once; a runtime dropped on another runtime's thread neither
+//! panics nor deadlocks.
+
+mod common;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use common::{panic_message, quiet_expected_panics, watchdog, workers, Flavour};
+use ebbtide::runtime::{Handle, Runtime};
+use ebbtide::time::sleep;
+
+const NESTED: &str = "`block_on` called on a thread that is already running an ebbtide runtime";
+
+fn assert_nested_message(payload: &(dyn std::any::Any + Send), context: &str) {
+    let msg = panic_message(payload);
+    assert!(
+        msg.contains(NESTED),
+        "{context}: unexpected panic message: {msg:?}"
+    );
+}
+
+#[test]
+fn nested_block_on_inside_rt_block_on_panics_with_the_documented_message() {
+    quiet_expected_panics();
+    watchdog(|| {
+        for Flavour { name, rt, .. } in common::flavours() {
+            let other = workers(1);
+            let nested: [(&str, Box<dyn Fn()>); 3] = [
+                (
+                    "ebbtide::block_on",
+                    Box::new(|| ebbtide::block_on(async {})),
+                ),
+                ("the same runtime", Box::new(|| rt.block_on(async {}))),
+                ("another runtime", Box::new(|| other.block_on(async {}))),
+            ];
+            for (what, call) in &nested {
+                let caught = catch_unwind(AssertUnwindSafe(|| {
+                    rt.block_on(async { call() });
+                }));
+                let payload = caught.expect_err("a nested block_on panics");
+                assert_nested_message(&*payload, &format!("{name}, nested {what}"));
+            }
+        }
+    });
+}
+
+#[test]
+fn a_runtime_keeps_working_after_a_panic_escaped_its_block_on() {
+    quiet_expected_panics();
+    watchdog(|| {
+        for Flavour { name, rt, .. } in common::flavours() {
+            let caught = catch_unwind(AssertUnwindSafe(|| {
+                rt.block_on(async {
+                    ebbtide::yield_now().await;
+                    panic!("deliberate: escapes block_on");
+                })
+            }));
+            assert!(caught.is_err(), "{name}");
+            // The thread is no longer "in a runtime", and the runtime runs
+            // tasks and timers for the next `block_on`.
+            assert!(Handle::try_current().is_err(), "{name}: context restored");
+            let v = rt.block_on(async {
+                sleep(Duration::from_millis(1)).await;
+                ebbtide::spawn(async { 5 }).await.unwrap()
+            });
+            assert_eq!(v, 5, "{name}");
+        }
+    });
+}
+
+#[test]
+fn nested_block_on_inside_a_spawned_task_is_reported_through_its_join_handle() {
+    quiet_expected_panics();
+    watchdog(|| {
+        for f in common::flavours() {
+            let name = f.name;
+            let (tx, rx) = mpsc::channel();
+            let h = f.rt.spawn(async move {
+                let inner = ebbtide::block_on(async { 1 });
+                tx.send(inner).unwrap(); // never reached
+            });
+            let err = f.join(h).expect_err("nested block_on in a task panics");
+            assert!(err.is_panic(), "{name}: {err:?}");
+            assert_nested_message(&*err.into_panic(), name);
+            assert!(rx.try_recv().is_err(), "{name}: the nested call returned");
+            // The thread that ran it still runs tasks.
+            assert_eq!(f.run(async { 2 }).0, 2, "{name}");
+        }
+    });
+}
+
+#[test]
+fn top_level_block_on_outside_any_runtime_uses_the_global_runtime() {
+    watchdog(|| {
+        assert!(Handle::try_current().is_err());
+        let (v, current, worker) = ebbtide::block_on(async {
+            let current = Handle::try_current().is_ok();
+            let h = ebbtide::spawn(async {
+                sleep(Duration::from_millis(1)).await;
+                20
+            });
+            let b = ebbtide::spawn_blocking(|| 1).await.unwrap();
+            let worker = ebbtide::spawn(async { std::thread::current().name().map(str::to_owned) })
+                .await
+                .unwrap();
+            (h.await.unwrap() + b, current, worker)
+        });
+        assert_eq!(v, 21);
+        assert!(current, "Handle::current works inside the global block_on");
+        assert!(Handle::try_current().is_err(), "and not after it");
+        // Ran by a global worker or by this block_on caller.
+        let worker = worker.unwrap();
+        assert!(
+            worker.starts_with("ebbtide-global-worker-") || worker == "watched-test-body",
+            "{worker}"
+        );
+        // `spawn` outside any runtime goes to the same global runtime.
+        let h = ebbtide::spawn(async { 3 });
+        assert_eq!(ebbtide::block_on(h).unwrap(), 3);
+    });
+}
+
+#[test]
+fn top_level_block_on_from_many_plain_threads_at_once() {
+    watchdog(|| {
+        let threads: Vec<_> = (0..4u64)
+            .map(|t| {
+                std::thread::spawn(move || {
+                    ebbtide::block_on(async move {
+                        let hs: Vec<_> = (0..250u64)
+                            .map(|i| ebbtide::spawn(async move { t * i }))
+                            .collect();
+                        let mut sum = 0;
+                        for h in hs {
+                            sum += h.await.unwrap();
+                        }
+                        sum
+                    })
+                })
+            })
+            .collect();
+        for (t, th) in threads.into_iter().enumerate() {
+            assert_eq!(th.join().unwrap(), t as u64 * 249 * 250 / 2);
+        }
+    });
+}
+
+#[test]
+fn block_on_inside_spawn_blocking_is_allowed_and_uses_the_same_runtime() {
+    watchdog(|| {
+        for Flavour { name, rt, .. } in common::flavours() {
+            let spawned_before = rt.metrics().spawned_tasks;
+            let v = rt.block_on(async {
+                ebbtide::spawn_blocking(|| {
+                    assert!(
+                        Handle::try_current().is_ok(),
+                        "blocking jobs see their runtime"
+                    );
+                    ebbtide::block_on(async {
+                        sleep(Duration::from_millis(1)).await;
+                        ebbtide::spawn(async { 40 }).await.unwrap() + 2
+                    })
+                })
+                .await
+                .unwrap()
+            });
+            assert_eq!(v, 42, "{name}");
+            // The blocking job and the task inside it: both on `rt`.
+            assert_eq!(rt.metrics().spawned_tasks - spawned_before, 2, "{name}");
+        }
+    });
+}
+
+#[test]
+fn rt_block_on_of_another_runtime_inside_spawn_blocking_is_allowed() {
+    watchdog(|| {
+        let outer = workers(1);
+        let inner = Arc::new(Flavour::current_thread().rt);
+        let i2 = inner.clone();
+        let v = outer.block_on(async move {
+            ebbtide::spawn_blocking(move || {
+                i2.block_on(async { ebbtide::spawn(async { 8 }).await.unwrap() })
+            })
+            .await
+            .unwrap()
+        });
+        assert_eq!(v, 8);
+        assert_eq!(
+            inner.metrics().spawned_tasks,
+            1,
+            "spawned on the runtime blocked on"
+        );
+    });
+}
+
+#[test]
+fn concurrent_block_on_from_4_threads_on_one_multi_thread_runtime() {
+    watchdog(|| {
+        let rt = Arc::new(workers(2));
+        let ran = Arc::new(AtomicUsize::new(0));
+        let threads: Vec<_> = (0..4u64)
+            .map(|t| {
+                let rt = rt.clone();
+                let ran = ran.clone();
+                std::thread::spawn(move || {
+                    rt.block_on(async move {
+                        let hs: Vec<_> = (0..1_000u64)
+                            .map(|i| {
+                                let ran = ran.clone();
+                                ebbtide::spawn(async move {
+                                    if i % 10 == 0 {
+                                        sleep(Duration::from_millis(1)).await;
+                                    } else {
+                                        ebbtide::yield_now().await;
+                                    }
+                                    ran.fetch_add(1, Ordering::Relaxed);
+                                    t * 1_000 + i
+                                })
+                            })
+                            .collect();
+                        let mut sum = 0;
+                        for h in hs {
+                            sum += h.await.unwrap();
+                        }
+                        sum
+                    })
+                })
+            })
+            .collect();
+        for (t, th) in threads.into_iter().enumerate() {
+            let t = t as u64;
+            assert_eq!(th.join().unwrap(), t * 1_000 * 1_000 + 999 * 1_000 / 2);
+        }
+        assert_eq!(ran.load(Ordering::SeqCst), 4_000);
+        assert_eq!(rt.metrics().alive_tasks, 0);
+    });
+}
+
+#[test]
+fn concurrent_block_on_from_4_threads_on_one_current_thread_runtime() {
+    watchdog(|| {
+        let rt = Arc::new(Flavour::current_thread().rt);
+        let threads: Vec<_> = (0..4u64)
+            .map(|t| {
+                let rt = rt.clone();
+                std::thread::spawn(move || {
+                    rt.block_on(async move {
+                        let mut sum = 0;
+                        for i in 0..50u64 {
+                            sleep(Duration::from_micros(100 * (i % 3))).await;
+                            sum += ebbtide::spawn(async move { t + i }).await.unwrap();
+                        }
+                        sum
+                    })
+                })
+            })
+            .collect();
+        for (t, th) in threads.into_iter().enumerate() {
+            assert_eq!(th.join().unwrap(), 50 * t as u64 + 49 * 50 / 2);
+        }
+    });
+}
+
+#[test]
+fn a_runtime_dropped_inside_a_task_of_another_runtime_neither_panics_nor_deadlocks() {
+    watchdog(|| {
+        for f in common::flavours() {
+            let name = f.name;
+            let (dropped, guard) = common::drop_flag();
+            let v = f.run(async move {
+                let inner = Runtime::builder()
+                    .worker_threads(1)
+                    .drain_timeout(Duration::from_millis(10))
+                    .build()
+                    .unwrap();
+                let finished = inner.spawn(async { 1 });
+                // A task that never finishes: the drop must cancel it.
+                inner.spawn(async move {
+                    let _guard = guard;
+                    std::future::pending::<()>().await
+                });
+                while !finished.is_finished() {
+                    ebbtide::yield_now().await;
+                }
+                drop(inner); // on a worker of the outer runtime
+                7
+            });
+            assert_eq!(v.0, 7, "{name}");
+            // The drop handed the shutdown to a background thread, which
+            // cancels the pending task.
+            while !dropped.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    });
+}
+
+#[test]
+fn a_runtime_dropped_inside_block_on_of_another_runtime_neither_panics_nor_deadlocks() {
+    watchdog(|| {
+        for Flavour { name, rt, .. } in common::flavours() {
+            let v = rt.block_on(async {
+                let inner = Flavour::workers(2).rt;
+                let h = inner.spawn(async { 3 });
+                let v = h.await.unwrap();
+                drop(inner);
+                // The outer runtime is unaffected.
+                v + ebbtide::spawn(async { 1 }).await.unwrap()
+            });
+            assert_eq!(v, 4, "{name}");
+        }
+    });
+}
