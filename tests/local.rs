@@ -136,6 +136,9 @@ fn spawn_local_in_a_blocking_job_panics_and_the_job_reports_it() {
 }
 
 #[test]
+// The block_on future returns the task's handle on purpose, to await it
+// after the task was cancelled.
+#[allow(clippy::async_yields_async)]
 fn local_tasks_pending_when_block_on_returns_are_cancelled_on_that_thread() {
     watchdog(|| {
         for Flavour { name, rt, .. } in common::flavours() {
