@@ -25,13 +25,16 @@ fn assert_nested_message(payload: &(dyn std::any::Any + Send), context: &str) {
     );
 }
 
+/// A label and a nested `block_on` call to try.
+type NestedCall<'a> = (&'static str, Box<dyn Fn() + 'a>);
+
 #[test]
 fn nested_block_on_inside_rt_block_on_panics_with_the_documented_message() {
     quiet_expected_panics();
     watchdog(|| {
         for Flavour { name, rt, .. } in common::flavours() {
             let other = workers(1);
-            let nested: [(&str, Box<dyn Fn()>); 3] = [
+            let nested: [NestedCall<'_>; 3] = [
                 (
                     "ebbtide::block_on",
                     Box::new(|| ebbtide::block_on(async {})),
