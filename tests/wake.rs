@@ -11,7 +11,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use common::{current_thread, scaled, watchdog, watchdog_for, workers};
+use common::{current_thread, watchdog, watchdog_for, workers};
 
 /// A million round trips take ~15 s in a debug build; a hang still shows.
 const MILLION_WAKES_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
