@@ -163,3 +163,39 @@ fn shutdown_on_signals_starts_a_graceful_shutdown() {
         assert_eq!(report.cancelled, 0, "the watcher ends by itself: {report}");
     });
 }
+
+/// `begin_shutdown` from a raw `sigaction` handler (no ebbtide signal
+/// machinery in between): it is async-signal-safe, and the waiting
+/// `shutdown_requested()` futures are then woken by a runtime thread.
+#[test]
+fn begin_shutdown_from_a_raw_signal_handler_starts_the_drain() {
+    use std::sync::OnceLock;
+    static HANDLE: OnceLock<ebbtide::runtime::Handle> = OnceLock::new();
+    extern "C" fn on_signal(_: libc::c_int) {
+        if let Some(h) = HANDLE.get() {
+            h.begin_shutdown();
+        }
+    }
+    watchdog(Duration::from_secs(30), || {
+        let rt = Runtime::builder().worker_threads(2).build().unwrap();
+        HANDLE.set(rt.handle().clone()).unwrap();
+        let waiter = rt.spawn(async {
+            ebbtide::runtime::shutdown_requested().await;
+            "told"
+        });
+        // Let the waiter register before the signal.
+        rt.block_on(ebbtide::time::sleep(Duration::from_millis(10)));
+        // SAFETY: installs a handler that only calls `begin_shutdown`.
+        unsafe {
+            libc::signal(
+                libc::SIGPROF,
+                on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+            );
+        }
+        raise(libc::SIGPROF);
+        assert!(rt.handle().is_shutting_down());
+        assert_eq!(rt.block_on(waiter).unwrap(), "told");
+        let report = rt.shutdown(Duration::from_secs(1));
+        assert_eq!(report.cancelled, 0, "{report}");
+    });
+}

@@ -192,6 +192,7 @@ impl<'a> Worker<'a> {
                 continue;
             }
             self.park(main_wake.map(|m| &**m));
+            self.shared.lifecycle.announce_if_begun();
         }
     }
 
@@ -250,10 +251,13 @@ impl<'a> Worker<'a> {
         Some(first)
     }
 
-    /// Non-blocking reactor poll, if nobody else is driving.
+    /// Non-blocking reactor poll, if nobody else is driving; and the
+    /// shutdown announcement a signal handler cannot make (see
+    /// `runtime::shutdown`, step 1).
     fn maintenance(&mut self) {
         self.flush_stats();
         self.reactor().drive(Some(Duration::ZERO), || false, || {});
+        self.shared.lifecycle.announce_if_begun();
     }
 
     /// Step 3: steal half of a random other worker's queue.

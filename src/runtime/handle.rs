@@ -131,7 +131,9 @@ impl Handle {
     /// futures resolve, and running tasks keep going until someone calls
     /// [`Runtime::shutdown`](super::Runtime::shutdown) (or drops the
     /// runtime), which drains them with its deadline. Idempotent; callable
-    /// from any thread and from inside a task.
+    /// from any thread, from inside a task, and from a signal handler: it is
+    /// one compare-exchange and one `Poller::notify` (an eventfd or pipe
+    /// write), both async-signal-safe.
     ///
     /// # Examples
     ///

@@ -4,7 +4,11 @@
 //!
 //! 1. `shutdown(deadline)` or `Handle::begin_shutdown()` moves the runtime
 //!    Running → Draining, once (a compare-exchange: idempotent, any thread),
-//!    and wakes every `shutdown_requested()` future.
+//!    and wakes the reactor with `Poller::notify`. That is all the trigger
+//!    does, so it is async-signal-safe. The `shutdown_requested()` futures
+//!    are woken by the first runtime thread that notices (a worker after
+//!    waking or at its maintenance tick, or `shutdown` itself): waking them
+//!    takes a lock, which a signal handler must not.
 //! 2. **Draining** until no task is alive or `deadline` passes: new spawns
 //!    are refused (`try_spawn` → `SpawnError::ShuttingDown`; `spawn` returns
 //!    a handle that resolves cancelled); running tasks, I/O, timers and the
@@ -35,7 +39,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle as ThreadHandle;
@@ -60,6 +64,8 @@ const STOPPED: u8 = 3;
 /// Where a runtime is in its life (step numbers above).
 pub(crate) struct Lifecycle {
     state: AtomicU8,
+    /// Step 1's waiters have been woken.
+    announced: AtomicBool,
     /// `shutdown_requested()` futures waiting for step 1.
     requested: Mutex<Slab<Waker>>,
 }
@@ -68,6 +74,7 @@ impl Lifecycle {
     pub(crate) fn new() -> Lifecycle {
         Lifecycle {
             state: AtomicU8::new(RUNNING),
+            announced: AtomicBool::new(false),
             requested: Mutex::new(Slab::new()),
         }
     }
@@ -94,8 +101,16 @@ impl Lifecycle {
         self.state.load(Ordering::Acquire) >= DRAINING
     }
 
-    /// Wakes the `shutdown_requested()` futures (not signal-safe: locks).
-    fn announce(&self) {
+    /// Wakes the `shutdown_requested()` futures once shutdown has begun, the
+    /// first time a runtime thread calls this (not signal-safe: locks). A
+    /// load and nothing else while running: cheap enough for every wake-up.
+    pub(crate) fn announce_if_begun(&self) {
+        if !self.is_shutting_down() || self.announced.load(Ordering::Acquire) {
+            return;
+        }
+        if self.announced.swap(true, Ordering::AcqRel) {
+            return;
+        }
         let wakers: Vec<Waker> = self.lock().drain().collect();
         for w in wakers {
             w.wake();
@@ -185,11 +200,12 @@ impl fmt::Display for ShutdownReport {
 }
 
 impl Shared {
-    /// Step 1 (not the signal-safe path: it also wakes the waiters).
+    /// Step 1's trigger: a compare-exchange and `Poller::notify`, both
+    /// async-signal-safe.
     pub(crate) fn begin_shutdown(&self) {
-        self.lifecycle.begin();
-        self.lifecycle.announce();
-        self.reactor.notify();
+        if self.lifecycle.begin() {
+            self.reactor.notify();
+        }
     }
 
     /// Steps 1–6; the caller must not be a runtime thread.
@@ -203,6 +219,7 @@ impl Shared {
         let tasks = &self.scheduler.tasks;
         let cancelled_before = tasks.cancelled.load(Ordering::Relaxed);
         self.begin_shutdown();
+        self.lifecycle.announce_if_begun();
 
         // Step 2.
         self.wait_for(drain_until, |cx| tasks.poll_idle(cx));
