@@ -203,8 +203,10 @@ impl Scheduler {
 
     /// Steps 1–4 of the module doc.
     pub(crate) fn schedule(&self, reactor: &Reactor, runnable: Runnable, info: ScheduleInfo) {
-        if self.is_stopping() {
-            // Nobody will run it: dropping it cancels the task here.
+        if self.is_stopping() || self.tasks.is_cancelling() {
+            // Nobody will run it, or its next poll would only cancel it:
+            // dropping it here drops the future (through `Catching`, which
+            // catches a panicking `Drop`) without a trip through a queue.
             drop(runnable);
             return;
         }

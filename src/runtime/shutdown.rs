@@ -14,8 +14,9 @@
 //!    a handle that resolves cancelled); running tasks, I/O, timers and the
 //!    blocking pool keep working so in-flight work can finish.
 //! 3. **Cancelling**: the runtime's cancel flag is set and every live task
-//!    is woken; its next poll drops its future instead of polling it (panics
-//!    in `Drop` are caught and counted). Bounded by `SETTLE`.
+//!    is woken; a task scheduled from now on is dropped where it is
+//!    scheduled, and one being polled drops its future at its next poll
+//!    (panics in `Drop` are caught and counted). Bounded by `SETTLE`.
 //! 4. **Settling** in-flight I/O operations: the op table (owned-buffer I/O)
 //!    is not built yet; readiness I/O holds no OS state between polls, so
 //!    there is nothing to settle and `ops_cancelled`/`ops_leaked` are 0.
@@ -224,10 +225,15 @@ impl Shared {
         // Step 2.
         self.wait_for(drain_until, |cx| tasks.poll_idle(cx));
 
-        // Step 3.
+        // Step 3. Woken tasks are dropped where they are scheduled (here, or
+        // on the worker that was running them), with this runtime current
+        // so that their `Drop` impls find it.
         self.lifecycle.advance(CANCELLING);
-        for w in tasks.start_cancelling() {
-            w.wake();
+        {
+            let _ctx = context::enter_handle(self);
+            for w in tasks.start_cancelling() {
+                w.wake();
+            }
         }
         let settle_until = drain_until.max(Instant::now()) + SETTLE;
         self.wait_for(settle_until, |cx| tasks.poll_idle(cx));
