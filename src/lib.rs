@@ -41,7 +41,9 @@
 
 mod blocking;
 mod executor;
+pub mod fs;
 pub mod io;
+mod op;
 mod reactor;
 pub mod runtime;
 pub mod signal;

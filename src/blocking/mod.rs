@@ -173,6 +173,24 @@ impl BlockingPool {
     }
 }
 
+impl BlockingPool {
+    /// Queues an internal job (an I/O op's, see `crate::op`): not a task, so
+    /// it has no `JoinHandle` and is not counted in the runtime's task
+    /// counts. A job the pool refuses or cancels at shutdown is dropped
+    /// unrun; the job's own `Drop` reports that.
+    pub(crate) fn push_job(&self, shared: &Arc<Shared>, job: impl FnOnce() + Send + 'static) {
+        let shared2 = shared.clone();
+        let (runnable, task) = async_task::Builder::new()
+            .metadata(TaskMeta::default())
+            .spawn(
+                move |_: &TaskMeta| BlockingJob(Some(job)),
+                move |r| shared2.blocking.push(&shared2, r),
+            );
+        task.detach();
+        runnable.schedule();
+    }
+}
+
 impl Shared {
     /// Step 1: runs `f` on the blocking pool.
     pub(crate) fn spawn_blocking<F, R>(self: &Arc<Self>, f: F) -> JoinHandle<R>

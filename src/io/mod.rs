@@ -1,7 +1,11 @@
-//! I/O building blocks: the readiness adapter [`Async`] and the
-//! `futures-io` traits with their extension methods.
+//! I/O building blocks: owned buffers ([`IoBuf`], [`IoBufMut`],
+//! [`BufResult`]), the readiness adapter [`Async`], and the `futures-io`
+//! traits with their extension methods.
 
+mod buf;
 mod readiness;
+
+pub use buf::{BufResult, IoBuf, IoBufMut, Slice};
 
 pub use crate::sys::AsSourceHandle;
 pub use readiness::Async;

@@ -152,6 +152,7 @@ impl Builder {
         let shared = Arc::new(Shared {
             scheduler: Scheduler::new(workers),
             reactor: Reactor::new()?,
+            ops: crate::op::OpTable::new(),
             blocking: BlockingPool::new(
                 self.max_blocking_threads,
                 self.blocking_keep_alive,

@@ -183,6 +183,10 @@ impl Handle {
             drop_panics: c.drop_panics.load(Ordering::Relaxed),
             timers: s.reactor.timers.len(),
             io_sources: s.reactor.source_count(),
+            ops_submitted: s.ops.submitted(),
+            ops_in_flight: s.ops.len(),
+            ops_cancelled: s.ops.cancelled(),
+            ops_stale_completions: s.ops.stale_completions(),
         }
     }
 }

@@ -52,6 +52,17 @@ pub struct Metrics {
     pub timers: usize,
     /// I/O handles registered with the reactor.
     pub io_sources: usize,
+    /// Owned-buffer operations submitted to the op table since the start
+    /// (blocking-pool and completion-backend ops; readiness ops need no slot).
+    pub ops_submitted: u64,
+    /// Op-table slots not yet freed: in flight, completed and not yet
+    /// taken, or cancelled and waiting for the OS's acknowledgement.
+    pub ops_in_flight: usize,
+    /// Ops whose future was dropped before they completed.
+    pub ops_cancelled: u64,
+    /// Completions for a missing or stale op slot (a backend bug; never
+    /// written through). Should stay 0.
+    pub ops_stale_completions: u64,
 }
 
 impl fmt::Display for Metrics {
@@ -60,7 +71,8 @@ impl fmt::Display for Metrics {
             f,
             "{} workers ({} idle), {} tasks alive / {} spawned, {} polls, {} steals, \
              queues {} injector + {} local, blocking {} threads ({} idle, {} queued), \
-             {} panics, {} timers, {} io sources",
+             {} panics, {} timers, {} io sources, ops {} in flight / {} submitted \
+             ({} cancelled, {} stale)",
             self.workers,
             self.idle_workers,
             self.alive_tasks,
@@ -74,7 +86,11 @@ impl fmt::Display for Metrics {
             self.blocking_queue_depth,
             self.panicked_tasks,
             self.timers,
-            self.io_sources
+            self.io_sources,
+            self.ops_in_flight,
+            self.ops_submitted,
+            self.ops_cancelled,
+            self.ops_stale_completions
         )
     }
 }

@@ -12,7 +12,8 @@ mod handle;
 mod metrics;
 mod shutdown;
 
-pub use builder::Builder;
+use crate::op::OpTable;
+use builder::Builder;
 pub use handle::{EnterGuard, Handle, SpawnError, TryCurrentError};
 pub use metrics::Metrics;
 pub use shutdown::{shutdown_requested, ShutdownReport, ShutdownRequested};
@@ -37,6 +38,8 @@ pub(crate) struct Shared {
     pub(crate) scheduler: Scheduler,
     pub(crate) reactor: Reactor,
     pub(crate) blocking: BlockingPool,
+    /// In-flight I/O operations that own their buffers (`crate::op`).
+    pub(crate) ops: OpTable,
     pub(crate) config: Config,
     pub(crate) lifecycle: Lifecycle,
 }

@@ -17,9 +17,14 @@
 //!    is woken; a task scheduled from now on is dropped where it is
 //!    scheduled, and one being polled drops its future at its next poll
 //!    (panics in `Drop` are caught and counted). Bounded by `SETTLE`.
-//! 4. **Settling** in-flight I/O operations: the op table (owned-buffer I/O)
-//!    is not built yet; readiness I/O holds no OS state between polls, so
-//!    there is nothing to settle and `ops_cancelled`/`ops_leaked` are 0.
+//! 4. **Settling** in-flight I/O operations (`crate::op`, step 6 there):
+//!    cancelling the tasks dropped their op futures, which marked the slots
+//!    `Cancelling`; the reactor and the blocking pool keep running until the
+//!    op table is empty or the settle bound passes. Readiness ops hold no
+//!    OS state between polls and never occupy a slot. Ops whose future was
+//!    dropped in flight are counted in `ops_cancelled`; ops still
+//!    unacknowledged after the join (step 5) are counted in `ops_leaked`,
+//!    and whatever OS state their slots own is never freed.
 //! 5. **Joining**: workers are told to stop and joined until `JOIN_GRACE`
 //!    past the settle bound; a worker stuck in a task that never yields is
 //!    detached and counted in `workers_leaked`. Blocking jobs still running
@@ -219,6 +224,7 @@ impl Shared {
         let drain_until = start + deadline;
         let tasks = &self.scheduler.tasks;
         let cancelled_before = tasks.cancelled.load(Ordering::Relaxed);
+        let ops_cancelled_start = self.ops.cancelled();
         self.begin_shutdown();
         self.lifecycle.announce_if_begun();
 
@@ -238,6 +244,9 @@ impl Shared {
         let settle_until = drain_until.max(Instant::now()) + SETTLE;
         self.wait_for(settle_until, |cx| tasks.poll_idle(cx));
 
+        // Step 4.
+        self.ops.wait_settled(settle_until);
+
         // Step 5.
         self.lifecycle.advance(STOPPED);
         let join_until = settle_until + JOIN_GRACE;
@@ -253,8 +262,8 @@ impl Shared {
             completed: tasks.completed.load(Ordering::Relaxed),
             cancelled: tasks.cancelled.load(Ordering::Relaxed) - cancelled_before,
             tasks_leaked: tasks.alive.load(Ordering::Relaxed),
-            ops_cancelled: 0,
-            ops_leaked: 0,
+            ops_cancelled: self.ops.cancelled() - ops_cancelled_start,
+            ops_leaked: self.ops.len() as u64,
             blocking_leaked,
             workers_leaked,
             elapsed: start.elapsed(),

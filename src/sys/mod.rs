@@ -16,6 +16,29 @@
 //!   the handle is open.
 //! - `fn set_nonblocking(&impl AsSourceHandle) -> io::Result<()>`.
 //! - `fn raw(&impl AsSourceHandle) -> RawSource`.
+//! - `read_file_at` / `write_file_at`: positional file I/O, run on the
+//!   blocking pool by `crate::fs` (`pread`/`pwrite`; `seek_read`/
+//!   `seek_write` on Windows).
+//!
+//! # Operation backends
+//!
+//! An owned-buffer operation reaches the OS through one of three backends,
+//! and portable code (`crate::net`, `crate::fs`) chooses by what the
+//! platform offers, never by `cfg`:
+//!
+//! - **Readiness** (`crate::io::Async`): try the non-blocking syscall, wait
+//!   for the reactor's readiness event on `WouldBlock`, retry. Cancelling is
+//!   dropping the future; the kernel holds nothing between attempts.
+//! - **Blocking pool** (`crate::op::Op::blocking`): the job owns the op
+//!   state and completes the op's slot when it returns.
+//! - **Completion** (IOCP overlapped, later io_uring): the backend submits
+//!   the op with its state owned by an op-table slot
+//!   (`OpTable::submit_owned`), requests cancellation when the future is
+//!   dropped (`CancelIoEx`, `IORING_OP_ASYNC_CANCEL`), and calls
+//!   `OpTable::complete` with the op's key when the OS reports the op over,
+//!   from the reactor thread. Such a backend adds here: `submit(op) ->
+//!   io::Result<OpKey>`, `cancel(key)`, and a hook the reactor calls for each
+//!   completion event it dequeues. Nothing portable changes.
 //!
 //! Plus, for every platform, `Poller` and `Events` with `polling`'s API
 //! (`polling`'s own types, or a stand-in under Miri).
@@ -45,7 +68,7 @@ pub(crate) mod windows_signal;
 pub(crate) use windows_signal as signal;
 
 pub use imp::AsSourceHandle;
-pub(crate) use imp::{borrow, raw, set_nonblocking, RawSource};
+pub(crate) use imp::{borrow, raw, read_file_at, set_nonblocking, write_file_at, RawSource};
 
 // The OS poller. Under Miri (no `timerfd`), a condvar stand-in that
 // registers no handles, so Miri can check everything but sockets.

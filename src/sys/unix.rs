@@ -45,3 +45,13 @@ pub(crate) fn set_nonblocking(io: &impl AsSourceHandle) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Positional read for the blocking pool (`pread`: the file cursor stays).
+pub(crate) fn read_file_at(file: &std::fs::File, buf: &mut [u8], pos: u64) -> io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, pos)
+}
+
+/// Positional write for the blocking pool (`pwrite`).
+pub(crate) fn write_file_at(file: &std::fs::File, buf: &[u8], pos: u64) -> io::Result<usize> {
+    std::os::unix::fs::FileExt::write_at(file, buf, pos)
+}

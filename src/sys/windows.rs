@@ -38,3 +38,14 @@ pub(crate) fn set_nonblocking(io: &impl AsSourceHandle) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Positional read for the blocking pool (`ReadFile` with an offset; it
+/// moves the file cursor, as Windows always does for synchronous handles).
+pub(crate) fn read_file_at(file: &std::fs::File, buf: &mut [u8], pos: u64) -> io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buf, pos)
+}
+
+/// Positional write for the blocking pool (`WriteFile` with an offset).
+pub(crate) fn write_file_at(file: &std::fs::File, buf: &[u8], pos: u64) -> io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_write(file, buf, pos)
+}

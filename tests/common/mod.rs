@@ -239,3 +239,109 @@ pub(crate) fn scaled(release: usize, debug: usize) -> usize {
         release
     }
 }
+
+/// Drop accounting for [`CountedBuf`]s: how many were made and dropped,
+/// and a log of events (`Event::Dropped(id)` etc.) in the order they
+/// happened, for tests that check *when* a buffer came back.
+#[derive(Default)]
+pub(crate) struct BufLedger {
+    pub made: std::sync::atomic::AtomicUsize,
+    pub dropped: std::sync::atomic::AtomicUsize,
+    /// Per-buffer drop counts, indexed by id (a second drop shows as 2).
+    pub drops: std::sync::Mutex<Vec<u32>>,
+    /// A sequence number ticked at each drop, for ordering against other
+    /// events recorded with [`BufLedger::tick`].
+    pub clock: std::sync::atomic::AtomicU64,
+    /// For each buffer id: the clock value at its drop.
+    pub dropped_at: std::sync::Mutex<Vec<u64>>,
+}
+
+impl BufLedger {
+    pub(crate) fn new() -> Arc<BufLedger> {
+        Arc::new(BufLedger::default())
+    }
+
+    /// A new buffer with `capacity` bytes of spare room.
+    pub(crate) fn buf(self: &Arc<Self>, capacity: usize) -> CountedBuf {
+        let id = self.made.fetch_add(1, Ordering::SeqCst);
+        {
+            let mut d = self.drops.lock().unwrap();
+            if d.len() <= id {
+                d.resize(id + 1, 0);
+            }
+            let mut at = self.dropped_at.lock().unwrap();
+            if at.len() <= id {
+                at.resize(id + 1, 0);
+            }
+        }
+        CountedBuf {
+            vec: Vec::with_capacity(capacity),
+            id,
+            ledger: self.clone(),
+        }
+    }
+
+    /// Ticks the shared clock and returns the new value.
+    pub(crate) fn tick(&self) -> u64 {
+        self.clock.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// Asserts every buffer made was dropped exactly once.
+    pub(crate) fn assert_all_dropped_once(&self) {
+        let made = self.made.load(Ordering::SeqCst);
+        let drops = self.drops.lock().unwrap();
+        let bad: Vec<(usize, u32)> = drops
+            .iter()
+            .enumerate()
+            .filter(|(_, &n)| n != 1)
+            .map(|(i, &n)| (i, n))
+            .take(10)
+            .collect();
+        assert!(
+            bad.is_empty(),
+            "buffers not dropped exactly once (id, drops): {bad:?}"
+        );
+        assert_eq!(self.dropped.load(Ordering::SeqCst), made);
+    }
+}
+
+/// An owned buffer (a `Vec<u8>` inside) that records its drop in a
+/// [`BufLedger`].
+pub(crate) struct CountedBuf {
+    pub vec: Vec<u8>,
+    pub id: usize,
+    ledger: Arc<BufLedger>,
+}
+
+impl Drop for CountedBuf {
+    fn drop(&mut self) {
+        let at = self.ledger.tick();
+        self.ledger.drops.lock().unwrap()[self.id] += 1;
+        self.ledger.dropped_at.lock().unwrap()[self.id] = at;
+        self.ledger.dropped.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+// SAFETY: the bytes are the inner Vec's, on the heap.
+unsafe impl ebbtide::io::IoBuf for CountedBuf {
+    fn as_buf_ptr(&self) -> *const u8 {
+        self.vec.as_ptr()
+    }
+    fn buf_len(&self) -> usize {
+        self.vec.len()
+    }
+    fn buf_capacity(&self) -> usize {
+        self.vec.capacity()
+    }
+}
+
+// SAFETY: forwarded to the inner Vec.
+unsafe impl ebbtide::io::IoBufMut for CountedBuf {
+    fn as_buf_mut_ptr(&mut self) -> *mut u8 {
+        self.vec.as_mut_ptr()
+    }
+    unsafe fn set_buf_init(&mut self, len: usize) {
+        // SAFETY: forwarded from the caller.
+        unsafe { ebbtide::io::IoBufMut::set_buf_init(&mut self.vec, len) }
+    }
+}
