@@ -43,6 +43,7 @@ mod blocking;
 mod executor;
 pub mod fs;
 pub mod io;
+pub mod net;
 mod op;
 mod reactor;
 pub mod runtime;
