@@ -22,7 +22,7 @@ fn main() -> io::Result<()> {
     rt.block_on(tour())?;
     println!("\nruntime metrics: {}", rt.metrics());
 
-    // 8. Graceful shutdown: a task still finishing a request, one that would
+    // 9. Graceful shutdown: a task still finishing a request, one that would
     //    wait forever; drain for up to 200 ms, cancel the rest, report.
     rt.spawn(async {
         ebbtide::runtime::shutdown_requested().await;
@@ -30,7 +30,7 @@ fn main() -> io::Result<()> {
     });
     rt.spawn(std::future::pending::<()>());
     let report = rt.shutdown(Duration::from_millis(200));
-    println!("8. {report}");
+    println!("9. {report}");
     Ok(())
 }
 
@@ -130,10 +130,13 @@ async fn tour() -> io::Result<()> {
     drop(client);
     server.await??;
 
-    // 7. spawn_local: a !Send future on this thread.
+    // 7. Owned buffers: a file read dropped mid-flight.
+    dropped_file_read().await?;
+
+    // 8. spawn_local: a !Send future on this thread.
     let rc = std::rc::Rc::new(7);
     let local = ebbtide::spawn_local(async move { *rc * 6 });
-    println!("7. spawn_local with an Rc: {}", local.await?);
+    println!("8. spawn_local with an Rc: {}", local.await?);
     Ok(())
 }
 
@@ -142,5 +145,77 @@ struct DropFlag(Arc<AtomicBool>);
 impl Drop for DropFlag {
     fn drop(&mut self) {
         self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// A read owns its buffer until the OS is done with it: the future is
+/// dropped right after the read started on the blocking pool, and the
+/// buffer comes back (is dropped) only when the job returns, on its thread.
+async fn dropped_file_read() -> io::Result<()> {
+    let path = std::env::temp_dir().join(format!("ebbtide-demo-{}", std::process::id()));
+    std::fs::write(&path, vec![42u8; 32 << 20])?;
+    let file = ebbtide::fs::File::open(&path).await?;
+    let start = Instant::now();
+    let gone = Arc::new(AtomicBool::new(false));
+    let buf = Announced {
+        vec: Vec::with_capacity(32 << 20),
+        start,
+        gone: gone.clone(),
+    };
+    let mut read = Box::pin(file.read_at(buf, 0));
+    let first = futures_lite::future::poll_once(read.as_mut()).await;
+    assert!(first.is_none(), "a 32 MiB read is still running");
+    println!(
+        "7. a 32 MiB file read dropped in flight at +{:?} (buffer still owned by the job)",
+        start.elapsed()
+    );
+    drop(read);
+    while !gone.load(Ordering::SeqCst) {
+        sleep(Duration::from_millis(1)).await;
+    }
+    drop(file);
+    ebbtide::fs::remove_file(&path).await
+}
+
+/// An owned buffer that says when and where it is dropped.
+struct Announced {
+    vec: Vec<u8>,
+    start: Instant,
+    gone: Arc<AtomicBool>,
+}
+
+impl Drop for Announced {
+    fn drop(&mut self) {
+        println!(
+            "   its buffer came back at +{:?} on thread {:?}, after the read returned ({} bytes read)",
+            self.start.elapsed(),
+            std::thread::current().name().unwrap_or("?"),
+            self.vec.len()
+        );
+        self.gone.store(true, Ordering::SeqCst);
+    }
+}
+
+// SAFETY: the bytes live in the inner Vec's heap allocation.
+unsafe impl ebbtide::io::IoBuf for Announced {
+    fn as_buf_ptr(&self) -> *const u8 {
+        self.vec.as_ptr()
+    }
+    fn buf_len(&self) -> usize {
+        self.vec.len()
+    }
+    fn buf_capacity(&self) -> usize {
+        self.vec.capacity()
+    }
+}
+
+// SAFETY: forwarded to the inner Vec.
+unsafe impl ebbtide::io::IoBufMut for Announced {
+    fn as_buf_mut_ptr(&mut self) -> *mut u8 {
+        self.vec.as_mut_ptr()
+    }
+    unsafe fn set_buf_init(&mut self, len: usize) {
+        // SAFETY: forwarded from the caller.
+        unsafe { ebbtide::io::IoBufMut::set_buf_init(&mut self.vec, len) }
     }
 }
