@@ -48,6 +48,7 @@ mod op;
 mod reactor;
 pub mod runtime;
 pub mod signal;
+mod sync;
 mod sys;
 pub mod time;
 

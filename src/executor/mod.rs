@@ -25,6 +25,7 @@ mod local;
 mod park;
 pub(crate) mod registry;
 pub(crate) mod task;
+mod taskset;
 mod worker;
 
 pub use join::{JoinError, JoinHandle};
@@ -35,9 +36,9 @@ pub(crate) use worker::{run_worker_thread, MainWake, Worker};
 use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use async_task::ScheduleInfo;
 use concurrent_queue::{ConcurrentQueue, PushError};
@@ -46,93 +47,11 @@ use parking::Parker;
 use crate::reactor::Reactor;
 use crate::runtime::Shared;
 use idle::Idle;
-use registry::Registry;
 use task::{Catching, MetaRef, Runnable, TaskMeta};
+pub(crate) use taskset::TaskSet;
 
 /// Capacity of each worker's local queue; overflow goes to the injector.
 const LOCAL_QUEUE_CAPACITY: usize = 256;
-
-/// The runtime's tasks as a whole: counters, the registry of live tasks,
-/// and the cancel flag (shared with every task's `Catching`).
-pub(crate) struct TaskSet {
-    /// Tasks spawned since the runtime started.
-    pub(crate) spawned: AtomicU64,
-    /// Futures not yet dropped.
-    pub(crate) alive: AtomicUsize,
-    /// Tasks that ran to completion (returned or panicked).
-    pub(crate) completed: AtomicU64,
-    /// Tasks whose future was dropped before completing.
-    pub(crate) cancelled: AtomicU64,
-    /// Tasks whose future panicked (in poll or in its completion drop).
-    pub(crate) panics: AtomicU64,
-    /// Panics caught while dropping a cancelled task's future.
-    pub(crate) drop_panics: AtomicU64,
-    /// Live `Send` tasks, for shutdown's cancel step.
-    pub(crate) registry: Registry,
-    /// Shutdown's cancel step: every task's next poll drops its future.
-    cancelling: AtomicBool,
-    /// Woken when `alive` drops to zero (shutdown waits on it).
-    idle_waiters: Mutex<Vec<Waker>>,
-}
-
-impl TaskSet {
-    fn new(workers: usize) -> TaskSet {
-        TaskSet {
-            spawned: AtomicU64::new(0),
-            alive: AtomicUsize::new(0),
-            completed: AtomicU64::new(0),
-            cancelled: AtomicU64::new(0),
-            panics: AtomicU64::new(0),
-            drop_panics: AtomicU64::new(0),
-            registry: Registry::new(workers),
-            cancelling: AtomicBool::new(false),
-            idle_waiters: Mutex::new(Vec::new()),
-        }
-    }
-
-    pub(crate) fn is_cancelling(&self) -> bool {
-        self.cancelling.load(Ordering::Acquire)
-    }
-
-    /// Shutdown's cancel step: from now on every poll cancels; returns the
-    /// wakers of every live registered task, to be woken by the caller.
-    pub(crate) fn start_cancelling(&self) -> Vec<Waker> {
-        self.cancelling.store(true, Ordering::Release);
-        self.registry.wakers()
-    }
-
-    /// A task's future was dropped.
-    pub(crate) fn task_dropped(&self, slot: registry::Slot) {
-        self.registry.remove(slot);
-        if self.alive.fetch_sub(1, Ordering::AcqRel) == 1 {
-            let waiters = std::mem::take(&mut *self.lock_idle_waiters());
-            for w in waiters {
-                w.wake();
-            }
-        }
-    }
-
-    fn lock_idle_waiters(&self) -> std::sync::MutexGuard<'_, Vec<Waker>> {
-        self.idle_waiters.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// `Ready` once no task is alive; otherwise registers `cx`'s waker.
-    pub(crate) fn poll_idle(&self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.alive.load(Ordering::Acquire) == 0 {
-            return Poll::Ready(());
-        }
-        let mut waiters = self.lock_idle_waiters();
-        if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
-            waiters.push(cx.waker().clone());
-        }
-        drop(waiters);
-        // Re-check: the last task may have died before we registered.
-        if self.alive.load(Ordering::Acquire) == 0 {
-            return Poll::Ready(());
-        }
-        Poll::Pending
-    }
-}
 
 /// One worker's slots in the shared scheduler.
 pub(crate) struct WorkerSlot {

@@ -108,7 +108,13 @@ fn read_into<B: IoBufMut>(file: &std::fs::File, buf: &mut B, pos: u64) -> io::Re
 ///
 /// ebbtide::block_on(async {
 ///     let path = std::env::temp_dir().join(format!("ebbtide-doc-{}", std::process::id()));
-///     let file = File::create(&path).await?;
+///     let file = File::options()
+///         .read(true)
+///         .write(true)
+///         .create(true)
+///         .truncate(true)
+///         .open(&path)
+///         .await?;
 ///     let BufResult(res, _) = file.write_at(b"hello world".to_vec(), 0).await;
 ///     res?;
 ///     let BufResult(n, buf) = file.read_at(Vec::with_capacity(5), 6).await;
@@ -486,7 +492,7 @@ pub async fn read_dir(path: impl AsRef<Path>) -> io::Result<ReadDir> {
     let path = path.as_ref().to_owned();
     let dir = run(move || std::fs::read_dir(path)).await?;
     Ok(ReadDir {
-        state: DirState::Idle(Some(dir)),
+        state: DirState::Idle(Some(Box::new(dir))),
         batch: std::collections::VecDeque::new(),
     })
 }
@@ -524,13 +530,13 @@ impl DirEntry {
 }
 
 type Batch = (
-    Option<std::fs::ReadDir>,
+    Option<Box<std::fs::ReadDir>>,
     std::collections::VecDeque<io::Result<DirEntry>>,
 );
 
 enum DirState {
     /// The std iterator, or `None` when it is exhausted.
-    Idle(Option<std::fs::ReadDir>),
+    Idle(Option<Box<std::fs::ReadDir>>),
     /// A batch being read on the pool.
     Reading(Pin<Box<dyn std::future::Future<Output = io::Result<Batch>> + Send>>),
 }

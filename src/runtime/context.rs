@@ -54,8 +54,13 @@ pub(crate) fn enter_handle(shared: &Arc<Shared>) -> ContextGuard {
     let handle = Handle {
         shared: shared.clone(),
     };
+    // `try_with`: the global runtime's exit hook runs after the main
+    // thread's slots are destroyed; then there is no "current" to set.
+    let prev_handle = CURRENT
+        .try_with(|c| c.borrow_mut().replace(handle))
+        .unwrap_or(None);
     ContextGuard {
-        prev_handle: CURRENT.with(|c| c.borrow_mut().replace(handle)),
+        prev_handle,
         prev_in_runtime: IN_RUNTIME.with(Cell::get),
         prev_local: None,
     }

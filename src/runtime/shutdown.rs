@@ -45,8 +45,10 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+
+use crate::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use crate::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle as ThreadHandle;
 use std::time::{Duration, Instant};
@@ -400,5 +402,221 @@ impl Drop for ShutdownRequested {
 impl fmt::Debug for ShutdownRequested {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ShutdownRequested").finish_non_exhaustive()
+    }
+}
+
+/// A loom model of the shutdown state machine racing a spawn, a
+/// cross-thread wake and a `shutdown_requested()` waiter. It runs the real
+/// `Lifecycle`, `TaskSet` and task registry (built on `crate::sync`); the
+/// executor's queue and async-task's task state are modelled by a small
+/// state per task (idle / scheduled / dropped), with the same rules as
+/// `Scheduler::schedule` (drop instead of queueing once cancelling) and
+/// `Catching` (a cancelling poll drops the future).
+///
+/// Run by `.ci/run`: `RUSTFLAGS="--cfg ebbtide_loom" cargo test --lib loom_`.
+#[cfg(all(test, ebbtide_loom))]
+mod loom_model {
+    use super::*;
+    use crate::executor::registry;
+    use crate::executor::TaskSet;
+    use loom::sync::atomic::AtomicUsize;
+    use std::task::Wake;
+
+    const IDLE: u8 = 0;
+    const SCHEDULED: u8 = 1;
+    const RUNNING: u8 = 2;
+    /// Woken while running: async-task reschedules it after the poll.
+    const RUNNING_WOKEN: u8 = 3;
+    const DROPPED: u8 = 4;
+
+    /// One task: its async-task-like state and what happened to it.
+    struct Task {
+        state: AtomicU8,
+        drops: AtomicUsize,
+        polls: AtomicUsize,
+        slot: AtomicUsize,
+    }
+
+    struct World {
+        life: Lifecycle,
+        tasks: TaskSet,
+        queue: loom::sync::Mutex<Vec<Arc<Task>>>,
+    }
+
+    struct TaskWaker {
+        world: Arc<World>,
+        task: Arc<Task>,
+    }
+
+    impl Wake for TaskWaker {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            let state = &self.task.state;
+            loop {
+                let (from, to) = match state.load(Ordering::Acquire) {
+                    IDLE => (IDLE, SCHEDULED),
+                    RUNNING => (RUNNING, RUNNING_WOKEN),
+                    // Already scheduled: async-task still writes the state
+                    // (a same-value compare-exchange, AcqRel) so that the
+                    // thread that runs the task next sees everything before
+                    // this wake, the cancel flag included. Without it, this
+                    // model loses the cancel (loom found it).
+                    s @ (SCHEDULED | RUNNING_WOKEN) => (s, s),
+                    _ => return, // dropped
+                };
+                if state
+                    .compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    if from == IDLE {
+                        self.world.schedule(self.task.clone());
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    impl World {
+        /// `Scheduler::schedule`: queue, or drop once cancelling.
+        fn schedule(&self, task: Arc<Task>) {
+            if self.tasks.is_cancelling() {
+                self.drop_task(&task);
+            } else {
+                self.queue.lock().unwrap().push(task);
+            }
+        }
+
+        /// `Catching`'s drop of the future: exactly once.
+        fn drop_task(&self, task: &Task) {
+            task.state.store(DROPPED, Ordering::Release);
+            task.drops.fetch_add(1, Ordering::AcqRel);
+            self.tasks.task_dropped(task.slot.load(Ordering::Acquire));
+        }
+
+        /// A worker: polls queued tasks; a cancelling poll drops the future,
+        /// otherwise the task parks again (pending).
+        fn run_queue(&self) {
+            loop {
+                let Some(task) = self.queue.lock().unwrap().pop() else {
+                    return;
+                };
+                // async-task's `run` takes the task with an AcqRel update.
+                task.state.swap(RUNNING, Ordering::AcqRel);
+                if self.tasks.is_cancelling() {
+                    self.drop_task(&task);
+                    continue;
+                }
+                task.polls.fetch_add(1, Ordering::AcqRel); // returned Pending
+                let parked = task
+                    .state
+                    .compare_exchange(RUNNING, IDLE, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok();
+                if !parked {
+                    // Woken during the poll: scheduled again.
+                    task.state.store(SCHEDULED, Ordering::Release);
+                    self.schedule(task);
+                }
+            }
+        }
+
+        /// `Shared::spawn`: refused once shutting down, else counted,
+        /// registered and scheduled.
+        fn spawn(self: &Arc<Self>) -> Option<Arc<Task>> {
+            if self.life.is_shutting_down() {
+                return None;
+            }
+            let task = Arc::new(Task {
+                state: AtomicU8::new(SCHEDULED),
+                drops: AtomicUsize::new(0),
+                polls: AtomicUsize::new(0),
+                slot: AtomicUsize::new(registry::NONE),
+            });
+            self.tasks.alive.fetch_add(1, Ordering::Relaxed);
+            let waker = std::task::Waker::from(Arc::new(TaskWaker {
+                world: self.clone(),
+                task: task.clone(),
+            }));
+            let slot = self.tasks.registry.insert(waker);
+            task.slot.store(slot, Ordering::Release);
+            self.schedule(task.clone());
+            Some(task)
+        }
+    }
+
+    struct Flag(AtomicUsize);
+
+    impl Wake for Flag {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    #[test]
+    fn loom_shutdown_races_a_spawn_a_wake_and_a_waiter() {
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = Some(2);
+        builder.check(|| {
+            let world = Arc::new(World {
+                life: Lifecycle::new(),
+                tasks: TaskSet::new(1),
+                queue: loom::sync::Mutex::new(Vec::new()),
+            });
+            // A task parked on some event before shutdown starts.
+            let parked = world.spawn().expect("running");
+            world.run_queue();
+            let parked_waker = std::task::Waker::from(Arc::new(TaskWaker {
+                world: world.clone(),
+                task: parked.clone(),
+            }));
+
+            // Another thread spawns a task, then wakes the parked one.
+            let w = world.clone();
+            let spawner = loom::thread::spawn(move || {
+                let spawned = w.spawn();
+                parked_waker.wake();
+                w.run_queue();
+                spawned
+            });
+            // A `shutdown_requested()` waiter on a third thread.
+            let w = world.clone();
+            let waiter = loom::thread::spawn(move || {
+                let flag = Arc::new(Flag(AtomicUsize::new(0)));
+                let waker = std::task::Waker::from(flag.clone());
+                let mut key = None;
+                let ready = w
+                    .life
+                    .poll_requested(&mut key, &mut Context::from_waker(&waker))
+                    .is_ready();
+                (ready, flag)
+            });
+
+            // Shutdown: steps 1 and 3 (a zero drain deadline).
+            assert!(world.life.begin());
+            world.life.announce_if_begun();
+            world.life.advance(CANCELLING);
+            for w in world.tasks.start_cancelling() {
+                w.wake();
+            }
+            world.run_queue();
+
+            let spawned = spawner.join().unwrap();
+            let (ready, flag) = waiter.join().unwrap();
+            world.run_queue(); // the final drain (step 5)
+
+            // The waiter was either ready at once or woken: never lost.
+            assert!(ready || flag.0.load(Ordering::Acquire) == 1);
+            // Every task that was admitted is dropped exactly once, and
+            // nothing is alive afterwards.
+            assert_eq!(parked.drops.load(Ordering::Acquire), 1);
+            if let Some(t) = &spawned {
+                assert_eq!(t.drops.load(Ordering::Acquire), 1);
+            }
+            assert_eq!(world.tasks.alive.load(Ordering::Acquire), 0);
+            assert!(world.queue.lock().unwrap().is_empty());
+            assert!(world.tasks.registry.wakers().is_empty());
+        });
     }
 }

@@ -16,6 +16,8 @@
 //!   the handle is open.
 //! - `fn set_nonblocking(&impl AsSourceHandle) -> io::Result<()>`.
 //! - `fn raw(&impl AsSourceHandle) -> RawSource`.
+//! - `connect_in_progress(&io::Error) -> bool`: a non-blocking `connect`
+//!   started (`EINPROGRESS`, `WSAEWOULDBLOCK`).
 //! - `read_file_at` / `write_file_at`: positional file I/O, run on the
 //!   blocking pool by `crate::fs` (`pread`/`pwrite`; `seek_read`/
 //!   `seek_write` on Windows).
@@ -68,7 +70,9 @@ pub(crate) mod windows_signal;
 pub(crate) use windows_signal as signal;
 
 pub use imp::AsSourceHandle;
-pub(crate) use imp::{borrow, raw, read_file_at, set_nonblocking, write_file_at, RawSource};
+pub(crate) use imp::{
+    borrow, connect_in_progress, raw, read_file_at, set_nonblocking, write_file_at, RawSource,
+};
 
 // The OS poller. Under Miri (no `timerfd`), a condvar stand-in that
 // registers no handles, so Miri can check everything but sockets.

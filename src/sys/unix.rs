@@ -55,3 +55,8 @@ pub(crate) fn read_file_at(file: &std::fs::File, buf: &mut [u8], pos: u64) -> io
 pub(crate) fn write_file_at(file: &std::fs::File, buf: &[u8], pos: u64) -> io::Result<usize> {
     std::os::unix::fs::FileExt::write_at(file, buf, pos)
 }
+
+/// Whether a non-blocking `connect` error means "started, not finished".
+pub(crate) fn connect_in_progress(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::EINPROGRESS)
+}

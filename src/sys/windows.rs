@@ -49,3 +49,9 @@ pub(crate) fn read_file_at(file: &std::fs::File, buf: &mut [u8], pos: u64) -> io
 pub(crate) fn write_file_at(file: &std::fs::File, buf: &[u8], pos: u64) -> io::Result<usize> {
     std::os::windows::fs::FileExt::seek_write(file, buf, pos)
 }
+
+/// Whether a non-blocking `connect` error means "started, not finished"
+/// (`WSAEWOULDBLOCK`).
+pub(crate) fn connect_in_progress(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock
+}

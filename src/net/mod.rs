@@ -1,0 +1,71 @@
+//! Networking: TCP, UDP and (on Unix) Unix-domain sockets.
+//!
+//! [`TcpListener`], [`TcpStream`] and [`UdpSocket`] work everywhere;
+//! [`UnixListener`], [`UnixStream`] and [`UnixDatagram`] on Unix. Streams
+//! implement the `futures-io` traits ([`AsyncRead`](crate::io::AsyncRead),
+//! [`AsyncWrite`](crate::io::AsyncWrite)) for `T` and for `&T`, so one task
+//! may read while another writes through a shared reference, with no
+//! `split`. Every socket type also has owned-buffer methods
+//! (`read_owned`, `write_all_owned`, `recv_from_owned`, …) that take a
+//! buffer by value and return it in a [`BufResult`](crate::io::BufResult),
+//! on success and on error alike.
+//!
+//! Addresses are anything [`ToSocketAddrs`]: literal IP addresses are used
+//! at once; host names are resolved on the runtime's blocking pool.
+//!
+//! # How an operation runs (the readiness protocol)
+//!
+//! Sockets are non-blocking and registered with the reactor of the runtime
+//! current when they are created ([`Async`](crate::io::Async)). Every
+//! operation, borrowed or owned, runs these steps:
+//!
+//! 1. Try the system call (`recv`, `send`, `accept`, the connect check) at
+//!    once, on the calling thread.
+//! 2. If it returns `WouldBlock`, ask the reactor for readiness in that
+//!    direction; if no event arrived since, the future stores its waker and
+//!    returns `Pending`. (`Interrupted` retries at once.)
+//! 3. When woken, go back to step 1. Any other result, success or error,
+//!    completes the operation.
+//! 4. Owned-buffer operations keep the buffer *in the future* the whole
+//!    time. The kernel sees the buffer only during the system call of step
+//!    1, which returns before `poll` does: on these readiness backends the
+//!    kernel never holds it between polls.
+//! 5. So dropping the future, at any point, drops the buffer exactly once,
+//!    right then; there is no cancellation to wait for. (A completion
+//!    backend would hand owned operations to the op table instead, which
+//!    keeps the buffer until the kernel lets go of it.)
+//! 6. When the operation completes, the future returns the buffer with the
+//!    result: reads have advanced its initialized length by the count.
+//!
+//! # Owned buffers
+//!
+//! Reads fill the buffer's *spare capacity* after its initialized length
+//! (`Vec::with_capacity(n)` reads up to `n` bytes, and its `len` grows by
+//! the count), without zeroing it first. **A buffer with no spare capacity
+//! reads `Ok(0)` at once**, without touching the socket: on a stream that
+//! is not end-of-file, so give reads room (`Vec::with_capacity`,
+//! `reserve`). Writes send the buffer's initialized bytes.
+//!
+//! # Sharing and errors
+//!
+//! - One task may wait for each direction of a socket at a time: one
+//!   reader and one writer (the last waiter's waker is kept).
+//! - Creating a socket (`bind`, `connect`, `TryFrom` a std socket) outside
+//!   a runtime fails with an error that says so.
+//! - Once the runtime the socket belongs to has shut down, an operation
+//!   that would have to wait fails with a "runtime has shut down" error.
+
+mod addr;
+mod ops;
+mod tcp;
+mod udp;
+#[cfg(unix)]
+mod unix;
+
+pub use addr::ToSocketAddrs;
+pub use tcp::{TcpListener, TcpStream};
+pub use udp::UdpSocket;
+#[cfg(unix)]
+pub use unix::{UnixDatagram, UnixListener, UnixStream};
+
+pub use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV4, SocketAddrV6};

@@ -1,0 +1,402 @@
+//! The readiness loop every socket operation runs (steps 1–3 of the
+//! protocol in the `net` module doc), its owned-buffer forms (steps 4–6),
+//! and what all socket types share: registration, connect completion, and
+//! the `futures-io` / raw-handle trait impls.
+
+use std::future::poll_fn;
+use std::io::{self, Read, Write};
+use std::task::{ready, Context, Poll};
+
+use socket2::{SockAddr, SockRef};
+
+use crate::io::{AsSourceHandle, Async, BufResult, IoBuf, IoBufMut};
+use crate::runtime::context;
+
+/// Which readiness an operation waits for.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Dir {
+    Read,
+    Write,
+}
+
+/// The error for creating a socket (or resolving a name) with no runtime
+/// current on this thread.
+pub(crate) fn outside_runtime(what: &str) -> io::Error {
+    io::Error::other(format!(
+        "ebbtide::net: {what} called outside a runtime: create sockets inside `block_on`, \
+         a task, or after `Handle::enter()`"
+    ))
+}
+
+/// Fails with [`outside_runtime`] unless a runtime is current.
+pub(crate) fn ensure_runtime(what: &str) -> io::Result<()> {
+    match context::with_current(|s| s.is_some()) {
+        true => Ok(()),
+        false => Err(outside_runtime(what)),
+    }
+}
+
+/// Registers `io` with the current runtime, saying which call needed one
+/// if there is none.
+///
+/// # Errors
+///
+/// Outside a runtime; as for [`Async::new`].
+pub(crate) fn register<T: AsSourceHandle>(io: T, what: &str) -> io::Result<Async<T>> {
+    ensure_runtime(what)?;
+    Async::new(io)
+}
+
+/// Steps 1–3: runs `op` until it returns something other than
+/// `WouldBlock` (retrying `Interrupted` at once), waiting for `dir`
+/// readiness in between.
+pub(crate) fn poll_io<T: AsSourceHandle, R>(
+    io: &Async<T>,
+    dir: Dir,
+    cx: &mut Context<'_>,
+    mut op: impl FnMut(&T) -> io::Result<R>,
+) -> Poll<io::Result<R>> {
+    loop {
+        match op(io.get_ref()) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            res => return Poll::Ready(res),
+        }
+        ready!(match dir {
+            Dir::Read => io.poll_readable(cx),
+            Dir::Write => io.poll_writable(cx),
+        })?;
+    }
+}
+
+/// [`poll_io`] as a future. Cancel-safe if `op` is: nothing is held
+/// between attempts.
+pub(crate) async fn io_with<T: AsSourceHandle, R>(
+    io: &Async<T>,
+    dir: Dir,
+    mut op: impl FnMut(&T) -> io::Result<R>,
+) -> io::Result<R> {
+    poll_fn(|cx| poll_io(io, dir, cx, &mut op)).await
+}
+
+/// One `recv` into `buf`'s spare capacity; `Ok(0)` at once if it has none.
+pub(crate) fn poll_recv_owned<T: AsSourceHandle, B: IoBufMut>(
+    io: &Async<T>,
+    cx: &mut Context<'_>,
+    buf: &mut B,
+) -> Poll<io::Result<usize>> {
+    if buf.buf_len() == buf.buf_capacity() {
+        return Poll::Ready(Ok(0));
+    }
+    let n = ready!(poll_io(io, Dir::Read, cx, |s| SockRef::from(s)
+        .recv(buf.spare_mut())))?;
+    // SAFETY: `recv` returns how many bytes it wrote at the start of the
+    // spare capacity it was given, so `n <= spare` and those bytes are
+    // initialized now.
+    unsafe { buf.advance_init(n) };
+    Poll::Ready(Ok(n))
+}
+
+/// One `recvfrom` into `buf`'s spare capacity. The caller handles an empty
+/// spare capacity (there is no sender to report without a datagram).
+pub(crate) fn poll_recv_from_owned<T: AsSourceHandle, B: IoBufMut>(
+    io: &Async<T>,
+    cx: &mut Context<'_>,
+    buf: &mut B,
+) -> Poll<io::Result<(usize, SockAddr)>> {
+    let (n, from) = ready!(poll_io(io, Dir::Read, cx, |s| SockRef::from(s)
+        .recv_from(buf.spare_mut())))?;
+    // SAFETY: as in `poll_recv_owned`: `recvfrom` wrote `n` bytes at the
+    // start of the spare capacity (at most its length).
+    unsafe { buf.advance_init(n) };
+    Poll::Ready(Ok((n, from)))
+}
+
+/// Steps 4–6 for reads: the future owns `buf` until it returns it.
+pub(crate) async fn read_owned<T: AsSourceHandle, B: IoBufMut>(
+    io: &Async<T>,
+    mut buf: B,
+) -> BufResult<usize, B> {
+    let res = poll_fn(|cx| poll_recv_owned(io, cx, &mut buf)).await;
+    BufResult(res, buf)
+}
+
+/// Steps 4–6 for `recvfrom`. A buffer with no spare capacity fails at once
+/// with `InvalidInput`: `Ok(0)` would need a sender address, and getting
+/// one would discard a datagram.
+pub(crate) async fn recv_from_owned<T: AsSourceHandle, B: IoBufMut>(
+    io: &Async<T>,
+    mut buf: B,
+) -> BufResult<(usize, SockAddr), B> {
+    if buf.buf_len() == buf.buf_capacity() {
+        let e = io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "recv_from_owned: the buffer has no spare capacity to receive a datagram into",
+        );
+        return BufResult(Err(e), buf);
+    }
+    let res = poll_fn(|cx| poll_recv_from_owned(io, cx, &mut buf)).await;
+    BufResult(res, buf)
+}
+
+/// Steps 4–6 for a single send of the buffer's initialized bytes with
+/// `op` (`write`, `send`, `send_to`). An empty buffer sends nothing and
+/// returns `Ok(0)` only if `op` does.
+pub(crate) async fn send_owned<T: AsSourceHandle, B: IoBuf>(
+    io: &Async<T>,
+    buf: B,
+    mut op: impl FnMut(&T, &[u8]) -> io::Result<usize>,
+) -> BufResult<usize, B> {
+    let res = io_with(io, Dir::Write, |s| op(s, buf.as_init())).await;
+    BufResult(res, buf)
+}
+
+/// One `write` of the buffer's initialized bytes (a stream's `write_owned`).
+pub(crate) async fn write_owned<T: AsSourceHandle, B: IoBuf>(
+    io: &Async<T>,
+    buf: B,
+) -> BufResult<usize, B>
+where
+    for<'a> &'a T: Write,
+{
+    send_owned(io, buf, |mut s, bytes| s.write(bytes)).await
+}
+
+/// Writes all the buffer's initialized bytes. On error, how many were
+/// written before it is not reported (as in tokio-uring and compio).
+pub(crate) async fn write_all_owned<T: AsSourceHandle, B: IoBuf>(
+    io: &Async<T>,
+    buf: B,
+) -> BufResult<(), B>
+where
+    for<'a> &'a T: Write,
+{
+    let mut done = 0;
+    let res = poll_fn(|cx| {
+        let bytes = buf.as_init();
+        while done < bytes.len() {
+            let n = ready!(poll_io(io, Dir::Write, cx, |mut s| s.write(&bytes[done..])))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            done += n;
+        }
+        Poll::Ready(Ok(()))
+    })
+    .await;
+    BufResult(res, buf)
+}
+
+/// Waits for a non-blocking `connect` (already started) to finish.
+///
+/// # Errors
+///
+/// The connection's error (`SO_ERROR`), e.g. `ConnectionRefused`.
+pub(crate) async fn finish_connect<T: AsSourceHandle>(io: &Async<T>) -> io::Result<()> {
+    loop {
+        io.writable().await?;
+        let socket = SockRef::from(io.get_ref());
+        if let Some(e) = socket.take_error()? {
+            return Err(e);
+        }
+        match socket.peer_addr() {
+            Ok(_) => return Ok(()),
+            // Woken before the handshake finished: wait again.
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Borrowed-buffer read: the `futures-io` `poll_read` of every stream.
+pub(crate) fn poll_read<T: AsSourceHandle>(
+    io: &Async<T>,
+    cx: &mut Context<'_>,
+    buf: &mut [u8],
+) -> Poll<io::Result<usize>>
+where
+    for<'a> &'a T: Read,
+{
+    poll_io(io, Dir::Read, cx, |mut s| s.read(buf))
+}
+
+/// Vectored form of [`poll_read`].
+pub(crate) fn poll_read_vectored<T: AsSourceHandle>(
+    io: &Async<T>,
+    cx: &mut Context<'_>,
+    bufs: &mut [io::IoSliceMut<'_>],
+) -> Poll<io::Result<usize>>
+where
+    for<'a> &'a T: Read,
+{
+    poll_io(io, Dir::Read, cx, |mut s| s.read_vectored(bufs))
+}
+
+/// Borrowed-buffer write: the `futures-io` `poll_write` of every stream.
+pub(crate) fn poll_write<T: AsSourceHandle>(
+    io: &Async<T>,
+    cx: &mut Context<'_>,
+    buf: &[u8],
+) -> Poll<io::Result<usize>>
+where
+    for<'a> &'a T: Write,
+{
+    poll_io(io, Dir::Write, cx, |mut s| s.write(buf))
+}
+
+/// Vectored form of [`poll_write`].
+pub(crate) fn poll_write_vectored<T: AsSourceHandle>(
+    io: &Async<T>,
+    cx: &mut Context<'_>,
+    bufs: &[io::IoSlice<'_>],
+) -> Poll<io::Result<usize>>
+where
+    for<'a> &'a T: Write,
+{
+    poll_io(io, Dir::Write, cx, |mut s| s.write_vectored(bufs))
+}
+
+/// `AsyncRead` + `AsyncWrite` for a stream type `$ty` (a struct with an
+/// `io: Async<_>` field and a `shutdown(&self, Shutdown)` method) and for
+/// `&$ty`. Flushing is a no-op (sockets have no user-space buffer);
+/// closing shuts down the write half, so the peer reads end-of-file.
+macro_rules! stream_io_traits {
+    ($ty:ty) => {
+        impl futures_lite::AsyncRead for &$ty {
+            fn poll_read(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &mut [u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                $crate::net::ops::poll_read(&self.io, cx, buf)
+            }
+
+            fn poll_read_vectored(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                bufs: &mut [std::io::IoSliceMut<'_>],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                $crate::net::ops::poll_read_vectored(&self.io, cx, bufs)
+            }
+        }
+
+        impl futures_lite::AsyncRead for $ty {
+            fn poll_read(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &mut [u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                $crate::net::ops::poll_read(&self.io, cx, buf)
+            }
+
+            fn poll_read_vectored(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                bufs: &mut [std::io::IoSliceMut<'_>],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                $crate::net::ops::poll_read_vectored(&self.io, cx, bufs)
+            }
+        }
+
+        impl futures_lite::AsyncWrite for &$ty {
+            fn poll_write(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &[u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                $crate::net::ops::poll_write(&self.io, cx, buf)
+            }
+
+            fn poll_write_vectored(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                bufs: &[std::io::IoSlice<'_>],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                $crate::net::ops::poll_write_vectored(&self.io, cx, bufs)
+            }
+
+            fn poll_flush(
+                self: std::pin::Pin<&mut Self>,
+                _cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                std::task::Poll::Ready(Ok(()))
+            }
+
+            fn poll_close(
+                self: std::pin::Pin<&mut Self>,
+                _cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                std::task::Poll::Ready(self.shutdown(std::net::Shutdown::Write))
+            }
+        }
+
+        impl futures_lite::AsyncWrite for $ty {
+            fn poll_write(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &[u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                $crate::net::ops::poll_write(&self.io, cx, buf)
+            }
+
+            fn poll_write_vectored(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                bufs: &[std::io::IoSlice<'_>],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                $crate::net::ops::poll_write_vectored(&self.io, cx, bufs)
+            }
+
+            fn poll_flush(
+                self: std::pin::Pin<&mut Self>,
+                _cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                std::task::Poll::Ready(Ok(()))
+            }
+
+            fn poll_close(
+                self: std::pin::Pin<&mut Self>,
+                _cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                std::task::Poll::Ready(self.shutdown(std::net::Shutdown::Write))
+            }
+        }
+    };
+}
+pub(crate) use stream_io_traits;
+
+/// `AsFd`/`AsRawFd` (Unix) or `AsSocket`/`AsRawSocket` (Windows) for a
+/// socket type with an `io: Async<_>` field: borrowing the handle is safe;
+/// the type still owns and closes it.
+macro_rules! raw_handle_traits {
+    ($ty:ty) => {
+        #[cfg(unix)]
+        impl std::os::fd::AsFd for $ty {
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                std::os::fd::AsFd::as_fd(self.io.get_ref())
+            }
+        }
+
+        #[cfg(unix)]
+        impl std::os::fd::AsRawFd for $ty {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                std::os::fd::AsRawFd::as_raw_fd(self.io.get_ref())
+            }
+        }
+
+        #[cfg(windows)]
+        impl std::os::windows::io::AsSocket for $ty {
+            fn as_socket(&self) -> std::os::windows::io::BorrowedSocket<'_> {
+                std::os::windows::io::AsSocket::as_socket(self.io.get_ref())
+            }
+        }
+
+        #[cfg(windows)]
+        impl std::os::windows::io::AsRawSocket for $ty {
+            fn as_raw_socket(&self) -> std::os::windows::io::RawSocket {
+                std::os::windows::io::AsRawSocket::as_raw_socket(self.io.get_ref())
+            }
+        }
+    };
+}
+pub(crate) use raw_handle_traits;

@@ -1,0 +1,475 @@
+//! TCP: [`TcpListener`] and [`TcpStream`].
+
+use std::io;
+use std::net::{Shutdown, SocketAddr};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
+
+use super::addr::each_addr;
+use super::ops::{self, raw_handle_traits, register, stream_io_traits, Dir};
+use super::ToSocketAddrs;
+use crate::io::{Async, BufResult, IoBuf, IoBufMut};
+
+/// How many connections the kernel queues for `accept` (it may cap this:
+/// `net.core.somaxconn` on Linux).
+const BACKLOG: i32 = 1024;
+
+/// A TCP server socket, listening for connections.
+///
+/// # Examples
+///
+/// An echo server and a client on loopback:
+///
+/// ```
+/// use ebbtide::io::{AsyncReadExt, AsyncWriteExt};
+/// use ebbtide::net::{TcpListener, TcpStream};
+///
+/// ebbtide::block_on(async {
+///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+///     let addr = listener.local_addr()?;
+///     let server = ebbtide::spawn(async move {
+///         let (mut stream, _peer) = listener.accept().await?;
+///         let mut buf = [0; 5];
+///         stream.read_exact(&mut buf).await?;
+///         stream.write_all(&buf).await?;
+///         Ok::<(), std::io::Error>(())
+///     });
+///
+///     let mut client = TcpStream::connect(addr).await?;
+///     client.write_all(b"hello").await?;
+///     let mut echoed = [0; 5];
+///     client.read_exact(&mut echoed).await?;
+///     assert_eq!(&echoed, b"hello");
+///     server.await.unwrap()
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// # Running out of file descriptors
+///
+/// When the process (`EMFILE`) or the system (`ENFILE`) has no descriptor
+/// left, [`accept`](Self::accept) returns that error and the connection
+/// stays queued in the kernel. Retrying at once would spin: nothing has
+/// changed. Back off briefly (no CPU is used while sleeping) and continue;
+/// the queued connections are accepted once descriptors are free:
+///
+/// ```no_run
+/// use std::io::ErrorKind;
+/// use std::time::Duration;
+/// use ebbtide::net::TcpListener;
+///
+/// async fn serve(listener: TcpListener) {
+///     loop {
+///         match listener.accept().await {
+///             Ok((stream, _peer)) => {
+///                 ebbtide::spawn(async move { drop(stream) /* handle it */ });
+///             }
+///             // This one connection failed before we took it: next.
+///             Err(e) if matches!(e.kind(), ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset) => {}
+///             // EMFILE, ENFILE, ENOBUFS, ENOMEM: wait for resources.
+///             Err(e) => {
+///                 eprintln!("accept: {e}; retrying in 50 ms");
+///                 ebbtide::time::sleep(Duration::from_millis(50)).await;
+///             }
+///         }
+///     }
+/// }
+/// ```
+#[derive(Debug)]
+pub struct TcpListener {
+    io: Async<std::net::TcpListener>,
+}
+
+impl TcpListener {
+    /// Binds a listener to `addr`, trying each resolved address in turn
+    /// (port 0 picks a free port; see [`local_addr`](Self::local_addr)).
+    ///
+    /// On Unix `SO_REUSEADDR` is set, as std does, so a server restarts
+    /// while old connections linger in `TIME_WAIT`.
+    ///
+    /// # Errors
+    ///
+    /// Outside a runtime; the last address's error (`AddrInUse`, …); a
+    /// failed host-name lookup.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// ebbtide::block_on(async {
+    ///     let listener = ebbtide::net::TcpListener::bind("127.0.0.1:0").await?;
+    ///     assert_ne!(listener.local_addr()?.port(), 0);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        ops::ensure_runtime("TcpListener::bind")?;
+        each_addr(&addr, |a| std::future::ready(TcpListener::bind_addr(a))).await
+    }
+
+    fn bind_addr(addr: SocketAddr) -> io::Result<TcpListener> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        // On Windows SO_REUSEADDR would let another socket steal the port.
+        if !cfg!(windows) {
+            socket.set_reuse_address(true)?;
+        }
+        socket.set_nonblocking(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(BACKLOG)?;
+        let io = register(std::net::TcpListener::from(socket), "TcpListener::bind")?;
+        Ok(TcpListener { io })
+    }
+
+    /// Waits for a connection and accepts it, registered with the current
+    /// runtime.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `accept`; the connection stays queued on `EMFILE` /
+    /// `ENFILE` (see [Running out of file descriptors](Self#running-out-of-file-descriptors)).
+    /// Outside a runtime, or after the listener's runtime shut down.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: a connection is taken from the kernel only when the
+    /// future returns it.
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        std::future::poll_fn(|cx| self.poll_accept(cx)).await
+    }
+
+    /// Polls for a connection: [`accept`](Self::accept) as a poll function.
+    ///
+    /// # Errors
+    ///
+    /// As for [`accept`](Self::accept).
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+        let (stream, peer) =
+            std::task::ready!(ops::poll_io(&self.io, Dir::Read, cx, |l| l.accept()))?;
+        let io = register(stream, "TcpListener::accept")?;
+        Poll::Ready(Ok((TcpStream { io }, peer)))
+    }
+
+    /// The address this listener is bound to.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `getsockname`.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().local_addr()
+    }
+
+    /// Sets `IP_TTL` for connections accepted from now on.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `setsockopt`.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.io.get_ref().set_ttl(ttl)
+    }
+
+    /// The `IP_TTL` option.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `getsockopt`.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.io.get_ref().ttl()
+    }
+
+    /// The std listener inside (non-blocking).
+    pub fn get_ref(&self) -> &std::net::TcpListener {
+        self.io.get_ref()
+    }
+
+    /// Deregisters the listener and returns the std one, still in
+    /// non-blocking mode (call `set_nonblocking(false)` for blocking use).
+    ///
+    /// # Errors
+    ///
+    /// If the poller fails to deregister it (it is closed then).
+    pub fn into_std(self) -> io::Result<std::net::TcpListener> {
+        self.io.into_inner()
+    }
+}
+
+impl TryFrom<std::net::TcpListener> for TcpListener {
+    type Error = io::Error;
+
+    /// Makes `listener` non-blocking and registers it with the current
+    /// runtime.
+    ///
+    /// # Errors
+    ///
+    /// Outside a runtime; the OS error of registering it.
+    fn try_from(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        let io = register(listener, "TcpListener::try_from")?;
+        Ok(TcpListener { io })
+    }
+}
+
+raw_handle_traits!(TcpListener);
+
+/// A TCP connection.
+///
+/// Read and write with the `futures-io` traits
+/// ([`AsyncReadExt`](crate::io::AsyncReadExt),
+/// [`AsyncWriteExt`](crate::io::AsyncWriteExt)), on the stream or on
+/// `&TcpStream` (one reader and one writer may share it: no `split`), or
+/// with owned buffers ([`read_owned`](Self::read_owned),
+/// [`write_all_owned`](Self::write_all_owned)). Closing through
+/// `AsyncWriteExt::close` shuts down the write half; dropping the stream
+/// closes it.
+///
+/// # Examples
+///
+/// Owned buffers on loopback:
+///
+/// ```
+/// use ebbtide::io::BufResult;
+/// use ebbtide::net::{TcpListener, TcpStream};
+///
+/// ebbtide::block_on(async {
+///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+///     let client = TcpStream::connect(listener.local_addr()?).await?;
+///     let (server, _) = listener.accept().await?;
+///
+///     let BufResult(res, _sent) = client.write_all_owned(b"ping".to_vec()).await;
+///     res?;
+///     let BufResult(res, buf) = server.read_owned(Vec::with_capacity(64)).await;
+///     let n = res?;
+///     assert_eq!(&buf[..n], b"ping"); // `buf.len()` grew by `n`
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct TcpStream {
+    io: Async<std::net::TcpStream>,
+}
+
+impl TcpStream {
+    /// Connects to `addr`, trying each resolved address in turn.
+    ///
+    /// The connect is non-blocking: the future waits for the handshake on
+    /// the reactor.
+    ///
+    /// # Errors
+    ///
+    /// Outside a runtime; the last address's error (`ConnectionRefused`,
+    /// `TimedOut`, …); a failed host-name lookup.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future closes the half-open socket.
+    pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        ops::ensure_runtime("TcpStream::connect")?;
+        each_addr(&addr, TcpStream::connect_addr).await
+    }
+
+    async fn connect_addr(addr: SocketAddr) -> io::Result<TcpStream> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_nonblocking(true)?;
+        match socket.connect(&addr.into()) {
+            Err(e) if !crate::sys::connect_in_progress(&e) => return Err(e),
+            _ => {}
+        }
+        let io = register(std::net::TcpStream::from(socket), "TcpStream::connect")?;
+        ops::finish_connect(&io).await?;
+        Ok(TcpStream { io })
+    }
+
+    /// Reads into the spare capacity of `buf` (after its initialized
+    /// length), growing its length by the count; returns the buffer with
+    /// the result, on error too.
+    ///
+    /// `Ok(0)` means end-of-file, or that `buf` had no spare capacity (then
+    /// the socket is not touched).
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `recv`; after the runtime shut down, if it would
+    /// have to wait.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: the buffer lives in the future and is dropped with it,
+    /// and no data is lost (see the [module docs](crate::net)).
+    pub async fn read_owned<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        ops::read_owned(&self.io, buf).await
+    }
+
+    /// Writes some of `buf`'s initialized bytes (one `send`); returns how
+    /// many, and the buffer.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `send` (`BrokenPipe`, `ConnectionReset`, …).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: nothing was sent if the future is dropped before it
+    /// completes.
+    pub async fn write_owned<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        ops::write_owned(&self.io, buf).await
+    }
+
+    /// Writes all of `buf`'s initialized bytes; returns the buffer.
+    ///
+    /// # Errors
+    ///
+    /// As for [`write_owned`](Self::write_owned); how much was written
+    /// before an error is not reported.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel-safe: dropped part-way, an unknown prefix was sent.
+    pub async fn write_all_owned<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
+        ops::write_all_owned(&self.io, buf).await
+    }
+
+    /// Reads without removing the data from the socket's queue.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `recv(MSG_PEEK)`.
+    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        ops::io_with(&self.io, Dir::Read, |s| s.peek(buf)).await
+    }
+
+    /// Waits until the stream may be readable (a later read may still
+    /// return `WouldBlock` through `get_ref`).
+    ///
+    /// # Errors
+    ///
+    /// If the runtime shut down.
+    pub async fn readable(&self) -> io::Result<()> {
+        self.io.readable().await
+    }
+
+    /// Waits until the stream may be writable.
+    ///
+    /// # Errors
+    ///
+    /// If the runtime shut down.
+    pub async fn writable(&self) -> io::Result<()> {
+        self.io.writable().await
+    }
+
+    /// The local address of this end.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `getsockname`.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().local_addr()
+    }
+
+    /// The address of the peer.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `getpeername` (`NotConnected`).
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().peer_addr()
+    }
+
+    /// Shuts down the read half, the write half (the peer reads
+    /// end-of-file), or both.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `shutdown` (`NotConnected`).
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.io.get_ref().shutdown(how)
+    }
+
+    /// Sets `TCP_NODELAY` (disables Nagle's algorithm when `true`).
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `setsockopt`.
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.io.get_ref().set_nodelay(nodelay)
+    }
+
+    /// The `TCP_NODELAY` option.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `getsockopt`.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.io.get_ref().nodelay()
+    }
+
+    /// Sets `IP_TTL`.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `setsockopt`.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.io.get_ref().set_ttl(ttl)
+    }
+
+    /// The `IP_TTL` option.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `getsockopt`.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.io.get_ref().ttl()
+    }
+
+    /// Sets `SO_LINGER`: `Some(Duration::ZERO)` makes a close send a reset
+    /// instead of a graceful FIN.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `setsockopt`.
+    pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
+        SockRef::from(self.io.get_ref()).set_linger(linger)
+    }
+
+    /// The `SO_LINGER` option.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `getsockopt`.
+    pub fn linger(&self) -> io::Result<Option<Duration>> {
+        SockRef::from(self.io.get_ref()).linger()
+    }
+
+    /// The std stream inside (non-blocking).
+    pub fn get_ref(&self) -> &std::net::TcpStream {
+        self.io.get_ref()
+    }
+
+    /// Deregisters the stream and returns the std one, still in
+    /// non-blocking mode (call `set_nonblocking(false)` for blocking use).
+    ///
+    /// # Errors
+    ///
+    /// If the poller fails to deregister it (it is closed then).
+    pub fn into_std(self) -> io::Result<std::net::TcpStream> {
+        self.io.into_inner()
+    }
+}
+
+impl TryFrom<std::net::TcpStream> for TcpStream {
+    type Error = io::Error;
+
+    /// Makes `stream` non-blocking and registers it with the current
+    /// runtime.
+    ///
+    /// # Errors
+    ///
+    /// Outside a runtime; the OS error of registering it.
+    fn try_from(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        let io = register(stream, "TcpStream::try_from")?;
+        Ok(TcpStream { io })
+    }
+}
+
+stream_io_traits!(TcpStream);
+raw_handle_traits!(TcpStream);

@@ -1,0 +1,398 @@
+//! UDP: [`UdpSocket`].
+
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::task::{Context, Poll};
+
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+use super::addr::{each_addr, resolve};
+use super::ops::{self, raw_handle_traits, register, Dir};
+use super::ToSocketAddrs;
+use crate::io::{Async, BufResult, IoBuf, IoBufMut};
+
+/// A UDP socket.
+///
+/// Unconnected, it sends to and receives from any address
+/// ([`send_to`](Self::send_to), [`recv_from`](Self::recv_from));
+/// after [`connect`](Self::connect), [`send`](Self::send) and
+/// [`recv`](Self::recv) use the one peer. Each has an owned-buffer form.
+/// Methods take `&self`: one task may receive while another sends.
+///
+/// A datagram longer than the buffer is truncated (the rest is lost).
+///
+/// # Examples
+///
+/// ```
+/// use ebbtide::io::BufResult;
+/// use ebbtide::net::UdpSocket;
+///
+/// ebbtide::block_on(async {
+///     let a = UdpSocket::bind("127.0.0.1:0").await?;
+///     let b = UdpSocket::bind("127.0.0.1:0").await?;
+///
+///     a.send_to(b"hi", b.local_addr()?).await?;
+///     let mut buf = [0; 16];
+///     let (n, from) = b.recv_from(&mut buf).await?;
+///     assert_eq!((&buf[..n], from), (&b"hi"[..], a.local_addr()?));
+///
+///     let BufResult(res, _) = b.send_to_owned(b"owned".to_vec(), from).await;
+///     res?;
+///     let BufResult(res, buf) = a.recv_from_owned(Vec::with_capacity(64)).await;
+///     let (n, _) = res?;
+///     assert_eq!(&buf[..n], b"owned");
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct UdpSocket {
+    io: Async<std::net::UdpSocket>,
+}
+
+/// An inet address from `recvfrom`.
+fn inet(addr: SockAddr) -> io::Result<SocketAddr> {
+    addr.as_socket()
+        .ok_or_else(|| io::Error::other("ebbtide: a UDP socket received from a non-IP address"))
+}
+
+impl UdpSocket {
+    /// Binds a socket to `addr`, trying each resolved address in turn (port
+    /// 0 picks a free port).
+    ///
+    /// # Errors
+    ///
+    /// Outside a runtime; the last address's error; a failed host-name
+    /// lookup.
+    pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
+        ops::ensure_runtime("UdpSocket::bind")?;
+        each_addr(&addr, |a| std::future::ready(UdpSocket::bind_addr(a))).await
+    }
+
+    fn bind_addr(addr: SocketAddr) -> io::Result<UdpSocket> {
+        let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+        socket.set_nonblocking(true)?;
+        socket.bind(&addr.into())?;
+        let io = register(std::net::UdpSocket::from(socket), "UdpSocket::bind")?;
+        Ok(UdpSocket { io })
+    }
+
+    /// Sets the default peer for [`send`](Self::send) and only accepts
+    /// datagrams from it, trying each resolved address in turn.
+    ///
+    /// # Errors
+    ///
+    /// The last address's error; a failed host-name lookup.
+    pub async fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
+        let io = self.io.get_ref();
+        each_addr(&addr, |a| std::future::ready(io.connect(a))).await
+    }
+
+    /// Sends `buf` to `target` (its first resolved address, as std does);
+    /// returns the bytes sent.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `sendto`; a failed lookup.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: dropped before completion, nothing was sent.
+    pub async fn send_to(&self, buf: &[u8], target: impl ToSocketAddrs) -> io::Result<usize> {
+        let target = resolve(&target).await?.first()?;
+        ops::io_with(&self.io, Dir::Write, |s| s.send_to(buf, target)).await
+    }
+
+    /// Receives one datagram into `buf`; returns its length and sender.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `recvfrom`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: dropped before completion, no datagram was taken.
+    pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        std::future::poll_fn(|cx| self.poll_recv_from(cx, buf)).await
+    }
+
+    /// [`recv_from`](Self::recv_from) as a poll function.
+    ///
+    /// # Errors
+    ///
+    /// As for [`recv_from`](Self::recv_from).
+    pub fn poll_recv_from(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<(usize, SocketAddr)>> {
+        ops::poll_io(&self.io, Dir::Read, cx, |s| s.recv_from(buf))
+    }
+
+    /// [`send_to`](Self::send_to) to an address, as a poll function.
+    ///
+    /// # Errors
+    ///
+    /// As for [`send_to`](Self::send_to).
+    pub fn poll_send_to(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+        target: SocketAddr,
+    ) -> Poll<io::Result<usize>> {
+        ops::poll_io(&self.io, Dir::Write, cx, |s| s.send_to(buf, target))
+    }
+
+    /// Sends `buf` to the connected peer.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `send` (`NotConnected` before `connect`;
+    /// `ConnectionRefused` after an ICMP port-unreachable).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe.
+    pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        ops::io_with(&self.io, Dir::Write, |s| s.send(buf)).await
+    }
+
+    /// Receives one datagram from the connected peer into `buf`.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `recv`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe.
+    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        ops::io_with(&self.io, Dir::Read, |s| s.recv(buf)).await
+    }
+
+    /// Receives one datagram into `buf`'s spare capacity (growing its
+    /// length by the count); returns the count, the sender, and the buffer.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `recvfrom`; `InvalidInput` at once if `buf` has no
+    /// spare capacity (reporting a sender would discard a datagram).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: the buffer is dropped with the future; no datagram was
+    /// taken.
+    pub async fn recv_from_owned<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, SocketAddr), B> {
+        let BufResult(res, buf) = ops::recv_from_owned(&self.io, buf).await;
+        BufResult(res.and_then(|(n, from)| Ok((n, inet(from)?))), buf)
+    }
+
+    /// Sends `buf`'s initialized bytes to `target` (its first resolved
+    /// address); returns the count and the buffer.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `sendto`; a failed lookup.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe.
+    pub async fn send_to_owned<B: IoBuf>(
+        &self,
+        buf: B,
+        target: impl ToSocketAddrs,
+    ) -> BufResult<usize, B> {
+        let target = match resolve(&target).await.and_then(|a| a.first()) {
+            Ok(t) => t,
+            Err(e) => return BufResult(Err(e), buf),
+        };
+        ops::send_owned(&self.io, buf, |s, bytes| s.send_to(bytes, target)).await
+    }
+
+    /// Receives one datagram from the connected peer into `buf`'s spare
+    /// capacity. `Ok(0)` at once if there is none (nothing is received).
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `recv`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe.
+    pub async fn recv_owned<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        ops::read_owned(&self.io, buf).await
+    }
+
+    /// Sends `buf`'s initialized bytes to the connected peer.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `send`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe.
+    pub async fn send_owned<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        ops::send_owned(&self.io, buf, |s, bytes| s.send(bytes)).await
+    }
+
+    /// Reads a datagram without taking it from the queue.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `recvfrom(MSG_PEEK)`.
+    pub async fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        ops::io_with(&self.io, Dir::Read, |s| s.peek_from(buf)).await
+    }
+
+    /// Waits until a datagram may be ready to receive.
+    ///
+    /// # Errors
+    ///
+    /// If the runtime shut down.
+    pub async fn readable(&self) -> io::Result<()> {
+        self.io.readable().await
+    }
+
+    /// Waits until the socket may accept a datagram to send.
+    ///
+    /// # Errors
+    ///
+    /// If the runtime shut down.
+    pub async fn writable(&self) -> io::Result<()> {
+        self.io.writable().await
+    }
+
+    /// The address this socket is bound to.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `getsockname`.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().local_addr()
+    }
+
+    /// The connected peer's address.
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected` before [`connect`](Self::connect).
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().peer_addr()
+    }
+
+    /// Sets `SO_BROADCAST`.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `setsockopt`.
+    pub fn set_broadcast(&self, on: bool) -> io::Result<()> {
+        self.io.get_ref().set_broadcast(on)
+    }
+
+    /// The `SO_BROADCAST` option.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `getsockopt`.
+    pub fn broadcast(&self) -> io::Result<bool> {
+        self.io.get_ref().broadcast()
+    }
+
+    /// Sets `IP_TTL`.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `setsockopt`.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.io.get_ref().set_ttl(ttl)
+    }
+
+    /// The `IP_TTL` option.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `getsockopt`.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.io.get_ref().ttl()
+    }
+
+    /// Joins an IPv4 multicast group on `interface` (`UNSPECIFIED`: the
+    /// default one).
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `setsockopt`.
+    pub fn join_multicast_v4(&self, group: Ipv4Addr, interface: Ipv4Addr) -> io::Result<()> {
+        self.io.get_ref().join_multicast_v4(&group, &interface)
+    }
+
+    /// Leaves an IPv4 multicast group.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `setsockopt`.
+    pub fn leave_multicast_v4(&self, group: Ipv4Addr, interface: Ipv4Addr) -> io::Result<()> {
+        self.io.get_ref().leave_multicast_v4(&group, &interface)
+    }
+
+    /// Joins an IPv6 multicast group on interface index `interface` (0: the
+    /// default one).
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `setsockopt`.
+    pub fn join_multicast_v6(&self, group: Ipv6Addr, interface: u32) -> io::Result<()> {
+        self.io.get_ref().join_multicast_v6(&group, interface)
+    }
+
+    /// Leaves an IPv6 multicast group.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `setsockopt`.
+    pub fn leave_multicast_v6(&self, group: Ipv6Addr, interface: u32) -> io::Result<()> {
+        self.io.get_ref().leave_multicast_v6(&group, interface)
+    }
+
+    /// Sets `IP_MULTICAST_LOOP`.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `setsockopt`.
+    pub fn set_multicast_loop_v4(&self, on: bool) -> io::Result<()> {
+        self.io.get_ref().set_multicast_loop_v4(on)
+    }
+
+    /// The std socket inside (non-blocking).
+    pub fn get_ref(&self) -> &std::net::UdpSocket {
+        self.io.get_ref()
+    }
+
+    /// Deregisters the socket and returns the std one, still in
+    /// non-blocking mode.
+    ///
+    /// # Errors
+    ///
+    /// If the poller fails to deregister it (it is closed then).
+    pub fn into_std(self) -> io::Result<std::net::UdpSocket> {
+        self.io.into_inner()
+    }
+}
+
+impl TryFrom<std::net::UdpSocket> for UdpSocket {
+    type Error = io::Error;
+
+    /// Makes `socket` non-blocking and registers it with the current
+    /// runtime.
+    ///
+    /// # Errors
+    ///
+    /// Outside a runtime; the OS error of registering it.
+    fn try_from(socket: std::net::UdpSocket) -> io::Result<UdpSocket> {
+        let io = register(socket, "UdpSocket::try_from")?;
+        Ok(UdpSocket { io })
+    }
+}
+
+raw_handle_traits!(UdpSocket);
