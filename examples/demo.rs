@@ -4,12 +4,12 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ebbtide::io::{Async, AsyncReadExt, AsyncWriteExt};
+use ebbtide::io::BufResult;
+use ebbtide::net::{TcpListener, TcpStream};
 use ebbtide::runtime::Runtime;
 use ebbtide::time::{interval, sleep, timeout};
 
@@ -104,29 +104,52 @@ async fn tour() -> io::Result<()> {
         dropped.load(Ordering::SeqCst)
     );
 
-    // 6. Readiness I/O: a TCP echo over loopback.
-    let listener = Async::new(TcpListener::bind("127.0.0.1:0")?)?;
-    let addr = listener.get_ref().local_addr()?;
+    // 6. TCP echo over loopback with owned buffers: each read takes the
+    //    buffer and gives it back with the count.
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
     let server = ebbtide::spawn(async move {
-        let (stream, _) = listener.read_with(|l| l.accept()).await?;
-        let mut stream = Async::new(stream)?;
-        let mut buf = vec![0; 1024];
+        let (stream, _) = listener.accept().await?;
+        let mut buf = Vec::with_capacity(1024);
         loop {
-            let n = stream.read(&mut buf).await?;
-            if n == 0 {
+            buf.clear();
+            let BufResult(n, b) = stream.read_owned(buf).await;
+            if n? == 0 {
                 return io::Result::Ok(());
             }
-            stream.write_all(&buf[..n]).await?;
+            let BufResult(res, b) = stream.write_all_owned(b).await;
+            res?;
+            buf = b;
         }
     });
-    let mut client = Async::new(TcpStream::connect(addr)?)?;
-    client.write_all(b"hello, ebbtide").await?;
-    let mut reply = [0; 14];
-    client.read_exact(&mut reply).await?;
+    let client = TcpStream::connect(addr).await?;
+    client.write_all_owned(b"hello, ebbtide").await.0?;
+    let mut reply = Vec::with_capacity(14);
+    while reply.len() < 14 {
+        let BufResult(n, b) = client.read_owned(reply).await;
+        n?;
+        reply = b;
+    }
     println!(
-        "6. TCP echo over {addr}: {:?}",
+        "6. TCP echo over {addr} with owned buffers: {:?}",
         String::from_utf8_lossy(&reply)
     );
+    // A read with nothing to read, dropped in flight: on a readiness backend
+    // the kernel holds nothing between attempts, so the buffer comes back
+    // (is dropped) with the future, at once.
+    let start = Instant::now();
+    let gone = Arc::new(AtomicBool::new(false));
+    let pending = client.read_owned(Announced {
+        vec: Vec::with_capacity(64),
+        start,
+        gone: gone.clone(),
+    });
+    let mut pending = Box::pin(pending);
+    assert!(futures_lite::future::poll_once(pending.as_mut())
+        .await
+        .is_none());
+    println!("   a TCP read dropped in flight at +{:?}:", start.elapsed());
+    drop(pending);
     drop(client);
     server.await??;
 
@@ -187,7 +210,7 @@ struct Announced {
 impl Drop for Announced {
     fn drop(&mut self) {
         println!(
-            "   its buffer came back at +{:?} on thread {:?}, after the read returned ({} bytes read)",
+            "   its buffer came back at +{:?} on thread {:?} ({} bytes read)",
             self.start.elapsed(),
             std::thread::current().name().unwrap_or("?"),
             self.vec.len()

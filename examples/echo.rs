@@ -3,12 +3,16 @@
 //! `cargo run --release --example echo -- 127.0.0.1:7000`, then e.g.
 //! `nc 127.0.0.1 7000`; Ctrl-C (or SIGTERM) stops intake, lets open
 //! connections finish the message in flight, and prints the shutdown report.
+//!
+//! Connections are served with owned buffers (`read_owned` /
+//! `write_all_owned`): one buffer per connection, moved into each read and
+//! back out with its result.
 
 use std::io;
-use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
-use ebbtide::io::{Async, AsyncReadExt, AsyncWriteExt};
+use ebbtide::io::BufResult;
+use ebbtide::net::{TcpListener, TcpStream};
 use ebbtide::runtime::{shutdown_requested, Runtime};
 use futures_lite::future;
 
@@ -24,22 +28,20 @@ fn main() -> io::Result<()> {
     rt.handle().shutdown_on_ctrl_c()?;
 
     let served = rt.block_on(async {
-        let listener = Async::new(TcpListener::bind(&addr)?)?;
-        println!("echo: listening on {}", listener.get_ref().local_addr()?);
+        let listener = TcpListener::bind(addr.as_str()).await?;
+        println!("echo: listening on {}", listener.local_addr()?);
         let mut connections = 0u64;
         loop {
-            let accepted = future::or(
-                async { Some(listener.read_with(|l| l.accept()).await) },
-                async {
-                    shutdown_requested().await;
-                    None
-                },
-            )
+            let accepted = future::or(async { Some(listener.accept().await) }, async {
+                shutdown_requested().await;
+                None
+            })
             .await;
             match accepted {
                 None => break, // shutting down: stop accepting
                 Some(Ok((stream, peer))) => {
                     connections += 1;
+                    stream.set_nodelay(true)?;
                     ebbtide::spawn(async move {
                         if let Err(e) = serve(stream).await {
                             eprintln!("echo: {peer}: {e}");
@@ -66,19 +68,25 @@ fn main() -> io::Result<()> {
 /// Echoes until EOF, or until shutdown starts (after finishing the message
 /// in flight).
 async fn serve(stream: TcpStream) -> io::Result<()> {
-    let mut stream = Async::new(stream)?;
-    let mut buf = vec![0u8; 16 * 1024];
+    let mut buf = Vec::with_capacity(16 * 1024);
     loop {
-        let n = future::or(async { Some(stream.read(&mut buf).await) }, async {
+        buf.clear();
+        let read = future::or(async { Some(stream.read_owned(buf).await) }, async {
             shutdown_requested().await;
             None
         })
         .await;
-        match n {
-            None | Some(Ok(0)) => return Ok(()),
-            Some(Ok(n)) => stream.write_all(&buf[..n]).await?,
-            Some(Err(e)) => return Err(e),
+        // A read dropped by shutdown took its buffer with it: nothing to
+        // reuse, and nothing the kernel still holds (readiness I/O).
+        let Some(BufResult(n, b)) = read else {
+            return Ok(());
+        };
+        if n? == 0 {
+            return Ok(());
         }
+        let BufResult(res, b) = stream.write_all_owned(b).await;
+        res?;
+        buf = b;
     }
 }
 

@@ -213,6 +213,19 @@ unsafe impl IoBuf for &'static [u8] {
 }
 
 // SAFETY: static bytes never move or go away.
+unsafe impl<const N: usize> IoBuf for &'static [u8; N] {
+    fn as_buf_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+    fn buf_len(&self) -> usize {
+        N
+    }
+    fn buf_capacity(&self) -> usize {
+        N
+    }
+}
+
+// SAFETY: static bytes never move or go away.
 unsafe impl IoBuf for &'static str {
     fn as_buf_ptr(&self) -> *const u8 {
         self.as_ptr()
