@@ -37,7 +37,10 @@ async fn parked(polled: Arc<AtomicUsize>) {
 fn wait_polled(polled: &AtomicUsize, n: usize) {
     let start = Instant::now();
     while polled.load(Ordering::Relaxed) < n {
-        assert!(start.elapsed() < Duration::from_secs(120), "tasks never polled");
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "tasks never polled"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
 }

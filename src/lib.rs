@@ -45,6 +45,7 @@ pub mod fs;
 pub mod io;
 pub mod net;
 mod op;
+pub mod os;
 mod reactor;
 pub mod runtime;
 pub mod signal;

@@ -40,7 +40,8 @@
 //!    slot it does not belong to.
 //! 6. **Shutdown** (the runtime's step 4, "settling"): after tasks were
 //!    cancelled, the runtime waits until the table is empty or the settle
-//!    bound passes ([`OpTable::wait_settled`]). Ops still unacknowledged then
+//!    bound passes ([`OpTable::poll_settled`]; on a current-thread runtime
+//!    the waiting thread drives the reactor meanwhile). Ops still unacknowledged then
 //!    are counted as `ops_leaked`; their slots, and any state a slot owns,
 //!    are never freed while the OS may still write to them: a slot that owns
 //!    OS state when the table is dropped is leaked on purpose.
@@ -55,9 +56,8 @@ use std::marker::PhantomData;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
-use std::time::Instant;
 
 use slab::Slab;
 
@@ -65,13 +65,33 @@ use crate::runtime::Shared;
 
 /// What an op's output is stored as between completion and the future's
 /// next poll.
-type Output = Box<dyn Any + Send>;
+pub(crate) type Output = Box<dyn Any + Send>;
 
 /// Identifies one slot for the life of one operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct OpKey {
     index: u32,
     generation: u32,
+}
+
+impl OpKey {
+    /// The key packed in 62 bits (30 of generation, 32 of index), for a
+    /// backend that must carry it through the OS (a poller key).
+    #[cfg_attr(not(windows), allow(dead_code))]
+    pub(crate) fn to_bits(self) -> usize {
+        (((self.generation & 0x3FFF_FFFF) as u64) << 32 | self.index as u64) as usize
+    }
+
+    /// The key `to_bits` packed. The generation is compared in its low 30
+    /// bits only (`find` does the same for unpacked keys).
+    #[cfg_attr(not(windows), allow(dead_code))]
+    pub(crate) fn from_bits(bits: usize) -> OpKey {
+        let bits = bits as u64;
+        OpKey {
+            index: bits as u32,
+            generation: ((bits >> 32) & 0x3FFF_FFFF) as u32,
+        }
+    }
 }
 
 enum State {
@@ -100,7 +120,8 @@ struct Inner {
 pub(crate) struct OpTable {
     inner: Mutex<Inner>,
     /// Signalled when the table becomes empty (step 6).
-    emptied: Condvar,
+    /// Woken when the table becomes empty (step 6).
+    emptied: Mutex<Vec<Waker>>,
     submitted: AtomicU64,
     cancelled: AtomicU64,
     stale: AtomicU64,
@@ -113,7 +134,7 @@ impl OpTable {
                 slots: Slab::new(),
                 next_generation: 0,
             }),
-            emptied: Condvar::new(),
+            emptied: Mutex::new(Vec::new()),
             submitted: AtomicU64::new(0),
             cancelled: AtomicU64::new(0),
             stale: AtomicU64::new(0),
@@ -160,11 +181,29 @@ impl OpTable {
         inner
             .slots
             .get_mut(key.index as usize)
-            .filter(|s| s.generation == key.generation)
+            .filter(|s| s.generation & 0x3FFF_FFFF == key.generation & 0x3FFF_FFFF)
     }
 
     /// Steps 2 and 4: the backend's completion (or ack) for `key`.
     pub(crate) fn complete(&self, key: OpKey, output: Output) {
+        let mut wakers = Vec::new();
+        let mut garbage = Vec::new();
+        self.complete_deferred(key, output, &mut wakers, &mut garbage);
+        drop(garbage);
+        for w in wakers {
+            w.wake();
+        }
+    }
+
+    /// `complete` for the reactor's driver: the waker to call and what to
+    /// drop go to `wakers` and `garbage`, for after its lock is released.
+    pub(crate) fn complete_deferred(
+        &self,
+        key: OpKey,
+        output: Output,
+        wakers: &mut Vec<Waker>,
+        garbage: &mut Vec<Output>,
+    ) {
         let mut inner = self.lock();
         let Some(slot) = Self::find(&mut inner, key) else {
             // Step 5.
@@ -172,25 +211,25 @@ impl OpTable {
             self.stale.fetch_add(1, Ordering::Relaxed);
             #[cfg(debug_assertions)]
             eprintln!("ebbtide: completion for a missing or stale op slot {key:?} (ignored)");
-            drop(output);
+            garbage.push(output);
             return;
         };
         match std::mem::replace(&mut slot.state, State::Cancelling) {
             State::Submitted(waker) => {
                 slot.state = State::Completed(output);
                 drop(inner);
-                if let Some(w) = waker {
-                    w.wake();
-                }
+                wakers.extend(waker);
             }
             State::Cancelling => {
                 let slot = inner.slots.remove(key.index as usize);
                 let empty = inner.slots.is_empty();
                 drop(inner);
                 if empty {
-                    self.emptied.notify_all();
+                    self.wake_emptied();
                 }
-                drop((slot.owned, output)); // the buffer comes back here
+                // The buffer comes back here.
+                garbage.extend(slot.owned);
+                garbage.push(output);
             }
             State::Completed(first) => {
                 // A second completion for one op: keep the first, count this.
@@ -199,7 +238,7 @@ impl OpTable {
                 self.stale.fetch_add(1, Ordering::Relaxed);
                 #[cfg(debug_assertions)]
                 eprintln!("ebbtide: op {key:?} completed twice (second ignored)");
-                drop(output);
+                garbage.push(output);
             }
         }
     }
@@ -214,7 +253,7 @@ impl OpTable {
                 let empty = inner.slots.is_empty();
                 drop(inner);
                 if empty {
-                    self.emptied.notify_all();
+                    self.wake_emptied();
                 }
                 drop(slot.owned);
                 match slot.state {
@@ -234,14 +273,48 @@ impl OpTable {
         }
     }
 
-    /// Step 3: the future is dropped before it took its output.
-    fn cancel(&self, key: OpKey) {
+    /// Completion backends: takes the op state a slot owns, to finish the op
+    /// (`None` if the slot is gone or another completion holds it). The
+    /// slot stays; `complete` or `restore_owned` follows.
+    #[cfg_attr(not(windows), allow(dead_code))]
+    pub(crate) fn take_owned(&self, key: OpKey) -> Option<Output> {
+        let mut inner = self.lock();
+        Self::find(&mut inner, key).and_then(|s| s.owned.take())
+    }
+
+    /// Puts back what `take_owned` took (the OS was not done after all).
+    #[cfg_attr(not(windows), allow(dead_code))]
+    pub(crate) fn restore_owned(&self, key: OpKey, owned: Output) {
+        let mut inner = self.lock();
+        match Self::find(&mut inner, key) {
+            Some(slot) => slot.owned = Some(owned),
+            None => {
+                drop(inner);
+                self.stale.fetch_add(1, Ordering::Relaxed);
+                // The slot vanished under an op the OS still holds: never
+                // free its state.
+                GRAVEYARD
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(owned);
+            }
+        }
+    }
+
+    /// Step 3: the future is dropped before it took its output. A slot
+    /// that owns OS state asks the backend to cancel (under the lock, so
+    /// the state cannot be completed and freed meanwhile); a second cancel
+    /// finds the slot `Cancelling` and does nothing.
+    pub(crate) fn cancel(&self, key: OpKey) {
         let mut inner = self.lock();
         let Some(slot) = Self::find(&mut inner, key) else {
             return;
         };
         match std::mem::replace(&mut slot.state, State::Cancelling) {
             State::Submitted(waker) => {
+                if let Some(owned) = &slot.owned {
+                    crate::sys::cancel_owned(owned);
+                }
                 drop(inner);
                 self.cancelled.fetch_add(1, Ordering::Relaxed);
                 drop(waker);
@@ -252,12 +325,18 @@ impl OpTable {
                 let empty = inner.slots.is_empty();
                 drop(inner);
                 if empty {
-                    self.emptied.notify_all();
+                    self.wake_emptied();
                 }
                 drop((slot.owned, out));
             }
             State::Cancelling => {}
         }
+    }
+
+    /// Step 5 for a backend that could not even find the slot.
+    #[cfg_attr(not(windows), allow(dead_code))]
+    pub(crate) fn count_stale(&self) {
+        self.stale.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Ops in flight or waiting for their future (not yet freed).
@@ -280,22 +359,28 @@ impl OpTable {
         self.stale.load(Ordering::Relaxed)
     }
 
-    /// Step 6: waits until no op is in flight or `deadline` passes; returns
-    /// how many are still in flight.
-    pub(crate) fn wait_settled(&self, deadline: Instant) -> usize {
-        let mut inner = self.lock();
-        loop {
-            let n = inner.slots.len();
-            let timeout = deadline.saturating_duration_since(Instant::now());
-            if n == 0 || timeout.is_zero() {
-                return n;
-            }
-            inner = self
-                .emptied
-                .wait_timeout(inner, timeout)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+    fn wake_emptied(&self) {
+        let waiters = std::mem::take(&mut *self.emptied.lock().unwrap_or_else(|e| e.into_inner()));
+        for w in waiters {
+            w.wake();
         }
+    }
+
+    /// Step 6: `Ready` once no op is in flight; otherwise registers `cx`'s
+    /// waker, woken when the table empties.
+    pub(crate) fn poll_settled(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.len() == 0 {
+            return Poll::Ready(());
+        }
+        self.emptied
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(cx.waker().clone());
+        // Re-check: the last op may have gone before we registered.
+        if self.len() == 0 {
+            return Poll::Ready(());
+        }
+        Poll::Pending
     }
 }
 
@@ -418,6 +503,31 @@ impl<S, F, T: Send + 'static> Drop for BlockingOp<S, F, T> {
     }
 }
 
+impl<T: Send + 'static> Op<T> {
+    /// The op's slot key, until it completes.
+    #[cfg_attr(not(all(windows, test)), allow(dead_code))]
+    pub(crate) fn key(&self) -> Option<OpKey> {
+        self.key
+    }
+
+    /// The future of an op a completion backend submitted under `key`.
+    #[cfg_attr(not(windows), allow(dead_code))]
+    pub(crate) fn from_key(shared: &Arc<Shared>, key: OpKey) -> Op<T> {
+        Op {
+            shared: shared.clone(),
+            key: Some(key),
+            _output: PhantomData,
+        }
+    }
+}
+
+/// The output a completion backend stores for an op whose future is an
+/// `Op<T>`.
+#[cfg_attr(not(windows), allow(dead_code))]
+pub(crate) fn returned<T: Send + 'static>(value: T) -> Output {
+    Box::new(Ended::Returned(value))
+}
+
 impl<T: Send + 'static> Future for Op<T> {
     type Output = T;
 
@@ -454,7 +564,7 @@ mod tests {
     use crate::runtime::Runtime;
     use std::sync::atomic::{AtomicBool, AtomicUsize};
     use std::sync::mpsc;
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
 
     /// A buffer that records whether it was dropped and whether its job was
     /// still running at that moment.

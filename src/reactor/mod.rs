@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 use polling::{Event, PollMode};
 use slab::Slab;
 
+use crate::op::OpTable;
 use crate::sys::{self, Events, Poller, RawSource};
 
 /// The I/O and timer driver of one runtime.
@@ -47,12 +48,20 @@ pub(crate) struct Reactor {
     driver: Mutex<Driver>,
     /// Set at runtime teardown: new registrations and waits fail.
     closed: AtomicBool,
+    /// The runtime's op table, for completion events (keys with
+    /// `sys::is_completion_key`).
+    ops: Arc<OpTable>,
 }
 
 /// Buffers owned by whoever drives.
 struct Driver {
     events: Events,
     wakers: Vec<Waker>,
+    /// Keys of completion events, handled after the sources lock is gone.
+    completions: Vec<usize>,
+    /// Op outputs freed by a completion (a cancelled op's buffer), dropped
+    /// after the driver lock is released: a buffer's `Drop` is user code.
+    garbage: Vec<crate::op::Output>,
 }
 
 /// What `drive` did.
@@ -65,7 +74,7 @@ pub(crate) enum Drive {
 }
 
 impl Reactor {
-    pub(crate) fn new() -> io::Result<Reactor> {
+    pub(crate) fn new(ops: Arc<OpTable>) -> io::Result<Reactor> {
         let poller = Poller::new()?;
         Ok(Reactor {
             edge: poller.supports_edge(),
@@ -75,8 +84,11 @@ impl Reactor {
             driver: Mutex::new(Driver {
                 events: Events::new(),
                 wakers: Vec::new(),
+                completions: Vec::new(),
+                garbage: Vec::new(),
             }),
             closed: AtomicBool::new(false),
+            ops,
         })
     }
 
@@ -133,7 +145,9 @@ impl Reactor {
         after_wake();
         self.dispatch(&mut drv);
         let mut wakers = std::mem::take(&mut drv.wakers);
+        let garbage = std::mem::take(&mut drv.garbage);
         drop(drv);
+        drop(garbage);
         let n = wakers.len();
         for w in wakers.drain(..) {
             w.wake();
@@ -149,10 +163,19 @@ impl Reactor {
 
     /// Step 5: turns events and due timers into wakers in `drv.wakers`.
     fn dispatch(&self, drv: &mut MutexGuard<'_, Driver>) {
-        let Driver { events, wakers } = &mut **drv;
+        let Driver {
+            events,
+            wakers,
+            completions,
+            garbage,
+        } = &mut **drv;
         if !events.is_empty() {
             let sources = self.lock_sources();
             for ev in events.iter() {
+                if sys::is_completion_key(ev.key) {
+                    completions.push(ev.key);
+                    continue;
+                }
                 let Some(source) = sources.get(ev.key) else {
                     continue; // removed after the event was queued
                 };
@@ -169,6 +192,12 @@ impl Reactor {
                     }
                 }
             }
+        }
+        // A completion-backend op finished or acknowledged its cancel
+        // (`op` steps 2 and 4); a cancelled op's buffer is dropped here,
+        // with no lock held.
+        for key in completions.drain(..) {
+            sys::on_completion(&self.poller, &self.ops, key, wakers, garbage);
         }
         self.timers.fire_due(Instant::now(), wakers);
     }

@@ -149,10 +149,11 @@ impl Builder {
         if self.max_blocking_threads == 0 {
             return Err(invalid("max_blocking_threads must be at least 1"));
         }
+        let ops = Arc::new(crate::op::OpTable::new());
         let shared = Arc::new(Shared {
             scheduler: Scheduler::new(workers),
-            reactor: Reactor::new()?,
-            ops: crate::op::OpTable::new(),
+            reactor: Reactor::new(ops.clone())?,
+            ops,
             blocking: BlockingPool::new(
                 self.max_blocking_threads,
                 self.blocking_keep_alive,

@@ -39,7 +39,7 @@ pub(crate) struct Shared {
     pub(crate) reactor: Reactor,
     pub(crate) blocking: BlockingPool,
     /// In-flight I/O operations that own their buffers (`crate::op`).
-    pub(crate) ops: OpTable,
+    pub(crate) ops: Arc<OpTable>,
     pub(crate) config: Config,
     pub(crate) lifecycle: Lifecycle,
 }

@@ -247,7 +247,8 @@ impl Shared {
         self.wait_for(settle_until, |cx| tasks.poll_idle(cx));
 
         // Step 4.
-        self.ops.wait_settled(settle_until);
+        let ops = self.ops.clone();
+        self.wait_for(settle_until, |cx| ops.poll_settled(cx));
 
         // Step 5.
         self.lifecycle.advance(STOPPED);

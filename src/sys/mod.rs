@@ -42,6 +42,14 @@
 //!   io::Result<OpKey>`, `cancel(key)`, and a hook the reactor calls for each
 //!   completion event it dequeues. Nothing portable changes.
 //!
+//! The items every backend provides for this: `is_completion_key(key)`
+//! (poller keys that are completions, not readiness; none where there is
+//! no completion backend), `on_completion(poller, ops, key, wakers, garbage)`
+//! (the reactor's hook, called with no lock held) and
+//! `cancel_owned(&owned)` (the op table's hook when a future is dropped
+//! while its slot owns OS state). Windows implements them with overlapped
+//! I/O in `windows_overlapped.rs`.
+//!
 //! Plus, for every platform, `Poller` and `Events` with `polling`'s API
 //! (`polling`'s own types, or a stand-in under Miri).
 //!
@@ -58,6 +66,8 @@ use unix as imp;
 mod windows;
 #[cfg(windows)]
 use windows as imp;
+#[cfg(windows)]
+pub(crate) mod windows_overlapped;
 
 // Signals: the self-pipe on Unix, the console control handler on Windows.
 #[cfg(unix)]
@@ -71,7 +81,8 @@ pub(crate) use windows_signal as signal;
 
 pub use imp::AsSourceHandle;
 pub(crate) use imp::{
-    borrow, connect_in_progress, raw, read_file_at, set_nonblocking, write_file_at, RawSource,
+    borrow, cancel_owned, connect_in_progress, is_completion_key, on_completion, raw, read_file_at,
+    set_nonblocking, write_file_at, RawSource,
 };
 
 // The OS poller. Under Miri (no `timerfd`), a condvar stand-in that

@@ -60,3 +60,22 @@ pub(crate) fn write_file_at(file: &std::fs::File, buf: &[u8], pos: u64) -> io::R
 pub(crate) fn connect_in_progress(e: &io::Error) -> bool {
     e.raw_os_error() == Some(libc::EINPROGRESS)
 }
+
+/// Whether a poller key is a completion event (`crate::op`): never on
+/// Unix, which has no completion backend yet.
+pub(crate) fn is_completion_key(_key: usize) -> bool {
+    false
+}
+
+/// Completion events: none on Unix (see `COMPLETION_KEY_BIT`).
+pub(crate) fn on_completion(
+    _poller: &super::Poller,
+    _ops: &crate::op::OpTable,
+    _key: usize,
+    _wakers: &mut Vec<std::task::Waker>,
+    _garbage: &mut Vec<crate::op::Output>,
+) {
+}
+
+/// Slots never own OS state on Unix: nothing to cancel.
+pub(crate) fn cancel_owned(_owned: &crate::op::Output) {}

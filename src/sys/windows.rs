@@ -55,3 +55,5 @@ pub(crate) fn write_file_at(file: &std::fs::File, buf: &[u8], pos: u64) -> io::R
 pub(crate) fn connect_in_progress(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::WouldBlock
 }
+
+pub(crate) use super::windows_overlapped::{cancel_owned, is_completion_key, on_completion};

@@ -1,0 +1,4 @@
+//! Platform-specific APIs.
+
+#[cfg(windows)]
+pub mod windows;

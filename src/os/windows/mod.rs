@@ -1,0 +1,3 @@
+//! Windows-only APIs: named pipes on overlapped I/O.
+
+pub mod pipe;

@@ -1,0 +1,317 @@
+//! Named pipes with overlapped I/O, owned buffers and acknowledged
+//! cancellation.
+//!
+//! Each read, write and connect is an overlapped op whose `OVERLAPPED`,
+//! event and buffer belong to an op-table slot until the kernel reports it
+//! over (the protocol is in `src/sys/windows_overlapped.rs`): dropping a
+//! `read_owned` future calls `CancelIoEx` and frees the buffer only when the
+//! cancellation's completion arrives.
+//!
+//! # Examples
+//!
+//! ```no_run
+//! use ebbtide::io::BufResult;
+//! use ebbtide::os::windows::pipe::{NamedPipeClient, NamedPipeServer};
+//!
+//! ebbtide::block_on(async {
+//!     let name = r"\\.\pipe\ebbtide-example";
+//!     let server = NamedPipeServer::create(name)?;
+//!     let client = NamedPipeClient::open(name)?;
+//!     server.connect().await?;
+//!     client.write_all_owned(b"ping".to_vec()).await.0?;
+//!     let BufResult(n, buf) = server.read_owned(Vec::with_capacity(16)).await;
+//!     assert_eq!(&buf[..n?], b"ping");
+//!     Ok::<(), std::io::Error>(())
+//! })?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::io;
+use std::os::windows::ffi::OsStrExt;
+use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle, RawHandle};
+use std::sync::Arc;
+
+use windows_sys::Win32::Foundation::{GENERIC_READ, GENERIC_WRITE, INVALID_HANDLE_VALUE};
+use windows_sys::Win32::Storage::FileSystem::{
+    CreateFileW, FILE_FLAG_FIRST_PIPE_INSTANCE, FILE_FLAG_OVERLAPPED, OPEN_EXISTING,
+    PIPE_ACCESS_DUPLEX,
+};
+use windows_sys::Win32::System::Pipes::{
+    CreateNamedPipeW, DisconnectNamedPipe, PIPE_READMODE_BYTE, PIPE_REJECT_REMOTE_CLIENTS,
+    PIPE_TYPE_BYTE, PIPE_UNLIMITED_INSTANCES, PIPE_WAIT,
+};
+
+use crate::io::{BufResult, IoBuf, IoBufMut};
+use crate::runtime::{context, Shared};
+use crate::sys::windows_overlapped::{self, Kind};
+
+const BUFFER_SIZE: u32 = 64 * 1024;
+
+fn wide(name: &OsStr) -> Vec<u16> {
+    name.encode_wide().chain(Some(0)).collect()
+}
+
+fn current() -> io::Result<Arc<Shared>> {
+    context::with_current(|s| s.cloned()).ok_or_else(|| {
+        io::Error::other(
+            "ebbtide named pipes created outside a runtime: create them inside `block_on`, \
+             a task, or after `Handle::enter()`",
+        )
+    })
+}
+
+/// An overlapped pipe handle and the runtime whose op table its ops use.
+pub(crate) struct Pipe {
+    pub(crate) handle: Arc<OwnedHandle>,
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Pipe {
+    async fn read_owned<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        if buf.buf_capacity() == buf.buf_len() {
+            return BufResult(Ok(0), buf);
+        }
+        windows_overlapped::submit(
+            &self.shared,
+            &self.handle,
+            buf,
+            0,
+            Kind::Read,
+            |b| {
+                let len = b.buf_len();
+                let spare = b.buf_capacity() - len;
+                // SAFETY: `len <= capacity`, so the offset is in bounds.
+                (unsafe { b.as_buf_mut_ptr().add(len) }, spare)
+            },
+            |b, res| {
+                if let Ok(n) = res {
+                    // SAFETY: the kernel wrote `n` bytes into the spare capacity.
+                    unsafe { b.advance_init(*n) }
+                }
+            },
+        )
+        .await
+    }
+
+    async fn write_owned<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        windows_overlapped::submit(
+            &self.shared,
+            &self.handle,
+            buf,
+            0,
+            Kind::Write,
+            // The kernel only reads through a write's pointer.
+            |b| (b.as_buf_ptr().cast_mut(), b.buf_len()),
+            |_, _| {},
+        )
+        .await
+    }
+
+    async fn write_all_owned<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
+        let total = buf.buf_len();
+        let mut slice = buf.slice(..total);
+        let mut done = 0;
+        while done < total {
+            let BufResult(res, s) = self.write_owned(slice).await;
+            let buf = s.into_inner();
+            match res {
+                Ok(0) => return BufResult(Err(io::ErrorKind::WriteZero.into()), buf),
+                Ok(n) => done += n,
+                Err(e) => return BufResult(Err(e), buf),
+            }
+            slice = buf.slice(done..total);
+        }
+        BufResult(Ok(()), slice.into_inner())
+    }
+}
+
+macro_rules! pipe_io {
+    ($ty:ident) => {
+        impl $ty {
+            /// Reads into the buffer's spare capacity (up to its capacity
+            /// minus its length); the length grows by the count. `Ok(0)` at
+            /// the end of the stream (the other end closed) or when the
+            /// buffer has no spare capacity.
+            ///
+            /// Dropping the future cancels the read (`CancelIoEx`); the
+            /// buffer is freed when the kernel acknowledges.
+            ///
+            /// # Errors
+            ///
+            /// The OS error, with the buffer.
+            pub async fn read_owned<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+                self.pipe.read_owned(buf).await
+            }
+
+            /// Writes the buffer's initialized bytes; returns how many were
+            /// written.
+            ///
+            /// # Errors
+            ///
+            /// The OS error, with the buffer.
+            pub async fn write_owned<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+                self.pipe.write_owned(buf).await
+            }
+
+            /// Writes all the buffer's initialized bytes.
+            ///
+            /// # Errors
+            ///
+            /// The first OS error, with the buffer.
+            pub async fn write_all_owned<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
+                self.pipe.write_all_owned(buf).await
+            }
+        }
+
+        impl AsRawHandle for $ty {
+            fn as_raw_handle(&self) -> RawHandle {
+                self.pipe.handle.as_raw_handle()
+            }
+        }
+
+        impl fmt::Debug for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    .field("handle", &self.pipe.handle.as_raw_handle())
+                    .finish()
+            }
+        }
+    };
+}
+
+/// The server end of a named pipe: one instance, waiting for one client.
+pub struct NamedPipeServer {
+    pub(crate) pipe: Pipe,
+}
+
+impl NamedPipeServer {
+    /// Creates the first instance of pipe `name` (`\\.\pipe\...`), byte
+    /// mode, local clients only.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `CreateNamedPipeW` (e.g. access denied when the name
+    /// is taken), or the "outside a runtime" error.
+    pub fn create(name: impl AsRef<OsStr>) -> io::Result<NamedPipeServer> {
+        Self::create_with(name.as_ref(), FILE_FLAG_FIRST_PIPE_INSTANCE)
+    }
+
+    /// Creates another instance of an existing pipe `name`, for the next
+    /// client.
+    ///
+    /// # Errors
+    ///
+    /// As for [`create`](NamedPipeServer::create).
+    pub fn create_instance(name: impl AsRef<OsStr>) -> io::Result<NamedPipeServer> {
+        Self::create_with(name.as_ref(), 0)
+    }
+
+    fn create_with(name: &OsStr, extra: u32) -> io::Result<NamedPipeServer> {
+        let shared = current()?;
+        let name = wide(name);
+        // SAFETY: `name` is NUL-terminated; the rest are plain values.
+        let raw = unsafe {
+            CreateNamedPipeW(
+                name.as_ptr(),
+                PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED | extra,
+                PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT | PIPE_REJECT_REMOTE_CLIENTS,
+                PIPE_UNLIMITED_INSTANCES,
+                BUFFER_SIZE,
+                BUFFER_SIZE,
+                0,
+                std::ptr::null(),
+            )
+        };
+        if raw == INVALID_HANDLE_VALUE {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a new handle nothing else owns.
+        let handle = unsafe { OwnedHandle::from_raw_handle(raw) };
+        Ok(NamedPipeServer {
+            pipe: Pipe {
+                handle: Arc::new(handle),
+                shared,
+            },
+        })
+    }
+
+    /// Waits for a client to connect (at once if one already did).
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `ConnectNamedPipe`.
+    pub async fn connect(&self) -> io::Result<()> {
+        let BufResult(res, ()) = windows_overlapped::submit(
+            &self.pipe.shared,
+            &self.pipe.handle,
+            (),
+            0,
+            Kind::Connect,
+            |_| (std::ptr::null_mut(), 0),
+            |_, _| {},
+        )
+        .await;
+        res.map(drop)
+    }
+
+    /// Disconnects the client, so the instance can `connect` another.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `DisconnectNamedPipe`.
+    pub fn disconnect(&self) -> io::Result<()> {
+        // SAFETY: the handle is open (owned by `self`).
+        if unsafe { DisconnectNamedPipe(self.pipe.handle.as_raw_handle()) } == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+}
+
+pipe_io!(NamedPipeServer);
+
+/// The client end of a named pipe.
+pub struct NamedPipeClient {
+    pub(crate) pipe: Pipe,
+}
+
+impl NamedPipeClient {
+    /// Opens pipe `name` for reading and writing.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `CreateFileW`: `NotFound` when no such pipe exists,
+    /// `ERROR_PIPE_BUSY` (231) when every instance is taken (retry after a
+    /// short sleep), or the "outside a runtime" error.
+    pub fn open(name: impl AsRef<OsStr>) -> io::Result<NamedPipeClient> {
+        let shared = current()?;
+        let name = wide(name.as_ref());
+        // SAFETY: `name` is NUL-terminated; the rest are plain values.
+        let raw = unsafe {
+            CreateFileW(
+                name.as_ptr(),
+                GENERIC_READ | GENERIC_WRITE,
+                0,
+                std::ptr::null(),
+                OPEN_EXISTING,
+                FILE_FLAG_OVERLAPPED,
+                std::ptr::null_mut(),
+            )
+        };
+        if raw == INVALID_HANDLE_VALUE {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a new handle nothing else owns.
+        let handle = unsafe { OwnedHandle::from_raw_handle(raw) };
+        Ok(NamedPipeClient {
+            pipe: Pipe {
+                handle: Arc::new(handle),
+                shared,
+            },
+        })
+    }
+}
+
+pipe_io!(NamedPipeClient);
