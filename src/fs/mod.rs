@@ -130,6 +130,9 @@ pub struct File {
     inner: Arc<std::fs::File>,
     /// The position `read_owned`/`write_owned` use and advance.
     pos: u64,
+    /// Opened for the completion backend (overlapped I/O on Windows): reads
+    /// and writes go to the kernel as ops instead of the blocking pool.
+    overlapped: bool,
 }
 
 impl File {
@@ -166,6 +169,7 @@ impl File {
         File {
             inner: Arc::new(file),
             pos: 0,
+            overlapped: false,
         }
     }
 
@@ -177,7 +181,12 @@ impl File {
     /// `self`, while an op (or a clone of this `File`) still holds the handle.
     pub fn try_into_std(self) -> Result<std::fs::File, File> {
         let pos = self.pos;
-        Arc::try_unwrap(self.inner).map_err(|inner| File { inner, pos })
+        let overlapped = self.overlapped;
+        Arc::try_unwrap(self.inner).map_err(|inner| File {
+            inner,
+            pos,
+            overlapped,
+        })
     }
 
     /// Reads up to the buffer's spare capacity at `pos` (the file cursor is
@@ -188,6 +197,18 @@ impl File {
     ///
     /// The OS error, with the buffer.
     pub async fn read_at<B: IoBufMut>(&self, buf: B, pos: u64) -> BufResult<usize, B> {
+        let buf = if self.overlapped && buf.buf_len() < buf.buf_capacity() {
+            let shared = match current() {
+                Ok(s) => s,
+                Err(e) => return BufResult(Err(e), buf),
+            };
+            match sys::read_file_at_overlapped(&shared, &self.inner, buf, pos) {
+                Ok(op) => return op.await,
+                Err(buf) => buf,
+            }
+        } else {
+            buf
+        };
         let file = self.inner.clone();
         run_buf(buf, move |buf| read_into(&file, buf, pos)).await
     }
@@ -199,6 +220,18 @@ impl File {
     ///
     /// The OS error, with the buffer.
     pub async fn write_at<B: IoBuf>(&self, buf: B, pos: u64) -> BufResult<usize, B> {
+        let buf = if self.overlapped {
+            let shared = match current() {
+                Ok(s) => s,
+                Err(e) => return BufResult(Err(e), buf),
+            };
+            match sys::write_file_at_overlapped(&shared, &self.inner, buf, pos) {
+                Ok(op) => return op.await,
+                Err(buf) => buf,
+            }
+        } else {
+            buf
+        };
         let file = self.inner.clone();
         run_buf(buf, move |buf| {
             sys::write_file_at(&file, buf.as_init(), pos)
@@ -212,6 +245,23 @@ impl File {
     ///
     /// The first OS error (some bytes may have been written), with the buffer.
     pub async fn write_all_at<B: IoBuf>(&self, buf: B, pos: u64) -> BufResult<(), B> {
+        if self.overlapped {
+            // One overlapped write per chunk the kernel takes.
+            let total = buf.buf_len();
+            let mut done = 0;
+            let mut slice = buf.slice(..total);
+            while done < total {
+                let BufResult(res, s) = self.write_at(slice, pos + done as u64).await;
+                let buf = s.into_inner();
+                match res {
+                    Ok(0) => return BufResult(Err(io::ErrorKind::WriteZero.into()), buf),
+                    Ok(n) => done += n,
+                    Err(e) => return BufResult(Err(e), buf),
+                }
+                slice = buf.slice(done..total);
+            }
+            return BufResult(Ok(()), slice.into_inner());
+        }
         let file = self.inner.clone();
         run_buf(buf, move |buf| write_all_at(&file, buf.as_init(), pos)).await
     }
@@ -365,9 +415,12 @@ impl OpenOptions {
     ///
     /// The OS error of `open`, or the "outside a runtime" error.
     pub async fn open(&self, path: impl AsRef<Path>) -> io::Result<File> {
-        let opts = self.0.clone();
+        let mut opts = self.0.clone();
+        let overlapped = sys::prepare_file_options(&mut opts);
         let path = path.as_ref().to_owned();
-        run(move || opts.open(path)).await.map(File::from_std)
+        let mut file = run(move || opts.open(path)).await.map(File::from_std)?;
+        file.overlapped = overlapped;
+        Ok(file)
     }
 }
 

@@ -18,6 +18,10 @@
 //! - `fn raw(&impl AsSourceHandle) -> RawSource`.
 //! - `connect_in_progress(&io::Error) -> bool`: a non-blocking `connect`
 //!   started (`EINPROGRESS`, `WSAEWOULDBLOCK`).
+//! - `prepare_file_options(&mut OpenOptions) -> bool` and
+//!   `read_file_at_overlapped` / `write_file_at_overlapped`: files opened
+//!   for the completion backend (overlapped on Windows; `false` and
+//!   `Err(buf)` on Unix, where files use the blocking pool).
 //! - `read_file_at` / `write_file_at`: positional file I/O, run on the
 //!   blocking pool by `crate::fs` (`pread`/`pwrite`; `seek_read`/
 //!   `seek_write` on Windows).
@@ -81,8 +85,9 @@ pub(crate) use windows_signal as signal;
 
 pub use imp::AsSourceHandle;
 pub(crate) use imp::{
-    borrow, cancel_owned, connect_in_progress, is_completion_key, on_completion, raw, read_file_at,
-    set_nonblocking, write_file_at, RawSource,
+    borrow, cancel_owned, connect_in_progress, is_completion_key, on_completion,
+    prepare_file_options, raw, read_file_at, read_file_at_overlapped, set_nonblocking,
+    write_file_at, write_file_at_overlapped, RawSource,
 };
 
 // The OS poller. Under Miri (no `timerfd`), a condvar stand-in that

@@ -79,3 +79,29 @@ pub(crate) fn on_completion(
 
 /// Slots never own OS state on Unix: nothing to cancel.
 pub(crate) fn cancel_owned(_owned: &crate::op::Output) {}
+
+/// Files use the blocking pool on Unix: no flags, no completion backend.
+pub(crate) fn prepare_file_options(_opts: &mut std::fs::OpenOptions) -> bool {
+    false
+}
+
+/// No completion backend for files on Unix: the buffer goes back to the
+/// caller, which uses the blocking pool.
+pub(crate) fn read_file_at_overlapped<B: crate::io::IoBufMut>(
+    _shared: &std::sync::Arc<crate::runtime::Shared>,
+    _file: &std::sync::Arc<std::fs::File>,
+    buf: B,
+    _pos: u64,
+) -> Result<crate::op::Op<crate::io::BufResult<usize, B>>, B> {
+    Err(buf)
+}
+
+/// As `read_file_at_overlapped`.
+pub(crate) fn write_file_at_overlapped<B: crate::io::IoBuf>(
+    _shared: &std::sync::Arc<crate::runtime::Shared>,
+    _file: &std::sync::Arc<std::fs::File>,
+    buf: B,
+    _pos: u64,
+) -> Result<crate::op::Op<crate::io::BufResult<usize, B>>, B> {
+    Err(buf)
+}

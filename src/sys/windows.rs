@@ -57,3 +57,62 @@ pub(crate) fn connect_in_progress(e: &io::Error) -> bool {
 }
 
 pub(crate) use super::windows_overlapped::{cancel_owned, is_completion_key, on_completion};
+
+/// Files opened by `ebbtide::fs` use overlapped I/O (the completion
+/// backend, `windows_overlapped`).
+pub(crate) fn prepare_file_options(opts: &mut std::fs::OpenOptions) -> bool {
+    use std::os::windows::fs::OpenOptionsExt;
+    opts.custom_flags(windows_sys::Win32::Storage::FileSystem::FILE_FLAG_OVERLAPPED);
+    true
+}
+
+/// An overlapped positional read into the buffer's spare capacity.
+pub(crate) fn read_file_at_overlapped<B: crate::io::IoBufMut>(
+    shared: &std::sync::Arc<crate::runtime::Shared>,
+    file: &std::sync::Arc<std::fs::File>,
+    buf: B,
+    pos: u64,
+) -> Result<crate::op::Op<crate::io::BufResult<usize, B>>, B> {
+    use super::windows_overlapped::{submit, Handle, Kind};
+    let handle: Handle = file.clone();
+    Ok(submit(
+        shared,
+        &handle,
+        buf,
+        pos,
+        Kind::Read,
+        |b| {
+            let len = b.buf_len();
+            let spare = b.buf_capacity() - len;
+            // SAFETY: `len <= capacity`, so the offset is in bounds.
+            (unsafe { b.as_buf_mut_ptr().add(len) }, spare)
+        },
+        |b, res| {
+            // On error too (with 0): tells the buffer the kernel is done.
+            let n = *res.as_ref().unwrap_or(&0);
+            // SAFETY: the kernel wrote `n` bytes into the spare capacity.
+            unsafe { b.advance_init(n) }
+        },
+    ))
+}
+
+/// An overlapped positional write of the buffer's initialized bytes.
+pub(crate) fn write_file_at_overlapped<B: crate::io::IoBuf>(
+    shared: &std::sync::Arc<crate::runtime::Shared>,
+    file: &std::sync::Arc<std::fs::File>,
+    buf: B,
+    pos: u64,
+) -> Result<crate::op::Op<crate::io::BufResult<usize, B>>, B> {
+    use super::windows_overlapped::{submit, Handle, Kind};
+    let handle: Handle = file.clone();
+    Ok(submit(
+        shared,
+        &handle,
+        buf,
+        pos,
+        Kind::Write,
+        // The kernel only reads through a write's pointer.
+        |b| (b.as_buf_ptr().cast_mut(), b.buf_len()),
+        |_, _| {},
+    ))
+}

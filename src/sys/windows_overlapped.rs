@@ -102,7 +102,7 @@ struct State<B> {
     /// to it exist, never references.
     ov: UnsafeCell<OVERLAPPED>,
     event: OwnedHandle,
-    handle: Arc<OwnedHandle>,
+    handle: Handle,
     buf: B,
     /// Applied to the buffer with the kernel's result, once it is final (a
     /// successful read grows the buffer's initialized length).
@@ -133,6 +133,9 @@ impl<B: Send + 'static> OverlappedState for State<B> {
 
 type Owned = Box<dyn OverlappedState>;
 
+/// The file or pipe an op runs on, kept open until the op is acknowledged.
+pub(crate) type Handle = Arc<dyn AsRawHandle + Send + Sync>;
+
 fn packet_key(key: OpKey) -> usize {
     COMPLETION_KEY_BIT | key.to_bits()
 }
@@ -143,7 +146,7 @@ fn packet_key(key: OpKey) -> usize {
 /// slot (the `IoBuf` contract: the bytes do not move with the value).
 pub(crate) fn submit<B: Send + 'static>(
     shared: &Arc<Shared>,
-    handle: &Arc<OwnedHandle>,
+    handle: &Handle,
     mut buf: B,
     offset: u64,
     kind: Kind,
@@ -366,7 +369,7 @@ mod tests {
     ) -> Op<BufResult<usize, Probe>> {
         submit(
             &pipe.shared,
-            &pipe.handle,
+            &(pipe.handle.clone() as Handle),
             probe,
             0,
             Kind::Read,

@@ -69,13 +69,17 @@ pub(crate) struct Pipe {
 }
 
 impl Pipe {
+    fn dyn_handle(&self) -> windows_overlapped::Handle {
+        self.handle.clone()
+    }
+
     async fn read_owned<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         if buf.buf_capacity() == buf.buf_len() {
             return BufResult(Ok(0), buf);
         }
         windows_overlapped::submit(
             &self.shared,
-            &self.handle,
+            &self.dyn_handle(),
             buf,
             0,
             Kind::Read,
@@ -98,7 +102,7 @@ impl Pipe {
     async fn write_owned<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
         windows_overlapped::submit(
             &self.shared,
-            &self.handle,
+            &self.dyn_handle(),
             buf,
             0,
             Kind::Write,
@@ -245,7 +249,7 @@ impl NamedPipeServer {
     pub async fn connect(&self) -> io::Result<()> {
         let BufResult(res, ()) = windows_overlapped::submit(
             &self.pipe.shared,
-            &self.pipe.handle,
+            &self.pipe.dyn_handle(),
             (),
             0,
             Kind::Connect,
