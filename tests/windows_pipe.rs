@@ -118,3 +118,66 @@ fn pipe_errors_carry_their_windows_codes() {
         assert!(err.to_string().contains("outside a runtime"), "{err}");
     });
 }
+
+#[test]
+fn a_64_mib_echo_through_the_futures_io_api_keeps_every_byte() {
+    use ebbtide::io::{AsyncReadExt, AsyncWriteExt};
+    common::watchdog(|| {
+        let rt = ebbtide::runtime::Runtime::builder()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let name = name("echo-io");
+            let mut server = NamedPipeServer::create(&name).unwrap();
+            let client = NamedPipeClient::open(&name).unwrap();
+            server.connect().await.unwrap();
+            let echo = ebbtide::spawn(async move {
+                let mut buf = vec![0u8; 32 * 1024];
+                let mut total = 0usize;
+                loop {
+                    let n = server.read(&mut buf).await.unwrap();
+                    if n == 0 {
+                        return total;
+                    }
+                    total += n;
+                    server.write_all(&buf[..n]).await.unwrap();
+                    server.flush().await.unwrap();
+                }
+            });
+            const TOTAL: usize = 64 << 20;
+            let (mut rx, mut tx) = futures_lite::io::split(client);
+            let writer = ebbtide::spawn(async move {
+                let mut sum = 0xcbf2_9ce4_8422_2325u64;
+                let mut sent = 0usize;
+                let mut i = 0u8;
+                while sent < TOTAL {
+                    let chunk: Vec<u8> = (0..(40 * 1024 + 17).min(TOTAL - sent))
+                        .map(|j| i.wrapping_add((j * 31) as u8))
+                        .collect();
+                    i = i.wrapping_add(3);
+                    sum = checksum(&chunk, sum);
+                    sent += chunk.len();
+                    tx.write_all(&chunk).await.unwrap();
+                }
+                tx.flush().await.unwrap();
+                (sum, tx)
+            });
+            let mut sum = 0xcbf2_9ce4_8422_2325u64;
+            let mut received = 0usize;
+            let mut buf = vec![0u8; 64 * 1024];
+            while received < TOTAL {
+                let n = rx.read(&mut buf).await.unwrap();
+                assert!(n > 0, "early EOF after {received} bytes");
+                sum = checksum(&buf[..n], sum);
+                received += n;
+            }
+            let (sent_sum, tx) = writer.await.unwrap();
+            assert_eq!(sum, sent_sum, "checksums differ");
+            drop((rx, tx)); // the server sees EOF
+            assert_eq!(echo.await.unwrap(), TOTAL);
+        });
+        let m = rt.metrics();
+        assert_eq!(m.ops_stale_completions, 0, "{m}");
+    });
+}

@@ -1,5 +1,6 @@
 //! Named pipes with overlapped I/O, owned buffers and acknowledged
-//! cancellation.
+//! cancellation, plus `futures-io` `AsyncRead`/`AsyncWrite` (through
+//! internal buffers, cancel-safe).
 //!
 //! Each read, write and connect is an overlapped op whose `OVERLAPPED`,
 //! event and buffer belong to an op-table slot until the kernel reports it
@@ -28,10 +29,15 @@
 
 use std::ffi::OsStr;
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::os::windows::ffi::OsStrExt;
 use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle, RawHandle};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use futures_lite::io::{AsyncRead, AsyncWrite};
 
 use windows_sys::Win32::Foundation::{GENERIC_READ, GENERIC_WRITE, INVALID_HANDLE_VALUE};
 use windows_sys::Win32::Storage::FileSystem::{
@@ -44,6 +50,7 @@ use windows_sys::Win32::System::Pipes::{
 };
 
 use crate::io::{BufResult, IoBuf, IoBufMut};
+use crate::op::Op;
 use crate::runtime::{context, Shared};
 use crate::sys::windows_overlapped::{self, Kind};
 
@@ -66,9 +73,127 @@ fn current() -> io::Result<Arc<Shared>> {
 pub(crate) struct Pipe {
     pub(crate) handle: Arc<OwnedHandle>,
     pub(crate) shared: Arc<Shared>,
+    /// The futures-io side: its own buffers and in-flight ops.
+    io: IoState,
+}
+
+/// State of the `AsyncRead`/`AsyncWrite` implementations. Reads go
+/// through an internal buffer filled by one overlapped read at a time;
+/// writes copy into an internal buffer and start an overlapped write,
+/// which the next write or flush waits for. An in-flight op stays here when
+/// a caller's future is dropped, so nothing is lost (cancel-safe).
+#[derive(Default)]
+struct IoState {
+    read: Option<Op<BufResult<usize, Vec<u8>>>>,
+    rbuf: Vec<u8>,
+    rpos: usize,
+    write: Option<Op<BufResult<usize, Vec<u8>>>>,
+    wspare: Vec<u8>,
 }
 
 impl Pipe {
+    fn new(handle: OwnedHandle, shared: Arc<Shared>) -> Pipe {
+        Pipe {
+            handle: Arc::new(handle),
+            shared,
+            io: IoState::default(),
+        }
+    }
+
+    fn start_read(&self, buf: Vec<u8>) -> Op<BufResult<usize, Vec<u8>>> {
+        windows_overlapped::submit(
+            &self.shared,
+            &self.dyn_handle(),
+            buf,
+            0,
+            Kind::Read,
+            |b| {
+                let len = b.len();
+                let spare = b.capacity() - len;
+                // SAFETY: `len <= capacity`, so the offset is in bounds.
+                (unsafe { b.as_mut_ptr().add(len) }, spare)
+            },
+            |b, res| {
+                if let Ok(n) = res {
+                    // SAFETY: the kernel wrote `n` bytes into the spare capacity.
+                    unsafe { b.set_len(b.len() + *n) }
+                }
+            },
+        )
+    }
+
+    fn start_write(&self, buf: Vec<u8>) -> Op<BufResult<usize, Vec<u8>>> {
+        windows_overlapped::submit(
+            &self.shared,
+            &self.dyn_handle(),
+            buf,
+            0,
+            Kind::Write,
+            // The kernel only reads through a write's pointer.
+            |b| (b.as_mut_ptr(), b.len()),
+            |_, _| {},
+        )
+    }
+
+    fn poll_read(&mut self, cx: &mut Context<'_>, out: &mut [u8]) -> Poll<io::Result<usize>> {
+        loop {
+            let io = &mut self.io;
+            if io.rpos < io.rbuf.len() {
+                let n = out.len().min(io.rbuf.len() - io.rpos);
+                out[..n].copy_from_slice(&io.rbuf[io.rpos..io.rpos + n]);
+                io.rpos += n;
+                return Poll::Ready(Ok(n));
+            }
+            if out.is_empty() {
+                return Poll::Ready(Ok(0));
+            }
+            if let Some(op) = &mut io.read {
+                let BufResult(res, buf) = ready!(Pin::new(op).poll(cx));
+                io.read = None;
+                io.rbuf = buf;
+                io.rpos = 0;
+                match res {
+                    Ok(0) => return Poll::Ready(Ok(0)),
+                    Ok(_) => continue,
+                    Err(e) => return Poll::Ready(Err(e)),
+                }
+            }
+            let mut buf = std::mem::take(&mut io.rbuf);
+            buf.clear();
+            buf.reserve(out.len().max(4096));
+            self.io.read = Some(self.start_read(buf));
+        }
+    }
+
+    /// Waits for the write in flight; a short write sends the rest.
+    fn poll_write_done(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while let Some(op) = &mut self.io.write {
+            let BufResult(res, mut buf) = ready!(Pin::new(op).poll(cx));
+            self.io.write = None;
+            match res {
+                Ok(n) if n < buf.len() && n > 0 => {
+                    buf.drain(..n);
+                    self.io.write = Some(self.start_write(buf));
+                }
+                Ok(0) if !buf.is_empty() => {
+                    return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                }
+                Ok(_) => self.io.wspare = buf,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_write(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        ready!(self.poll_write_done(cx))?;
+        let mut buf = std::mem::take(&mut self.io.wspare);
+        buf.clear();
+        buf.extend_from_slice(data);
+        self.io.write = Some(self.start_write(buf));
+        Poll::Ready(Ok(data.len()))
+    }
+
     fn dyn_handle(&self) -> windows_overlapped::Handle {
         self.handle.clone()
     }
@@ -169,6 +294,38 @@ macro_rules! pipe_io {
             }
         }
 
+        /// Reads through an internal buffer filled by one overlapped read
+        /// at a time; cancel-safe (a dropped read leaves its data here).
+        impl AsyncRead for $ty {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &mut [u8],
+            ) -> Poll<io::Result<usize>> {
+                self.get_mut().pipe.poll_read(cx, buf)
+            }
+        }
+
+        /// Writes copy into an internal buffer and start an overlapped
+        /// write; the next write, `flush` or `close` waits for it.
+        impl AsyncWrite for $ty {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                self.get_mut().pipe.poll_write(cx, buf)
+            }
+
+            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                self.get_mut().pipe.poll_write_done(cx)
+            }
+
+            fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                self.get_mut().pipe.poll_write_done(cx)
+            }
+        }
+
         impl AsRawHandle for $ty {
             fn as_raw_handle(&self) -> RawHandle {
                 self.pipe.handle.as_raw_handle()
@@ -234,10 +391,7 @@ impl NamedPipeServer {
         // SAFETY: a new handle nothing else owns.
         let handle = unsafe { OwnedHandle::from_raw_handle(raw) };
         Ok(NamedPipeServer {
-            pipe: Pipe {
-                handle: Arc::new(handle),
-                shared,
-            },
+            pipe: Pipe::new(handle, shared),
         })
     }
 
@@ -310,10 +464,7 @@ impl NamedPipeClient {
         // SAFETY: a new handle nothing else owns.
         let handle = unsafe { OwnedHandle::from_raw_handle(raw) };
         Ok(NamedPipeClient {
-            pipe: Pipe {
-                handle: Arc::new(handle),
-                shared,
-            },
+            pipe: Pipe::new(handle, shared),
         })
     }
 }
