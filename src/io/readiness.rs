@@ -107,6 +107,11 @@ impl<T: AsSourceHandle> Async<T> {
             .poll_ready(self.shared.reactor.poller(), dir, cx)
     }
 
+    /// `reactor::source` step 5, for I/O loops outside this module.
+    pub(crate) fn source(&self) -> &Source {
+        &self.source
+    }
+
     /// Polls until the handle may be readable (an event arrived since the
     /// last `WouldBlock`).
     pub fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -166,8 +171,13 @@ impl<T: AsSourceHandle> Async<T> {
         op: &mut impl FnMut(&T) -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
         loop {
+            let tick = self.source.tick(dir);
             match op(self.get_ref()) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Ok(r) => {
+                    self.source.on_success(dir, tick);
+                    return Poll::Ready(Ok(r));
+                }
                 res => return Poll::Ready(res),
             }
             std::task::ready!(self.poll_ready(dir, cx))?;

@@ -10,6 +10,7 @@ use std::task::{ready, Context, Poll};
 use socket2::{SockAddr, SockRef};
 
 use crate::io::{AsSourceHandle, Async, BufResult, IoBuf, IoBufMut};
+use crate::reactor::Direction;
 use crate::runtime::context;
 
 /// Which readiness an operation waits for.
@@ -56,10 +57,20 @@ pub(crate) fn poll_io<T: AsSourceHandle, R>(
     cx: &mut Context<'_>,
     mut op: impl FnMut(&T) -> io::Result<R>,
 ) -> Poll<io::Result<R>> {
+    let d = match dir {
+        Dir::Read => Direction::Read,
+        Dir::Write => Direction::Write,
+    };
     loop {
+        // `reactor::source` step 5: a success uses up the recorded event.
+        let tick = io.source().tick(d);
         match op(io.get_ref()) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Ok(r) => {
+                io.source().on_success(d, tick);
+                return Poll::Ready(Ok(r));
+            }
             res => return Poll::Ready(res),
         }
         ready!(match dir {

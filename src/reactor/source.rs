@@ -12,12 +12,27 @@
 //!    event may have raced with the `WouldBlock`); otherwise it stores the
 //!    waker. Because edge events fire for every new arrival after the
 //!    `WouldBlock`, no wakeup is lost.
+//! 5. Every event also bumps its direction's `tick`. A caller reads the tick
+//!    before trying a call; when the call succeeds it reports
+//!    `on_success(dir, tick)`: if no event arrived since, the event `ready`
+//!    recorded has been used up and is cleared. Keeping it would make the
+//!    next `WouldBlock` return at once and cost a second failing syscall
+//!    before the task really waits (64-connection echo: 8.6 → 6.4 syscalls
+//!    per round trip). An event after the tick was read leaves `ready` set,
+//!    and the next call is always tried before any wait, so no edge is lost.
+//!
+//!    Not done: skipping the next try after a short stream read (tokio's
+//!    trick). `polling` does not register `EPOLLRDHUP`, so a FIN that came
+//!    in the same edge as the data would be missed and the reader would
+//!    wait forever; the net tests hang with it (measured: it would save one
+//!    more `recv` per read, 6.4 → 5.4 per round trip).
 //!
 //! On backends without edge mode (IOCP/AFD) the handle is registered in
 //! oneshot mode with no interest, and `poll_ready` (re-)arms the directions
 //! that have a waiter; every event disarms both.
 
 use std::io;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
@@ -47,6 +62,8 @@ pub(crate) struct Source {
     edge: bool,
     /// Per-direction readiness; locked briefly, never while a waker runs.
     state: Mutex<State>,
+    /// Step 5: per-direction event counters.
+    ticks: [AtomicU32; 2],
 }
 
 #[derive(Default)]
@@ -71,6 +88,7 @@ impl Source {
             raw,
             edge,
             state: Mutex::new(State::default()),
+            ticks: [AtomicU32::new(0), AtomicU32::new(0)],
         }
     }
 
@@ -108,6 +126,20 @@ impl Source {
         Poll::Pending
     }
 
+    /// Step 5: the event count of `dir`, read before trying a call.
+    pub(crate) fn tick(&self, dir: Direction) -> u32 {
+        self.ticks[dir as usize].load(Ordering::Acquire)
+    }
+
+    /// Step 5: a call in `dir` succeeded; `tick` is what `tick(dir)` read
+    /// before it.
+    pub(crate) fn on_success(&self, dir: Direction, tick: u32) {
+        let mut st = self.lock();
+        if self.ticks[dir as usize].load(Ordering::Acquire) == tick {
+            st.dirs[dir as usize].ready = false;
+        }
+    }
+
     /// Step 3: records an event and moves the wakers it releases into `out`.
     /// Returns the interest to re-arm in oneshot mode (`None`: nothing).
     pub(crate) fn on_event(&self, ev: &Event, out: &mut Vec<Waker>) -> Option<Event> {
@@ -117,6 +149,7 @@ impl Source {
             (Direction::Write, ev.writable),
         ] {
             if hit {
+                self.ticks[dir as usize].fetch_add(1, Ordering::Release);
                 let half = &mut st.dirs[dir as usize];
                 half.ready = true;
                 out.extend(half.waker.take());
