@@ -364,6 +364,10 @@ struct Sizes {
     channels: (usize, usize),
     /// Timers inserted and removed per iteration.
     timers: usize,
+    /// Timers inserted and removed per iteration of `timers_1m`.
+    timers_big: usize,
+    /// Timers of 1-10 ms that all fire, per iteration of `timers_fire`.
+    timers_fire: usize,
 }
 
 impl Sizes {
@@ -379,6 +383,8 @@ impl Sizes {
             yields: (300, 300),
             channels: (300, 300),
             timers: 100_000,
+            timers_big: 1_000_000,
+            timers_fire: 100_000,
         }
     }
 }
@@ -405,9 +411,11 @@ enum Kind {
     YieldNow,
     Channels,
     Timers,
+    TimersBig,
+    TimersFire,
 }
 
-const KINDS: [(Kind, Set, &str); 12] = [
+const KINDS: [(Kind, Set, &str); 14] = [
     (Kind::SpawnManyLocal, Set::RtMulti, "spawn_many_local"),
     (
         Kind::SpawnManyRemoteIdle,
@@ -428,6 +436,8 @@ const KINDS: [(Kind, Set, &str); 12] = [
     (Kind::YieldNow, Set::Executor, "yield_now"),
     (Kind::Channels, Set::Executor, "channels"),
     (Kind::Timers, Set::Executor, "timers"),
+    (Kind::TimersBig, Set::Executor, "timers_1m"),
+    (Kind::TimersFire, Set::Executor, "timers_fire"),
 ];
 
 fn run_kind<R: Rt>(kind: Kind, sz: &Sizes, rt: &R, iters: u64) -> Duration {
@@ -444,6 +454,8 @@ fn run_kind<R: Rt>(kind: Kind, sz: &Sizes, rt: &R, iters: u64) -> Duration {
         Kind::YieldNow => yield_now(rt, sz.yields.0, sz.yields.1, iters),
         Kind::Channels => channels(rt, sz.channels.0, sz.channels.1, iters),
         Kind::Timers => timers(rt, sz.timers, iters),
+        Kind::TimersBig => timers(rt, sz.timers_big, iters),
+        Kind::TimersFire => timers_fire(rt, sz.timers_fire, iters),
     }
 }
 
@@ -758,6 +770,58 @@ fn timers<R: Rt>(rt: &R, n: usize, iters: u64) -> Duration {
     start.elapsed()
 }
 
+/// Lateness samples (ns past the deadline) of the `timers_fire` iterations
+/// just run; the harness moves them to the runtime that ran them.
+static LATENESS: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+
+/// `n` tasks each sleep 1-10 ms (spread evenly) from their first poll and
+/// record how late they woke (timer lateness plus the wait for a worker
+/// once 100,000 wakes arrive together); an iteration ends when all have
+/// fired. The time per iteration is
+/// dominated by the 10 ms of the longest sleep, so the row mostly shows
+/// overhead on top of that; the lateness percentiles are printed after the
+/// table.
+fn timers_fire<R: Rt>(rt: &R, n: usize, iters: u64) -> Duration {
+    let sp = rt.spawner();
+    let start = Instant::now();
+    let mut late = Vec::with_capacity(n * iters as usize);
+    for _ in 0..iters {
+        let lates: Vec<u64> = rt.block_on(async {
+            let handles: Vec<_> = (0..n)
+                .map(|i| {
+                    let d = Duration::from_millis(1)
+                        + Duration::from_nanos(9_000_000 * i as u64 / n as u64);
+                    sp.spawn(async move {
+                        // The sleep's own deadline is taken after this one,
+                        // so waking before `deadline` would be early.
+                        let deadline = Instant::now() + d;
+                        R::S::sleep(d).await;
+                        let now = Instant::now();
+                        assert!(now >= deadline, "a timer fired early");
+                        (now - deadline).as_nanos() as u64
+                    })
+                })
+                .collect();
+            let mut out = Vec::with_capacity(n);
+            for h in handles {
+                out.push(h.await);
+            }
+            out
+        });
+        late.extend(lates);
+    }
+    let elapsed = start.elapsed();
+    LATENESS.lock().unwrap().extend(late);
+    elapsed
+}
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
 // ---------------------------------------------------------------------------
 // Harness
 // ---------------------------------------------------------------------------
@@ -956,6 +1020,7 @@ fn main() {
     start_watchdog();
     let total = Instant::now();
     let mut rows = Vec::new();
+    let mut lateness_lines = Vec::new();
     for (wi, &workers) in worker_counts.iter().enumerate() {
         let selected: Vec<_> = KINDS
             .iter()
@@ -983,6 +1048,7 @@ fn main() {
             let iters = (target.as_nanos() / slowest.as_nanos().max(1)).clamp(1, 1_000_000) as u64;
 
             let mut samples: [Vec<f64>; 3] = Default::default();
+            let mut lateness: [Vec<u64>; 3] = Default::default();
             for round in 0..=rounds {
                 for k in 0..3 {
                     let which = (round + k) % 3;
@@ -993,8 +1059,10 @@ fn main() {
                     };
                     trio.progress(which, &name, &phase);
                     let d = trio.run(which, kind, &sizes, iters);
+                    let late = std::mem::take(&mut *LATENESS.lock().unwrap());
                     if round > 0 {
                         samples[which].push(d.as_nanos() as f64 / iters as f64);
+                        lateness[which].extend(late);
                     }
                 }
             }
@@ -1002,12 +1070,34 @@ fn main() {
                 let min = v.iter().copied().fold(f64::INFINITY, f64::min);
                 (min, median(&mut v))
             });
+            if lateness.iter().any(|l| !l.is_empty()) {
+                let cells: Vec<String> = lateness
+                    .iter_mut()
+                    .enumerate()
+                    .map(|(k, l)| {
+                        l.sort_unstable();
+                        format!(
+                            "{} p50 {} p99 {}",
+                            NAMES[k],
+                            fmt_ns(percentile(l, 0.5) as f64),
+                            fmt_ns(percentile(l, 0.99) as f64)
+                        )
+                    })
+                    .collect();
+                lateness_lines.push(format!("{name}: lateness {}", cells.join(", ")));
+            }
             let row = Row { name, iters, stats };
             println!("{}", row_line(&row));
             rows.push(row);
         }
     }
     *PROGRESS.lock().unwrap() = None;
+    if !lateness_lines.is_empty() {
+        println!();
+    }
+    for line in &lateness_lines {
+        println!("{line}");
+    }
     println!("\ntotal time: {:.1} s", total.elapsed().as_secs_f64());
     check_no_global_runtime();
 
