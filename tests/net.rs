@@ -527,6 +527,98 @@ async fn tcp_with_std_peer() -> (TcpStream, std::net::TcpStream) {
     (s, peer)
 }
 
+#[test]
+fn a_short_read_then_eof_is_seen_whether_the_fin_came_with_the_data_or_later() {
+    // `reactor::source` step 6: after a short stream read, the next read
+    // waits for an event instead of trying `recv`. Data and FIN often come
+    // in one edge: the reader must still see EOF, not wait forever.
+    watchdog(|| {
+        common::current_thread().block_on(async {
+            for fin_with_data in [true, false] {
+                // futures-io
+                let (mut s, mut peer) = tcp_with_std_peer().await;
+                peer.write_all(b"0123456789").unwrap();
+                if fin_with_data {
+                    peer.shutdown(Shutdown::Write).unwrap();
+                    // Both are queued before the reader's first poll.
+                    ebbtide::time::sleep(Duration::from_millis(20)).await;
+                }
+                let mut buf = [0u8; 64];
+                let mut got = 0;
+                while got < 10 {
+                    let n = s.read(&mut buf[got..]).await.unwrap();
+                    assert!(n > 0, "EOF before the data");
+                    got += n;
+                }
+                assert_eq!(&buf[..10], b"0123456789");
+                let late = std::thread::spawn(move || {
+                    if !fin_with_data {
+                        std::thread::sleep(Duration::from_millis(20));
+                        peer.shutdown(Shutdown::Write).unwrap();
+                    }
+                    peer
+                });
+                assert_eq!(
+                    s.read(&mut buf).await.unwrap(),
+                    0,
+                    "EOF (fin with data: {fin_with_data})"
+                );
+                drop(late.join().unwrap());
+
+                // owned buffers
+                let (s, mut peer) = tcp_with_std_peer().await;
+                peer.write_all(b"abc").unwrap();
+                if fin_with_data {
+                    peer.shutdown(Shutdown::Write).unwrap();
+                    ebbtide::time::sleep(Duration::from_millis(20)).await;
+                }
+                let BufResult(n, b) = s.read_owned(Vec::with_capacity(64)).await;
+                assert_eq!((n.unwrap(), &b[..]), (3, &b"abc"[..]));
+                let late = std::thread::spawn(move || {
+                    if !fin_with_data {
+                        std::thread::sleep(Duration::from_millis(20));
+                        peer.shutdown(Shutdown::Write).unwrap();
+                    }
+                    peer
+                });
+                let BufResult(n, _) = s.read_owned(Vec::with_capacity(64)).await;
+                assert_eq!(n.unwrap(), 0, "owned EOF (fin with data: {fin_with_data})");
+                drop(late.join().unwrap());
+            }
+        });
+    });
+}
+
+#[test]
+fn a_short_read_does_not_hide_data_that_arrives_after_it() {
+    // Step 6 again: many small writes, each read short; every byte arrives
+    // (a lost edge would hang under the watchdog).
+    watchdog(|| {
+        common::current_thread().block_on(async {
+            let (mut s, mut peer) = tcp_with_std_peer().await;
+            let writer = std::thread::spawn(move || {
+                for i in 0..2_000u32 {
+                    peer.write_all(&i.to_le_bytes()).unwrap();
+                    if i % 100 == 0 {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+                peer
+            });
+            let mut all = Vec::new();
+            let mut buf = [0u8; 4096];
+            while all.len() < 8_000 {
+                let n = s.read(&mut buf).await.unwrap();
+                assert!(n > 0);
+                all.extend_from_slice(&buf[..n]);
+            }
+            let expect: Vec<u8> = (0..2_000u32).flat_map(|i| i.to_le_bytes()).collect();
+            assert_eq!(all, expect);
+            drop(writer.join().unwrap());
+        });
+    });
+}
+
 /// Polls `fut` once with a waker that does nothing.
 fn poll_now<F: Future>(fut: Pin<&mut F>) -> Poll<F::Output> {
     fut.poll(&mut Context::from_waker(Waker::noop()))
@@ -535,7 +627,7 @@ fn poll_now<F: Future>(fut: Pin<&mut F>) -> Poll<F::Output> {
 /// Starts `n` owned reads made by `read`, polls each a pseudo-random 0–3
 /// times and drops it; before some, `feed` has the peer send data so those
 /// complete. Returns how many completed.
-fn churn<Fut>(
+async fn churn<Fut>(
     rng: &mut Rng,
     ledger: &Arc<BufLedger>,
     n: usize,
@@ -549,6 +641,13 @@ where
     for _ in 0..n {
         if rng.below(4) == 0 {
             feed();
+            // Let the reactor see the data: after a short stream read, the
+            // next read waits for the readiness event instead of trying
+            // `recv` (`reactor::source` step 6), and events are dispatched
+            // only when the task yields. Without this, reads would stop
+            // completing and the peer's blocking writes would fill the
+            // socket buffer.
+            ebbtide::yield_now().await;
         }
         let polls = rng.below(4);
         let mut fut = pin!(read(ledger.buf(64)));
@@ -588,7 +687,8 @@ fn owned_reads_dropped_at_random_points_drop_each_buffer_exactly_once() {
                 tcp,
                 |b| s.read_owned(b),
                 || peer.write_all(&[1u8; 16]).unwrap(),
-            );
+            )
+            .await;
             assert!(done > 0, "some TCP reads complete");
 
             let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
@@ -603,7 +703,8 @@ fn owned_reads_dropped_at_random_points_drop_each_buffer_exactly_once() {
                 || {
                     peer.send_to(&[2u8; 16], to).unwrap();
                 },
-            );
+            )
+            .await;
             assert!(done > 0, "some UDP reads complete");
 
             #[cfg(unix)]
@@ -616,7 +717,8 @@ fn owned_reads_dropped_at_random_points_drop_each_buffer_exactly_once() {
                     unix,
                     |b| s.read_owned(b),
                     || peer.write_all(&[3u8; 16]).unwrap(),
-                );
+                )
+                .await;
                 assert!(done > 0, "some Unix reads complete");
             }
         });

@@ -80,6 +80,38 @@ pub(crate) fn poll_io<T: AsSourceHandle, R>(
     }
 }
 
+/// [`poll_io`] for a read from a *stream* socket into `len` bytes: a short
+/// read lets the next one wait for an event instead of trying a `recv`
+/// that would fail (`reactor::source` step 6). Never for datagrams.
+pub(crate) fn poll_stream_read<T: AsSourceHandle>(
+    io: &Async<T>,
+    cx: &mut Context<'_>,
+    len: usize,
+    mut op: impl FnMut(&T) -> io::Result<usize>,
+) -> Poll<io::Result<usize>> {
+    let source = io.source();
+    loop {
+        if source.skip_read_try() {
+            ready!(io.poll_readable(cx))?;
+        }
+        let tick = source.tick(Direction::Read);
+        match op(io.get_ref()) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Ok(n) => {
+                if n > 0 && n < len {
+                    source.on_short_read(tick);
+                } else {
+                    source.on_success(Direction::Read, tick);
+                }
+                return Poll::Ready(Ok(n));
+            }
+            res => return Poll::Ready(res),
+        }
+        ready!(io.poll_readable(cx))?;
+    }
+}
+
 /// [`poll_io`] as a future. Cancel-safe if `op` is: nothing is held
 /// between attempts.
 pub(crate) async fn io_with<T: AsSourceHandle, R>(
@@ -91,16 +123,23 @@ pub(crate) async fn io_with<T: AsSourceHandle, R>(
 }
 
 /// One `recv` into `buf`'s spare capacity; `Ok(0)` at once if it has none.
+/// `stream`: `io` is a stream socket (see [`poll_stream_read`]).
 pub(crate) fn poll_recv_owned<T: AsSourceHandle, B: IoBufMut>(
     io: &Async<T>,
     cx: &mut Context<'_>,
     buf: &mut B,
+    stream: bool,
 ) -> Poll<io::Result<usize>> {
     if buf.buf_len() == buf.buf_capacity() {
         return Poll::Ready(Ok(0));
     }
-    let n = ready!(poll_io(io, Dir::Read, cx, |s| SockRef::from(s)
-        .recv(buf.spare_mut())))?;
+    let n = if stream {
+        let len = buf.buf_capacity() - buf.buf_len();
+        ready!(poll_stream_read(io, cx, len, |s| SockRef::from(s).recv(buf.spare_mut())))?
+    } else {
+        ready!(poll_io(io, Dir::Read, cx, |s| SockRef::from(s)
+            .recv(buf.spare_mut())))?
+    };
     // SAFETY: `recv` returns how many bytes it wrote at the start of the
     // spare capacity it was given, so `n <= spare` and those bytes are
     // initialized now.
@@ -124,11 +163,13 @@ pub(crate) fn poll_recv_from_owned<T: AsSourceHandle, B: IoBufMut>(
 }
 
 /// Steps 4–6 for reads: the future owns `buf` until it returns it.
+/// `stream`: `io` is a stream socket (see [`poll_stream_read`]).
 pub(crate) async fn read_owned<T: AsSourceHandle, B: IoBufMut>(
     io: &Async<T>,
     mut buf: B,
+    stream: bool,
 ) -> BufResult<usize, B> {
-    let res = poll_fn(|cx| poll_recv_owned(io, cx, &mut buf)).await;
+    let res = poll_fn(|cx| poll_recv_owned(io, cx, &mut buf, stream)).await;
     BufResult(res, buf)
 }
 
@@ -228,7 +269,8 @@ pub(crate) fn poll_read<T: AsSourceHandle>(
 where
     for<'a> &'a T: Read,
 {
-    poll_io(io, Dir::Read, cx, |mut s| s.read(buf))
+    let len = buf.len();
+    poll_stream_read(io, cx, len, |mut s| s.read(buf))
 }
 
 /// Vectored form of [`poll_read`].

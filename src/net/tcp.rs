@@ -297,7 +297,7 @@ impl TcpStream {
     /// Cancel-safe: the buffer lives in the future and is dropped with it,
     /// and no data is lost (see the [module docs](crate::net)).
     pub async fn read_owned<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        ops::read_owned(&self.io, buf).await
+        ops::read_owned(&self.io, buf, true).await
     }
 
     /// Writes some of `buf`'s initialized bytes (one `send`); returns how

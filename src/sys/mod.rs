@@ -55,7 +55,8 @@
 //! I/O in `windows_overlapped.rs`.
 //!
 //! Plus, for every platform, `Poller` and `Events` with `polling`'s API
-//! (`polling`'s own types, or a stand-in under Miri).
+//! (`polling`'s own types; on Linux, `epoll.rs`, which does one system call
+//! per wait where `polling` does five; under Miri, a condvar stand-in).
 //!
 //! The readiness reactor (`crate::reactor`) is built only on these. Later
 //! backends (overlapped IOCP operations, io_uring) add their own items here
@@ -96,5 +97,17 @@ pub(crate) use imp::{
 mod miri;
 #[cfg(miri)]
 pub(crate) use miri::{Events, Poller};
-#[cfg(not(miri))]
+// On Linux, a leaner epoll poller with `polling`'s API (one system call per
+// wait instead of five; see `epoll.rs`); `polling` everywhere else.
+#[cfg(all(target_os = "linux", not(miri)))]
+mod epoll;
+#[cfg(all(target_os = "linux", not(miri)))]
+pub(crate) use epoll::{Events, Poller};
+#[cfg(all(not(target_os = "linux"), not(miri)))]
 pub(crate) use polling::{Events, Poller};
+
+/// Whether `Poller` events say when a stream's read side is closed
+/// (`Event::is_interrupt`, from `EPOLLRDHUP`), so a short stream read may
+/// skip the next `recv` (`reactor::source` step 6). `polling`'s backends do
+/// not report it.
+pub(crate) const REPORTS_READ_CLOSED: bool = cfg!(all(target_os = "linux", not(miri)));
