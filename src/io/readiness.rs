@@ -107,11 +107,6 @@ impl<T: AsSourceHandle> Async<T> {
             .poll_ready(self.shared.reactor.poller(), dir, cx)
     }
 
-    /// `reactor::source` step 5, for I/O loops outside this module.
-    pub(crate) fn source(&self) -> &Source {
-        &self.source
-    }
-
     /// Polls until the handle may be readable (an event arrived since the
     /// last `WouldBlock`).
     pub fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -146,7 +141,8 @@ impl<T: AsSourceHandle> Async<T> {
     ///
     /// # Errors
     ///
-    /// Whatever `op` returns other than `WouldBlock`, or a readiness error.
+    /// Whatever `op` returns other than `WouldBlock` (and `Interrupted`,
+    /// which is retried at once), or a readiness error.
     ///
     /// # Cancel safety
     ///
@@ -170,12 +166,32 @@ impl<T: AsSourceHandle> Async<T> {
         cx: &mut Context<'_>,
         op: &mut impl FnMut(&T) -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
+        self.poll_op(dir, cx, op, |_| false)
+    }
+
+    /// The loop every readiness operation runs (module doc, and
+    /// `reactor::source` steps 5–6): try `op`, retrying `Interrupted` at
+    /// once; on `WouldBlock`, wait for `dir` and try again. `drained(&r)`
+    /// says a successful result proves the receive queue empty (a short
+    /// *stream* read); then the next read waits for an event instead of
+    /// trying first. It is `|_| false` for everything else.
+    pub(crate) fn poll_op<R>(
+        &self,
+        dir: Direction,
+        cx: &mut Context<'_>,
+        op: &mut impl FnMut(&T) -> io::Result<R>,
+        drained: impl Fn(&R) -> bool,
+    ) -> Poll<io::Result<R>> {
         loop {
+            if dir == Direction::Read && self.source.skip_read_try() {
+                std::task::ready!(self.poll_ready(dir, cx))?;
+            }
             let tick = self.source.tick(dir);
             match op(self.get_ref()) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Ok(r) => {
-                    self.source.on_success(dir, tick);
+                    self.source.on_success(dir, tick, drained(&r));
                     return Poll::Ready(Ok(r));
                 }
                 res => return Poll::Ready(res),

@@ -61,23 +61,7 @@ pub(crate) fn poll_io<T: AsSourceHandle, R>(
         Dir::Read => Direction::Read,
         Dir::Write => Direction::Write,
     };
-    loop {
-        // `reactor::source` step 5: a success uses up the recorded event.
-        let tick = io.source().tick(d);
-        match op(io.get_ref()) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Ok(r) => {
-                io.source().on_success(d, tick);
-                return Poll::Ready(Ok(r));
-            }
-            res => return Poll::Ready(res),
-        }
-        ready!(match dir {
-            Dir::Read => io.poll_readable(cx),
-            Dir::Write => io.poll_writable(cx),
-        })?;
-    }
+    io.poll_op(d, cx, &mut op, |_| false)
 }
 
 /// [`poll_io`] for a read from a *stream* socket into `len` bytes: a short
@@ -89,27 +73,7 @@ pub(crate) fn poll_stream_read<T: AsSourceHandle>(
     len: usize,
     mut op: impl FnMut(&T) -> io::Result<usize>,
 ) -> Poll<io::Result<usize>> {
-    let source = io.source();
-    loop {
-        if source.skip_read_try() {
-            ready!(io.poll_readable(cx))?;
-        }
-        let tick = source.tick(Direction::Read);
-        match op(io.get_ref()) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Ok(n) => {
-                if n > 0 && n < len {
-                    source.on_short_read(tick);
-                } else {
-                    source.on_success(Direction::Read, tick);
-                }
-                return Poll::Ready(Ok(n));
-            }
-            res => return Poll::Ready(res),
-        }
-        ready!(io.poll_readable(cx))?;
-    }
+    io.poll_op(Direction::Read, cx, &mut op, |&n| n > 0 && n < len)
 }
 
 /// [`poll_io`] as a future. Cancel-safe if `op` is: nothing is held

@@ -24,26 +24,26 @@
 //! 6. Stream reads only, and only where the poller reports a closed read
 //!    side (`sys::REPORTS_READ_CLOSED`: Linux, `EPOLLRDHUP`): a read that
 //!    returns fewer bytes than asked (`0 < n < len`) drained the socket's
-//!    receive queue, so `on_short_read(tick)` marks the direction `drained`
-//!    if no event arrived since the tick was read. While it is drained and
-//!    the read side is not closed, `skip_read_try` says to wait for the
-//!    next event instead of trying a `recv` that would fail with
-//!    `WouldBlock` (tokio's trick: one `recv` fewer per message, 6.2 -> 4.2
-//!    per echo round trip). Every read event clears `drained`. An event
-//!    whose `is_interrupt()` is set (the peer's FIN or a hang-up) sets the
-//!    sticky `read_closed`: data and FIN often arrive in one edge, and
-//!    without it the reader would wait forever for an edge that already
-//!    came. `read_closed` only turns the skip off; it never makes
-//!    `poll_ready` return early, so no caller can spin on it. Datagram
-//!    reads and the generic `Async<T>` never skip: a short datagram says
-//!    nothing about the next one.
+//!    receive queue, so `on_success(Read, tick, drained = true)` sets
+//!    `skip_read` if no event arrived since the tick was read and the read
+//!    side is not closed. While it is set, `skip_read_try` says to wait for
+//!    the next event instead of trying a `recv` that would fail with
+//!    `WouldBlock` (tokio's trick: one `recv` fewer per message; with the
+//!    Linux poller, 6.2 -> 5.2 syscalls per echo round trip). Every read
+//!    event clears it. An event whose `is_interrupt()` is set (the peer's
+//!    FIN or a hang-up) sets the sticky `read_closed`: data and FIN often
+//!    arrive in one edge, and without it the reader would wait forever for
+//!    an edge that already came. `read_closed` only keeps the skip off; it
+//!    never makes `poll_ready` return early, so no caller can spin on it.
+//!    Datagram reads and the generic `Async<T>` never skip: a short
+//!    datagram says nothing about the next one.
 //!
 //! On backends without edge mode (IOCP/AFD) the handle is registered in
 //! oneshot mode with no interest, and `poll_ready` (re-)arms the directions
 //! that have a waiter; every event disarms both.
 
 use std::io;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
@@ -75,13 +75,16 @@ pub(crate) struct Source {
     state: Mutex<State>,
     /// Step 5: per-direction event counters.
     ticks: [AtomicU32; 2],
+    /// Step 6: the last stream read was short, no read event came since and
+    /// the read side is not closed. Written under `state`'s lock, read
+    /// without it: a stale value costs one `recv` or one lock, never a
+    /// wake-up, because the wait it selects consults `ready` under the lock.
+    skip_read: AtomicBool,
 }
 
 #[derive(Default)]
 struct State {
     dirs: [Half; 2],
-    /// Step 6: the last stream read was short and no read event came since.
-    drained: bool,
     /// Step 6: an event said the read side is closed (sticky).
     read_closed: bool,
     /// Oneshot mode only: the interest currently armed in the poller.
@@ -104,6 +107,7 @@ impl Source {
             edge,
             state: Mutex::new(State::default()),
             ticks: [AtomicU32::new(0), AtomicU32::new(0)],
+            skip_read: AtomicBool::new(false),
         }
     }
 
@@ -146,33 +150,24 @@ impl Source {
         self.ticks[dir as usize].load(Ordering::Acquire)
     }
 
-    /// Step 5: a call in `dir` succeeded; `tick` is what `tick(dir)` read
-    /// before it.
-    pub(crate) fn on_success(&self, dir: Direction, tick: u32) {
+    /// Steps 5 and 6: a call in `dir` succeeded; `tick` is what `tick(dir)`
+    /// read before it; `drained`: it was a stream read that returned fewer
+    /// bytes than asked.
+    pub(crate) fn on_success(&self, dir: Direction, tick: u32, drained: bool) {
         let mut st = self.lock();
-        if self.ticks[dir as usize].load(Ordering::Acquire) == tick {
-            st.dirs[dir as usize].ready = false;
+        if self.ticks[dir as usize].load(Ordering::Acquire) != tick {
+            return; // an event came meanwhile: it is not used up
+        }
+        st.dirs[dir as usize].ready = false;
+        if drained && dir == Direction::Read && sys::REPORTS_READ_CLOSED && !st.read_closed {
+            self.skip_read.store(true, Ordering::Release);
         }
     }
 
     /// Step 6: a stream read in progress should wait for the next event
-    /// rather than try the call.
+    /// rather than try the call. One atomic load, no lock.
     pub(crate) fn skip_read_try(&self) -> bool {
-        if !sys::REPORTS_READ_CLOSED {
-            return false;
-        }
-        let st = self.lock();
-        st.drained && !st.read_closed
-    }
-
-    /// Step 6: a stream read returned fewer bytes than asked; `tick` is what
-    /// `tick(Read)` read before it.
-    pub(crate) fn on_short_read(&self, tick: u32) {
-        let mut st = self.lock();
-        if self.ticks[Direction::Read as usize].load(Ordering::Acquire) == tick {
-            st.dirs[Direction::Read as usize].ready = false;
-            st.drained = sys::REPORTS_READ_CLOSED;
-        }
+        self.skip_read.load(Ordering::Acquire)
     }
 
     /// Step 3: records an event and moves the wakers it releases into `out`.
@@ -185,8 +180,8 @@ impl Source {
         ] {
             if hit {
                 if dir == Direction::Read {
-                    st.drained = false;
                     st.read_closed |= ev.is_interrupt();
+                    self.skip_read.store(false, Ordering::Release);
                 }
                 self.ticks[dir as usize].fetch_add(1, Ordering::Release);
                 let half = &mut st.dirs[dir as usize];
