@@ -32,6 +32,9 @@
 use std::fmt::Write as _;
 use std::future::Future;
 use std::pin::Pin;
+#[path = "common/watchdog.rs"]
+mod watchdog;
+
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Mutex};
@@ -845,7 +848,7 @@ impl Trio {
 
     fn progress(&self, which: usize, workload: &str, phase: &str) {
         let handle = (which == 0).then(|| self.e.rt.handle().clone());
-        progress(format!("{workload} on {} ({phase})", NAMES[which]), handle);
+        watchdog::progress(format!("{workload} on {} ({phase})", NAMES[which]), handle);
     }
 
     /// Time of `iters` iterations of `kind` on runtime `which` (0, 1, 2).
@@ -858,50 +861,8 @@ impl Trio {
     }
 }
 
-/// What is being measured now, for the watchdog.
-struct Progress {
-    what: String,
-    since: Instant,
-    ebbtide: Option<ebbtide::runtime::Handle>,
-}
-
-static PROGRESS: Mutex<Option<Progress>> = Mutex::new(None);
-
 /// A sample that makes no progress for this long is reported as a hang.
 const HANG_LIMIT: Duration = Duration::from_secs(30);
-
-fn progress(what: String, ebbtide: Option<ebbtide::runtime::Handle>) {
-    *PROGRESS.lock().unwrap() = Some(Progress {
-        what,
-        since: Instant::now(),
-        ebbtide,
-    });
-}
-
-/// Reports a sample stuck for `HANG_LIMIT` (with ebbtide's metrics when it
-/// is ebbtide's) and exits, instead of hanging the whole run.
-fn start_watchdog() {
-    std::thread::Builder::new()
-        .name("bench-watchdog".into())
-        .spawn(|| loop {
-            std::thread::sleep(Duration::from_secs(1));
-            let guard = PROGRESS.lock().unwrap();
-            let Some(p) = guard.as_ref() else { continue };
-            if p.since.elapsed() < HANG_LIMIT {
-                continue;
-            }
-            eprintln!(
-                "\nHANG: {} made no progress for {} s",
-                p.what,
-                p.since.elapsed().as_secs()
-            );
-            if let Some(h) = &p.ebbtide {
-                eprintln!("ebbtide metrics: {:#?}", h.metrics());
-            }
-            std::process::exit(3);
-        })
-        .expect("spawn watchdog");
-}
 
 struct Opts {
     quick: bool,
@@ -1017,7 +978,7 @@ fn main() {
     println!("cells: median (min) time per iteration; e/t, e/s: ratio of medians (< 1: ebbtide faster)\n");
     println!("{}", header());
 
-    start_watchdog();
+    watchdog::start(HANG_LIMIT);
     let total = Instant::now();
     let mut rows = Vec::new();
     let mut lateness_lines = Vec::new();
@@ -1091,7 +1052,7 @@ fn main() {
             rows.push(row);
         }
     }
-    *PROGRESS.lock().unwrap() = None;
+    watchdog::idle();
     if !lateness_lines.is_empty() {
         println!();
     }

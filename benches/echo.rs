@@ -62,9 +62,12 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+#[path = "common/watchdog.rs"]
+mod watchdog;
+
 use std::sync::atomic::AtomicU8;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use async_executor::Executor;
@@ -667,50 +670,8 @@ async fn drive<E: Echo, S: Spawn>(
 // Watchdog, descriptors
 // ---------------------------------------------------------------------------
 
-/// What is being measured now, for the watchdog.
-struct Progress {
-    what: String,
-    since: Instant,
-    ebbtide: Option<ebbtide::runtime::Handle>,
-}
-
-static PROGRESS: Mutex<Option<Progress>> = Mutex::new(None);
-
 /// A cell that takes longer than this is reported as a hang.
 const HANG_LIMIT: Duration = Duration::from_secs(60);
-
-fn progress(what: String, ebbtide: Option<ebbtide::runtime::Handle>) {
-    *PROGRESS.lock().unwrap() = Some(Progress {
-        what,
-        since: Instant::now(),
-        ebbtide,
-    });
-}
-
-/// Reports a cell stuck for `HANG_LIMIT` (with ebbtide's metrics when it
-/// is ebbtide's) and exits, instead of hanging the whole run.
-fn start_watchdog() {
-    std::thread::Builder::new()
-        .name("bench-watchdog".into())
-        .spawn(|| loop {
-            std::thread::sleep(Duration::from_secs(1));
-            let guard = PROGRESS.lock().unwrap();
-            let Some(p) = guard.as_ref() else { continue };
-            if p.since.elapsed() < HANG_LIMIT {
-                continue;
-            }
-            eprintln!(
-                "\nHANG: {} took more than {} s",
-                p.what,
-                HANG_LIMIT.as_secs()
-            );
-            if let Some(h) = &p.ebbtide {
-                eprintln!("ebbtide metrics: {:#?}", h.metrics());
-            }
-            std::process::exit(3);
-        })
-        .expect("spawn watchdog");
-}
 
 /// CPU time in clock ticks (`USER_HZ`), to tell how much other processes
 /// loaded the machine during a sample (all zero where `/proc` is missing).
@@ -888,12 +849,12 @@ fn run_only(v: Variant, opts: &Opts) {
         warm: Duration::ZERO,
         window: Duration::from_secs_f64(opts.secs),
     };
-    progress(
+    watchdog::progress(
         format!("{} on {}", cell.name(), v.name()),
         rts.ebbtide.as_ref().map(|r| r.handle().clone()),
     );
     let s = rts.run(v, cell, timing);
-    *PROGRESS.lock().unwrap() = None;
+    watchdog::idle();
     println!(
         "{} {}: {:.0} messages/s over {:.2} s",
         v.name(),
@@ -969,7 +930,7 @@ fn write_json(path: &str, rows: &[Row]) {
 fn main() {
     let opts = parse_args();
     raise_fd_limit();
-    start_watchdog();
+    watchdog::start(HANG_LIMIT);
     if let Some(v) = opts.only {
         run_only(v, &opts);
         return;
@@ -1025,11 +986,11 @@ fn main() {
                 let what = format!("{} on {} (round {})", cell.name(), v.name(), round + 1);
                 let ebb =
                     matches!(v, Variant::Ebbtide | Variant::EbbtideOwned).then(|| rts.ebb().0);
-                progress(what.clone(), ebb);
+                watchdog::progress(what.clone(), ebb);
                 let before = CpuTicks::now();
                 let s = rts.run(v, cell, timing);
                 background.push(CpuTicks::now().background_since(before));
-                *PROGRESS.lock().unwrap() = None;
+                watchdog::idle();
                 check_fds(fd_baseline, &what);
                 samples[which].push(s.per_sec());
             }
