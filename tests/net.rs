@@ -619,6 +619,88 @@ fn a_short_read_does_not_hide_data_that_arrives_after_it() {
     });
 }
 
+/// An ebbtide stream and its std peer, the ebbtide side made by `how`:
+/// 0 accepted, 1 connected, 2 `TcpStream::try_from` (each enables the
+/// receive-queue hint on its own path).
+async fn tcp_made_by(how: u8) -> (TcpStream, std::net::TcpStream) {
+    match how {
+        0 => tcp_with_std_peer().await,
+        1 => {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let s = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+            (s, l.accept().unwrap().0)
+        }
+        _ => {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let std_s = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+            (TcpStream::try_from(std_s).unwrap(), l.accept().unwrap().0)
+        }
+    }
+}
+
+#[test]
+fn a_read_that_fills_its_buffer_skips_the_next_recv_only_when_the_queue_is_empty() {
+    // `reactor::source` step 6 with the Linux receive-queue hint
+    // (`sys::tcp_inq`): a read that fills its buffer exactly and leaves
+    // nothing queued lets the next read wait for an event; one that leaves
+    // bytes queued must not (the event for them already came: waiting
+    // would hang). Data, FIN with the data and FIN later are all seen.
+    watchdog(|| {
+        common::current_thread().block_on(async {
+            for how in 0..3u8 {
+                // Bytes left behind a full read: read at once, no new edge.
+                let (mut s, mut peer) = tcp_made_by(how).await;
+                peer.write_all(b"0123456789abcdefghij").unwrap();
+                ebbtide::time::sleep(Duration::from_millis(20)).await;
+                let mut buf = [0u8; 10];
+                s.read_exact(&mut buf).await.unwrap();
+                assert_eq!(&buf, b"0123456789");
+                s.read_exact(&mut buf).await.unwrap();
+                assert_eq!(&buf, b"abcdefghij", "made by {how}");
+                let BufResult(n, b) = {
+                    peer.write_all(b"klm").unwrap();
+                    ebbtide::time::sleep(Duration::from_millis(20)).await;
+                    s.read_owned(Vec::with_capacity(2)).await
+                };
+                assert_eq!(
+                    (n.unwrap(), &b[..]),
+                    (2, &b"kl"[..]),
+                    "owned, made by {how}"
+                );
+                let BufResult(n, b) = s.read_owned(Vec::with_capacity(1)).await;
+                assert_eq!((n.unwrap(), &b[..]), (1, &b"m"[..]), "owned, made by {how}");
+
+                // The queue emptied by a full read: later data and EOF come.
+                for fin_with_data in [true, false] {
+                    let (mut s, mut peer) = tcp_made_by(how).await;
+                    peer.write_all(b"0123456789").unwrap();
+                    if fin_with_data {
+                        peer.shutdown(Shutdown::Write).unwrap();
+                        ebbtide::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    s.read_exact(&mut buf).await.unwrap();
+                    let late = std::thread::spawn(move || {
+                        if !fin_with_data {
+                            std::thread::sleep(Duration::from_millis(20));
+                            peer.write_all(b"later").unwrap();
+                            peer.shutdown(Shutdown::Write).unwrap();
+                        }
+                        peer
+                    });
+                    let mut rest = Vec::new();
+                    s.read_to_end(&mut rest).await.unwrap();
+                    let expect: &[u8] = if fin_with_data { b"" } else { b"later" };
+                    assert_eq!(
+                        rest, expect,
+                        "made by {how}, fin with data: {fin_with_data}"
+                    );
+                    drop(late.join().unwrap());
+                }
+            }
+        });
+    });
+}
+
 /// Polls `fut` once with a waker that does nothing.
 fn poll_now<F: Future>(fut: Pin<&mut F>) -> Poll<F::Output> {
     fut.poll(&mut Context::from_waker(Waker::noop()))

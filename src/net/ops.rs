@@ -5,6 +5,7 @@
 
 use std::future::poll_fn;
 use std::io::{self, Read, Write};
+use std::mem::MaybeUninit;
 use std::task::{ready, Context, Poll};
 
 use socket2::{SockAddr, SockRef};
@@ -64,16 +65,41 @@ pub(crate) fn poll_io<T: AsSourceHandle, R>(
     io.poll_op(d, cx, &mut op, |_| false)
 }
 
-/// [`poll_io`] for a read from a *stream* socket into `len` bytes: a short
-/// read lets the next one wait for an event instead of trying a `recv`
-/// that would fail (`reactor::source` step 6). Never for datagrams.
-pub(crate) fn poll_stream_read<T: AsSourceHandle>(
+/// A stream socket's read call: `recv`, plus what it proves about the
+/// receive queue.
+pub(crate) trait StreamSocket: AsSourceHandle {
+    /// One `recv` into `buf`: the bytes read and, when the OS says so, how
+    /// many are still queued after it (Linux TCP: `sys::tcp_recv`).
+    fn recv_stream(&self, buf: &mut [MaybeUninit<u8>]) -> io::Result<(usize, Option<usize>)>;
+}
+
+impl StreamSocket for std::net::TcpStream {
+    fn recv_stream(&self, buf: &mut [MaybeUninit<u8>]) -> io::Result<(usize, Option<usize>)> {
+        crate::sys::tcp_recv(self, buf)
+    }
+}
+
+#[cfg(unix)]
+impl StreamSocket for std::os::unix::net::UnixStream {
+    fn recv_stream(&self, buf: &mut [MaybeUninit<u8>]) -> io::Result<(usize, Option<usize>)> {
+        Ok((SockRef::from(self).recv(buf)?, None))
+    }
+}
+
+/// [`poll_io`] for one read from a *stream* socket into `buf`. A read
+/// that proves the receive queue empty (short, `0 < n < len`, or a full
+/// one whose queue hint is 0) lets the next read wait for an event instead
+/// of trying a `recv` that would fail (`reactor::source` step 6). Never
+/// for datagrams.
+pub(crate) fn poll_stream_read<T: StreamSocket>(
     io: &Async<T>,
     cx: &mut Context<'_>,
-    len: usize,
-    mut op: impl FnMut(&T) -> io::Result<usize>,
+    buf: &mut [MaybeUninit<u8>],
 ) -> Poll<io::Result<usize>> {
-    io.poll_op(Direction::Read, cx, &mut op, |&n| n > 0 && n < len)
+    let len = buf.len();
+    let drained = |&(n, left): &(usize, Option<usize>)| n > 0 && (n < len || left == Some(0));
+    let (n, _) = ready!(io.poll_op(Direction::Read, cx, &mut |s| s.recv_stream(buf), drained))?;
+    Poll::Ready(Ok(n))
 }
 
 /// [`poll_io`] as a future. Cancel-safe if `op` is: nothing is held
@@ -86,27 +112,37 @@ pub(crate) async fn io_with<T: AsSourceHandle, R>(
     poll_fn(|cx| poll_io(io, dir, cx, &mut op)).await
 }
 
-/// One `recv` into `buf`'s spare capacity; `Ok(0)` at once if it has none.
-/// `stream`: `io` is a stream socket (see [`poll_stream_read`]).
-pub(crate) fn poll_recv_owned<T: AsSourceHandle, B: IoBufMut>(
+/// One read into `buf`'s spare capacity from a stream socket; `Ok(0)` at
+/// once if it has none.
+pub(crate) fn poll_read_owned<T: StreamSocket, B: IoBufMut>(
     io: &Async<T>,
     cx: &mut Context<'_>,
     buf: &mut B,
-    stream: bool,
 ) -> Poll<io::Result<usize>> {
     if buf.buf_len() == buf.buf_capacity() {
         return Poll::Ready(Ok(0));
     }
-    let n = if stream {
-        let len = buf.buf_capacity() - buf.buf_len();
-        ready!(poll_stream_read(io, cx, len, |s| SockRef::from(s).recv(buf.spare_mut())))?
-    } else {
-        ready!(poll_io(io, Dir::Read, cx, |s| SockRef::from(s)
-            .recv(buf.spare_mut())))?
-    };
+    let n = ready!(poll_stream_read(io, cx, buf.spare_mut()))?;
     // SAFETY: `recv` returns how many bytes it wrote at the start of the
     // spare capacity it was given, so `n <= spare` and those bytes are
     // initialized now.
+    unsafe { buf.advance_init(n) };
+    Poll::Ready(Ok(n))
+}
+
+/// One `recv` of a datagram into `buf`'s spare capacity; `Ok(0)` at once
+/// if it has none.
+fn poll_recv_owned<T: AsSourceHandle, B: IoBufMut>(
+    io: &Async<T>,
+    cx: &mut Context<'_>,
+    buf: &mut B,
+) -> Poll<io::Result<usize>> {
+    if buf.buf_len() == buf.buf_capacity() {
+        return Poll::Ready(Ok(0));
+    }
+    let n = ready!(poll_io(io, Dir::Read, cx, |s| SockRef::from(s)
+        .recv(buf.spare_mut())))?;
+    // SAFETY: as in `poll_read_owned`.
     unsafe { buf.advance_init(n) };
     Poll::Ready(Ok(n))
 }
@@ -120,20 +156,27 @@ pub(crate) fn poll_recv_from_owned<T: AsSourceHandle, B: IoBufMut>(
 ) -> Poll<io::Result<(usize, SockAddr)>> {
     let (n, from) = ready!(poll_io(io, Dir::Read, cx, |s| SockRef::from(s)
         .recv_from(buf.spare_mut())))?;
-    // SAFETY: as in `poll_recv_owned`: `recvfrom` wrote `n` bytes at the
+    // SAFETY: as in `poll_read_owned`: `recvfrom` wrote `n` bytes at the
     // start of the spare capacity (at most its length).
     unsafe { buf.advance_init(n) };
     Poll::Ready(Ok((n, from)))
 }
 
-/// Steps 4–6 for reads: the future owns `buf` until it returns it.
-/// `stream`: `io` is a stream socket (see [`poll_stream_read`]).
-pub(crate) async fn read_owned<T: AsSourceHandle, B: IoBufMut>(
+/// Steps 4–6 for stream reads: the future owns `buf` until it returns it.
+pub(crate) async fn read_owned<T: StreamSocket, B: IoBufMut>(
     io: &Async<T>,
     mut buf: B,
-    stream: bool,
 ) -> BufResult<usize, B> {
-    let res = poll_fn(|cx| poll_recv_owned(io, cx, &mut buf, stream)).await;
+    let res = poll_fn(|cx| poll_read_owned(io, cx, &mut buf)).await;
+    BufResult(res, buf)
+}
+
+/// Steps 4–6 for `recv` on a connected datagram socket.
+pub(crate) async fn recv_owned<T: AsSourceHandle, B: IoBufMut>(
+    io: &Async<T>,
+    mut buf: B,
+) -> BufResult<usize, B> {
+    let res = poll_fn(|cx| poll_recv_owned(io, cx, &mut buf)).await;
     BufResult(res, buf)
 }
 
@@ -225,16 +268,16 @@ pub(crate) async fn finish_connect<T: AsSourceHandle>(io: &Async<T>) -> io::Resu
 }
 
 /// Borrowed-buffer read: the `futures-io` `poll_read` of every stream.
-pub(crate) fn poll_read<T: AsSourceHandle>(
+pub(crate) fn poll_read<T: StreamSocket>(
     io: &Async<T>,
     cx: &mut Context<'_>,
     buf: &mut [u8],
-) -> Poll<io::Result<usize>>
-where
-    for<'a> &'a T: Read,
-{
-    let len = buf.len();
-    poll_stream_read(io, cx, len, |mut s| s.read(buf))
+) -> Poll<io::Result<usize>> {
+    // SAFETY: `[u8]` and `[MaybeUninit<u8>]` have one layout, and
+    // `recv_stream` only writes initialized bytes into it, so `buf` stays
+    // initialized.
+    let buf = unsafe { &mut *(std::ptr::from_mut::<[u8]>(buf) as *mut [MaybeUninit<u8>]) };
+    poll_stream_read(io, cx, buf)
 }
 
 /// Vectored form of [`poll_read`].

@@ -147,6 +147,7 @@ impl TcpListener {
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
         let (stream, peer) =
             std::task::ready!(ops::poll_io(&self.io, Dir::Read, cx, |l| l.accept()))?;
+        crate::sys::tcp_enable_queue_hint(&stream);
         let io = register(stream, "TcpListener::accept")?;
         Poll::Ready(Ok((TcpStream { io }, peer)))
     }
@@ -275,7 +276,9 @@ impl TcpStream {
             Err(e) if !crate::sys::connect_in_progress(&e) => return Err(e),
             _ => {}
         }
-        let io = register(std::net::TcpStream::from(socket), "TcpStream::connect")?;
+        let stream = std::net::TcpStream::from(socket);
+        crate::sys::tcp_enable_queue_hint(&stream);
+        let io = register(stream, "TcpStream::connect")?;
         ops::finish_connect(&io).await?;
         Ok(TcpStream { io })
     }
@@ -297,7 +300,7 @@ impl TcpStream {
     /// Cancel-safe: the buffer lives in the future and is dropped with it,
     /// and no data is lost (see the [module docs](crate::net)).
     pub async fn read_owned<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        ops::read_owned(&self.io, buf, true).await
+        ops::read_owned(&self.io, buf).await
     }
 
     /// Writes some of `buf`'s initialized bytes (one `send`); returns how
@@ -466,6 +469,7 @@ impl TryFrom<std::net::TcpStream> for TcpStream {
     ///
     /// Outside a runtime; the OS error of registering it.
     fn try_from(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        crate::sys::tcp_enable_queue_hint(&stream);
         let io = register(stream, "TcpStream::try_from")?;
         Ok(TcpStream { io })
     }

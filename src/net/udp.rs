@@ -220,7 +220,7 @@ impl UdpSocket {
     ///
     /// Cancel-safe.
     pub async fn recv_owned<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        ops::read_owned(&self.io, buf, false).await
+        ops::recv_owned(&self.io, buf).await
     }
 
     /// Sends `buf`'s initialized bytes to the connected peer.

@@ -194,7 +194,7 @@ impl UnixStream {
     ///
     /// Cancel-safe: the buffer is dropped with the future.
     pub async fn read_owned<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        ops::read_owned(&self.io, buf, true).await
+        ops::read_owned(&self.io, buf).await
     }
 
     /// Writes some of `buf`'s initialized bytes (one `write`).
@@ -479,7 +479,7 @@ impl UnixDatagram {
     ///
     /// Cancel-safe.
     pub async fn recv_owned<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        ops::read_owned(&self.io, buf, false).await
+        ops::recv_owned(&self.io, buf).await
     }
 
     /// Waits until a datagram may be ready to receive.

@@ -111,3 +111,38 @@ pub(crate) use polling::{Events, Poller};
 /// skip the next `recv` (`reactor::source` step 6). `polling`'s backends do
 /// not report it.
 pub(crate) const REPORTS_READ_CLOSED: bool = cfg!(all(target_os = "linux", not(miri)));
+
+// TCP reads that say whether they emptied the receive queue: `TCP_INQ`
+// on Linux (`tcp_inq.rs`); elsewhere a plain `recv` with no hint.
+#[cfg(all(target_os = "linux", not(miri)))]
+mod tcp_inq;
+
+/// Asks the OS to report, with each read of `stream`, how many bytes are
+/// still queued (`tcp_inq.rs` step 1). A no-op where there is no such
+/// report or the OS refuses: reads then carry no hint.
+pub(crate) fn tcp_enable_queue_hint(stream: &std::net::TcpStream) {
+    #[cfg(all(target_os = "linux", not(miri)))]
+    {
+        use std::os::fd::AsFd;
+        let _ = tcp_inq::enable(stream.as_fd());
+    }
+    #[cfg(not(all(target_os = "linux", not(miri))))]
+    let _ = stream;
+}
+
+/// One `recv` from `stream` into `buf`: the bytes read and, where the OS
+/// reports it (after [`tcp_enable_queue_hint`]), how many are still queued.
+pub(crate) fn tcp_recv(
+    stream: &std::net::TcpStream,
+    buf: &mut [std::mem::MaybeUninit<u8>],
+) -> std::io::Result<(usize, Option<usize>)> {
+    #[cfg(all(target_os = "linux", not(miri)))]
+    {
+        use std::os::fd::AsFd;
+        tcp_inq::recv(stream.as_fd(), buf)
+    }
+    #[cfg(not(all(target_os = "linux", not(miri))))]
+    {
+        Ok((socket2::SockRef::from(stream).recv(buf)?, None))
+    }
+}
