@@ -24,6 +24,7 @@ mod join;
 mod local;
 mod park;
 pub(crate) mod registry;
+mod ring;
 pub(crate) mod task;
 mod taskset;
 mod worker;
@@ -41,12 +42,13 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use async_task::ScheduleInfo;
-use concurrent_queue::{ConcurrentQueue, PushError};
+use concurrent_queue::ConcurrentQueue;
 use parking::Parker;
 
 use crate::reactor::Reactor;
 use crate::runtime::Shared;
 use idle::Idle;
+use ring::Ring;
 use task::{Catching, MetaRef, Runnable, TaskMeta};
 pub(crate) use taskset::TaskSet;
 
@@ -55,8 +57,9 @@ const LOCAL_QUEUE_CAPACITY: usize = 256;
 
 /// One worker's slots in the shared scheduler.
 pub(crate) struct WorkerSlot {
-    /// Its local run queue; other workers steal from it.
-    pub(crate) queue: ConcurrentQueue<Runnable>,
+    /// Its local run queue: only this worker pushes and pops (`ring`);
+    /// other workers steal half of it.
+    pub(crate) queue: Ring<Runnable, LOCAL_QUEUE_CAPACITY>,
     /// How to wake it.
     pub(crate) waiter: Arc<Waiter>,
     /// Its parker, taken by the thread that runs as this worker.
@@ -96,7 +99,7 @@ impl Scheduler {
             .map(|_| {
                 let (parker, waiter) = Waiter::pair();
                 WorkerSlot {
-                    queue: ConcurrentQueue::bounded(LOCAL_QUEUE_CAPACITY),
+                    queue: Ring::new(),
                     waiter: Arc::new(waiter),
                     parker: Mutex::new(Some(parker)),
                     polls: AtomicU64::new(0),
@@ -153,10 +156,11 @@ impl Scheduler {
         self.notify_one(reactor);
     }
 
+    /// Queues `runnable` on worker `index`'s ring, or the injector when it
+    /// is full. Only the thread running as worker `index` may call this
+    /// (the ring's owner).
     fn push_local(&self, index: usize, runnable: Runnable) {
-        if let Err(PushError::Full(r) | PushError::Closed(r)) =
-            self.workers[index].queue.push(runnable)
-        {
+        if let Err(r) = self.workers[index].queue.push(runnable) {
             if let Err(e) = self.injector.push(r) {
                 drop(e.into_inner());
             }
@@ -224,10 +228,8 @@ impl Scheduler {
             drop(r);
         }
         for w in self.workers.iter() {
-            w.queue.close();
-            while let Ok(r) = w.queue.pop() {
-                drop(r);
-            }
+            // Safe with a leaked worker still running: drain only steals.
+            w.queue.drain(drop);
         }
     }
 

@@ -226,7 +226,7 @@ impl<'a> Worker<'a> {
             sched.push_local(self.index, r);
         }
         self.lifo_runs = 0;
-        if let Ok(r) = sched.workers[self.index].queue.pop() {
+        if let Some(r) = sched.workers[self.index].queue.pop() {
             return Some(r);
         }
         if let Some(r) = self.local.pop() {
@@ -288,14 +288,9 @@ impl<'a> Worker<'a> {
 
     fn steal_from(&self, victim: usize) -> Option<Runnable> {
         let sched = self.sched();
-        let from = &sched.workers[victim].queue;
-        let count = from.len().div_ceil(2);
-        let first = from.pop().ok()?;
-        for _ in 1..count {
-            let Ok(r) = from.pop() else { break };
-            sched.push_local(self.index, r);
-        }
-        Some(first)
+        sched.workers[victim]
+            .queue
+            .steal(|r| sched.push_local(self.index, r))
     }
 
     fn next_rand(&mut self) -> u32 {

@@ -1,0 +1,367 @@
+//! A worker's local run queue: a bounded ring that one thread (its owner,
+//! the worker) pushes to and pops from, and other workers steal half of.
+//!
+//! Only the owner ever writes a slot, so a push is a slot write and one
+//! release store, with no compare-and-swap (a general multi-producer queue
+//! pays one per push and per pop).
+//!
+//! # Protocol
+//!
+//! State: `tail` (`u32`, stored only by the owner), `head` (a `u64`
+//! packing two `u32` positions, `steal` ≤ `real`), and `CAP` slots; every
+//! position is taken modulo 2³² and a slot index is `position % CAP`.
+//! Slots in `real..tail` are queued; slots in `steal..real` are being
+//! copied out by a stealer; `steal == real` when no steal is in progress.
+//!
+//! 1. **Push** (owner): load `head` (Acquire) for `steal`. If `tail - steal
+//!    == CAP` the ring is full (slots still being stolen count): the value
+//!    is handed back. Otherwise write slot `tail`, then store `tail + 1`
+//!    (Release), which publishes the write to whoever loads `tail`.
+//! 2. **Pop** (owner only): compare-and-swap `head` from `(steal, real)` to
+//!    `(real + 1, real + 1)` if no steal is in progress, else to `(steal,
+//!    real + 1)`; on success slot `real` is the owner's to read. Empty when
+//!    `real == tail`. (A non-owner must not pop: it would move `steal`
+//!    past a slot it has not read yet, and the owner could overwrite it.)
+//! 3. **Steal** (any other thread), in three phases. *Claim*: if `steal !=
+//!    real`, another steal is in progress: give up. Load `tail` (Acquire:
+//!    the slots below it are written), take `n = ceil((tail - real) / 2)`,
+//!    compare-and-swap `head` to `(steal, real + n)`. Pops now start at
+//!    `real + n`, and pushes still stop at `steal + CAP`, so nobody writes
+//!    or reads `steal..steal + n`. *Copy* the `n` values out. *Release*:
+//!    compare-and-swap `head` from `(steal, r)` to `(r, r)` (AcqRel; `r` is
+//!    wherever the owner's pops have moved `real`), so the owner's next
+//!    write into those slots happens after the reads.
+//! 4. **Drain** (teardown): steal until empty, so it is safe even while a
+//!    leaked worker still owns the ring.
+//!
+//! # How it is checked
+//!
+//! Miri's data-race detector, on the unit tests (`.ci/run` runs them under
+//! 8 seeds): `concurrent_owner_and_thieves_take_each_value_once` has an
+//! owner pushing and popping against two thieves. Each of three protocol
+//! mutations made Miri report a data race on a slot on every seed tried
+//! (0, 1, 2): a push bounded by `real` instead of `steal`, a pop that
+//! moves `steal` while a steal is in progress, a `Relaxed` release. Loom
+//! models were tried and dropped: loom 0.7.3 never ran a thread's load
+//! then compare-and-swap between another thread's plain load and what
+//! follows it (a two-thread model with one such pair ran 1 iteration), so
+//! it missed the first mutation.
+
+use std::mem::MaybeUninit;
+
+use crate::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use crate::sync::UnsafeCell;
+
+/// A bounded single-producer, multi-consumer ring of `CAP` values (a power
+/// of two). See the module doc for who may call what.
+pub(crate) struct Ring<T, const CAP: usize> {
+    /// `steal << 32 | real`.
+    head: AtomicU64,
+    tail: AtomicU32,
+    slots: Box<[UnsafeCell<MaybeUninit<T>>]>,
+}
+
+// SAFETY: values move between threads through the ring (so `T: Send`); the
+// protocol gives each slot one reader or one writer at a time.
+unsafe impl<T: Send, const CAP: usize> Send for Ring<T, CAP> {}
+// SAFETY: as above.
+unsafe impl<T: Send, const CAP: usize> Sync for Ring<T, CAP> {}
+
+fn pack(steal: u32, real: u32) -> u64 {
+    (u64::from(steal) << 32) | u64::from(real)
+}
+
+fn unpack(head: u64) -> (u32, u32) {
+    ((head >> 32) as u32, head as u32)
+}
+
+impl<T, const CAP: usize> Ring<T, CAP> {
+    const MASK: u32 = {
+        assert!(CAP.is_power_of_two() && CAP <= 1 << 16);
+        CAP as u32 - 1
+    };
+
+    pub(crate) fn new() -> Ring<T, CAP> {
+        Ring {
+            head: AtomicU64::new(0),
+            tail: AtomicU32::new(0),
+            slots: (0..CAP)
+                .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
+                .collect(),
+        }
+    }
+
+    fn slot(&self, pos: u32) -> &UnsafeCell<MaybeUninit<T>> {
+        &self.slots[(pos & Self::MASK) as usize]
+    }
+
+    /// Step 1. Owner only. `Err(value)` when full.
+    pub(crate) fn push(&self, value: T) -> Result<(), T> {
+        let (steal, _) = unpack(self.head.load(Ordering::Acquire));
+        // Only the owner stores `tail`: its own last store is what it reads.
+        let tail = self.tail.load(Ordering::Relaxed);
+        if tail.wrapping_sub(steal) as usize >= CAP {
+            return Err(value);
+        }
+        // SAFETY: `steal <= tail < steal + CAP`: slot `tail` is outside
+        // `steal..tail` (queued or being stolen), so nobody reads it, and
+        // only the owner writes slots.
+        self.slot(tail).with_mut(|p| unsafe { (*p).write(value) });
+        self.tail.store(tail.wrapping_add(1), Ordering::Release);
+        Ok(())
+    }
+
+    /// Step 2. Owner only.
+    pub(crate) fn pop(&self) -> Option<T> {
+        let tail = self.tail.load(Ordering::Relaxed);
+        let mut head = self.head.load(Ordering::Acquire);
+        loop {
+            let (steal, real) = unpack(head);
+            if real == tail {
+                return None;
+            }
+            let next_real = real.wrapping_add(1);
+            let next = match steal == real {
+                true => pack(next_real, next_real),
+                false => pack(steal, next_real),
+            };
+            match self
+                .head
+                .compare_exchange(head, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                // SAFETY: the owner wrote slot `real` (before `tail`
+                // passed it) and the compare-and-swap gave it to us alone;
+                // pushes cannot reach it again before we return (only we
+                // push, after this read).
+                Ok(_) => return Some(self.slot(real).with(|p| unsafe { (*p).assume_init_read() })),
+                Err(actual) => head = actual,
+            }
+        }
+    }
+
+    /// Step 3: moves about half of this ring's values out, from any thread
+    /// but the owner's: the first is returned, the rest go to `rest` (the
+    /// stealer's own ring, through its `push`). `None` if empty or another
+    /// steal is in progress.
+    pub(crate) fn steal(&self, mut rest: impl FnMut(T)) -> Option<T> {
+        // Claim.
+        let mut head = self.head.load(Ordering::Acquire);
+        let (from, n) = loop {
+            let (steal, real) = unpack(head);
+            if steal != real {
+                return None;
+            }
+            let tail = self.tail.load(Ordering::Acquire);
+            let queued = tail.wrapping_sub(real);
+            if queued == 0 {
+                return None;
+            }
+            if queued as usize > CAP {
+                // Pops and pushes between our two loads: `head` is stale.
+                head = self.head.load(Ordering::Acquire);
+                continue;
+            }
+            let n = queued.div_ceil(2);
+            match self.head.compare_exchange(
+                head,
+                pack(steal, real.wrapping_add(n)),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break (steal, n),
+                Err(actual) => head = actual,
+            }
+        };
+        // Copy.
+        let take = |pos: u32| {
+            // SAFETY: the claim put `from..from + n` below `real` and kept
+            // `steal` at `from`: pops skip these slots and pushes cannot
+            // reach them, so this is their only access until the release;
+            // each was written before `tail` (loaded with Acquire) passed it.
+            self.slot(pos).with(|p| unsafe { (*p).assume_init_read() })
+        };
+        let first = take(from);
+        for i in 1..n {
+            rest(take(from.wrapping_add(i)));
+        }
+        // Release.
+        let mut head = self.head.load(Ordering::Acquire);
+        loop {
+            let (steal, real) = unpack(head);
+            debug_assert_eq!(steal, from, "one steal at a time");
+            match self.head.compare_exchange(
+                head,
+                pack(real, real),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Some(first),
+                Err(actual) => head = actual,
+            }
+        }
+    }
+
+    /// Step 4: takes every value out, from any thread (the owner may be a
+    /// leaked worker still running).
+    pub(crate) fn drain(&self, mut f: impl FnMut(T)) {
+        loop {
+            match self.steal(&mut f) {
+                Some(v) => f(v),
+                // Empty, or another steal in progress (it finishes soon).
+                None if self.is_empty() => return,
+                None => crate::sync::spin(),
+            }
+        }
+    }
+
+    /// How many values are queued (exact for the owner, a snapshot for
+    /// others).
+    pub(crate) fn len(&self) -> usize {
+        // `head` first: `real` never passes the `tail` read after it.
+        let (_, real) = unpack(self.head.load(Ordering::Acquire));
+        let tail = self.tail.load(Ordering::Acquire);
+        (tail.wrapping_sub(real) as usize).min(CAP)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<T, const CAP: usize> Drop for Ring<T, CAP> {
+    fn drop(&mut self) {
+        while let Some(v) = self.pop() {
+            drop(v);
+        }
+    }
+}
+
+#[cfg(all(test, not(ebbtide_loom)))]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::Arc;
+
+    #[test]
+    fn fifo_order_full_and_wrap_around() {
+        let r: Ring<u32, 4> = Ring::new();
+        for round in 0..5u32 {
+            for i in 0..4 {
+                r.push(round * 10 + i).unwrap();
+            }
+            assert_eq!(r.push(99), Err(99), "a full ring hands the value back");
+            assert_eq!(r.len(), 4);
+            for i in 0..4 {
+                assert_eq!(r.pop(), Some(round * 10 + i));
+            }
+            assert_eq!(r.pop(), None);
+            assert!(r.is_empty());
+        }
+    }
+
+    #[test]
+    fn steal_takes_the_older_half_and_the_owner_keeps_the_rest() {
+        let r: Ring<u32, 8> = Ring::new();
+        for i in 0..5 {
+            r.push(i).unwrap();
+        }
+        let mut rest = Vec::new();
+        assert_eq!(r.steal(|v| rest.push(v)), Some(0));
+        assert_eq!(rest, [1, 2], "ceil(5 / 2) = 3 values stolen");
+        assert_eq!(r.pop(), Some(3));
+        assert_eq!(r.pop(), Some(4));
+        assert_eq!(r.steal(|_| unreachable!()), None, "empty");
+        // The stolen slots are free again: the ring holds 8 once more.
+        for i in 0..8 {
+            r.push(i).unwrap();
+        }
+        assert!(r.push(8).is_err());
+    }
+
+    /// Counts live values, so a test sees every value dropped exactly once.
+    struct Counted(Arc<AtomicUsize>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn drop_and_drain_drop_every_value_once() {
+        let live = Arc::new(AtomicUsize::new(0));
+        let make = || {
+            live.fetch_add(1, Ordering::SeqCst);
+            Counted(live.clone())
+        };
+        let r: Ring<Counted, 8> = Ring::new();
+        for _ in 0..6 {
+            assert!(r.push(make()).is_ok());
+        }
+        drop(r.pop());
+        let mut drained = 0;
+        r.drain(|v| {
+            drained += 1;
+            drop(v);
+        });
+        assert_eq!((drained, live.load(Ordering::SeqCst)), (5, 0));
+        for _ in 0..3 {
+            assert!(r.push(make()).is_ok());
+        }
+        drop(r);
+        assert_eq!(live.load(Ordering::SeqCst), 0, "Drop drops what is queued");
+    }
+
+    /// The owner pushes and pops while two thieves steal: every value is
+    /// taken exactly once (Miri checks the slot accesses for races).
+    #[test]
+    fn concurrent_owner_and_thieves_take_each_value_once() {
+        let n: u32 = if cfg!(miri) { 300 } else { 200_000 };
+        let ring: Arc<Ring<u32, 16>> = Arc::new(Ring::new());
+        let seen: Arc<Vec<AtomicUsize>> = Arc::new((0..n).map(|_| AtomicUsize::new(0)).collect());
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let thieves: Vec<_> = (0..2)
+            .map(|_| {
+                let (ring, seen, done) = (ring.clone(), seen.clone(), done.clone());
+                std::thread::spawn(move || {
+                    let mine: Ring<u32, 16> = Ring::new();
+                    let mark = |v: u32| seen[v as usize].fetch_add(1, Ordering::SeqCst);
+                    loop {
+                        let finished = done.load(Ordering::SeqCst);
+                        if let Some(v) = ring.steal(|v| mine.push(v).map_err(mark).unwrap_or(())) {
+                            mark(v);
+                        }
+                        while let Some(v) = mine.pop() {
+                            mark(v);
+                        }
+                        if finished && ring.is_empty() {
+                            return;
+                        }
+                        std::thread::yield_now();
+                    }
+                })
+            })
+            .collect();
+        let mark = |v: u32| seen[v as usize].fetch_add(1, Ordering::SeqCst);
+        for v in 0..n {
+            if let Err(v) = ring.push(v) {
+                mark(v); // full: the owner "overflows" it elsewhere
+            }
+            if v % 3 == 0 {
+                if let Some(v) = ring.pop() {
+                    mark(v);
+                }
+            }
+        }
+        done.store(true, Ordering::SeqCst);
+        for t in thieves {
+            t.join().unwrap();
+        }
+        while let Some(v) = ring.pop() {
+            mark(v);
+        }
+        let wrong: Vec<_> = (0..n)
+            .filter(|&v| seen[v as usize].load(Ordering::SeqCst) != 1)
+            .collect();
+        assert!(wrong.is_empty(), "values not taken exactly once: {wrong:?}");
+    }
+}
