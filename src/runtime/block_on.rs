@@ -9,8 +9,9 @@
 //!    are retargeted to the slot's waiter first.
 //! 4. Otherwise (multi-threaded runtime, or another thread holds the
 //!    current-thread slot): poll the future and this thread's `spawn_local`
-//!    tasks; while the future is pending, run tasks from the injector (as
-//!    smol's `block_on(ex.run(..))` does), and park when there are none. On a
+//!    tasks; while the future is pending and some worker is idle, run tasks
+//!    from the injector (as smol's `block_on(ex.run(..))` does), and park
+//!    when there are none (or every worker is busy: they drain it). On a
 //!    current-thread runtime, wait for the slot meanwhile: when its holder
 //!    gives it back (its `block_on` returned), go to step 3.
 //! 5. However it ends (also by a panic of the future), the worker slot is
