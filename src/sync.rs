@@ -47,3 +47,18 @@ pub(crate) fn spin() {
     #[cfg(not(ebbtide_loom))]
     std::thread::yield_now();
 }
+
+/// A value alone on its cache line (two lines: adjacent-line prefetching
+/// pairs them on x86), so that threads writing neighbouring values do not
+/// bounce one line between their cores.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub(crate) struct Padded<T>(pub(crate) T);
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}

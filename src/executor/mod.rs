@@ -254,7 +254,7 @@ impl Shared {
             shared.scheduler.schedule(&shared.reactor, r, info);
         };
         let (runnable, task) = async_task::Builder::new()
-            .metadata(TaskMeta::default())
+            .metadata(TaskMeta::registered_lazily())
             .spawn(
                 move |meta: &TaskMeta| Catching::new(future, tasks, MetaRef::new(meta)),
                 async_task::WithInfo(schedule),
@@ -266,8 +266,7 @@ impl Shared {
             drop(runnable);
             return handle;
         }
-        let slot = self.scheduler.tasks.registry.insert(runnable.waker());
-        runnable.metadata().set_slot(slot);
+        // The registry entry is made when the task first parks (`registry`).
         runnable.schedule();
         handle
     }

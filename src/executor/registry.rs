@@ -1,25 +1,38 @@
-//! Every live `Send` task of a runtime, so that shutdown can reach the ones
-//! parked on a waker (not sitting in any queue) and cancel them.
+//! Every parked `Send` task of a runtime, so that shutdown can reach the
+//! ones waiting on a waker (not sitting in any queue) and cancel them.
 //!
-//! 1. `spawn` inserts the task's waker into one shard (chosen round-robin
-//!    per thread) and records `(shard, key)` in the task's metadata before the
-//!    task is first scheduled.
-//! 2. When the task's future is dropped (completed, aborted, cancelled),
-//!    `Catching` removes the entry.
-//! 3. Shutdown's cancel step takes every entry and wakes it; the woken tasks
+//! 1. `spawn` marks the task [`LAZY`]: not registered yet. A task that is
+//!    queued or running is reached without the registry (shutdown's cancel
+//!    flag makes its next poll drop the future, and a cancelling runtime
+//!    drops what is scheduled), so only a task that *parks* needs an entry.
+//! 2. The first time its future returns `Pending`, `Catching` calls
+//!    `TaskSet::register_parked`: the task's waker goes into one shard
+//!    (chosen round-robin per thread), `(shard, key)` into the task's
+//!    metadata, and then the cancel flag is read again; if it is set, the
+//!    task wakes itself. Either shutdown's step 3 locked the shard after
+//!    the insert (it sees the entry and wakes it) or before (then its flag
+//!    store happened before that unlock, and so before the re-read).
+//! 3. When the task's future is dropped (completed, aborted, cancelled),
+//!    `Catching` removes the entry, if any.
+//! 4. Shutdown's cancel step takes every entry and wakes it; the woken tasks
 //!    are polled once more, see the runtime's cancel flag, and drop their
 //!    futures (`task::Catching`).
 //!
-//! Shards keep the lock uncontended: two lock operations per task lifetime.
+//! A task that completes in its first poll never touches the registry
+//! (`spawn_many`: insert and remove were a fifth of a spawn, each a cache
+//! miss on a shard the spawning and the finishing thread share). Shards
+//! keep the lock uncontended: two lock operations per parking task.
 
-use crate::sync::{Mutex, MutexGuard};
+use crate::sync::{Mutex, MutexGuard, Padded};
 use std::cell::Cell;
 use std::task::Waker;
 
 use slab::Slab;
 
 pub(crate) struct Registry {
-    shards: Box<[Mutex<Slab<Waker>>]>,
+    /// Each on its own cache line: neighbouring shards are locked by
+    /// different threads.
+    shards: Box<[Padded<Mutex<Slab<Waker>>>]>,
 }
 
 thread_local! {
@@ -29,7 +42,10 @@ thread_local! {
 
 /// Where a task's entry lives: `shard << 32 | key`, or `NONE`.
 pub(crate) type Slot = usize;
+/// Never registered (local and blocking tasks).
 pub(crate) const NONE: Slot = usize::MAX;
+/// A `Send` task not registered yet: it registers when it first parks.
+pub(crate) const LAZY: Slot = usize::MAX - 1;
 
 impl Registry {
     pub(crate) fn new(workers: usize) -> Registry {
@@ -41,7 +57,7 @@ impl Registry {
             (workers * 4).next_power_of_two()
         };
         Registry {
-            shards: (0..n).map(|_| Mutex::new(Slab::new())).collect(),
+            shards: (0..n).map(|_| Padded(Mutex::new(Slab::new()))).collect(),
         }
     }
 
@@ -50,7 +66,7 @@ impl Registry {
         self.shards[shard].lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Step 1.
+    /// Step 2.
     pub(crate) fn insert(&self, waker: Waker) -> Slot {
         let shard = NEXT_SHARD.with(|c| {
             let s = c.get();
@@ -61,16 +77,16 @@ impl Registry {
         (shard << 32) | key
     }
 
-    /// Step 2.
+    /// Step 3.
     pub(crate) fn remove(&self, slot: Slot) {
-        if slot == NONE {
+        if slot == NONE || slot == LAZY {
             return;
         }
         let waker = self.lock(slot >> 32).try_remove(slot & 0xFFFF_FFFF);
         drop(waker); // outside the lock
     }
 
-    /// Step 3: every registered waker (entries stay until their task drops).
+    /// Step 4: every registered waker (entries stay until their task drops).
     pub(crate) fn wakers(&self) -> Vec<Waker> {
         let mut out = Vec::new();
         for shard in 0..self.shards.len() {

@@ -15,7 +15,8 @@
 //!    cancelled (a panic there is counted in `Metrics::drop_panics`);
 //! 3. keeps the runtime's books: the live-task count (one per future not
 //!    yet dropped), completed and cancelled counts, and the task's entry in
-//!    the registry, removed when the future is dropped;
+//!    the registry, made when the future first returns `Pending` (a `Send`
+//!    task) and removed when it is dropped;
 //! 4. honours `JoinHandle::abort` and shutdown's cancel step: before each
 //!    poll it reads the task's abort flag and the runtime's cancel flag and,
 //!    if either is set, drops the future and completes as aborted.
@@ -54,8 +55,9 @@ pub(crate) type Payload = Box<dyn Any + Send + 'static>;
 pub(crate) struct TaskMeta {
     /// Set by `JoinHandle::abort`; the next poll drops the future instead.
     aborted: AtomicBool,
-    /// The task's entry in the runtime's `Registry` (`registry::NONE` for
-    /// tasks that are not registered: local and blocking ones).
+    /// The task's entry in the runtime's `Registry`: `registry::LAZY` for
+    /// a `Send` task until it first parks, `registry::NONE` for tasks that
+    /// are never registered (local and blocking ones).
     slot: AtomicUsize,
 }
 
@@ -69,8 +71,18 @@ impl Default for TaskMeta {
 }
 
 impl TaskMeta {
-    /// Set once, before the task is first scheduled (which orders it before
-    /// every poll and drop).
+    /// For a `Send` task: registered in the runtime's registry when it
+    /// first parks.
+    pub(crate) fn registered_lazily() -> TaskMeta {
+        TaskMeta {
+            slot: AtomicUsize::new(registry::LAZY),
+            ..TaskMeta::default()
+        }
+    }
+
+    /// Set once, inside the poll in which the future first returns
+    /// `Pending`; async-task's state transitions order that poll before
+    /// every later poll and the drop, on whatever thread they run.
     pub(crate) fn set_slot(&self, slot: Slot) {
         self.slot.store(slot, Ordering::Relaxed);
     }
@@ -263,7 +275,14 @@ impl<F: Future> Future for Catching<F> {
             unreachable!("async-task never polls a completed future");
         };
         let result = match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
-            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Pending) => {
+                // SAFETY: as above.
+                let meta = unsafe { this.meta.get() };
+                if meta.slot() == registry::LAZY {
+                    meta.set_slot(this.tasks.register_parked(cx.waker()));
+                }
+                return Poll::Pending;
+            }
             Ok(Poll::Ready(value)) => Ok(value),
             Err(payload) => Err(payload),
         };

@@ -8,17 +8,19 @@ use std::task::{Context, Poll, Waker};
 
 use super::registry::{self, Registry};
 use crate::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use crate::sync::{Mutex, MutexGuard};
+use crate::sync::{Mutex, MutexGuard, Padded};
 
 /// The runtime's tasks as a whole: counters, the registry of live tasks,
 /// and the cancel flag (shared with every task's `Catching`).
 pub(crate) struct TaskSet {
-    /// Tasks spawned since the runtime started.
-    pub(crate) spawned: AtomicU64,
+    /// Tasks spawned since the runtime started. The three busy counters
+    /// each have their own cache line: spawning threads write `spawned`
+    /// and `alive`, the threads that finish tasks `alive` and `completed`.
+    pub(crate) spawned: Padded<AtomicU64>,
     /// Futures not yet dropped.
-    pub(crate) alive: AtomicUsize,
+    pub(crate) alive: Padded<AtomicUsize>,
     /// Tasks that ran to completion (returned or panicked).
-    pub(crate) completed: AtomicU64,
+    pub(crate) completed: Padded<AtomicU64>,
     /// Tasks whose future was dropped before completing.
     pub(crate) cancelled: AtomicU64,
     /// Tasks whose future panicked (in poll or in its completion drop).
@@ -36,9 +38,9 @@ pub(crate) struct TaskSet {
 impl TaskSet {
     pub(crate) fn new(workers: usize) -> TaskSet {
         TaskSet {
-            spawned: AtomicU64::new(0),
-            alive: AtomicUsize::new(0),
-            completed: AtomicU64::new(0),
+            spawned: Padded(AtomicU64::new(0)),
+            alive: Padded(AtomicUsize::new(0)),
+            completed: Padded(AtomicU64::new(0)),
             cancelled: AtomicU64::new(0),
             panics: AtomicU64::new(0),
             drop_panics: AtomicU64::new(0),
@@ -57,6 +59,18 @@ impl TaskSet {
     pub(crate) fn start_cancelling(&self) -> Vec<Waker> {
         self.cancelling.store(true, Ordering::Release);
         self.registry.wakers()
+    }
+
+    /// Registry step 2: a `Send` task's future returned `Pending` for the
+    /// first time; returns its registry slot. Wakes the task at once
+    /// (`waker`) if shutdown's cancel step has begun, so its next poll
+    /// cancels it.
+    pub(crate) fn register_parked(&self, waker: &Waker) -> registry::Slot {
+        let slot = self.registry.insert(waker.clone());
+        if self.is_cancelling() {
+            waker.wake_by_ref();
+        }
+        slot
     }
 
     /// A task's future was dropped.

@@ -498,8 +498,9 @@ mod loom_model {
         }
 
         /// A worker: polls queued tasks; a cancelling poll drops the future,
-        /// otherwise the task parks again (pending).
-        fn run_queue(&self) {
+        /// otherwise the task parks again (pending), registering itself the
+        /// first time (`Catching::poll`, registry step 2).
+        fn run_queue(self: &Arc<Self>) {
             loop {
                 let Some(task) = self.queue.lock().unwrap().pop() else {
                     return;
@@ -511,6 +512,14 @@ mod loom_model {
                     continue;
                 }
                 task.polls.fetch_add(1, Ordering::AcqRel); // returned Pending
+                if task.slot.load(Ordering::Acquire) == registry::LAZY {
+                    let waker = std::task::Waker::from(Arc::new(TaskWaker {
+                        world: self.clone(),
+                        task: task.clone(),
+                    }));
+                    let slot = self.tasks.register_parked(&waker);
+                    task.slot.store(slot, Ordering::Release);
+                }
                 let parked = task
                     .state
                     .compare_exchange(RUNNING, IDLE, Ordering::AcqRel, Ordering::Acquire)
@@ -523,8 +532,8 @@ mod loom_model {
             }
         }
 
-        /// `Shared::spawn`: refused once shutting down, else counted,
-        /// registered and scheduled.
+        /// `Shared::spawn`: refused once shutting down, else counted and
+        /// scheduled (registered when it first parks).
         fn spawn(self: &Arc<Self>) -> Option<Arc<Task>> {
             if self.life.is_shutting_down() {
                 return None;
@@ -533,15 +542,9 @@ mod loom_model {
                 state: AtomicU8::new(SCHEDULED),
                 drops: AtomicUsize::new(0),
                 polls: AtomicUsize::new(0),
-                slot: AtomicUsize::new(registry::NONE),
+                slot: AtomicUsize::new(registry::LAZY),
             });
             self.tasks.alive.fetch_add(1, Ordering::Relaxed);
-            let waker = std::task::Waker::from(Arc::new(TaskWaker {
-                world: self.clone(),
-                task: task.clone(),
-            }));
-            let slot = self.tasks.registry.insert(waker);
-            task.slot.store(slot, Ordering::Release);
             self.schedule(task.clone());
             Some(task)
         }
