@@ -23,8 +23,9 @@
 //!
 //! 6. Stream reads only, and only where the poller reports a closed read
 //!    side (`sys::REPORTS_READ_CLOSED`: Linux, `EPOLLRDHUP`): a read that
-//!    returns fewer bytes than asked (`0 < n < len`) drained the socket's
-//!    receive queue, so `on_success(Read, tick, drained = true)` sets
+//!    returns fewer bytes than asked (`0 < n < len`), or a TCP read after
+//!    which the kernel reports nothing queued (`sys::tcp_inq`), drained the
+//!    socket's receive queue, so `on_success(Read, tick, drained = true)` sets
 //!    `skip_read` if no event arrived since the tick was read and the read
 //!    side is not closed. While it is set, `skip_read_try` says to wait for
 //!    the next event instead of trying a `recv` that would fail with
