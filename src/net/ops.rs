@@ -112,37 +112,23 @@ pub(crate) async fn io_with<T: AsSourceHandle, R>(
     poll_fn(|cx| poll_io(io, dir, cx, &mut op)).await
 }
 
-/// One read into `buf`'s spare capacity from a stream socket; `Ok(0)` at
-/// once if it has none.
-pub(crate) fn poll_read_owned<T: StreamSocket, B: IoBufMut>(
-    io: &Async<T>,
-    cx: &mut Context<'_>,
+/// One read into `buf`'s spare capacity by `read` (a poll function given
+/// the spare bytes); `Ok(0)` at once if there are none.
+///
+/// # Safety
+///
+/// `read` must return how many bytes it initialized at the start of the
+/// slice it was given (as `recv` does).
+unsafe fn poll_into_spare<B: IoBufMut>(
     buf: &mut B,
+    read: impl FnOnce(&mut [MaybeUninit<u8>]) -> Poll<io::Result<usize>>,
 ) -> Poll<io::Result<usize>> {
     if buf.buf_len() == buf.buf_capacity() {
         return Poll::Ready(Ok(0));
     }
-    let n = ready!(poll_stream_read(io, cx, buf.spare_mut()))?;
-    // SAFETY: `recv` returns how many bytes it wrote at the start of the
-    // spare capacity it was given, so `n <= spare` and those bytes are
-    // initialized now.
-    unsafe { buf.advance_init(n) };
-    Poll::Ready(Ok(n))
-}
-
-/// One `recv` of a datagram into `buf`'s spare capacity; `Ok(0)` at once
-/// if it has none.
-fn poll_recv_owned<T: AsSourceHandle, B: IoBufMut>(
-    io: &Async<T>,
-    cx: &mut Context<'_>,
-    buf: &mut B,
-) -> Poll<io::Result<usize>> {
-    if buf.buf_len() == buf.buf_capacity() {
-        return Poll::Ready(Ok(0));
-    }
-    let n = ready!(poll_io(io, Dir::Read, cx, |s| SockRef::from(s)
-        .recv(buf.spare_mut())))?;
-    // SAFETY: as in `poll_read_owned`.
+    let n = ready!(read(buf.spare_mut()))?;
+    // SAFETY: the caller's contract: `n` bytes at the start of the spare
+    // capacity are initialized now.
     unsafe { buf.advance_init(n) };
     Poll::Ready(Ok(n))
 }
@@ -156,8 +142,8 @@ pub(crate) fn poll_recv_from_owned<T: AsSourceHandle, B: IoBufMut>(
 ) -> Poll<io::Result<(usize, SockAddr)>> {
     let (n, from) = ready!(poll_io(io, Dir::Read, cx, |s| SockRef::from(s)
         .recv_from(buf.spare_mut())))?;
-    // SAFETY: as in `poll_read_owned`: `recvfrom` wrote `n` bytes at the
-    // start of the spare capacity (at most its length).
+    // SAFETY: `recvfrom` wrote `n` bytes at the start of the spare
+    // capacity (at most its length).
     unsafe { buf.advance_init(n) };
     Poll::Ready(Ok((n, from)))
 }
@@ -167,8 +153,9 @@ pub(crate) async fn read_owned<T: StreamSocket, B: IoBufMut>(
     io: &Async<T>,
     mut buf: B,
 ) -> BufResult<usize, B> {
-    let res = poll_fn(|cx| poll_read_owned(io, cx, &mut buf)).await;
-    BufResult(res, buf)
+    // SAFETY: a stream read returns the bytes `recv` wrote at the start.
+    let res = poll_fn(|cx| unsafe { poll_into_spare(&mut buf, |s| poll_stream_read(io, cx, s)) });
+    BufResult(res.await, buf)
 }
 
 /// Steps 4–6 for `recv` on a connected datagram socket.
@@ -176,8 +163,12 @@ pub(crate) async fn recv_owned<T: AsSourceHandle, B: IoBufMut>(
     io: &Async<T>,
     mut buf: B,
 ) -> BufResult<usize, B> {
-    let res = poll_fn(|cx| poll_recv_owned(io, cx, &mut buf)).await;
-    BufResult(res, buf)
+    let recv = |s: &mut [MaybeUninit<u8>], cx: &mut Context<'_>| {
+        poll_io(io, Dir::Read, cx, |sock| SockRef::from(sock).recv(s))
+    };
+    // SAFETY: `recv` returns the bytes it wrote at the start of `s`.
+    let res = poll_fn(|cx| unsafe { poll_into_spare(&mut buf, |s| recv(s, cx)) });
+    BufResult(res.await, buf)
 }
 
 /// Steps 4–6 for `recvfrom`. A buffer with no spare capacity fails at once
