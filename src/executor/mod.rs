@@ -138,12 +138,14 @@ impl Scheduler {
                 let Some(prev) = LIFO.with(|slot| slot.replace(Some(runnable))) else {
                     return; // only this worker can run the LIFO slot: no wake
                 };
-                self.push_local(index, prev);
+                // SAFETY: `current_worker` says this thread is worker `index`.
+                unsafe { self.push_local(index, prev) };
             }
             Some(index) => {
                 // A self-wake (`yield_now`): this worker runs it again soon;
                 // whatever else is queued was announced when it was pushed.
-                self.push_local(index, runnable);
+                // SAFETY: `current_worker` says this thread is worker `index`.
+                unsafe { self.push_local(index, runnable) };
                 return;
             }
             None => {
@@ -158,10 +160,15 @@ impl Scheduler {
     }
 
     /// Queues `runnable` on worker `index`'s ring, or the injector when it
-    /// is full. Only the thread running as worker `index` may call this
-    /// (the ring's owner).
-    fn push_local(&self, index: usize, runnable: Runnable) {
-        if let Err(r) = self.workers[index].queue.push(runnable) {
+    /// is full.
+    ///
+    /// # Safety
+    ///
+    /// The calling thread runs as worker `index` (it holds that worker's
+    /// `Worker`, so it owns the ring: `Ring::push`).
+    unsafe fn push_local(&self, index: usize, runnable: Runnable) {
+        // SAFETY: the caller is worker `index`, the ring's owner.
+        if let Err(r) = unsafe { self.workers[index].queue.push(runnable) } {
             if let Err(e) = self.injector.push(r) {
                 drop(e.into_inner());
             }

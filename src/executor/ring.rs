@@ -95,8 +95,14 @@ impl<T, const CAP: usize> Ring<T, CAP> {
         &self.slots[(pos & Self::MASK) as usize]
     }
 
-    /// Step 1. Owner only. `Err(value)` when full.
-    pub(crate) fn push(&self, value: T) -> Result<(), T> {
+    /// Step 1. `Err(value)` when full.
+    ///
+    /// # Safety
+    ///
+    /// Only the owner calls `push` and `pop`: one thread at a time, and a
+    /// change of owner happens-before the new owner's first call (a worker
+    /// slot is handed over under a mutex).
+    pub(crate) unsafe fn push(&self, value: T) -> Result<(), T> {
         let (steal, _) = unpack(self.head.load(Ordering::Acquire));
         // Only the owner stores `tail`: its own last store is what it reads.
         let tail = self.tail.load(Ordering::Relaxed);
@@ -111,8 +117,12 @@ impl<T, const CAP: usize> Ring<T, CAP> {
         Ok(())
     }
 
-    /// Step 2. Owner only.
-    pub(crate) fn pop(&self) -> Option<T> {
+    /// Step 2.
+    ///
+    /// # Safety
+    ///
+    /// As for [`push`](Self::push): the owner only.
+    pub(crate) unsafe fn pop(&self) -> Option<T> {
         let tail = self.tail.load(Ordering::Relaxed);
         let mut head = self.head.load(Ordering::Acquire);
         loop {
@@ -230,7 +240,8 @@ impl<T, const CAP: usize> Ring<T, CAP> {
 
 impl<T, const CAP: usize> Drop for Ring<T, CAP> {
     fn drop(&mut self) {
-        while let Some(v) = self.pop() {
+        // SAFETY: `&mut self`: no other thread can call anything.
+        while let Some(v) = unsafe { self.pop() } {
             drop(v);
         }
     }
@@ -242,19 +253,33 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
     use std::sync::Arc;
 
+    /// The tests' access to the owner half.
+    impl<T, const CAP: usize> Ring<T, CAP> {
+        fn push_(&self, v: T) -> Result<(), T> {
+            // SAFETY: in every test, one thread owns each ring: the one
+            // that made it, or for the shared ring the test's main thread.
+            unsafe { self.push(v) }
+        }
+
+        fn pop_(&self) -> Option<T> {
+            // SAFETY: as in `push_`.
+            unsafe { self.pop() }
+        }
+    }
+
     #[test]
     fn fifo_order_full_and_wrap_around() {
         let r: Ring<u32, 4> = Ring::new();
         for round in 0..5u32 {
             for i in 0..4 {
-                r.push(round * 10 + i).unwrap();
+                r.push_(round * 10 + i).unwrap();
             }
-            assert_eq!(r.push(99), Err(99), "a full ring hands the value back");
+            assert_eq!(r.push_(99), Err(99), "a full ring hands the value back");
             assert_eq!(r.len(), 4);
             for i in 0..4 {
-                assert_eq!(r.pop(), Some(round * 10 + i));
+                assert_eq!(r.pop_(), Some(round * 10 + i));
             }
-            assert_eq!(r.pop(), None);
+            assert_eq!(r.pop_(), None);
             assert!(r.is_empty());
         }
     }
@@ -263,19 +288,19 @@ mod tests {
     fn steal_takes_the_older_half_and_the_owner_keeps_the_rest() {
         let r: Ring<u32, 8> = Ring::new();
         for i in 0..5 {
-            r.push(i).unwrap();
+            r.push_(i).unwrap();
         }
         let mut rest = Vec::new();
         assert_eq!(r.steal(|v| rest.push(v)), Some(0));
         assert_eq!(rest, [1, 2], "ceil(5 / 2) = 3 values stolen");
-        assert_eq!(r.pop(), Some(3));
-        assert_eq!(r.pop(), Some(4));
+        assert_eq!(r.pop_(), Some(3));
+        assert_eq!(r.pop_(), Some(4));
         assert_eq!(r.steal(|_| unreachable!()), None, "empty");
         // The stolen slots are free again: the ring holds 8 once more.
         for i in 0..8 {
-            r.push(i).unwrap();
+            r.push_(i).unwrap();
         }
-        assert!(r.push(8).is_err());
+        assert!(r.push_(8).is_err());
     }
 
     /// Counts live values, so a test sees every value dropped exactly once.
@@ -295,9 +320,9 @@ mod tests {
         };
         let r: Ring<Counted, 8> = Ring::new();
         for _ in 0..6 {
-            assert!(r.push(make()).is_ok());
+            assert!(r.push_(make()).is_ok());
         }
-        drop(r.pop());
+        drop(r.pop_());
         let mut drained = 0;
         r.drain(|v| {
             drained += 1;
@@ -305,7 +330,7 @@ mod tests {
         });
         assert_eq!((drained, live.load(Ordering::SeqCst)), (5, 0));
         for _ in 0..3 {
-            assert!(r.push(make()).is_ok());
+            assert!(r.push_(make()).is_ok());
         }
         drop(r);
         assert_eq!(live.load(Ordering::SeqCst), 0, "Drop drops what is queued");
@@ -327,10 +352,10 @@ mod tests {
                     let mark = |v: u32| seen[v as usize].fetch_add(1, Ordering::SeqCst);
                     loop {
                         let finished = done.load(Ordering::SeqCst);
-                        if let Some(v) = ring.steal(|v| mine.push(v).map_err(mark).unwrap_or(())) {
+                        if let Some(v) = ring.steal(|v| mine.push_(v).map_err(mark).unwrap_or(())) {
                             mark(v);
                         }
-                        while let Some(v) = mine.pop() {
+                        while let Some(v) = mine.pop_() {
                             mark(v);
                         }
                         if finished && ring.is_empty() {
@@ -343,11 +368,11 @@ mod tests {
             .collect();
         let mark = |v: u32| seen[v as usize].fetch_add(1, Ordering::SeqCst);
         for v in 0..n {
-            if let Err(v) = ring.push(v) {
+            if let Err(v) = ring.push_(v) {
                 mark(v); // full: the owner "overflows" it elsewhere
             }
             if v % 3 == 0 {
-                if let Some(v) = ring.pop() {
+                if let Some(v) = ring.pop_() {
                     mark(v);
                 }
             }
@@ -356,7 +381,7 @@ mod tests {
         for t in thieves {
             t.join().unwrap();
         }
-        while let Some(v) = ring.pop() {
+        while let Some(v) = ring.pop_() {
             mark(v);
         }
         let wrong: Vec<_> = (0..n)

@@ -86,6 +86,12 @@ impl Wake for MainWake {
 }
 
 /// A thread running as worker `index` of `shared`'s scheduler.
+///
+/// # Invariant
+///
+/// At most one `Worker` per index exists at a time (`claim` takes the
+/// slot's parker, `drop` gives it back, both under the slot's mutex), so
+/// its thread is the owner of that worker's run queue (`Ring::push`/`pop`).
 pub(crate) struct Worker<'a> {
     shared: &'a Arc<Shared>,
     index: usize,
@@ -223,10 +229,12 @@ impl<'a> Worker<'a> {
                 self.lifo_runs += 1;
                 return Some(r);
             }
-            sched.push_local(self.index, r);
+            // SAFETY: this thread runs as worker `self.index` (see `Worker`).
+            unsafe { sched.push_local(self.index, r) };
         }
         self.lifo_runs = 0;
-        if let Some(r) = sched.workers[self.index].queue.pop() {
+        // SAFETY: as above: the ring's owner.
+        if let Some(r) = unsafe { sched.workers[self.index].queue.pop() } {
             return Some(r);
         }
         if let Some(r) = self.local.pop() {
@@ -246,7 +254,8 @@ impl<'a> Worker<'a> {
         let share = sched.injector.len() / sched.workers.len() + 1;
         for _ in 0..room.min(share).min(INJECTOR_BATCH) {
             let Ok(r) = sched.injector.pop() else { break };
-            sched.push_local(self.index, r);
+            // SAFETY: this thread runs as worker `self.index`.
+            unsafe { sched.push_local(self.index, r) };
         }
         Some(first)
     }
@@ -290,7 +299,9 @@ impl<'a> Worker<'a> {
         let sched = self.sched();
         sched.workers[victim]
             .queue
-            .steal(|r| sched.push_local(self.index, r))
+            // SAFETY: this thread runs as worker `self.index` (the thief
+            // pushes into its own ring).
+            .steal(|r| unsafe { sched.push_local(self.index, r) })
     }
 
     fn next_rand(&mut self) -> u32 {
@@ -364,7 +375,8 @@ impl Drop for Worker<'_> {
             self.sched().idle.stop_searching();
         }
         if let Some(r) = LIFO.with(|s| s.take()) {
-            self.sched().push_local(self.index, r);
+            // SAFETY: still worker `self.index` until this drop returns.
+            unsafe { self.sched().push_local(self.index, r) };
         }
         WORKER.with(|w| w.set((std::ptr::null(), 0)));
         self.local.shutdown();
