@@ -17,8 +17,7 @@
 //! each visit also moves a batch into the local queue), then steal half of
 //! another worker's queue. A multi-threaded `block_on` caller also runs
 //! injector tasks while its future is pending and some worker is idle. No
-//! lock is held while a task is
-//! polled, dropped, or a waker is called.
+//! lock is held while a task is polled, dropped, or a waker is called.
 
 mod idle;
 mod join;

@@ -38,19 +38,21 @@
 //!
 //! Miri's data-race detector, on the unit tests (`.ci/run` runs them under
 //! 8 seeds): `concurrent_owner_and_thieves_take_each_value_once` has an
-//! owner pushing and popping against two thieves. Each of three protocol
-//! mutations made Miri report a data race on a slot on every seed tried
-//! (0, 1, 2): a push bounded by `real` instead of `steal`, a pop that
-//! moves `steal` while a steal is in progress, a `Relaxed` release. Loom
+//! owner pushing and popping against two thieves. Three protocol
+//! mutations each made Miri report a data race on a slot: a pop that moves
+//! `steal` while a steal is in progress and a `Relaxed` release on every
+//! seed tried (0-2), a push bounded by `real` instead of `steal` on seeds
+//! 1-4 but not 0 (the schedule decides), which is why CI runs 8. Loom
 //! models were tried and dropped: loom 0.7.3 never ran a thread's load
 //! then compare-and-swap between another thread's plain load and what
 //! follows it (a two-thread model with one such pair ran 1 iteration), so
-//! it missed the first mutation.
+//! it missed the push mutation. So the ring uses std's atomics and cell
+//! directly, not `crate::sync`'s loom switch.
 
 use std::mem::MaybeUninit;
 
-use crate::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use crate::sync::UnsafeCell;
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// A bounded single-producer, multi-consumer ring of `CAP` values (a power
 /// of two). See the module doc for who may call what.
@@ -112,7 +114,7 @@ impl<T, const CAP: usize> Ring<T, CAP> {
         // SAFETY: `steal <= tail < steal + CAP`: slot `tail` is outside
         // `steal..tail` (queued or being stolen), so nobody reads it, and
         // only the owner writes slots.
-        self.slot(tail).with_mut(|p| unsafe { (*p).write(value) });
+        unsafe { (*self.slot(tail).get()).write(value) };
         self.tail.store(tail.wrapping_add(1), Ordering::Release);
         Ok(())
     }
@@ -143,7 +145,7 @@ impl<T, const CAP: usize> Ring<T, CAP> {
                 // passed it) and the compare-and-swap gave it to us alone;
                 // pushes cannot reach it again before we return (only we
                 // push, after this read).
-                Ok(_) => return Some(self.slot(real).with(|p| unsafe { (*p).assume_init_read() })),
+                Ok(_) => return Some(unsafe { (*self.slot(real).get()).assume_init_read() }),
                 Err(actual) => head = actual,
             }
         }
@@ -188,7 +190,7 @@ impl<T, const CAP: usize> Ring<T, CAP> {
             // `steal` at `from`: pops skip these slots and pushes cannot
             // reach them, so this is their only access until the release;
             // each was written before `tail` (loaded with Acquire) passed it.
-            self.slot(pos).with(|p| unsafe { (*p).assume_init_read() })
+            unsafe { (*self.slot(pos).get()).assume_init_read() }
         };
         let first = take(from);
         for i in 1..n {
@@ -219,7 +221,7 @@ impl<T, const CAP: usize> Ring<T, CAP> {
                 Some(v) => f(v),
                 // Empty, or another steal in progress (it finishes soon).
                 None if self.is_empty() => return,
-                None => crate::sync::spin(),
+                None => std::thread::yield_now(),
             }
         }
     }
