@@ -5,6 +5,8 @@
 //! `src/sys/unix_signal.rs`). Everything else — waking tasks, starting a
 //! shutdown — happens on runtime threads. Many deliveries of one signal may
 //! coalesce into one item, but an item always follows the last delivery.
+//! When no `Signals` stream wants a signal any more, it gets back the
+//! disposition it had before (on Unix; e.g. `SIGTERM` terminates again).
 
 use std::future::Future;
 use std::io;
@@ -54,7 +56,10 @@ pub async fn ctrl_c() -> io::Result<()> {
 /// Yields each signal number at least once after it is delivered; many
 /// deliveries between two polls coalesce. While it exists, the signals'
 /// default actions (e.g. terminate on `SIGTERM`) are replaced by delivery
-/// here; dropping it restores them.
+/// here (after calling a handler installed before, if any). Once the last
+/// `Signals` wanting a signal is dropped, the signal does what it did before
+/// the first one was created: its default action, nothing if it was
+/// ignored, or the earlier handler.
 ///
 /// # Examples
 ///
@@ -151,6 +156,10 @@ impl crate::runtime::Handle {
 
     /// Starts a graceful shutdown of this runtime when any of `signals`
     /// arrives (e.g. `[SIGINT, SIGTERM]` for a server).
+    ///
+    /// The watching task holds a [`Signals`] until a signal arrives or a
+    /// shutdown starts; then the signals act as before (see [`Signals`]), so
+    /// a second `SIGTERM` during the drain terminates the process.
     ///
     /// # Errors
     ///
