@@ -249,6 +249,29 @@ fn close_shuts_down_the_write_half_and_the_peer_reads_eof() {
     });
 }
 
+/// A connection the peer reset is already gone: shutting down our write half
+/// has nothing left to do, and is not the closer's error. The explicit
+/// `shutdown` still reports the OS error.
+#[test]
+fn close_after_peer_reset_is_ok() {
+    watchdog(|| {
+        ebbtide::block_on(async {
+            let (mut a, b) = tcp_pair().await;
+            b.set_linger(Some(Duration::ZERO)).unwrap();
+            drop(b); // sends RST
+            let mut buf = [0u8; 8];
+            let err = a.read(&mut buf).await.unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
+            assert_eq!(
+                a.shutdown(Shutdown::Write).unwrap_err().kind(),
+                std::io::ErrorKind::NotConnected
+            );
+            a.close().await.unwrap();
+            (&a).close().await.unwrap();
+        });
+    });
+}
+
 #[test]
 fn socket_options_and_addresses_are_reported() {
     watchdog(|| {

@@ -307,10 +307,23 @@ where
     poll_io(io, Dir::Write, cx, |mut s| s.write_vectored(bufs))
 }
 
+/// Closing a stream for writing (the `futures-io` `poll_close`): shuts down
+/// the write half, so the peer reads end-of-file.
+///
+/// `NotConnected` means the connection is already gone (the peer reset it,
+/// or a write already failed with `EPIPE`/`ECONNRESET`): there is no write
+/// half left to close, which is what the closer asked for, so it is `Ok`
+/// (as in tokio). The explicit `shutdown(how)` methods still report it.
+pub(crate) fn close_write<T: AsSourceHandle>(io: &Async<T>) -> io::Result<()> {
+    match SockRef::from(io.get_ref()).shutdown(std::net::Shutdown::Write) {
+        Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
+        res => res,
+    }
+}
+
 /// `AsyncRead` + `AsyncWrite` for a stream type `$ty` (a struct with an
-/// `io: Async<_>` field and a `shutdown(&self, Shutdown)` method) and for
-/// `&$ty`. Flushing is a no-op (sockets have no user-space buffer);
-/// closing shuts down the write half, so the peer reads end-of-file.
+/// `io: Async<_>` field) and for `&$ty`. Flushing is a no-op (sockets have
+/// no user-space buffer); closing is [`close_write`].
 macro_rules! stream_io_traits {
     ($ty:ty) => {
         impl futures_lite::AsyncRead for &$ty {
@@ -377,7 +390,7 @@ macro_rules! stream_io_traits {
                 self: std::pin::Pin<&mut Self>,
                 _cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
-                std::task::Poll::Ready(self.shutdown(std::net::Shutdown::Write))
+                std::task::Poll::Ready($crate::net::ops::close_write(&self.io))
             }
         }
 
@@ -409,7 +422,7 @@ macro_rules! stream_io_traits {
                 self: std::pin::Pin<&mut Self>,
                 _cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
-                std::task::Poll::Ready(self.shutdown(std::net::Shutdown::Write))
+                std::task::Poll::Ready($crate::net::ops::close_write(&self.io))
             }
         }
     };

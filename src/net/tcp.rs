@@ -220,8 +220,8 @@ raw_handle_traits!(TcpListener);
 /// `&TcpStream` (one reader and one writer may share it: no `split`), or
 /// with owned buffers ([`read_owned`](Self::read_owned),
 /// [`write_all_owned`](Self::write_all_owned)). Closing through
-/// `AsyncWriteExt::close` shuts down the write half; dropping the stream
-/// closes it.
+/// `AsyncWriteExt::close` shuts down the write half (and is `Ok` on a
+/// connection the peer already reset); dropping the stream closes it.
 ///
 /// # Examples
 ///
@@ -383,7 +383,8 @@ impl TcpStream {
     ///
     /// # Errors
     ///
-    /// The OS error of `shutdown` (`NotConnected`).
+    /// The OS error of `shutdown` (`NotConnected`, also once the peer reset
+    /// the connection; `AsyncWriteExt::close` treats that as done).
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.io.get_ref().shutdown(how)
     }
