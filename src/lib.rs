@@ -52,6 +52,7 @@ pub mod signal;
 mod sync;
 mod sys;
 pub mod time;
+mod wake;
 
 pub use executor::{yield_now, JoinError, JoinHandle, YieldNow};
 

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::task::Poll;
 use std::thread::ThreadId;
+use std::time::Duration;
 
 use common::{panic_message, quiet_expected_panics, watchdog, Flavour};
 use ebbtide::runtime::Runtime;
@@ -247,7 +248,7 @@ fn a_panic_in_both_poll_and_the_futures_drop_reports_the_poll_panic() {
 }
 
 #[test]
-fn a_panic_in_a_cancelled_futures_drop_is_caught_and_counted_in_drop_panics() {
+fn a_panic_in_an_aborted_futures_drop_is_reported_to_its_handle_as_is_panic() {
     quiet_expected_panics();
     watchdog(|| {
         for r in single_runners() {
@@ -266,14 +267,19 @@ fn a_panic_in_a_cancelled_futures_drop_is_caught_and_counted_in_drop_panics() {
             h.abort();
             let err = r.join(h).unwrap_err();
             assert!(
-                err.is_cancelled(),
-                "{name}: an abort is a cancellation: {err:?}"
+                err.is_panic(),
+                "{name}: the Drop panic reaches the handle: {err:?}"
+            );
+            assert_eq!(
+                panic_message(&*err.into_panic()),
+                "deliberate: cancelled future drop",
+                "{name}"
             );
             assert!(dropped.load(Ordering::SeqCst), "{name}");
             assert_next_1000_tasks_run_on(&r, runner);
             let m = r.rt.metrics();
-            assert_eq!(m.drop_panics, 1, "{name}: {m}");
-            assert_eq!(m.panicked_tasks, 0, "{name}: {m}");
+            assert_eq!(m.drop_panics, 0, "{name}: reported, not counted apart: {m}");
+            assert_eq!(m.panicked_tasks, 1, "{name}: {m}");
             assert_eq!(m.alive_tasks, 0, "{name}: {m}");
         }
     });
@@ -386,5 +392,96 @@ fn a_panicking_blocking_job_is_reported_and_the_pool_keeps_working() {
             }
         });
         assert_eq!(rt.metrics().panicked_tasks, 1);
+    });
+}
+
+/// A waker whose `wake` panics, counting its calls.
+struct PanickyWaker(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for PanickyWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        panic!("deliberate: a waker that panics");
+    }
+}
+
+fn panicky_waker() -> (Arc<PanickyWaker>, std::task::Waker) {
+    let w = Arc::new(PanickyWaker(std::sync::atomic::AtomicUsize::new(0)));
+    (w.clone(), std::task::Waker::from(w))
+}
+
+/// Item (a) of the waker rule: the reactor calls a panicking waker when a
+/// timer fires; the worker that drives it survives, and with a single
+/// worker the runtime still runs tasks afterwards.
+#[test]
+fn a_panicking_waker_called_by_a_timer_does_not_kill_the_worker() {
+    quiet_expected_panics();
+    watchdog(|| {
+        for r in single_runners() {
+            let name = r.name;
+            let runner = runner_thread(&r);
+            let before = r.rt.metrics().waker_panics;
+            let (calls, waker) = panicky_waker();
+            // Poll a sleep once with the panicking waker, inside the runtime
+            // (so it registers there), then let the timer fire.
+            r.rt.block_on(async move {
+                let mut sleep = Box::pin(ebbtide::time::sleep(Duration::from_millis(5)));
+                let mut cx = std::task::Context::from_waker(&waker);
+                assert!(sleep.as_mut().poll(&mut cx).is_pending());
+                // Keep the timer registered until it fired.
+                let start = std::time::Instant::now();
+                while calls_of(&calls) == 0 && start.elapsed() < Duration::from_secs(10) {
+                    ebbtide::time::sleep(Duration::from_millis(2)).await;
+                }
+                drop(sleep);
+            });
+            assert_eq!(r.join(r.rt.spawn(async { 1 })).unwrap(), 1, "{name}");
+            assert_next_1000_tasks_run_on(&r, runner);
+            assert!(r.rt.metrics().waker_panics > before, "{name}");
+        }
+    });
+}
+
+fn calls_of(w: &PanickyWaker) -> usize {
+    w.0.load(Ordering::SeqCst)
+}
+
+/// Item (b): a `JoinHandle` polled once with a panicking waker. When the
+/// task finishes, async-task wakes the awaiter inside its abort-on-panic
+/// guard; the process must survive (the handle hands async-task an
+/// isolating waker).
+#[test]
+fn a_join_handle_polled_with_a_panicking_waker_does_not_abort_the_process() {
+    quiet_expected_panics();
+    watchdog(|| {
+        for r in single_runners() {
+            let name = r.name;
+            let runner = runner_thread(&r);
+            let (release_tx, release_rx) = mpsc::channel::<()>();
+            let release_rx = std::sync::Mutex::new(release_rx);
+            let mut h = Box::pin(r.rt.spawn(async move {
+                // Finishes only after the handle was polled once.
+                loop {
+                    if release_rx.lock().unwrap().try_recv().is_ok() {
+                        return 7;
+                    }
+                    ebbtide::time::sleep(Duration::from_millis(1)).await;
+                }
+            }));
+            let (calls, waker) = panicky_waker();
+            let mut cx = std::task::Context::from_waker(&waker);
+            assert!(h.as_mut().poll(&mut cx).is_pending(), "{name}");
+            release_tx.send(()).unwrap();
+            let start = std::time::Instant::now();
+            while calls_of(&calls) == 0 && start.elapsed() < Duration::from_secs(10) {
+                r.rt.block_on(ebbtide::time::sleep(Duration::from_millis(1)));
+            }
+            assert_eq!(calls_of(&calls), 1, "{name}: the awaiter was woken");
+            assert_eq!(r.rt.block_on(h).unwrap(), 7, "{name}");
+            assert_next_1000_tasks_run_on(&r, runner);
+        }
     });
 }

@@ -19,7 +19,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::executor::task::{self, Catching, MetaRef, Runnable, TaskMeta};
-use crate::executor::JoinHandle;
+use crate::executor::{JoinHandle, TaskSet};
 use crate::runtime::{context, Shared};
 
 /// The blocking pool of one runtime.
@@ -202,17 +202,39 @@ impl Shared {
         tasks.spawned.fetch_add(1, Ordering::Relaxed);
         let tasks = tasks.clone();
         let shared = self.clone();
+        let alive = BlockingAlive::new(tasks.clone());
+        let job = move || {
+            let _alive = alive;
+            f()
+        };
         let (runnable, task) = async_task::Builder::new()
             .metadata(TaskMeta::default())
             .spawn(
                 move |meta: &TaskMeta| {
-                    Catching::new(BlockingJob(Some(f)), tasks, MetaRef::new(meta))
+                    Catching::new(BlockingJob(Some(job)), tasks, MetaRef::new(meta))
                 },
                 move |r| shared.blocking.push(&shared, r),
             );
         let handle = JoinHandle::new(&runnable, task);
         runnable.schedule();
         handle
+    }
+}
+
+/// Counts a `spawn_blocking` job in `TaskSet::blocking_alive` until it
+/// returns or is dropped unrun.
+struct BlockingAlive(Arc<TaskSet>);
+
+impl BlockingAlive {
+    fn new(tasks: Arc<TaskSet>) -> BlockingAlive {
+        tasks.blocking_alive.fetch_add(1, Ordering::Relaxed);
+        BlockingAlive(tasks)
+    }
+}
+
+impl Drop for BlockingAlive {
+    fn drop(&mut self) {
+        self.0.blocking_alive.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -3,11 +3,13 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use async_task::FallibleTask;
 
 use crate::executor::task::{MetaRef, Outcome, Output, Payload, Runnable, TaskMeta};
+use crate::wake::Isolated;
 
 /// An owned permission to await, abort or cancel a spawned task.
 ///
@@ -36,6 +38,10 @@ pub struct JoinHandle<T> {
     meta: MetaRef,
     /// Schedules the task so that an abort is acted upon promptly.
     waker: Waker,
+    /// What async-task stores as the awaiter: the awaiting task's waker,
+    /// wrapped so that its panics cannot reach async-task's abort guard
+    /// (`crate::wake`, step 3). Replaced when a different task polls.
+    awaiter: Option<(Arc<Isolated>, Waker)>,
 }
 
 impl<T> JoinHandle<T> {
@@ -44,6 +50,7 @@ impl<T> JoinHandle<T> {
             meta: MetaRef::new(task.metadata()),
             waker: runnable.waker(),
             task: Some(task.fallible()),
+            awaiter: None,
         }
     }
 
@@ -91,7 +98,10 @@ impl<T> JoinHandle<T> {
     pub async fn cancel(mut self) -> Option<T> {
         self.abort();
         let task = self.task.take()?;
-        match task.await?.take() {
+        let mut task = std::pin::pin!(task);
+        let awaiter = &mut self.awaiter;
+        let out = std::future::poll_fn(|cx| poll_isolated(task.as_mut(), awaiter, cx)).await;
+        match out?.take() {
             Outcome::Done(value) => Some(value),
             Outcome::Panicked(_) | Outcome::Aborted => None,
         }
@@ -140,18 +150,33 @@ impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let task = self
+        let this = &mut *self;
+        let task = this
             .task
             .as_mut()
             .expect("JoinHandle polled after it returned its result");
-        let out = std::task::ready!(Pin::new(task).poll(cx));
-        self.task = None;
+        let out = std::task::ready!(poll_isolated(Pin::new(task), &mut this.awaiter, cx));
+        this.task = None;
         Poll::Ready(match out.map(Output::take) {
             Some(Outcome::Done(value)) => Ok(value),
             Some(Outcome::Panicked(payload)) => Err(JoinError::panic(payload)),
             Some(Outcome::Aborted) | None => Err(JoinError::cancelled()),
         })
     }
+}
+
+/// Polls `task` with an [`Isolated`] wrapper of `cx`'s waker, made once
+/// per awaiting task and kept in `awaiter` (`crate::wake`, step 3).
+fn poll_isolated<F: Future + Unpin + ?Sized>(
+    task: Pin<&mut F>,
+    awaiter: &mut Option<(Arc<Isolated>, Waker)>,
+    cx: &mut Context<'_>,
+) -> Poll<F::Output> {
+    let waker = match awaiter {
+        Some((isolated, waker)) if isolated.will_wake(cx.waker()) => waker,
+        _ => &awaiter.insert(Isolated::waker(cx.waker())).1,
+    };
+    task.poll(&mut Context::from_waker(waker))
 }
 
 impl<T> fmt::Debug for JoinHandle<T> {

@@ -141,7 +141,7 @@ impl LocalTasks {
             .map(|(_, w)| w.clone())
             .collect();
         for w in wakers {
-            w.wake();
+            crate::wake::wake(w);
         }
         while let Some(r) = self.pop() {
             drop(r);

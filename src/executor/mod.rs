@@ -16,8 +16,26 @@
 //! queue, then the injector (checked first every 61st tick for fairness;
 //! each visit also moves a batch into the local queue), then steal half of
 //! another worker's queue. A multi-threaded `block_on` caller also runs
-//! injector tasks while its future is pending and some worker is idle. No
-//! lock is held while a task is polled, dropped, or a waker is called.
+//! injector tasks while its future is pending and some worker is idle.
+//!
+//! # What a wake never does
+//!
+//! Libraries call `wake` while holding their own locks (event-listener and
+//! async-channel notify under their list lock). So `schedule`, which runs
+//! inside every wake of a task, only ever *queues* the runnable:
+//!
+//! 1. It never drops a runnable (that would drop the task's future, user
+//!    code, inside the caller's lock: a future holding a listener on the
+//!    same event deadlocks on it). While shutdown cancels tasks, a woken
+//!    task is queued like any other; the thread that polls it next (a
+//!    worker, or the shutting-down thread, which helps) drops its future
+//!    outside every wake (`task`, step 4).
+//! 2. Once teardown has closed the injector, a late wake (a task that was
+//!    running on a detached worker) hands the runnable to the `Graveyard`,
+//!    whose reaper thread drops it: still never inside the wake.
+//! 3. No lock is held while a task is polled or dropped, or a waker is
+//!    called; every waker the runtime calls is panic-isolated
+//!    (`crate::wake`).
 
 mod idle;
 mod join;
@@ -76,12 +94,14 @@ pub(crate) struct Scheduler {
     pub(crate) injector: ConcurrentQueue<Runnable>,
     pub(crate) workers: Box<[WorkerSlot]>,
     idle: Idle,
-    /// Set at teardown: workers exit, newly scheduled tasks are dropped.
+    /// Set at teardown (shutdown step 5): workers exit.
     stopping: AtomicBool,
     /// `block_on` threads waiting to take over worker 0 of a current-thread
     /// runtime; woken whenever a worker slot is given back.
     slot_waiters: Mutex<Vec<Arc<Waiter>>>,
     pub(crate) tasks: Arc<TaskSet>,
+    /// Step 2 of "What a wake never does": runnables woken after teardown.
+    graveyard: Arc<Graveyard>,
 }
 
 thread_local! {
@@ -114,27 +134,28 @@ impl Scheduler {
             stopping: AtomicBool::new(false),
             slot_waiters: Mutex::new(Vec::new()),
             tasks: Arc::new(TaskSet::new(count)),
+            graveyard: Arc::new(Graveyard::new()),
         }
     }
 
     /// The index of the worker the current thread runs as, for this scheduler.
     fn current_worker(&self) -> Option<usize> {
-        let (sched, index) = WORKER.with(Cell::get);
+        let (sched, index) = WORKER.try_with(Cell::get).unwrap_or((std::ptr::null(), 0));
         std::ptr::eq(sched, self).then_some(index)
     }
 
-    /// Steps 1–4 of the module doc.
+    /// Steps 1–4 of the module doc. Runs inside a wake, perhaps under the
+    /// waker's caller's lock: it only queues (see "What a wake never does").
     pub(crate) fn schedule(&self, reactor: &Reactor, runnable: Runnable, info: ScheduleInfo) {
-        if self.is_stopping() || self.tasks.is_cancelling() {
-            // Nobody will run it, or its next poll would only cancel it:
-            // dropping it here drops the future (through `Catching`, which
-            // catches a panicking `Drop`) without a trip through a queue.
-            drop(runnable);
-            return;
-        }
         match self.current_worker() {
             Some(index) if !info.woken_while_running => {
-                let Some(prev) = LIFO.with(|slot| slot.replace(Some(runnable))) else {
+                let mut runnable = Some(runnable);
+                // `try_with`: a worker being torn down at thread exit has no
+                // LIFO slot any more; its local queue still works.
+                let prev = LIFO
+                    .try_with(|slot| slot.replace(runnable.take()))
+                    .unwrap_or_else(|_| runnable.take());
+                let Some(prev) = prev else {
                     return; // only this worker can run the LIFO slot: no wake
                 };
                 // SAFETY: `current_worker` says this thread is worker `index`.
@@ -150,7 +171,7 @@ impl Scheduler {
             None => {
                 // The injector is unbounded and closed only at teardown.
                 if let Err(e) = self.injector.push(runnable) {
-                    drop(e.into_inner());
+                    self.graveyard.bury(e.into_inner());
                     return;
                 }
             }
@@ -169,7 +190,7 @@ impl Scheduler {
         // SAFETY: the caller is worker `index`, the ring's owner.
         if let Err(r) = unsafe { self.workers[index].queue.push(runnable) } {
             if let Err(e) = self.injector.push(r) {
-                drop(e.into_inner());
+                self.graveyard.bury(e.into_inner());
             }
         }
     }
@@ -228,20 +249,89 @@ impl Scheduler {
         reactor.notify();
     }
 
-    /// Drops every queued task (after the workers have exited).
+    /// Drops every queued task (after the workers have exited), on the
+    /// calling thread; later wakes go to the graveyard.
     pub(crate) fn drain(&self) {
         self.injector.close();
         while let Ok(r) = self.injector.pop() {
             drop(r);
         }
+        let mut stolen = Vec::new();
         for w in self.workers.iter() {
             // Safe with a leaked worker still running: drain only steals.
-            w.queue.drain(drop);
+            // Collected first: no future is dropped inside the ring's claim.
+            w.queue.drain(|r| stolen.push(r));
         }
+        drop(stolen);
+    }
+
+    /// Shutdown's cancel step, on the shutting-down thread: runs queued
+    /// tasks from the injector (each poll drops a cancelled task's future),
+    /// so cancellation proceeds even when every worker is stuck in a task.
+    /// Returns how many ran.
+    pub(crate) fn run_injector_cancelling(&self) -> usize {
+        let mut ran = 0;
+        while let Ok(r) = self.injector.pop() {
+            task::run(r);
+            ran += 1;
+        }
+        ran
     }
 
     pub(crate) fn idle_workers(&self) -> usize {
         self.idle.idle_count()
+    }
+}
+
+/// Runnables scheduled after teardown closed the injector (step 2 of "What
+/// a wake never does"): a wake may not drop them, nobody will run them, so
+/// a short-lived reaper thread drops them.
+struct Graveyard {
+    runnables: ConcurrentQueue<Runnable>,
+    /// A reaper thread is draining `runnables`.
+    reaping: AtomicBool,
+}
+
+impl Graveyard {
+    fn new() -> Graveyard {
+        Graveyard {
+            runnables: ConcurrentQueue::unbounded(),
+            reaping: AtomicBool::new(false),
+        }
+    }
+
+    /// Queues `runnable` for the reaper, starting one if none runs.
+    fn bury(self: &Arc<Self>, runnable: Runnable) {
+        // Unbounded and never closed: this cannot fail.
+        if let Err(e) = self.runnables.push(runnable) {
+            std::mem::forget(e.into_inner());
+        }
+        if self.reaping.swap(true, Ordering::AcqRel) {
+            return; // the running reaper re-checks the queue before it exits
+        }
+        let graveyard = self.clone();
+        let started = std::thread::Builder::new()
+            .name("ebbtide-reaper".into())
+            .spawn(move || graveyard.reap());
+        if started.is_err() {
+            // No thread to be had: keeping the runnables (leaking them if no
+            // later reaper starts) is sound; dropping them here is not.
+            self.reaping.store(false, Ordering::Release);
+        }
+    }
+
+    fn reap(&self) {
+        loop {
+            while let Ok(r) = self.runnables.pop() {
+                drop(r); // `Catching` catches a panicking `Drop`
+            }
+            self.reaping.store(false, Ordering::SeqCst);
+            // A `bury` between the last pop and the store saw `reaping` set
+            // and left its runnable to us.
+            if self.runnables.is_empty() || self.reaping.swap(true, Ordering::AcqRel) {
+                return;
+            }
+        }
     }
 }
 

@@ -11,8 +11,11 @@
 //! 1. polls the future inside `catch_unwind`; a panic becomes the task's
 //!    output (`Err(payload)`), reported by the `JoinHandle` as `is_panic`;
 //! 2. drops the future *itself*, inside `catch_unwind`, as soon as it
-//!    completes (a panic there is reported the same way) or when the task is
-//!    cancelled (a panic there is counted in `Metrics::drop_panics`);
+//!    completes or when an abort or shutdown's cancel step reaches its next
+//!    poll (a panic there is reported the same way: the `JoinHandle` says
+//!    `is_panic`); only a task whose runnable is dropped unpolled (at
+//!    teardown) has no one to report to, and its `Drop` panic is counted in
+//!    `Metrics::drop_panics`;
 //! 3. keeps the runtime's books: the live-task count (one per future not
 //!    yet dropped), completed and cancelled counts, and the task's entry in
 //!    the registry, made when the future first returns `Pending` (a `Send`
@@ -268,8 +271,14 @@ impl<F: Future> Future for Catching<F> {
         if unsafe { this.meta.get() }.is_aborted() || this.tasks.is_cancelling() {
             // Step 4 (and shutdown's cancel step).
             this.tasks.cancelled.fetch_add(1, Ordering::Relaxed);
-            finish(this.stage, this.tasks, this.meta);
-            return Poll::Ready(Output(Some(Outcome::Aborted)));
+            let outcome = match drop_stage(this.stage, this.tasks, this.meta) {
+                Ok(()) => Outcome::Aborted,
+                Err(payload) => {
+                    this.tasks.panics.fetch_add(1, Ordering::Relaxed);
+                    Outcome::Panicked(payload)
+                }
+            };
+            return Poll::Ready(Output(Some(outcome)));
         }
         let StageProj::Running { fut } = this.stage.as_mut().project() else {
             unreachable!("async-task never polls a completed future");

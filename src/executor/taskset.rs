@@ -27,6 +27,9 @@ pub(crate) struct TaskSet {
     pub(crate) panics: AtomicU64,
     /// Panics caught while dropping a cancelled task's future.
     pub(crate) drop_panics: AtomicU64,
+    /// `spawn_blocking` jobs not yet returned or dropped (a subset of
+    /// `alive`): shutdown counts a stuck one in `blocking_leaked` only.
+    pub(crate) blocking_alive: AtomicUsize,
     /// Live `Send` tasks, for shutdown's cancel step.
     pub(crate) registry: Registry,
     /// Shutdown's cancel step: every task's next poll drops its future.
@@ -44,6 +47,7 @@ impl TaskSet {
             cancelled: AtomicU64::new(0),
             panics: AtomicU64::new(0),
             drop_panics: AtomicU64::new(0),
+            blocking_alive: AtomicUsize::new(0),
             registry: Registry::new(workers),
             cancelling: AtomicBool::new(false),
             idle_waiters: Mutex::new(Vec::new()),
@@ -68,7 +72,7 @@ impl TaskSet {
     pub(crate) fn register_parked(&self, waker: &Waker) -> registry::Slot {
         let slot = self.registry.insert(waker.clone());
         if self.is_cancelling() {
-            waker.wake_by_ref();
+            crate::wake::wake_by_ref(waker);
         }
         slot
     }
@@ -79,7 +83,7 @@ impl TaskSet {
         if self.alive.fetch_sub(1, Ordering::AcqRel) == 1 {
             let waiters = std::mem::take(&mut *self.lock_idle_waiters());
             for w in waiters {
-                w.wake();
+                crate::wake::wake(w);
             }
         }
     }

@@ -224,7 +224,7 @@ impl<'a> Worker<'a> {
                 return Some(r);
             }
         }
-        if let Some(r) = LIFO.with(|s| s.take()) {
+        if let Some(r) = LIFO.try_with(|s| s.take()).ok().flatten() {
             if self.lifo_runs < MAX_LIFO_RUNS {
                 self.lifo_runs += 1;
                 return Some(r);
@@ -374,11 +374,11 @@ impl Drop for Worker<'_> {
         if self.searching {
             self.sched().idle.stop_searching();
         }
-        if let Some(r) = LIFO.with(|s| s.take()) {
+        if let Some(r) = LIFO.try_with(|s| s.take()).ok().flatten() {
             // SAFETY: still worker `self.index` until this drop returns.
             unsafe { self.sched().push_local(self.index, r) };
         }
-        WORKER.with(|w| w.set((std::ptr::null(), 0)));
+        let _ = WORKER.try_with(|w| w.set((std::ptr::null(), 0)));
         self.local.shutdown();
         let slot = &self.sched().workers[self.index];
         *slot.parker.lock().unwrap_or_else(|e| e.into_inner()) = self.parker.take();

@@ -191,7 +191,7 @@ impl OpTable {
         self.complete_deferred(key, output, &mut wakers, &mut garbage);
         drop(garbage);
         for w in wakers {
-            w.wake();
+            crate::wake::wake(w);
         }
     }
 
@@ -362,7 +362,7 @@ impl OpTable {
     fn wake_emptied(&self) {
         let waiters = std::mem::take(&mut *self.emptied.lock().unwrap_or_else(|e| e.into_inner()));
         for w in waiters {
-            w.wake();
+            crate::wake::wake(w);
         }
     }
 

@@ -20,7 +20,7 @@ mod source;
 mod timers;
 
 pub(crate) use source::{Direction, Source};
-pub(crate) use timers::{TimerKey, Timers};
+pub(crate) use timers::{deadline_after, TimerKey, Timers};
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -150,7 +150,7 @@ impl Reactor {
         drop(garbage);
         let n = wakers.len();
         for w in wakers.drain(..) {
-            w.wake();
+            crate::wake::wake(w); // panic-isolated: a waker is user code
         }
         // Hand the allocation back if nobody took the driver meanwhile.
         if let Ok(mut d) = self.driver.try_lock() {

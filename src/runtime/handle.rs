@@ -181,6 +181,7 @@ impl Handle {
             blocking_queue_depth,
             panicked_tasks: c.panics.load(Ordering::Relaxed),
             drop_panics: c.drop_panics.load(Ordering::Relaxed),
+            waker_panics: crate::wake::panics(),
             timers: s.reactor.timers.len(),
             io_sources: s.reactor.source_count(),
             ops_submitted: s.ops.submitted(),

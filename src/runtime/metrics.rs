@@ -46,8 +46,15 @@ pub struct Metrics {
     pub blocking_queue_depth: usize,
     /// Tasks whose future panicked (reported to their `JoinHandle`).
     pub panicked_tasks: u64,
-    /// Panics caught while dropping a cancelled task's future.
+    /// Panics caught while dropping a cancelled task's future that had no
+    /// one to report them to (its task was dropped unpolled at teardown);
+    /// a `JoinHandle` reports the others (`JoinError::is_panic`).
     pub drop_panics: u64,
+    /// Panics caught from wakers the runtime called (I/O events, timers,
+    /// a `JoinHandle`'s awaiter, shutdown): the wake is skipped, the thread
+    /// goes on. Counted for the whole process, since a waker belongs to
+    /// whoever polled, not to one runtime.
+    pub waker_panics: u64,
     /// Pending timers.
     pub timers: usize,
     /// I/O handles registered with the reactor.
@@ -71,7 +78,7 @@ impl fmt::Display for Metrics {
             f,
             "{} workers ({} idle), {} tasks alive / {} spawned, {} polls, {} steals, \
              queues {} injector + {} local, blocking {} threads ({} idle, {} queued), \
-             {} panics, {} timers, {} io sources, ops {} in flight / {} submitted \
+             {} panics ({} in wakers), {} timers, {} io sources, ops {} in flight / {} submitted \
              ({} cancelled, {} stale)",
             self.workers,
             self.idle_workers,
@@ -85,6 +92,7 @@ impl fmt::Display for Metrics {
             self.idle_blocking_threads,
             self.blocking_queue_depth,
             self.panicked_tasks,
+            self.waker_panics,
             self.timers,
             self.io_sources,
             self.ops_in_flight,

@@ -28,7 +28,7 @@ unsafe extern "system" fn handler(kind: u32) -> BOOL {
     GENERATION.fetch_add(1, Ordering::SeqCst);
     let waiters = std::mem::take(&mut *WAITERS.lock().unwrap_or_else(|e| e.into_inner()));
     for w in waiters {
-        w.wake();
+        crate::wake::wake(w);
     }
     1
 }
