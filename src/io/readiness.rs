@@ -24,8 +24,11 @@ use crate::sys::{self, AsSourceHandle};
 /// non-blocking mode, registered with the runtime current when `new` is
 /// called, and deregistered before it is closed.
 ///
-/// One task may wait for each direction at a time (the last waiter's waker
-/// is kept), as with tokio's `poll_read_ready`.
+/// Any number of tasks may wait on each direction (several `read_with`
+/// calls through `&Async<T>`, a `readable()` beside them): an event wakes
+/// every one of them. [`readable`](Self::readable) and
+/// [`writable`](Self::writable) resolve at once while the handle may be
+/// ready, and wait only after an operation has seen `WouldBlock`.
 ///
 /// # Examples
 ///
@@ -99,41 +102,70 @@ impl<T: AsSourceHandle> Async<T> {
         Ok(io)
     }
 
-    fn poll_ready(&self, dir: Direction, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    /// `reactor::source` step 2: ready now, or wait for an event.
+    fn poll_ready(
+        &self,
+        dir: Direction,
+        since: &mut Option<u32>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
         if self.shared.reactor.is_closed() {
             return Poll::Ready(Err(runtime_gone()));
         }
         self.source
-            .poll_ready(self.shared.reactor.poller(), dir, cx)
+            .poll_ready(self.shared.reactor.poller(), dir, since, cx)
     }
 
-    /// Polls until the handle may be readable (an event arrived since the
-    /// last `WouldBlock`).
+    /// `reactor::source` step 4: after a `WouldBlock` (whose event tick was
+    /// `tick`, if known), wait for the next event.
+    fn poll_wait(
+        &self,
+        dir: Direction,
+        tick: Option<u32>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        if self.shared.reactor.is_closed() {
+            return Poll::Ready(Err(runtime_gone()));
+        }
+        self.source
+            .poll_wait(self.shared.reactor.poller(), dir, tick, cx)
+    }
+
+    /// For a caller whose non-blocking read just returned `WouldBlock`:
+    /// `Ready` when a readiness event arrived since that may make a retry
+    /// succeed (at most one retry is spent on an event that came before the
+    /// `WouldBlock`), `Pending` until then. Every task polling this is woken.
     pub fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.poll_ready(Direction::Read, cx)
+        self.poll_wait(Direction::Read, None, cx)
     }
 
-    /// Polls until the handle may be writable.
+    /// Like [`poll_readable`](Self::poll_readable), for writes.
     pub fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.poll_ready(Direction::Write, cx)
+        self.poll_wait(Direction::Write, None, cx)
     }
 
-    /// Waits until the handle may be readable.
+    /// Waits until the handle may be readable: at once if no read has seen
+    /// `WouldBlock` since the last readiness event, otherwise at the next
+    /// event.
     ///
     /// # Errors
     ///
     /// If the runtime has shut down, or the poller fails to re-arm.
     pub async fn readable(&self) -> io::Result<()> {
-        poll_fn(|cx| self.poll_readable(cx)).await
+        let mut since = None;
+        poll_fn(|cx| self.poll_ready(Direction::Read, &mut since, cx)).await
     }
 
-    /// Waits until the handle may be writable.
+    /// Waits until the handle may be writable: at once if no write has seen
+    /// `WouldBlock` since the last readiness event (an idle connected
+    /// stream is writable), otherwise at the next event.
     ///
     /// # Errors
     ///
     /// As for [`readable`](Self::readable).
     pub async fn writable(&self) -> io::Result<()> {
-        poll_fn(|cx| self.poll_writable(cx)).await
+        let mut since = None;
+        poll_fn(|cx| self.poll_ready(Direction::Write, &mut since, cx)).await
     }
 
     /// Runs the non-blocking `op` until it stops returning `WouldBlock`,
@@ -184,7 +216,7 @@ impl<T: AsSourceHandle> Async<T> {
     ) -> Poll<io::Result<R>> {
         loop {
             if dir == Direction::Read && self.source.skip_read_try() {
-                std::task::ready!(self.poll_ready(dir, cx))?;
+                std::task::ready!(self.poll_ready(dir, &mut None, cx))?;
             }
             let tick = self.source.tick(dir);
             match op(self.get_ref()) {
@@ -196,7 +228,7 @@ impl<T: AsSourceHandle> Async<T> {
                 }
                 res => return Poll::Ready(res),
             }
-            std::task::ready!(self.poll_ready(dir, cx))?;
+            std::task::ready!(self.poll_wait(dir, Some(tick), cx))?;
         }
     }
 }

@@ -4,44 +4,61 @@
 //!
 //! 1. The handle is registered once for both directions in edge mode; no
 //!    `epoll_ctl`/`kevent` call is made again until it is removed.
-//! 2. An I/O call is tried first. Only when it returns `WouldBlock` does the
-//!    caller ask `poll_ready(dir)`.
-//! 3. An event sets `ready` for its directions and takes their wakers; the
-//!    driver calls them after releasing every lock.
-//! 4. `poll_ready` consumes `ready` if set (the caller retries the call: the
-//!    event may have raced with the `WouldBlock`); otherwise it stores the
-//!    waker. Because edge events fire for every new arrival after the
-//!    `WouldBlock`, no wakeup is lost.
-//! 5. Every event also bumps its direction's `tick`. A caller reads the tick
-//!    before trying a call; when the call succeeds it reports
-//!    `on_success(dir, tick)`: if no event arrived since, the event `ready`
-//!    recorded has been used up and is cleared. Keeping it would make the
-//!    next `WouldBlock` return at once and cost a second failing syscall
-//!    before the task really waits (64-connection echo: 8.6 → 6.4 syscalls
-//!    per round trip). An event after the tick was read leaves `ready` set,
-//!    and the next call is always tried before any wait, so no edge is lost.
-//!
+//! 2. Each direction keeps `ready`: "no call has proved it not ready since
+//!    the last event". An event sets it; only evidence clears it: a call
+//!    that returned `WouldBlock` with no event since (step 4), or a stream
+//!    read that drained the receive queue (step 6). A successful call leaves
+//!    it set. So `readable()` / `writable()` (`poll_ready`) resolve at once
+//!    while the handle may be ready now (an idle connected stream is
+//!    writable although `connect` consumed its edge long ago), and only
+//!    otherwise wait.
+//! 3. An event sets `ready` for its directions, bumps their `tick`, and takes
+//!    *every* waiter of those directions: any number of tasks may wait on
+//!    one direction (two `accept`s on one listener, two readers through
+//!    `&TcpStream`, a `readable()` beside a read), and each is woken by the
+//!    event that concerns it. The driver calls the wakers after releasing
+//!    every lock.
+//! 4. An I/O call is tried first. The caller reads the direction's `tick`
+//!    before the call; on `WouldBlock` it calls `poll_wait(dir, tick)`: if an
+//!    event arrived since the tick was read, the call is retried at once (the
+//!    event may have raced with the `WouldBlock`); otherwise `ready` is
+//!    cleared and the waker joins the direction's waiters. Edge events fire
+//!    for every new arrival after the `WouldBlock`, so no wakeup is lost,
+//!    and a stale `ready` never costs a second failing call.
+//! 5. A waiter set is a short list, deduplicated with `Waker::will_wake`
+//!    (a task that polls again is one entry). A waker stays until the next
+//!    event of its direction, even if its future was dropped meanwhile (a
+//!    spurious wake later is harmless). So that tasks that stopped waiting
+//!    cannot pile up, a set that reaches its limit is woken whole and
+//!    emptied first: every waiter polls again and re-registers if it still
+//!    waits. The limit starts at `MIN_WAITER_LIMIT` and doubles at each
+//!    such flush, so many tasks that really wait (a thousand acceptors on
+//!    one listener) cost one flush per doubling, not a wake storm; an event
+//!    that empties the set resets it. Spurious wakes are allowed; lost ones
+//!    are not.
 //! 6. Stream reads only, and only where the poller reports a closed read
 //!    side (`sys::REPORTS_READ_CLOSED`: Linux, `EPOLLRDHUP`): a read that
 //!    returns fewer bytes than asked (`0 < n < len`), or a TCP read after
 //!    which the kernel reports nothing queued (`sys::tcp_inq`), drained the
-//!    socket's receive queue, so `on_success(Read, tick, drained = true)` sets
-//!    `skip_read` if no event arrived since the tick was read and the read
-//!    side is not closed. While it is set, `skip_read_try` says to wait for
-//!    the next event instead of trying a `recv` that would fail with
-//!    `WouldBlock` (tokio's trick: one `recv` fewer per message; with the
-//!    Linux poller, 6.2 -> 5.2 syscalls per echo round trip). Every read
-//!    event clears it. An event whose `is_interrupt()` is set (the peer's
-//!    FIN or a hang-up) sets the sticky `read_closed`: data and FIN often
-//!    arrive in one edge, and without it the reader would wait forever for
-//!    an edge that already came. `read_closed` only keeps the skip off; it
-//!    never makes `poll_ready` return early, so no caller can spin on it.
-//!    Datagram reads and the generic `Async<T>` never skip: a short
-//!    datagram says nothing about the next one.
+//!    socket's receive queue, so `on_success(Read, tick, drained = true)`
+//!    clears `ready` and sets `skip_read` if no event arrived since the tick
+//!    was read and the read side is not closed. While it is set,
+//!    `skip_read_try` says to wait for the next event instead of trying a
+//!    `recv` that would fail with `WouldBlock` (tokio's trick: one `recv`
+//!    fewer per message; with the Linux poller, 6.2 -> 5.2 syscalls per echo
+//!    round trip). Every read event clears it. An event whose
+//!    `is_interrupt()` is set (the peer's FIN or a hang-up) sets the sticky
+//!    `read_closed`: data and FIN often arrive in one edge, and without it
+//!    the reader would wait forever for an edge that already came.
+//!    `read_closed` only keeps the skip off; it never makes a wait return
+//!    early, so no caller can spin on it. Datagram reads and the generic
+//!    `Async<T>` never skip: a short datagram says nothing about the next
+//!    one.
 //!
 //! On backends without edge mode (IOCP/AFD) the handle is registered in
-//! oneshot mode with no interest, and `poll_ready` (re-)arms the directions
-//! that have a waiter; every event disarms both.
+//! oneshot mode with no interest; a direction is (re-)armed when a waiter
+//! joins it, and every event disarms both (re-arming those that still have
+//! waiters).
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -92,12 +109,44 @@ struct State {
     armed: [bool; 2],
 }
 
-#[derive(Default)]
+/// Step 5: the first limit of one direction's waiter set.
+const MIN_WAITER_LIMIT: usize = 64;
+
 struct Half {
-    /// An event arrived that no `poll_ready` has consumed yet.
+    /// Step 2: the direction may be ready (no `WouldBlock` since the last
+    /// event).
     ready: bool,
-    /// The task waiting for this direction.
-    waker: Option<Waker>,
+    /// Steps 3 and 5: every task waiting for this direction.
+    waiters: Vec<Waker>,
+    /// Step 5: the size at which `waiters` is flushed.
+    limit: usize,
+}
+
+impl Default for Half {
+    fn default() -> Half {
+        Half {
+            ready: false,
+            waiters: Vec::new(),
+            limit: MIN_WAITER_LIMIT,
+        }
+    }
+}
+
+impl Half {
+    /// Step 5: adds `waker` unless it is there already (then returns it,
+    /// for the caller to drop once unlocked). A full set is moved into
+    /// `overflow` first, for the caller to wake once unlocked.
+    fn add_waiter(&mut self, waker: Waker, overflow: &mut Vec<Waker>) -> Option<Waker> {
+        if self.waiters.iter().any(|w| w.will_wake(&waker)) {
+            return Some(waker);
+        }
+        if self.waiters.len() >= self.limit {
+            overflow.append(&mut self.waiters);
+            self.limit = self.limit.saturating_mul(2);
+        }
+        self.waiters.push(waker);
+        None
+    }
 }
 
 impl Source {
@@ -117,33 +166,82 @@ impl Source {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Step 4: `Ready` if an unconsumed event is present, else registers the
-    /// waker (arming the poller in oneshot mode).
+    /// Step 2: `Ready` if `dir` may be ready now, or an event arrived since
+    /// `since` (the tick this waiter saw when it last registered: another
+    /// task may have cleared `ready` again since the event); otherwise joins
+    /// the waiters and records the tick in `since`.
     pub(crate) fn poll_ready(
         &self,
         poller: &Poller,
         dir: Direction,
+        since: &mut Option<u32>,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<()>> {
-        let mut st = self.lock();
-        let half = &mut st.dirs[dir as usize];
-        if std::mem::take(&mut half.ready) {
+        let waker = cx.waker().clone(); // user code: not under the lock
+        let st = self.lock();
+        let tick = self.tick(dir);
+        if st.dirs[dir as usize].ready || since.is_some_and(|t| t != tick) {
             return Poll::Ready(Ok(()));
         }
-        match &mut half.waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            slot => *slot = Some(cx.waker().clone()),
+        *since = Some(tick);
+        self.wait_locked(st, poller, dir, waker)
+    }
+
+    /// Step 4: a call in `dir` returned `WouldBlock`; `tick` is what
+    /// `tick(dir)` read before it. `None` (the tick is unknown: the public
+    /// `poll_readable`) consumes a set `ready` instead, so the caller
+    /// retries at most once. `Ready`: retry the call.
+    pub(crate) fn poll_wait(
+        &self,
+        poller: &Poller,
+        dir: Direction,
+        tick: Option<u32>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        let waker = cx.waker().clone(); // user code: not under the lock
+        let mut st = self.lock();
+        let half = &mut st.dirs[dir as usize];
+        match tick {
+            // An event since the call: it may have raced with `WouldBlock`.
+            Some(t) if self.tick(dir) != t => return Poll::Ready(Ok(())),
+            // No event since: the `WouldBlock` proved the direction idle.
+            Some(_) => half.ready = false,
+            None if half.ready => {
+                half.ready = false;
+                return Poll::Ready(Ok(()));
+            }
+            None => {}
         }
+        self.wait_locked(st, poller, dir, waker)
+    }
+
+    /// Joins `dir`'s waiters and arms it in oneshot mode; wakes an
+    /// overflowing set (step 5) and drops a duplicate waker after unlocking.
+    fn wait_locked(
+        &self,
+        mut st: MutexGuard<'_, State>,
+        poller: &Poller,
+        dir: Direction,
+        waker: Waker,
+    ) -> Poll<io::Result<()>> {
+        let mut overflow = Vec::new();
+        let duplicate = st.dirs[dir as usize].add_waiter(waker, &mut overflow);
+        let mut result = Poll::Pending;
         if !self.edge && !st.armed[dir as usize] {
             st.armed[dir as usize] = true;
             let interest = self.interest(st.armed);
             // SAFETY: the invariant keeps `raw` open while registered.
             let handle = unsafe { sys::borrow(self.raw) };
             if let Err(e) = poller.modify_with_mode(handle, interest, PollMode::Oneshot) {
-                return Poll::Ready(Err(e));
+                result = Poll::Ready(Err(e));
             }
         }
-        Poll::Pending
+        drop(st);
+        drop(duplicate);
+        for w in overflow {
+            crate::wake::wake(w);
+        }
+        result
     }
 
     /// Step 5: the event count of `dir`, read before trying a call.
@@ -151,16 +249,19 @@ impl Source {
         self.ticks[dir as usize].load(Ordering::Acquire)
     }
 
-    /// Steps 5 and 6: a call in `dir` succeeded; `tick` is what `tick(dir)`
-    /// read before it; `drained`: it was a stream read that returned fewer
-    /// bytes than asked.
+    /// Step 6: a call in `dir` succeeded; `tick` is what `tick(dir)` read
+    /// before it; `drained`: it was a stream read that proved the receive
+    /// queue empty. Anything else leaves `ready` as it is (step 2).
     pub(crate) fn on_success(&self, dir: Direction, tick: u32, drained: bool) {
+        if !drained {
+            return;
+        }
         let mut st = self.lock();
         if self.ticks[dir as usize].load(Ordering::Acquire) != tick {
             return; // an event came meanwhile: it is not used up
         }
         st.dirs[dir as usize].ready = false;
-        if drained && dir == Direction::Read && sys::REPORTS_READ_CLOSED && !st.read_closed {
+        if dir == Direction::Read && sys::REPORTS_READ_CLOSED && !st.read_closed {
             self.skip_read.store(true, Ordering::Release);
         }
     }
@@ -171,7 +272,7 @@ impl Source {
         self.skip_read.load(Ordering::Acquire)
     }
 
-    /// Step 3: records an event and moves the wakers it releases into `out`.
+    /// Step 3: records an event and moves every waker it releases into `out`.
     /// Returns the interest to re-arm in oneshot mode (`None`: nothing).
     pub(crate) fn on_event(&self, ev: &Event, out: &mut Vec<Waker>) -> Option<Event> {
         let mut st = self.lock();
@@ -187,14 +288,18 @@ impl Source {
                 self.ticks[dir as usize].fetch_add(1, Ordering::Release);
                 let half = &mut st.dirs[dir as usize];
                 half.ready = true;
-                out.extend(half.waker.take());
+                out.append(&mut half.waiters);
+                half.limit = MIN_WAITER_LIMIT;
             }
         }
         if self.edge {
             return None;
         }
         // Oneshot: the event disarmed everything; keep waiting directions armed.
-        st.armed = [st.dirs[0].waker.is_some(), st.dirs[1].waker.is_some()];
+        st.armed = [
+            !st.dirs[0].waiters.is_empty(),
+            !st.dirs[1].waiters.is_empty(),
+        ];
         (st.armed != [false, false]).then(|| self.interest(st.armed))
     }
 
@@ -209,7 +314,7 @@ impl Source {
     pub(crate) fn take_wakers(&self, out: &mut Vec<Waker>) {
         let mut st = self.lock();
         for half in &mut st.dirs {
-            out.extend(half.waker.take());
+            out.append(&mut half.waiters);
         }
     }
 }
