@@ -320,3 +320,56 @@ fn a_runtime_dropped_inside_block_on_of_another_runtime_neither_panics_nor_deadl
         }
     });
 }
+
+/// A current-thread runtime kept in a `thread_local!` is dropped by the
+/// thread-local destructors at thread exit, after the runtime's own
+/// thread-locals may be gone: it must shut down quietly, not abort the
+/// process with "cannot access a Thread Local Storage value during or
+/// after destruction". Runs in a child process, which the abort would kill.
+#[test]
+fn a_current_thread_runtime_in_a_thread_local_is_dropped_cleanly_at_thread_exit() {
+    const CHILD: &str = "EBBTIDE_TLS_RUNTIME_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        thread_local! {
+            static RT: std::cell::RefCell<Option<ebbtide::runtime::Runtime>> =
+                const { std::cell::RefCell::new(None) };
+        }
+        std::thread::spawn(|| {
+            RT.with(|rt| {
+                let built = ebbtide::runtime::Runtime::builder()
+                    .current_thread()
+                    .build()
+                    .unwrap();
+                built.spawn(std::future::pending::<()>());
+                built.block_on(ebbtide::time::sleep(std::time::Duration::from_millis(1)));
+                *rt.borrow_mut() = Some(built);
+            });
+            // A second runtime created and dropped on the same thread.
+            let other = ebbtide::runtime::Runtime::builder()
+                .current_thread()
+                .build()
+                .unwrap();
+            other.block_on(async {});
+            drop(other);
+        })
+        .join()
+        .unwrap();
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(exe)
+        .args([
+            "--exact",
+            "a_current_thread_runtime_in_a_thread_local_is_dropped_cleanly_at_thread_exit",
+            "--nocapture",
+        ])
+        .env(CHILD, "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the child died: {:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -474,5 +475,100 @@ fn timers_dropped_inside_tasks_of_every_flavour_are_removed() {
             });
             assert_eq!(rt.metrics().timers, 0, "{name}");
         }
+    });
+}
+
+/// A pending `Sleep` whose deadline another thread moves earlier fires at
+/// the new deadline, with nothing else polling its task (tokio's
+/// `reset_future_sleep_after_notify` / async-io's timer `set_at` scenario).
+#[test]
+fn a_sleep_reset_from_another_thread_fires_at_the_new_deadline() {
+    use std::sync::Mutex;
+    watchdog(|| {
+        for rt in [
+            Runtime::builder().current_thread().build().unwrap(),
+            Runtime::builder().worker_threads(2).build().unwrap(),
+        ] {
+            let shared = Arc::new(Mutex::new(Box::pin(ebbtide::time::sleep(
+                Duration::from_secs(3600),
+            ))));
+            let (registered_tx, registered_rx) = std::sync::mpsc::channel();
+            let s = shared.clone();
+            let sleeper = rt.spawn(std::future::poll_fn(move |cx| {
+                let polled = s.lock().unwrap().as_mut().poll(cx);
+                let _ = registered_tx.send(());
+                polled
+            }));
+            // Another thread moves the deadline once the task is waiting.
+            let resetter = std::thread::spawn(move || {
+                registered_rx.recv().unwrap();
+                let reset_at = Instant::now();
+                shared
+                    .lock()
+                    .unwrap()
+                    .as_mut()
+                    .reset(reset_at + Duration::from_millis(20));
+                reset_at
+            });
+            rt.block_on(sleeper).unwrap();
+            let reset_at = resetter.join().unwrap();
+            assert!(Instant::now() >= reset_at + Duration::from_millis(20));
+        }
+    });
+}
+
+/// A reset to a deadline already past fires at once (the next turn).
+#[test]
+fn a_sleep_reset_into_the_past_fires_without_another_poll() {
+    use std::sync::Mutex;
+    watchdog(|| {
+        for rt in [
+            Runtime::builder().current_thread().build().unwrap(),
+            Runtime::builder().worker_threads(1).build().unwrap(),
+        ] {
+            let shared = Arc::new(Mutex::new(Box::pin(ebbtide::time::sleep(
+                Duration::from_secs(3600),
+            ))));
+            let (polled_tx, polled_rx) = std::sync::mpsc::channel();
+            let s = shared.clone();
+            let sleeper = rt.spawn(std::future::poll_fn(move |cx| {
+                let polled = s.lock().unwrap().as_mut().poll(cx);
+                let _ = polled_tx.send(());
+                polled
+            }));
+            let resetter = std::thread::spawn(move || {
+                polled_rx.recv().unwrap();
+                shared.lock().unwrap().as_mut().reset(Instant::now());
+            });
+            rt.block_on(sleeper).unwrap();
+            resetter.join().unwrap();
+        }
+    });
+}
+
+/// `Duration::MAX` means "never": an interval with it ticks once (at its
+/// start) and then stays pending, without overflowing an `Instant`.
+#[test]
+fn an_interval_of_duration_max_ticks_once_then_never() {
+    watchdog(|| {
+        let rt = Runtime::builder().current_thread().build().unwrap();
+        rt.block_on(async {
+            for missed in [
+                ebbtide::time::MissedTickBehavior::Burst,
+                ebbtide::time::MissedTickBehavior::Delay,
+                ebbtide::time::MissedTickBehavior::Skip,
+            ] {
+                let mut every = ebbtide::time::interval(Duration::MAX);
+                every.set_missed_tick_behavior(missed);
+                every.tick().await;
+                let second = ebbtide::time::timeout(Duration::from_millis(5), every.tick()).await;
+                assert!(second.is_err(), "{missed:?}: no second tick");
+                every.reset();
+                let again = ebbtide::time::timeout(Duration::from_millis(5), every.tick()).await;
+                assert!(again.is_err(), "{missed:?}: reset to MAX never ticks");
+            }
+            let deadline = ebbtide::time::sleep(Duration::MAX).deadline();
+            assert!(deadline > Instant::now() + Duration::from_secs(86_400 * 365));
+        });
     });
 }

@@ -85,6 +85,11 @@
 //!    `Poller::notify` so the driver recomputes its timeout.
 //! 4. No waker is cloned, woken or dropped with the lock held: each runs user
 //!    code, which may touch timers again.
+//! 5. `Sleep::reset` of a registered timer moves it (`reset`): the stored
+//!    waker stays, so the task that polled it last is woken at the new
+//!    deadline, even if nothing polls the `Sleep` in between (a deadline
+//!    moved from another task or thread). Only a timer that already fired
+//!    is registered afresh, at its next poll.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeMap, BinaryHeap};
@@ -93,6 +98,20 @@ use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use slab::Slab;
+
+/// About 30 years: a deadline this far out means "never", and stays
+/// representable (`Instant` arithmetic past it may overflow).
+const NEVER: Duration = Duration::from_secs(86_400 * 365 * 30);
+
+/// `start + after`, saturating: a sum past what `Instant` holds (e.g.
+/// `Duration::MAX`) is a deadline about 30 years out, which means "never"
+/// and still leaves room for the small margins added to deadlines.
+pub(crate) fn deadline_after(start: Instant, after: Duration) -> Instant {
+    start
+        .checked_add(after.min(NEVER))
+        .or_else(|| start.checked_add(NEVER))
+        .unwrap_or(start)
+}
 
 /// Identifies one registered timer; stays harmless after the timer fired or
 /// was removed (it then matches nothing).
@@ -352,10 +371,14 @@ impl Timers {
     /// Registers a timer; returns its key and whether the driver must be
     /// notified (protocol step 3).
     pub(crate) fn insert(&self, deadline: Instant, waker: Waker) -> (TimerKey, bool) {
+        let mut st = self.lock();
+        self.insert_locked(&mut st, deadline, waker)
+    }
+
+    fn insert_locked(&self, st: &mut State, deadline: Instant, waker: Waker) -> (TimerKey, bool) {
         // A deadline before `base` has passed for every `now` `fire_due`
         // will see, so firing it at `base` is not early.
         let at = self.nanos(deadline).unwrap_or(0);
-        let mut st = self.lock();
         let id = st.next_id;
         st.next_id += 1;
         let index = st.slots.insert(Slot { id, at, waker });
@@ -396,6 +419,20 @@ impl Timers {
         };
         drop(old);
         true
+    }
+
+    /// Moves a still-pending timer to `deadline`, keeping its waker (protocol
+    /// step 5). Returns the timer's new key and whether the driver must be
+    /// notified (step 3), or `None` if it already fired or was removed.
+    pub(crate) fn reset(&self, key: TimerKey, deadline: Instant) -> Option<(TimerKey, bool)> {
+        let mut st = self.lock();
+        if !st.holds(key) {
+            return None;
+        }
+        let slot = st.slots.remove(key.index);
+        let moved = self.insert_locked(&mut st, deadline, slot.waker);
+        st.sweep_if_stale();
+        Some(moved)
     }
 
     /// Cancels a timer (no-op if it already fired or was removed).

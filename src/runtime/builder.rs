@@ -162,6 +162,7 @@ impl Builder {
             config: Config {
                 current_thread: self.current_thread,
                 drain_timeout: self.drain_timeout,
+                pid: std::process::id(),
             },
             lifecycle: super::Lifecycle::new(),
         });

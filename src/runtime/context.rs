@@ -8,6 +8,10 @@
 //! - `IN_RUNTIME`: this thread is a worker or inside `block_on`; a nested
 //!   `block_on` here would stall the runtime, so it panics instead.
 //! - `LOCAL`: where `spawn_local` puts `!Send` tasks.
+//!
+//! Every access uses `try_with`: a runtime kept in a `thread_local!` is
+//! dropped by the thread-local destructors at thread exit, when these slots
+//! may already be gone, and its shutdown must still run (with no context).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -41,7 +45,7 @@ impl Drop for ContextGuard {
         let prev = self.prev_handle.take();
         // `try_with`: at thread exit the slots may already be destroyed.
         let _ = CURRENT.try_with(|c| *c.borrow_mut() = prev);
-        IN_RUNTIME.with(|c| c.set(self.prev_in_runtime));
+        let _ = IN_RUNTIME.try_with(|c| c.set(self.prev_in_runtime));
         if let Some(prev) = self.prev_local.take() {
             let _ = LOCAL.try_with(|c| *c.borrow_mut() = prev);
         }
@@ -61,7 +65,7 @@ pub(crate) fn enter_handle(shared: &Arc<Shared>) -> ContextGuard {
         .unwrap_or(None);
     ContextGuard {
         prev_handle,
-        prev_in_runtime: IN_RUNTIME.with(Cell::get),
+        prev_in_runtime: in_runtime_thread(),
         prev_local: None,
     }
 }
@@ -77,13 +81,17 @@ pub(crate) fn enter_runtime_thread(
 ) -> ContextGuard {
     assert!(!in_runtime_thread(), "{NESTED_BLOCK_ON}");
     let mut guard = enter_handle(shared);
-    IN_RUNTIME.with(|c| c.set(true));
-    guard.prev_local = Some(LOCAL.with(|c| std::mem::replace(&mut *c.borrow_mut(), local)));
+    let _ = IN_RUNTIME.try_with(|c| c.set(true));
+    // At thread exit (a runtime dropped by a thread-local's destructor) the
+    // slot may be gone: then there is no `spawn_local` target to set.
+    guard.prev_local = LOCAL
+        .try_with(|c| std::mem::replace(&mut *c.borrow_mut(), local))
+        .ok();
     guard
 }
 
 pub(crate) fn in_runtime_thread() -> bool {
-    IN_RUNTIME.with(Cell::get)
+    IN_RUNTIME.try_with(Cell::get).unwrap_or(false)
 }
 
 /// Calls `f` with the current runtime, if any. During thread (or process)

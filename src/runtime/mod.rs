@@ -13,7 +13,7 @@ mod metrics;
 mod shutdown;
 
 use crate::op::OpTable;
-use builder::Builder;
+pub use builder::Builder;
 pub use handle::{EnterGuard, Handle, SpawnError, TryCurrentError};
 pub use metrics::Metrics;
 pub use shutdown::{shutdown_requested, ShutdownReport, ShutdownRequested};
@@ -51,6 +51,9 @@ pub(crate) struct Config {
     pub(crate) current_thread: bool,
     /// How long dropping the runtime waits for its threads.
     pub(crate) drain_timeout: Duration,
+    /// The process that built the runtime; a forked child differs, and has
+    /// none of its threads (`shutdown`, "After `fork`").
+    pub(crate) pid: u32,
 }
 
 /// An ebbtide runtime: worker threads, a reactor, timers and a blocking pool.

@@ -14,9 +14,14 @@
 //!    a handle that resolves cancelled); running tasks, I/O, timers and the
 //!    blocking pool keep working so in-flight work can finish.
 //! 3. **Cancelling**: the runtime's cancel flag is set and every live task
-//!    is woken; a task scheduled from now on is dropped where it is
-//!    scheduled, and one being polled drops its future at its next poll
-//!    (panics in `Drop` are caught and counted). Bounded by `SETTLE`.
+//!    is woken. A woken task is queued as usual and its next poll drops its
+//!    future (a panic in its `Drop` is caught and reported to its
+//!    `JoinHandle`). The future is never dropped inside the wake: libraries
+//!    call `wake` under their own locks (async-channel, event-listener), and
+//!    a future that drops a listener of the same event would deadlock on
+//!    that lock. The workers poll the queued tasks, and so does this thread
+//!    while it waits (every `HELP_INTERVAL`), so cancellation proceeds even
+//!    when every worker is stuck. Bounded by `SETTLE`.
 //! 4. **Settling** in-flight I/O operations (`crate::op`, step 6 there):
 //!    cancelling the tasks dropped their op futures, which marked the slots
 //!    `Cancelling`; the reactor and the blocking pool keep running until the
@@ -30,9 +35,14 @@
 //!    detached and counted in `workers_leaked`. Blocking jobs still running
 //!    then are detached and counted in `blocking_leaked`; queued ones that
 //!    never started are cancelled.
-//! 6. **Closing**: queued tasks are dropped, the reactor is closed (every
-//!    stored waker dropped; I/O objects report "runtime gone" from now on),
-//!    and the poller is freed with the last reference to the runtime.
+//! 6. **Closing**: queued tasks are dropped (on this thread, outside every
+//!    wake), the reactor is closed and every waker it still held is woken
+//!    (panic-isolated): whatever waits on it polls again and learns that
+//!    the runtime is gone (I/O objects return an error, timers panic with a
+//!    message saying so) instead of waiting forever. A task woken after this
+//!    (it ran on a detached worker) is dropped by a reaper thread, never
+//!    inside the wake (`executor`). The poller is freed with the last
+//!    reference to the runtime.
 //! 7. `Drop for Runtime` runs the same steps with the builder's
 //!    `drain_timeout`; on a runtime thread (inside a task or `block_on`) it
 //!    hands them to a background thread, so it never blocks a worker.
@@ -41,6 +51,16 @@
 //! `d + SETTLE + JOIN_GRACE` whatever the tasks do. The one exception is a
 //! current-thread runtime whose only thread is stuck inside a task's `poll`:
 //! nothing can preempt it.
+//!
+//! # After `fork`
+//!
+//! A forked child has a copy of the runtime's memory but none of its
+//! threads: a multi-threaded runtime (the global one included) cannot run
+//! tasks there, and work the child hands it waits forever, as with tokio.
+//! Build a new runtime in the child instead. Shutting the copy down in the
+//! child (its `Drop`, or the global runtime's exit hook) only stops intake
+//! and returns at once, counting the tasks and workers as leaked: it never
+//! waits the drain timeout for threads that do not exist.
 
 use std::fmt;
 use std::future::Future;
@@ -57,12 +77,14 @@ use slab::Slab;
 
 use super::{context, Shared};
 use crate::executor::{MainWake, Worker};
-use crate::time::{sleep_until, Sleep};
+use crate::time::{sleep_until_on, Sleep};
 
 /// Step 3's bound past the drain deadline.
 const SETTLE: Duration = Duration::from_millis(50);
 /// Step 5's bound past the settle bound.
 const JOIN_GRACE: Duration = Duration::from_millis(40);
+/// Steps 3–4: how often the shutting-down thread polls queued tasks.
+const HELP_INTERVAL: Duration = Duration::from_millis(1);
 
 const RUNNING: u8 = 0;
 const DRAINING: u8 = 1;
@@ -121,7 +143,7 @@ impl Lifecycle {
         }
         let wakers: Vec<Waker> = self.lock().drain().collect();
         for w in wakers {
-            w.wake();
+            crate::wake::wake(w);
         }
     }
 
@@ -222,8 +244,12 @@ impl Shared {
         threads: Vec<ThreadHandle<()>>,
         deadline: Duration,
     ) -> ShutdownReport {
+        if std::process::id() != self.config.pid {
+            return self.shutdown_forked(threads);
+        }
         let start = Instant::now();
-        let drain_until = start + deadline;
+        // Saturating: `Duration::MAX` means "drain for as long as it takes".
+        let drain_until = crate::reactor::deadline_after(start, deadline);
         let tasks = &self.scheduler.tasks;
         let cancelled_before = tasks.cancelled.load(Ordering::Relaxed);
         let ops_cancelled_start = self.ops.cancelled();
@@ -231,40 +257,44 @@ impl Shared {
         self.lifecycle.announce_if_begun();
 
         // Step 2.
-        self.wait_for(drain_until, |cx| tasks.poll_idle(cx));
+        self.wait_for(drain_until, false, |cx| tasks.poll_idle(cx));
 
-        // Step 3. Woken tasks are dropped where they are scheduled (here, or
-        // on the worker that was running them), with this runtime current
-        // so that their `Drop` impls find it.
+        // Step 3. Woken tasks are queued as usual (a wake never drops a
+        // future: `executor`, "What a wake never does"); the workers, and
+        // this thread while it waits, poll them and each poll drops the
+        // future, with this runtime current so their `Drop` impls find it.
         self.lifecycle.advance(CANCELLING);
         {
             let _ctx = context::enter_handle(self);
             for w in tasks.start_cancelling() {
-                w.wake();
+                crate::wake::wake(w);
             }
         }
-        let settle_until = drain_until.max(Instant::now()) + SETTLE;
-        self.wait_for(settle_until, |cx| tasks.poll_idle(cx));
+        let settle_until = crate::reactor::deadline_after(drain_until.max(Instant::now()), SETTLE);
+        self.wait_for(settle_until, true, |cx| tasks.poll_idle(cx));
 
         // Step 4.
         let ops = self.ops.clone();
-        self.wait_for(settle_until, |cx| ops.poll_settled(cx));
+        self.wait_for(settle_until, true, |cx| ops.poll_settled(cx));
 
         // Step 5.
         self.lifecycle.advance(STOPPED);
-        let join_until = settle_until + JOIN_GRACE;
+        let join_until = crate::reactor::deadline_after(settle_until, JOIN_GRACE);
         self.scheduler.stop(&self.reactor);
         let workers_leaked = join_until_deadline(threads, join_until);
         self.scheduler.drain();
         let blocking_leaked = self.blocking.shutdown(join_until);
 
         // Step 6.
-        drop(self.reactor.close());
-        self.scheduler.drain(); // anything woken by the dropped wakers
+        self.close_reactor();
+        self.scheduler.drain(); // anything its wakers queued meanwhile
+        let alive = tasks.alive.load(Ordering::Relaxed);
         ShutdownReport {
             completed: tasks.completed.load(Ordering::Relaxed),
             cancelled: tasks.cancelled.load(Ordering::Relaxed) - cancelled_before,
-            tasks_leaked: tasks.alive.load(Ordering::Relaxed),
+            // A stuck `spawn_blocking` job is counted once, in
+            // `blocking_leaked`.
+            tasks_leaked: alive.saturating_sub(tasks.blocking_alive.load(Ordering::Relaxed)),
             ops_cancelled: self.ops.cancelled() - ops_cancelled_start,
             ops_leaked: self.ops.len() as u64,
             blocking_leaked,
@@ -273,18 +303,47 @@ impl Shared {
         }
     }
 
+    /// "After `fork`": stop intake and return at once. The workers are the
+    /// parent's threads, absent here, and their locks may be held forever,
+    /// so nothing is drained, cancelled or joined; what is left is counted
+    /// as leaked.
+    fn shutdown_forked(&self, threads: Vec<ThreadHandle<()>>) -> ShutdownReport {
+        self.lifecycle.begin();
+        let workers_leaked = threads.len();
+        // Their handles name the parent's threads: neither join nor detach.
+        std::mem::forget(threads);
+        ShutdownReport {
+            tasks_leaked: self.scheduler.tasks.alive.load(Ordering::Relaxed),
+            workers_leaked,
+            ..ShutdownReport::default()
+        }
+    }
+
+    /// Step 6: closes the reactor and wakes every waker it still held, each
+    /// panic-isolated and outside its locks. Whatever they belong to (a
+    /// `block_on` on another thread, a task on a detached worker) polls
+    /// again and learns that the runtime is gone (I/O errors, timers panic)
+    /// instead of waiting forever.
+    fn close_reactor(&self) {
+        for w in self.reactor.close() {
+            crate::wake::wake(w);
+        }
+    }
+
     /// Waits until `cond` is ready or `deadline` passes. On a current-thread
     /// runtime whose worker slot is free, this thread runs the tasks
-    /// meanwhile; otherwise it only parks (with a timeout: never relying on
-    /// a worker that may be stuck).
+    /// meanwhile; otherwise it parks (with a timeout: never relying on a
+    /// worker that may be stuck) and, if `cancelling`, polls injector tasks
+    /// itself every millisecond, each poll dropping a cancelled future.
     fn wait_for(
         self: &Arc<Self>,
         deadline: Instant,
+        cancelling: bool,
         cond: impl FnMut(&mut Context<'_>) -> Poll<()> + Unpin,
     ) {
         let mut wait = WaitFor {
             cond,
-            sleep: sleep_until(deadline),
+            sleep: sleep_until_on(self, deadline),
         };
         if self.config.current_thread {
             if let Some(mut worker) = Worker::claim(self, 0, None) {
@@ -296,13 +355,27 @@ impl Shared {
                 return;
             }
         }
+        let _ctx = cancelling.then(|| context::enter_handle(self));
         let (parker, unparker) = parking::pair();
         let waker = Waker::from(unparker);
         let mut cx = Context::from_waker(&waker);
-        while (wait.cond)(&mut cx).is_pending() {
-            if !parker.park_deadline(deadline) && Instant::now() >= deadline {
-                break;
+        loop {
+            if cancelling {
+                self.scheduler.run_injector_cancelling();
             }
+            if (wait.cond)(&mut cx).is_ready() {
+                return;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
+            let until = if cancelling {
+                deadline.min(now + HELP_INTERVAL)
+            } else {
+                deadline
+            };
+            parker.park_deadline(until);
         }
     }
 }
@@ -407,12 +480,14 @@ impl fmt::Debug for ShutdownRequested {
 }
 
 /// A loom model of the shutdown state machine racing a spawn, a
-/// cross-thread wake and a `shutdown_requested()` waiter. It runs the real
-/// `Lifecycle`, `TaskSet` and task registry (built on `crate::sync`); the
-/// executor's queue and async-task's task state are modelled by a small
-/// state per task (idle / scheduled / dropped), with the same rules as
-/// `Scheduler::schedule` (drop instead of queueing once cancelling) and
-/// `Catching` (a cancelling poll drops the future).
+/// cross-thread wake made under a library's lock (as `Event::notify` wakes)
+/// and a `shutdown_requested()` waiter. It runs the real `Lifecycle`,
+/// `TaskSet` and task registry (built on `crate::sync`); the executor's
+/// queue and async-task's task state are modelled by a small state per
+/// task (idle / scheduled / dropped), with the same rules as
+/// `Scheduler::schedule` (always queue, never drop inside a wake) and
+/// `Catching` (a cancelling poll drops the future, whose `Drop` takes the
+/// library's lock).
 ///
 /// Run by `.ci/run`: `RUSTFLAGS="--cfg ebbtide_loom" cargo test --lib loom_`.
 #[cfg(all(test, ebbtide_loom))]
@@ -442,6 +517,9 @@ mod loom_model {
         life: Lifecycle,
         tasks: TaskSet,
         queue: loom::sync::Mutex<Vec<Arc<Task>>>,
+        /// A library's lock (event-listener's list): held by whoever calls
+        /// `wake` from `notify`, and taken by a task's `Drop`.
+        foreign: loom::sync::Mutex<()>,
     }
 
     struct TaskWaker {
@@ -483,15 +561,15 @@ mod loom_model {
     impl World {
         /// `Scheduler::schedule`: queue, or drop once cancelling.
         fn schedule(&self, task: Arc<Task>) {
-            if self.tasks.is_cancelling() {
-                self.drop_task(&task);
-            } else {
-                self.queue.lock().unwrap().push(task);
-            }
+            // Queue, always: a wake never drops a future (it may run under
+            // a library's lock, `foreign`, which the future's drop takes).
+            self.queue.lock().unwrap().push(task);
         }
 
-        /// `Catching`'s drop of the future: exactly once.
+        /// `Catching`'s drop of the future: exactly once. Like a dropped
+        /// `EventListener`, the future's `Drop` takes the library's lock.
         fn drop_task(&self, task: &Task) {
+            drop(self.foreign.lock().unwrap());
             task.state.store(DROPPED, Ordering::Release);
             task.drops.fetch_add(1, Ordering::AcqRel);
             self.tasks.task_dropped(task.slot.load(Ordering::Acquire));
@@ -567,6 +645,7 @@ mod loom_model {
                 life: Lifecycle::new(),
                 tasks: TaskSet::new(1),
                 queue: loom::sync::Mutex::new(Vec::new()),
+                foreign: loom::sync::Mutex::new(()),
             });
             // A task parked on some event before shutdown starts.
             let parked = world.spawn().expect("running");
@@ -576,11 +655,16 @@ mod loom_model {
                 task: parked.clone(),
             }));
 
-            // Another thread spawns a task, then wakes the parked one.
+            // Another thread spawns a task, then wakes the parked one under
+            // the library's lock, as `Event::notify` does. If that wake
+            // dropped the (cancelled) task, its `Drop` would take the same
+            // lock on the same thread: loom reports the deadlock.
             let w = world.clone();
             let spawner = loom::thread::spawn(move || {
                 let spawned = w.spawn();
+                let notify = w.foreign.lock().unwrap();
                 parked_waker.wake();
+                drop(notify);
                 w.run_queue();
                 spawned
             });

@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use super::{sleep_until, Sleep};
+use super::{deadline_after, sleep_until, Sleep};
 
 /// What an [`Interval`] does when ticks were missed (the task was busy, or
 /// the machine was suspended, past one or more tick deadlines).
@@ -89,15 +89,19 @@ impl Interval {
         std::task::ready!(Pin::new(&mut self.sleep).poll(cx));
         let scheduled = self.sleep.deadline();
         let now = Instant::now();
+        // Saturating: a period too long for `Instant` means "never again".
+        let after = |t: Instant, d: Duration| deadline_after(t, d);
         let next = match self.missed {
-            MissedTickBehavior::Burst => scheduled + self.period,
-            MissedTickBehavior::Delay if now > scheduled + self.period => now + self.period,
-            MissedTickBehavior::Delay => scheduled + self.period,
+            MissedTickBehavior::Burst => after(scheduled, self.period),
+            MissedTickBehavior::Delay if now > after(scheduled, self.period) => {
+                after(now, self.period)
+            }
+            MissedTickBehavior::Delay => after(scheduled, self.period),
             MissedTickBehavior::Skip => {
                 let behind = now.saturating_duration_since(scheduled).as_nanos();
                 let periods = behind / self.period.as_nanos() + 1;
                 let periods = u32::try_from(periods).unwrap_or(u32::MAX);
-                scheduled + self.period.saturating_mul(periods)
+                after(scheduled, self.period.saturating_mul(periods))
             }
         };
         self.sleep.reset(next);
@@ -121,7 +125,8 @@ impl Interval {
 
     /// Restarts the schedule: the next tick is one period from now.
     pub fn reset(&mut self) {
-        self.sleep.reset(Instant::now() + self.period);
+        self.sleep
+            .reset(deadline_after(Instant::now(), self.period));
     }
 }
 

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use pin_project_lite::pin_project;
 
+pub(crate) use crate::reactor::deadline_after;
 use crate::reactor::TimerKey;
 use crate::runtime::{context, Shared};
 
@@ -25,7 +26,8 @@ use crate::runtime::{context, Shared};
 /// # Panics
 ///
 /// When polled outside a runtime (the returned future may be created
-/// anywhere).
+/// anywhere), or after its runtime shut down (a timer could never fire
+/// then; I/O objects return an error in that case instead).
 ///
 /// # Examples
 ///
@@ -40,10 +42,7 @@ use crate::runtime::{context, Shared};
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
     // An overflowing deadline (e.g. `Duration::MAX`) means "never".
-    let deadline = Instant::now()
-        .checked_add(duration)
-        .unwrap_or_else(far_future);
-    sleep_until(deadline)
+    sleep_until(deadline_after(Instant::now(), duration))
 }
 
 /// Waits until `deadline`.
@@ -62,14 +61,27 @@ pub fn sleep(duration: Duration) -> Sleep {
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
         deadline,
+        home: None,
         registration: None,
     }
 }
 
-/// About 30 years from now: effectively never, still representable.
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(86_400 * 365 * 30)
+/// A [`sleep_until`] on `shared`'s timers whatever runtime is current (or
+/// none: a runtime dropped by a thread-local's destructor at thread exit
+/// still needs its shutdown's deadline).
+pub(crate) fn sleep_until_on(shared: &Arc<Shared>, deadline: Instant) -> Sleep {
+    Sleep {
+        deadline,
+        home: Some(shared.clone()),
+        registration: None,
+    }
 }
+
+/// The panic of a timer polled after its runtime shut down: it could never
+/// fire, and a `Sleep` has no error to return.
+const RUNTIME_GONE: &str = "ebbtide::time: a timer was polled after its runtime shut down \
+    (timers stop with the runtime's reactor); create timers inside a running runtime, and \
+    finish the work that awaits them before calling `shutdown`";
 
 /// The future returned by [`sleep`] and [`sleep_until`].
 ///
@@ -77,6 +89,8 @@ fn far_future() -> Instant {
 #[must_use = "futures do nothing unless awaited"]
 pub struct Sleep {
     deadline: Instant,
+    /// The runtime to register with, if not the current one.
+    home: Option<Arc<Shared>>,
     /// The runtime whose reactor holds the timer, and its key there.
     registration: Option<(Arc<Shared>, TimerKey)>,
 }
@@ -92,7 +106,11 @@ impl Sleep {
         Instant::now() >= self.deadline
     }
 
-    /// Moves the deadline; the next poll waits for the new one.
+    /// Moves the deadline. A registered timer moves with it and keeps the
+    /// waker of the task that polled it last, so that task is woken at the
+    /// new deadline even if nothing polls the `Sleep` meanwhile (a deadline
+    /// moved from another task or thread, e.g. an idle timeout behind a
+    /// mutex).
     ///
     /// # Examples
     ///
@@ -106,8 +124,17 @@ impl Sleep {
     /// });
     /// ```
     pub fn reset(&mut self, deadline: Instant) {
-        self.deregister();
         self.deadline = deadline;
+        let Some((shared, key)) = &mut self.registration else {
+            return;
+        };
+        // `None`: it fired already; the next poll registers afresh.
+        if let Some((moved, notify)) = shared.reactor.timers.reset(*key, deadline) {
+            *key = moved;
+            if notify {
+                shared.reactor.notify();
+            }
+        }
     }
 
     fn deregister(&mut self) {
@@ -136,12 +163,15 @@ impl Future for Sleep {
                 }
             }
             None => {
-                let shared = context::with_current(|s| s.cloned()).unwrap_or_else(|| {
-                    panic!(
-                        "ebbtide::time::Sleep polled outside a runtime: await it inside \
+                let home = self.home.clone();
+                let shared = home
+                    .or_else(|| context::with_current(|s| s.cloned()))
+                    .unwrap_or_else(|| {
+                        panic!(
+                            "ebbtide::time::Sleep polled outside a runtime: await it inside \
                          `block_on` or a spawned task"
-                    )
-                });
+                        )
+                    });
                 self.register(shared, cx);
             }
         }
@@ -151,6 +181,9 @@ impl Future for Sleep {
 
 impl Sleep {
     fn register(&mut self, shared: Arc<Shared>, cx: &mut Context<'_>) {
+        if shared.reactor.is_closed() {
+            panic!("{RUNTIME_GONE}");
+        }
         let (key, notify) = shared
             .reactor
             .timers
