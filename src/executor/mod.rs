@@ -29,7 +29,12 @@
 //!    same event deadlocks on it). While shutdown cancels tasks, a woken
 //!    task is queued like any other; the thread that polls it next (a
 //!    worker, or the shutting-down thread, which helps) drops its future
-//!    outside every wake (`task`, step 4).
+//!    outside every wake (`task`, step 4). One shortcut keeps that rule:
+//!    while shutdown's own cancel loop wakes the registered tasks
+//!    (`Scheduler::cancel`), a task scheduled *on that thread* is set aside
+//!    in `CANCELLED` and polled by the loop right after the wake returns,
+//!    not queued (the loop holds no lock; the wake may, so the poll waits
+//!    for it to return). That saves a queue round trip per task.
 //! 2. Once teardown has closed the injector, a late wake (a task that was
 //!    running on a detached worker) hands the runnable to the `Graveyard`,
 //!    whose reaper thread drops it: still never inside the wake.
@@ -52,7 +57,7 @@ pub(crate) use local::LocalTasks;
 pub(crate) use park::Waiter;
 pub(crate) use worker::{run_worker_thread, MainWake, Worker};
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -110,6 +115,10 @@ thread_local! {
     static WORKER: Cell<(*const Scheduler, usize)> = const { Cell::new((std::ptr::null(), 0)) };
     /// The current worker's LIFO slot (meaningful only while `WORKER` is set).
     static LIFO: Cell<Option<Runnable>> = const { Cell::new(None) };
+    /// While `Scheduler::cancel` runs on this thread: that scheduler, and the
+    /// runnables its wakes scheduled here, to poll once each wake returns.
+    static CANCELLED: RefCell<Option<(*const Scheduler, Vec<Runnable>)>> =
+        const { RefCell::new(None) };
 }
 
 impl Scheduler {
@@ -147,6 +156,9 @@ impl Scheduler {
     /// Steps 1–4 of the module doc. Runs inside a wake, perhaps under the
     /// waker's caller's lock: it only queues (see "What a wake never does").
     pub(crate) fn schedule(&self, reactor: &Reactor, runnable: Runnable, info: ScheduleInfo) {
+        let Some(runnable) = self.set_aside_if_cancelling(runnable) else {
+            return;
+        };
         match self.current_worker() {
             Some(index) if !info.woken_while_running => {
                 let mut runnable = Some(runnable);
@@ -177,6 +189,48 @@ impl Scheduler {
             }
         }
         self.notify_one(reactor);
+    }
+
+    /// Step 1's shortcut: inside this scheduler's cancel loop, on its
+    /// thread, keeps `runnable` for the loop; otherwise hands it back.
+    fn set_aside_if_cancelling(&self, runnable: Runnable) -> Option<Runnable> {
+        if !self.tasks.is_cancelling() {
+            return Some(runnable);
+        }
+        let mut runnable = Some(runnable);
+        let _ = CANCELLED.try_with(|c| match &mut *c.borrow_mut() {
+            Some((sched, set_aside)) if std::ptr::eq(*sched, self) => {
+                set_aside.extend(runnable.take());
+            }
+            _ => {}
+        });
+        runnable
+    }
+
+    /// Shutdown's cancel step on the calling thread (not a worker): wakes
+    /// each of `wakers` (panic-isolated) and, after each wake returns, polls
+    /// the tasks it scheduled here, each poll dropping a future; what they
+    /// wake in turn is polled the same way.
+    pub(crate) fn cancel(&self, wakers: Vec<std::task::Waker>) {
+        CANCELLED.with(|c| *c.borrow_mut() = Some((self as *const Scheduler, Vec::new())));
+        let mut batch = Vec::new();
+        for w in wakers {
+            crate::wake::wake(w);
+            loop {
+                CANCELLED.with(|c| {
+                    if let Some((_, set_aside)) = &mut *c.borrow_mut() {
+                        std::mem::swap(set_aside, &mut batch);
+                    }
+                });
+                if batch.is_empty() {
+                    break;
+                }
+                for r in batch.drain(..) {
+                    task::run(r); // no lock held, no wake in progress
+                }
+            }
+        }
+        CANCELLED.with(|c| *c.borrow_mut() = None);
     }
 
     /// Queues `runnable` on worker `index`'s ring, or the injector when it

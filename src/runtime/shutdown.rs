@@ -259,16 +259,16 @@ impl Shared {
         // Step 2.
         self.wait_for(drain_until, false, |cx| tasks.poll_idle(cx));
 
-        // Step 3. Woken tasks are queued as usual (a wake never drops a
-        // future: `executor`, "What a wake never does"); the workers, and
-        // this thread while it waits, poll them and each poll drops the
-        // future, with this runtime current so their `Drop` impls find it.
+        // Step 3. A wake never drops a future (`executor`, "What a wake
+        // never does"): the tasks these wakes schedule here are polled by
+        // `cancel` once each wake has returned, others are queued as usual
+        // and polled by the workers or by this thread while it waits; each
+        // poll drops the future, with this runtime current so their `Drop`
+        // impls find it.
         self.lifecycle.advance(CANCELLING);
         {
             let _ctx = context::enter_handle(self);
-            for w in tasks.start_cancelling() {
-                crate::wake::wake(w);
-            }
+            self.scheduler.cancel(tasks.start_cancelling());
         }
         let settle_until = crate::reactor::deadline_after(drain_until.max(Instant::now()), SETTLE);
         self.wait_for(settle_until, true, |cx| tasks.poll_idle(cx));
