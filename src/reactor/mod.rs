@@ -223,7 +223,9 @@ impl Reactor {
         let (interest, mode) = if self.edge {
             (Event::all(entry.key()), PollMode::Edge)
         } else {
-            (Event::none(entry.key()), PollMode::Oneshot)
+            // Both directions once, so the first event reports the
+            // handle's initial readiness as edge mode does (`source`).
+            (Event::all(entry.key()), PollMode::Oneshot)
         };
         // SAFETY: the caller keeps `raw` open until `remove_source`, which
         // deletes it from the poller first.

@@ -56,9 +56,12 @@
 //!    one.
 //!
 //! On backends without edge mode (IOCP/AFD) the handle is registered in
-//! oneshot mode with no interest; a direction is (re-)armed when a waiter
-//! joins it, and every event disarms both (re-arming those that still have
-//! waiters).
+//! oneshot mode with both directions armed, so that its first event reports
+//! its initial readiness as an edge registration does (step 2: a fresh
+//! connected stream is writable at once); every event disarms both,
+//! re-arming those that still have waiters, and a direction is re-armed
+//! when a waiter joins it. A direction that is not armed gets no event, so
+//! there a successful call (other than a draining read) sets `ready`.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -155,7 +158,11 @@ impl Source {
             key,
             raw,
             edge,
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                // Oneshot mode: registered with both directions armed.
+                armed: [!edge, !edge],
+                ..State::default()
+            }),
             ticks: [AtomicU32::new(0), AtomicU32::new(0)],
             skip_read: AtomicBool::new(false),
         }
@@ -251,9 +258,14 @@ impl Source {
 
     /// Step 6: a call in `dir` succeeded; `tick` is what `tick(dir)` read
     /// before it; `drained`: it was a stream read that proved the receive
-    /// queue empty. Anything else leaves `ready` as it is (step 2).
+    /// queue empty. Anything else leaves `ready` set (step 2); in oneshot
+    /// mode, where a direction nobody waited on is not armed and so gets no
+    /// event, the success itself is the news that `dir` is ready.
     pub(crate) fn on_success(&self, dir: Direction, tick: u32, drained: bool) {
         if !drained {
+            if !self.edge {
+                self.lock().dirs[dir as usize].ready = true;
+            }
             return;
         }
         let mut st = self.lock();
