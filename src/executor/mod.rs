@@ -212,12 +212,16 @@ impl Scheduler {
     /// the tasks it scheduled here, each poll dropping a future; what they
     /// wake in turn is polled the same way.
     pub(crate) fn cancel(&self, wakers: Vec<std::task::Waker>) {
-        CANCELLED.with(|c| *c.borrow_mut() = Some((self as *const Scheduler, Vec::new())));
+        // At thread exit (a runtime dropped by a thread-local's destructor)
+        // the slot may be gone: then the woken tasks are simply queued.
+        let collecting = CANCELLED
+            .try_with(|c| *c.borrow_mut() = Some((self as *const Scheduler, Vec::new())))
+            .is_ok();
         let mut batch = Vec::new();
         for w in wakers {
             crate::wake::wake(w);
-            loop {
-                CANCELLED.with(|c| {
+            while collecting {
+                let _ = CANCELLED.try_with(|c| {
                     if let Some((_, set_aside)) = &mut *c.borrow_mut() {
                         std::mem::swap(set_aside, &mut batch);
                     }
@@ -230,7 +234,7 @@ impl Scheduler {
                 }
             }
         }
-        CANCELLED.with(|c| *c.borrow_mut() = None);
+        let _ = CANCELLED.try_with(|c| *c.borrow_mut() = None);
     }
 
     /// Queues `runnable` on worker `index`'s ring, or the injector when it
