@@ -9,8 +9,8 @@
 //!    [`wake_by_ref`]: the call runs inside `catch_unwind`; a panic is
 //!    counted (process-wide: a waker belongs to its caller, not to one
 //!    runtime; [`Metrics::waker_panics`](crate::runtime::Metrics)) and the
-//!    caller goes on with the next waker. The payload is leaked, never
-//!    dropped: its own `Drop` could panic again.
+//!    caller goes on with the next waker. The payload is dropped inside
+//!    `catch_unwind` too; only a payload whose own `Drop` panics is leaked.
 //! 2. The runtime never calls a waker with one of its own locks held (each
 //!    call site collects wakers first), so a waker that re-enters the
 //!    runtime (spawns, wakes, drops a task) cannot deadlock it.
@@ -39,7 +39,10 @@ pub(crate) fn panics() -> u64 {
 fn isolated(f: impl FnOnce()) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
         PANICS.fetch_add(1, Ordering::Relaxed);
-        std::mem::forget(payload);
+        // The payload's own `Drop` may panic too: only that one is leaked.
+        if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+            std::mem::forget(again);
+        }
     }
 }
 
