@@ -220,7 +220,10 @@ impl Scheduler {
         let mut batch = Vec::new();
         for w in wakers {
             crate::wake::wake(w);
-            while collecting {
+            if !collecting {
+                continue;
+            }
+            loop {
                 let _ = CANCELLED.try_with(|c| {
                     if let Some((_, set_aside)) = &mut *c.borrow_mut() {
                         std::mem::swap(set_aside, &mut batch);
