@@ -38,16 +38,16 @@
 //!
 //! Miri's data-race detector, on the unit tests (`.ci/run` runs them under
 //! 8 seeds): `concurrent_owner_and_thieves_take_each_value_once` has an
-//! owner pushing and popping against two thieves. Three protocol
-//! mutations each made Miri report a data race on a slot: a pop that moves
-//! `steal` while a steal is in progress and a `Relaxed` release on every
-//! seed tried (0-2), a push bounded by `real` instead of `steal` on seeds
-//! 1-4 but not 0 (the schedule decides), which is why CI runs 8. Loom
-//! models were tried and dropped: loom 0.7.3 never ran a thread's load
-//! then compare-and-swap between another thread's plain load and what
-//! follows it (a two-thread model with one such pair ran 1 iteration), so
-//! it missed the push mutation. So the ring uses std's atomics and cell
-//! directly, not `crate::sync`'s loom switch.
+//! owner pushing and popping against two thieves. Each way of breaking the
+//! protocol above (a pop that moves `steal` while a steal is in progress, a
+//! `Relaxed` release, a push bounded by `real` instead of `steal`) makes
+//! Miri report a data race on a slot, on some seeds only (the schedule
+//! decides), hence several seeds. The ring is not a loom model: loom does
+//! not interleave a thread's load-then-compare-exchange between another
+//! thread's plain load and what follows it, which is exactly the push
+//! race. So the ring uses std's atomics and cell directly, not
+//! `crate::sync`'s loom switch. The per-seed results are in
+//! `docs/benchmarks.md` ("Run queue checks").
 
 use std::mem::MaybeUninit;
 

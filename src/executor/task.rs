@@ -31,10 +31,10 @@
 //! the task RUNNING makes async-task run it again, and a wake that finds it
 //! SCHEDULED does a publishing compare-exchange on the state that the
 //! runner's SCHEDULED→RUNNING transition reads, so the flag is visible to the
-//! check that follows. Reading the flag in the runner before `run()` (an
-//! earlier version) loses the abort when it lands between the check and the
-//! transition: the wake is a no-op, the task polls `Pending` and sleeps
-//! forever. Miri found that schedule (`executor::join::tests`).
+//! check that follows. Reading the flag in the runner before `run()` would
+//! lose the abort when it lands between the check and the transition: the
+//! wake is a no-op, the task polls `Pending` and sleeps forever. A Miri test
+//! runs that schedule (`executor::join::tests`).
 
 use std::any::Any;
 use std::future::Future;

@@ -45,8 +45,8 @@
 //!    was read and the read side is not closed. While it is set,
 //!    `skip_read_try` says to wait for the next event instead of trying a
 //!    `recv` that would fail with `WouldBlock` (tokio's trick: one `recv`
-//!    fewer per message; with the Linux poller, 6.2 -> 5.2 syscalls per echo
-//!    round trip). Every read event clears it. An event whose
+//!    fewer per message; counted in `docs/benchmarks.md`, "System calls
+//!    per echo round trip"). Every read event clears it. An event whose
 //!    `is_interrupt()` is set (the peer's FIN or a hang-up) sets the sticky
 //!    `read_closed`: data and FIN often arrive in one edge, and without it
 //!    the reader would wait forever for an edge that already came.

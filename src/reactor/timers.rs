@@ -38,37 +38,17 @@
 //!
 //! # Why this design
 //!
-//! `cargo bench --bench compare -- timers` (100,000 sleeps of 1 s + i µs,
-//! polled once, then dropped; 2-core VM, typical of 3 to 6 runs). Tokio is
-//! faster when other workloads ran first (`-- 2w`), hence two columns:
-//!
-//! | store               | ebbtide | e/t alone | e/t after the `2w` suite |
-//! |---------------------|--------:|----------:|-------------------------:|
-//! | `BTreeMap` (before) |   27 ms |      1.17 |                      2.0 |
-//! | this module         |   15 ms |      0.65 |                      1.0 |
-//!
-//! (callgrind: 1,491 instructions per insert + cancel before, 457 after.)
-//! The store alone, one thread, 10^6 timers, ms (best of 3):
-//!
-//! | workload                          | `BTreeMap` | one heap | heap + buckets |
-//! |-----------------------------------|-----------:|---------:|---------------:|
-//! | insert ascending, cancel in order |        167 |       49 |             48 |
-//! | insert random deadlines (30 s)    |        639 |       32 |            100 |
-//! | cancel those in random order      |        858 |      151 |            164 |
-//! | insert + cancel, 10^6 pending     |        183 |       54 |             32 |
-//! | fire all (over 1 s, 1 ms steps)   |         95 |      645 |            199 |
-//! | re-arm periodic timers for 2 s    |        475 |    2,022 |            515 |
-//!
-//! The `BTreeMap` descends its tree, missing the cache at this size, on every
-//! insert and cancel. One lazy heap over all deadlines (slab + heap, no
-//! buckets) cancels as cheaply, but each pop walks twenty levels of a heap
-//! larger than the cache: firing was four to seven times slower than the
-//! map. The buckets keep that heap small. What is left: firing costs ~0.2 µs
-//! per timer at 10^6 pending, twice the map's, since the slot lookup misses
-//! the cache where the map keeps wakers in deadline order. A hierarchical
-//! wheel (tokio) would round deadlines to ticks and cascade through levels,
-//! or unlink from lists on cancel (two more cache misses); sharding does not
-//! help a store that one driver drains.
+//! A `BTreeMap` keyed by deadline descends its tree on every insert and
+//! cancel, missing the cache once many timers are pending. One lazy min-heap
+//! over all deadlines (slab + heap) cancels in `O(1)`, but each pop walks a
+//! heap larger than the cache, so firing is slow. The buckets keep the heap
+//! at about one bucket of timers, so pops stay in cache. What is left:
+//! firing looks each timer's slot up in the slab, which misses the cache
+//! where a map would keep wakers in deadline order. A hierarchical wheel
+//! (tokio) would round deadlines to ticks and cascade through levels, or
+//! unlink from lists on cancel (two more cache misses); sharding does not
+//! help a store that one driver drains. The measurements behind each of
+//! these statements are in `docs/benchmarks.md` ("Timer store").
 //!
 //! # Protocol
 //!

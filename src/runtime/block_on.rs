@@ -107,7 +107,7 @@ impl Shared {
             // all are busy they drain the injector anyway, and one more
             // thread taking from it only adds contention (its tasks' yields
             // go back through the injector) and oversubscribes the cores
-            // (yield_now/2w: 1.02-1.06x tokio helping always, 0.81-0.84x not).
+            // (measured in `docs/benchmarks.md`, `yield_now/2w`).
             while ran < BATCH && !main.is_set() && sched.idle_workers() > 0 {
                 let Ok(r) = sched.injector.pop() else { break };
                 task::run(r);

@@ -18,8 +18,8 @@
 //!    next read can wait for it instead of trying first. A full read with
 //!    no hint (`None`) or a non-zero hint proves nothing and changes nothing.
 //!
-//! What it saves: a reader that asks for exactly the bytes that came (a
-//! `read_exact` of a whole message, the echo client) used to pay one
+//! What it saves: without it, a reader that asks for exactly the bytes that
+//! came (a `read_exact` of a whole message, the echo client) pays one
 //! `recv` failing with `EAGAIN` before each wait.
 
 use std::io;
