@@ -478,41 +478,48 @@ fn timers_dropped_inside_tasks_of_every_flavour_are_removed() {
     });
 }
 
+/// Runs a task that polls an hour-long `Sleep` (shared behind a mutex) once
+/// and then waits only on it, while another thread, once the task has
+/// polled, moves its deadline to what `new_deadline` returns. Returns when
+/// the task completes, with the deadline that was set.
+fn reset_from_another_thread(rt: &Runtime, new_deadline: fn() -> Instant) -> Instant {
+    let shared = Arc::new(std::sync::Mutex::new(Box::pin(ebbtide::time::sleep(
+        Duration::from_secs(3600),
+    ))));
+    let (polled_tx, polled_rx) = std::sync::mpsc::channel();
+    let s = shared.clone();
+    let sleeper = rt.spawn(std::future::poll_fn(move |cx| {
+        let polled = s.lock().unwrap().as_mut().poll(cx);
+        let _ = polled_tx.send(());
+        polled
+    }));
+    let resetter = std::thread::spawn(move || {
+        polled_rx.recv().unwrap();
+        let deadline = new_deadline();
+        shared.lock().unwrap().as_mut().reset(deadline);
+        deadline
+    });
+    rt.block_on(sleeper).unwrap();
+    resetter.join().unwrap()
+}
+
+fn reset_runtimes() -> [Runtime; 2] {
+    [
+        Runtime::builder().current_thread().build().unwrap(),
+        Runtime::builder().worker_threads(2).build().unwrap(),
+    ]
+}
+
 /// A pending `Sleep` whose deadline another thread moves earlier fires at
 /// the new deadline, with nothing else polling its task (tokio's
 /// `reset_future_sleep_after_notify` / async-io's timer `set_at` scenario).
 #[test]
 fn a_sleep_reset_from_another_thread_fires_at_the_new_deadline() {
-    use std::sync::Mutex;
     watchdog(|| {
-        for rt in [
-            Runtime::builder().current_thread().build().unwrap(),
-            Runtime::builder().worker_threads(2).build().unwrap(),
-        ] {
-            let shared = Arc::new(Mutex::new(Box::pin(ebbtide::time::sleep(
-                Duration::from_secs(3600),
-            ))));
-            let (registered_tx, registered_rx) = std::sync::mpsc::channel();
-            let s = shared.clone();
-            let sleeper = rt.spawn(std::future::poll_fn(move |cx| {
-                let polled = s.lock().unwrap().as_mut().poll(cx);
-                let _ = registered_tx.send(());
-                polled
-            }));
-            // Another thread moves the deadline once the task is waiting.
-            let resetter = std::thread::spawn(move || {
-                registered_rx.recv().unwrap();
-                let reset_at = Instant::now();
-                shared
-                    .lock()
-                    .unwrap()
-                    .as_mut()
-                    .reset(reset_at + Duration::from_millis(20));
-                reset_at
-            });
-            rt.block_on(sleeper).unwrap();
-            let reset_at = resetter.join().unwrap();
-            assert!(Instant::now() >= reset_at + Duration::from_millis(20));
+        for rt in reset_runtimes() {
+            let deadline =
+                reset_from_another_thread(&rt, || Instant::now() + Duration::from_millis(20));
+            assert!(Instant::now() >= deadline, "never early");
         }
     });
 }
@@ -520,28 +527,9 @@ fn a_sleep_reset_from_another_thread_fires_at_the_new_deadline() {
 /// A reset to a deadline already past fires at once (the next turn).
 #[test]
 fn a_sleep_reset_into_the_past_fires_without_another_poll() {
-    use std::sync::Mutex;
     watchdog(|| {
-        for rt in [
-            Runtime::builder().current_thread().build().unwrap(),
-            Runtime::builder().worker_threads(1).build().unwrap(),
-        ] {
-            let shared = Arc::new(Mutex::new(Box::pin(ebbtide::time::sleep(
-                Duration::from_secs(3600),
-            ))));
-            let (polled_tx, polled_rx) = std::sync::mpsc::channel();
-            let s = shared.clone();
-            let sleeper = rt.spawn(std::future::poll_fn(move |cx| {
-                let polled = s.lock().unwrap().as_mut().poll(cx);
-                let _ = polled_tx.send(());
-                polled
-            }));
-            let resetter = std::thread::spawn(move || {
-                polled_rx.recv().unwrap();
-                shared.lock().unwrap().as_mut().reset(Instant::now());
-            });
-            rt.block_on(sleeper).unwrap();
-            resetter.join().unwrap();
+        for rt in reset_runtimes() {
+            reset_from_another_thread(&rt, Instant::now);
         }
     });
 }

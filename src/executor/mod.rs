@@ -213,22 +213,15 @@ impl Scheduler {
     /// wake in turn is polled the same way.
     pub(crate) fn cancel(&self, wakers: Vec<std::task::Waker>) {
         // At thread exit (a runtime dropped by a thread-local's destructor)
-        // the slot may be gone: then the woken tasks are simply queued.
-        let collecting = CANCELLED
-            .try_with(|c| *c.borrow_mut() = Some((self as *const Scheduler, Vec::new())))
-            .is_ok();
+        // the slot may be gone: then nothing is set aside and the woken
+        // tasks are simply queued.
+        let _ =
+            CANCELLED.try_with(|c| *c.borrow_mut() = Some((self as *const Scheduler, Vec::new())));
         let mut batch = Vec::new();
         for w in wakers {
             crate::wake::wake(w);
-            if !collecting {
-                continue;
-            }
             loop {
-                let _ = CANCELLED.try_with(|c| {
-                    if let Some((_, set_aside)) = &mut *c.borrow_mut() {
-                        std::mem::swap(set_aside, &mut batch);
-                    }
-                });
+                take_set_aside(&mut batch);
                 if batch.is_empty() {
                     break;
                 }
@@ -329,19 +322,25 @@ impl Scheduler {
     /// Shutdown's cancel step, on the shutting-down thread: runs queued
     /// tasks from the injector (each poll drops a cancelled task's future),
     /// so cancellation proceeds even when every worker is stuck in a task.
-    /// Returns how many ran.
-    pub(crate) fn run_injector_cancelling(&self) -> usize {
-        let mut ran = 0;
+    pub(crate) fn run_injector_cancelling(&self) {
         while let Ok(r) = self.injector.pop() {
             task::run(r);
-            ran += 1;
         }
-        ran
     }
 
     pub(crate) fn idle_workers(&self) -> usize {
         self.idle.idle_count()
     }
+}
+
+/// Moves what `Scheduler::cancel`'s wakes set aside on this thread into
+/// `batch` (which keeps its capacity across swaps).
+fn take_set_aside(batch: &mut Vec<Runnable>) {
+    let _ = CANCELLED.try_with(|c| {
+        if let Some((_, set_aside)) = &mut *c.borrow_mut() {
+            std::mem::swap(set_aside, batch);
+        }
+    });
 }
 
 /// Runnables scheduled after teardown closed the injector (step 2 of "What

@@ -102,6 +102,14 @@ impl<T: AsSourceHandle> Async<T> {
         Ok(io)
     }
 
+    /// The reactor's poller, or the "runtime gone" error once it closed.
+    fn poller(&self) -> io::Result<&crate::sys::Poller> {
+        if self.shared.reactor.is_closed() {
+            return Err(runtime_gone());
+        }
+        Ok(self.shared.reactor.poller())
+    }
+
     /// `reactor::source` step 2: ready now, or wait for an event.
     fn poll_ready(
         &self,
@@ -109,11 +117,7 @@ impl<T: AsSourceHandle> Async<T> {
         since: &mut Option<u32>,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<()>> {
-        if self.shared.reactor.is_closed() {
-            return Poll::Ready(Err(runtime_gone()));
-        }
-        self.source
-            .poll_ready(self.shared.reactor.poller(), dir, since, cx)
+        self.source.poll_ready(self.poller()?, dir, since, cx)
     }
 
     /// `reactor::source` step 4: after a `WouldBlock` (whose event tick was
@@ -124,11 +128,7 @@ impl<T: AsSourceHandle> Async<T> {
         tick: Option<u32>,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<()>> {
-        if self.shared.reactor.is_closed() {
-            return Poll::Ready(Err(runtime_gone()));
-        }
-        self.source
-            .poll_wait(self.shared.reactor.poller(), dir, tick, cx)
+        self.source.poll_wait(self.poller()?, dir, tick, cx)
     }
 
     /// For a caller whose non-blocking read just returned `WouldBlock`:

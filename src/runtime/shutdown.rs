@@ -288,13 +288,13 @@ impl Shared {
         // Step 6.
         self.close_reactor();
         self.scheduler.drain(); // anything its wakers queued meanwhile
-        let alive = tasks.alive.load(Ordering::Relaxed);
         ShutdownReport {
             completed: tasks.completed.load(Ordering::Relaxed),
             cancelled: tasks.cancelled.load(Ordering::Relaxed) - cancelled_before,
             // A stuck `spawn_blocking` job is counted once, in
             // `blocking_leaked`.
-            tasks_leaked: alive.saturating_sub(tasks.blocking_alive.load(Ordering::Relaxed)),
+            tasks_leaked: (tasks.alive.load(Ordering::Relaxed))
+                .saturating_sub(tasks.blocking_alive.load(Ordering::Relaxed)),
             ops_cancelled: self.ops.cancelled() - ops_cancelled_start,
             ops_leaked: self.ops.len() as u64,
             blocking_leaked,

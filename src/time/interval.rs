@@ -90,18 +90,17 @@ impl Interval {
         let scheduled = self.sleep.deadline();
         let now = Instant::now();
         // Saturating: a period too long for `Instant` means "never again".
-        let after = |t: Instant, d: Duration| deadline_after(t, d);
         let next = match self.missed {
-            MissedTickBehavior::Burst => after(scheduled, self.period),
-            MissedTickBehavior::Delay if now > after(scheduled, self.period) => {
-                after(now, self.period)
+            MissedTickBehavior::Burst => deadline_after(scheduled, self.period),
+            MissedTickBehavior::Delay if now > deadline_after(scheduled, self.period) => {
+                deadline_after(now, self.period)
             }
-            MissedTickBehavior::Delay => after(scheduled, self.period),
+            MissedTickBehavior::Delay => deadline_after(scheduled, self.period),
             MissedTickBehavior::Skip => {
                 let behind = now.saturating_duration_since(scheduled).as_nanos();
                 let periods = behind / self.period.as_nanos() + 1;
                 let periods = u32::try_from(periods).unwrap_or(u32::MAX);
-                after(scheduled, self.period.saturating_mul(periods))
+                deadline_after(scheduled, self.period.saturating_mul(periods))
             }
         };
         self.sleep.reset(next);

@@ -61,8 +61,8 @@ pub fn sleep(duration: Duration) -> Sleep {
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
         deadline,
-        home: None,
-        registration: None,
+        runtime: None,
+        key: None,
     }
 }
 
@@ -72,8 +72,8 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 pub(crate) fn sleep_until_on(shared: &Arc<Shared>, deadline: Instant) -> Sleep {
     Sleep {
         deadline,
-        home: Some(shared.clone()),
-        registration: None,
+        runtime: Some(shared.clone()),
+        key: None,
     }
 }
 
@@ -89,10 +89,11 @@ const RUNTIME_GONE: &str = "ebbtide::time: a timer was polled after its runtime 
 #[must_use = "futures do nothing unless awaited"]
 pub struct Sleep {
     deadline: Instant,
-    /// The runtime to register with, if not the current one.
-    home: Option<Arc<Shared>>,
-    /// The runtime whose reactor holds the timer, and its key there.
-    registration: Option<(Arc<Shared>, TimerKey)>,
+    /// The runtime whose timers this uses: given at creation
+    /// (`sleep_until_on`), else the one current at the first pending poll.
+    runtime: Option<Arc<Shared>>,
+    /// The timer's key in that runtime's store, while registered.
+    key: Option<TimerKey>,
 }
 
 impl Sleep {
@@ -125,7 +126,7 @@ impl Sleep {
     /// ```
     pub fn reset(&mut self, deadline: Instant) {
         self.deadline = deadline;
-        let Some((shared, key)) = &mut self.registration else {
+        let (Some(shared), Some(key)) = (&self.runtime, &mut self.key) else {
             return;
         };
         // `None`: it fired already; the next poll registers afresh.
@@ -138,7 +139,7 @@ impl Sleep {
     }
 
     fn deregister(&mut self) {
-        if let Some((shared, key)) = self.registration.take() {
+        if let (Some(shared), Some(key)) = (&self.runtime, self.key.take()) {
             shared.reactor.timers.remove(key);
         }
     }
@@ -152,35 +153,28 @@ impl Future for Sleep {
             self.deregister();
             return Poll::Ready(());
         }
-        match &self.registration {
-            Some((shared, key)) => {
-                if !shared.reactor.timers.update_waker(*key, cx.waker()) {
-                    // Fired (or removed by teardown) yet not due by our clock
-                    // is impossible for a fire; teardown it is: re-register
-                    // so the error shows, or wait forever with the runtime.
-                    let shared = shared.clone();
-                    self.register(shared, cx);
-                }
-            }
-            None => {
-                let home = self.home.clone();
-                let shared = home
-                    .or_else(|| context::with_current(|s| s.cloned()))
-                    .unwrap_or_else(|| {
-                        panic!(
-                            "ebbtide::time::Sleep polled outside a runtime: await it inside \
-                         `block_on` or a spawned task"
-                        )
-                    });
-                self.register(shared, cx);
-            }
+        let this = &mut *self;
+        let shared = this.runtime.get_or_insert_with(|| {
+            context::with_current(|s| s.cloned()).unwrap_or_else(|| {
+                panic!(
+                    "ebbtide::time::Sleep polled outside a runtime: await it inside \
+                     `block_on` or a spawned task"
+                )
+            })
+        });
+        match this.key {
+            Some(key) if shared.reactor.timers.update_waker(key, cx.waker()) => {}
+            // Not registered yet, or gone without firing due (removed by
+            // teardown): register, which reports a closed runtime.
+            _ => this.register(cx),
         }
         Poll::Pending
     }
 }
 
 impl Sleep {
-    fn register(&mut self, shared: Arc<Shared>, cx: &mut Context<'_>) {
+    fn register(&mut self, cx: &mut Context<'_>) {
+        let shared = self.runtime.as_ref().expect("the runtime is set first");
         if shared.reactor.is_closed() {
             panic!("{RUNTIME_GONE}");
         }
@@ -191,7 +185,7 @@ impl Sleep {
         if notify {
             shared.reactor.notify();
         }
-        self.registration = Some((shared, key));
+        self.key = Some(key);
     }
 }
 
@@ -205,7 +199,7 @@ impl fmt::Debug for Sleep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sleep")
             .field("deadline", &self.deadline)
-            .field("registered", &self.registration.is_some())
+            .field("registered", &self.key.is_some())
             .finish()
     }
 }
