@@ -196,6 +196,8 @@ pub struct ShutdownReport {
     pub cancelled: u64,
     /// Tasks whose future could not be dropped (stuck inside `poll` on a
     /// leaked worker, or `!Send` tasks of a thread still in `block_on`).
+    /// A `spawn_blocking` job still running is not counted here but in
+    /// `blocking_leaked`.
     pub tasks_leaked: usize,
     /// In-flight I/O operations whose cancellation the OS acknowledged
     /// (always 0 until the owned-buffer op table lands).
@@ -203,7 +205,8 @@ pub struct ShutdownReport {
     /// In-flight I/O operations left allocated on purpose because the OS
     /// never acknowledged them (always 0 until the op table lands).
     pub ops_leaked: u64,
-    /// Blocking jobs still running at the end, detached.
+    /// Blocking-pool threads still running a job at the end (a
+    /// `spawn_blocking` closure or a file operation), detached.
     pub blocking_leaked: usize,
     /// Worker threads stuck in a task that never yields, detached.
     pub workers_leaked: usize,
