@@ -133,7 +133,9 @@ fn a_block_on_future_woken_from_another_thread_loses_no_wakeup() {
                 target,
             });
             waker_thread.join().unwrap();
-            assert!(polls > target, "{polls} polls for {target} generations");
+            // As in the task version above: the first poll may already see
+            // generation 1, so `target` polls is the minimum.
+            assert!(polls >= target, "{polls} polls for {target} generations");
         }
     });
 }
@@ -610,4 +612,224 @@ fn a_task_spinning_on_yield_now_does_not_starve_a_task_spawned_from_outside() {
         rx.recv_timeout(common::WATCHDOG)
             .expect("the spawned task never ran next to a yielding one");
     });
+}
+
+/// Counts its drops; parks the task's waker in `slot` on every poll.
+struct ParkWaker {
+    slot: Arc<Mutex<Option<Waker>>>,
+    polls: Arc<AtomicUsize>,
+    drops: Arc<AtomicUsize>,
+}
+
+impl Future for ParkWaker {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.polls.fetch_add(1, Ordering::SeqCst);
+        *self.slot.lock().unwrap() = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+impl Drop for ParkWaker {
+    fn drop(&mut self) {
+        self.drops.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// One runtime of each flavour whose `Drop` drains for at most 10 ms.
+fn short_drain_runtimes() -> Vec<(&'static str, Runtime)> {
+    let short = Duration::from_millis(10);
+    let b = |n: Option<usize>| {
+        let mut b = Runtime::builder();
+        match n {
+            None => b.current_thread(),
+            Some(n) => b.worker_threads(n),
+        };
+        b.drain_timeout(short).build().unwrap()
+    };
+    vec![
+        ("current_thread", b(None)),
+        ("1 worker", b(Some(1))),
+        ("2 workers", b(Some(2))),
+    ]
+}
+
+/// After async-executor's `tests/drop.rs::executor_cancels_everything`: a
+/// pending task's waker, kept by someone else, outlives the runtime. The
+/// runtime's end drops the future exactly once; waking the waker afterwards
+/// (by reference, by value, from another thread) polls nothing and drops
+/// nothing more; the handle says cancelled; the last waker drops quietly.
+#[test]
+fn a_waker_kept_past_the_runtimes_end_wakes_nothing_and_drops_quietly() {
+    watchdog(|| {
+        for via_shutdown in [true, false] {
+            for (name, rt) in short_drain_runtimes() {
+                let slot = Arc::new(Mutex::new(None));
+                let (polls, drops) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+                let h = rt.spawn(ParkWaker {
+                    slot: slot.clone(),
+                    polls: polls.clone(),
+                    drops: drops.clone(),
+                });
+                rt.block_on(async {
+                    while slot.lock().unwrap().is_none() {
+                        ebbtide::yield_now().await;
+                    }
+                });
+                if via_shutdown {
+                    let report = rt.shutdown(Duration::ZERO);
+                    assert_eq!(report.cancelled, 1, "{name}: {report}");
+                }
+                drop(rt);
+                assert_eq!(drops.load(Ordering::SeqCst), 1, "{name}: dropped once");
+                let polled = polls.load(Ordering::SeqCst);
+                let w = slot.lock().unwrap().take().expect("the waker was kept");
+                w.wake_by_ref();
+                let by_value = w.clone();
+                by_value.wake();
+                let other = w.clone();
+                std::thread::spawn(move || {
+                    other.wake_by_ref();
+                    drop(other);
+                })
+                .join()
+                .unwrap();
+                let err = futures_lite::future::block_on(h).unwrap_err();
+                assert!(err.is_cancelled(), "{name}: {err:?}");
+                w.wake(); // the last reference
+                assert_eq!(polls.load(Ordering::SeqCst), polled, "{name}: polled again");
+                assert_eq!(drops.load(Ordering::SeqCst), 1, "{name}: dropped twice");
+            }
+        }
+    });
+}
+
+/// Wakes (by reference or by value) and drops a waker when dropped, then
+/// reports that it ran.
+struct WakeAtThreadExit {
+    waker: Option<Waker>,
+    by_ref: bool,
+    done: mpsc::Sender<()>,
+}
+
+impl Drop for WakeAtThreadExit {
+    fn drop(&mut self) {
+        let w = self.waker.take().unwrap();
+        if self.by_ref {
+            w.wake_by_ref();
+        } else {
+            w.wake();
+        }
+        let _ = self.done.send(());
+    }
+}
+
+thread_local! {
+    /// Destroyed at thread exit, after every runtime the thread used.
+    static AT_EXIT: std::cell::RefCell<Vec<WakeAtThreadExit>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Registers `cx`'s waker to be woken by this thread's exit.
+fn wake_at_thread_exit(cx: &Context<'_>, by_ref: bool, done: &mpsc::Sender<()>) {
+    let entry = WakeAtThreadExit {
+        waker: Some(cx.waker().clone()),
+        by_ref,
+        done: done.clone(),
+    };
+    AT_EXIT.with(|v| v.borrow_mut().push(entry));
+}
+
+/// The child side of the test below; returns how many wakers were woken
+/// by thread-local destructors.
+fn wake_from_thread_local_destructors() -> usize {
+    let (done, woken) = mpsc::channel();
+    let mut expected = 0;
+    for by_ref in [true, false] {
+        for (_, rt) in short_drain_runtimes() {
+            let done = done.clone();
+            std::thread::spawn(move || {
+                // A task that finishes in the poll that registers (tokio's
+                // case), on whatever thread runs it: a worker's thread-local
+                // is destroyed when the runtime's drop joins that worker.
+                let d = done.clone();
+                rt.block_on(rt.spawn(std::future::poll_fn(move |cx| {
+                    wake_at_thread_exit(cx, by_ref, &d);
+                    Poll::Ready(())
+                })))
+                .unwrap();
+                // A task still pending when the runtime ends.
+                let (d, parked) = (done.clone(), Arc::new(AtomicBool::new(false)));
+                let p = parked.clone();
+                rt.spawn(std::future::poll_fn(move |cx| {
+                    if !p.swap(true, Ordering::SeqCst) {
+                        wake_at_thread_exit(cx, by_ref, &d);
+                    }
+                    Poll::<()>::Pending
+                }));
+                // The `block_on` future itself.
+                let mut registered = false;
+                rt.block_on(std::future::poll_fn(|cx| {
+                    if parked.load(Ordering::SeqCst) && registered {
+                        return Poll::Ready(());
+                    }
+                    if !registered {
+                        registered = true;
+                        wake_at_thread_exit(cx, by_ref, &done);
+                    }
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                }));
+                drop(rt);
+            })
+            .join()
+            .unwrap();
+            expected += 3;
+        }
+    }
+    drop(done);
+    let mut n = 0;
+    while woken.recv_timeout(WATCHDOG_CHILD).is_ok() {
+        n += 1;
+    }
+    assert_eq!(n, expected);
+    n
+}
+
+/// How long the child waits for the last thread-local destructor.
+const WATCHDOG_CHILD: Duration = Duration::from_secs(10);
+
+/// After tokio's `rt_common.rs::wake_by_ref_from_thread_local` and
+/// `wake_by_val_from_thread_local`: wakers of a finished task, of a task
+/// cancelled by the runtime's end, and of a `block_on` future, kept in a
+/// thread-local and woken and dropped by its destructor at thread exit,
+/// after the runtime (and perhaps the runtime's own thread-locals) is gone.
+/// No panic in a destructor (which would abort the process). Runs in a
+/// child process, which an abort would kill.
+#[test]
+fn wakers_woken_by_thread_local_destructors_after_the_runtime_is_gone_are_harmless() {
+    const CHILD: &str = "EBBTIDE_TLS_WAKER_CHILD";
+    const NAME: &str =
+        "wakers_woken_by_thread_local_destructors_after_the_runtime_is_gone_are_harmless";
+    if std::env::var_os(CHILD).is_some() {
+        let n = wake_from_thread_local_destructors();
+        println!("woken at thread exit: {n}");
+        return;
+    }
+    let out = watchdog(|| {
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
+            .env(CHILD, "1")
+            .output()
+            .unwrap()
+    });
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the child died: {:?}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("woken at thread exit: 18"), "{stdout}");
 }
