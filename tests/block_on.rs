@@ -9,6 +9,7 @@ mod common;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
+use std::task::Poll;
 use std::time::Duration;
 
 use common::{panic_message, quiet_expected_panics, watchdog, workers, Flavour};
@@ -372,4 +373,146 @@ fn a_current_thread_runtime_in_a_thread_local_is_dropped_cleanly_at_thread_exit(
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// After tokio's `rt_common.rs::runtime_in_thread_local`, with the
+/// multi-thread flavour: a runtime with workers, a pending task, a pending
+/// accept and a running timer, kept in a `thread_local!`, is dropped by the
+/// thread-local destructors at thread exit, while another runtime created
+/// on that thread is dropped just before. It shuts down quietly (no abort
+/// from a thread-local accessed during destruction). Runs in a child
+/// process, which an abort would kill.
+#[test]
+fn a_multi_thread_runtime_in_a_thread_local_is_dropped_cleanly_at_thread_exit() {
+    const CHILD: &str = "EBBTIDE_TLS_MT_RUNTIME_CHILD";
+    const NAME: &str = "a_multi_thread_runtime_in_a_thread_local_is_dropped_cleanly_at_thread_exit";
+    if std::env::var_os(CHILD).is_some() {
+        thread_local! {
+            static RT: std::cell::RefCell<Option<Runtime>> = const { std::cell::RefCell::new(None) };
+        }
+        let (dropped, guard) = common::drop_flag();
+        std::thread::spawn(move || {
+            RT.with(|cell| {
+                let rt = Runtime::builder()
+                    .worker_threads(2)
+                    .drain_timeout(Duration::from_millis(10))
+                    .build()
+                    .unwrap();
+                rt.spawn(async move {
+                    let _guard = guard;
+                    sleep(Duration::from_secs(3600)).await;
+                });
+                rt.block_on(async {
+                    let listener = ebbtide::net::TcpListener::bind("127.0.0.1:0")
+                        .await
+                        .unwrap();
+                    ebbtide::spawn(async move {
+                        let _ = listener.accept().await;
+                    });
+                    sleep(Duration::from_millis(1)).await;
+                });
+                *cell.borrow_mut() = Some(rt);
+            });
+            // Alive until the closure returns, dropped before `RT`.
+            let _other = Runtime::builder().worker_threads(1).build().unwrap();
+        })
+        .join()
+        .unwrap();
+        assert!(
+            dropped.load(Ordering::SeqCst),
+            "the pending task was cancelled"
+        );
+        return;
+    }
+    let out = watchdog(|| {
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", NAME, "--nocapture"])
+            .env(CHILD, "1")
+            .output()
+            .unwrap()
+    });
+    assert!(
+        out.status.success(),
+        "the child died: {:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Never finishes and never waits: wakes itself and returns `Pending` on
+/// every poll (not `yield_now`, which a runtime may treat specially).
+async fn spin_forever() {
+    std::future::poll_fn::<(), _>(|cx| {
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await
+}
+
+/// After tokio's `rt_common.rs::complete_block_on_under_load` and
+/// `complete_task_under_load`: while a spawned task is always ready (it
+/// wakes itself on every poll), a `block_on` future woken from another
+/// thread, and a task woken the same way, still get polled and complete.
+#[test]
+fn block_on_and_tasks_woken_from_another_thread_complete_beside_an_always_ready_task() {
+    watchdog(|| {
+        for Flavour { name, rt, .. } in common::flavours() {
+            let spinner = rt.spawn(spin_forever());
+            let (tx1, rx1) = async_channel::bounded::<u32>(1);
+            let (tx2, rx2) = async_channel::bounded::<u32>(1);
+            let got = rt.block_on(async move {
+                // Yield so the spinner is running before anyone waits.
+                for _ in 0..10 {
+                    ebbtide::yield_now().await;
+                }
+                let relay = ebbtide::spawn(async move {
+                    let v = rx1.recv().await.unwrap();
+                    tx2.send(v + 1).await.unwrap();
+                });
+                let sender = std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(20));
+                    tx1.send_blocking(41).unwrap();
+                });
+                let got = rx2.recv().await.unwrap();
+                relay.await.unwrap();
+                sender.join().unwrap();
+                got
+            });
+            assert_eq!(got, 42, "{name}");
+            spinner.abort();
+            assert!(rt.block_on(spinner).unwrap_err().is_cancelled(), "{name}");
+        }
+    });
+}
+
+/// After tokio's `rt_common.rs::spawn_from_other_thread_idle`: a `block_on`
+/// with nothing to do (its thread parked in the poller or asleep) runs a
+/// task that another thread spawns through a `Handle`, and is woken by it.
+#[test]
+fn an_idle_block_on_runs_a_task_spawned_from_another_thread() {
+    watchdog(|| {
+        for Flavour {
+            name,
+            rt,
+            current_thread,
+        } in common::flavours()
+        {
+            let handle = rt.handle().clone();
+            let (tx, rx) = async_channel::bounded::<std::thread::ThreadId>(1);
+            let spawner = std::thread::spawn(move || {
+                // Let the `block_on` below go idle first.
+                std::thread::sleep(Duration::from_millis(50));
+                handle
+                    .spawn(async move {
+                        tx.send(std::thread::current().id()).await.unwrap();
+                    })
+                    .detach();
+            });
+            let ran_on = rt.block_on(async move { rx.recv().await.unwrap() });
+            spawner.join().unwrap();
+            if current_thread {
+                assert_eq!(ran_on, std::thread::current().id(), "{name}");
+            }
+        }
+    });
 }

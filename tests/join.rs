@@ -6,6 +6,7 @@ mod common;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
+use std::task::Poll;
 use std::time::Duration;
 
 use common::{current_thread, drop_flag, quiet_expected_panics, watchdog, workers, SetOnDrop};
@@ -440,4 +441,201 @@ fn runtime_handle_and_join_handle_are_send_and_sync() {
     assert_send_sync::<ebbtide::runtime::Metrics>();
     assert_send::<JoinError>();
     assert_send::<JoinHandle<std::cell::Cell<u32>>>();
+}
+
+/// A pending task that has started: it reports its first poll, then holds
+/// `guard` while it waits on an hour-long timer (a registered waker that
+/// never fires by itself).
+async fn sleeping_task(started: mpsc::Sender<()>, guard: SetOnDrop) {
+    let _guard = guard;
+    started.send(()).unwrap();
+    ebbtide::time::sleep(Duration::from_secs(3600)).await;
+}
+
+/// After tokio's `task_abort.rs::test_abort_wakes_task_3964`: `abort`
+/// followed at once by dropping the handle still cancels the task; nobody
+/// needs to await the handle for the future to be dropped.
+#[test]
+fn abort_then_dropping_the_handle_still_drops_the_future() {
+    watchdog(|| {
+        for f in common::flavours() {
+            let (dropped, guard) = drop_flag();
+            let (started_tx, started_rx) = mpsc::channel();
+            let h = f.rt.spawn(sleeping_task(started_tx, guard));
+            f.wait_until(|| started_rx.try_recv().is_ok());
+            h.abort();
+            drop(h);
+            f.wait_until(|| dropped.load(Ordering::SeqCst));
+            f.wait_until(|| f.rt.metrics().alive_tasks == 0);
+            assert_eq!(f.rt.metrics().timers, 0, "{}: its timer is gone", f.name);
+        }
+    });
+}
+
+/// Panics when dropped.
+struct PanicOnDrop(&'static str);
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        panic!("{}", self.0);
+    }
+}
+
+/// After tokio's `task_abort.rs::test_abort_task_that_panics_on_drop_contained`:
+/// aborting a task whose future panics when dropped, and dropping its handle
+/// at once, keeps the panic inside the task: nothing escapes to the runtime
+/// or to `block_on`, it is counted once, and the runtime keeps running tasks.
+#[test]
+fn a_panic_in_an_aborted_futures_drop_with_its_handle_dropped_stays_in_the_task() {
+    quiet_expected_panics();
+    watchdog(|| {
+        for f in common::flavours() {
+            let name = f.name;
+            let (started_tx, started_rx) = mpsc::channel();
+            let h = f.rt.spawn(async move {
+                let _bomb = PanicOnDrop("deliberate: aborted, handle dropped");
+                started_tx.send(()).unwrap();
+                ebbtide::time::sleep(Duration::from_secs(3600)).await;
+            });
+            f.wait_until(|| started_rx.try_recv().is_ok());
+            h.abort();
+            drop(h);
+            // The panic is counted just after the future's drop returns.
+            let panics = || {
+                let m = f.rt.metrics();
+                m.panicked_tasks + m.drop_panics
+            };
+            f.wait_until(|| panics() > 0);
+            assert_eq!(f.run(async { 7 }).0, 7, "{name}: still runs tasks");
+            let m = f.rt.metrics();
+            assert_eq!(m.panicked_tasks + m.drop_panics, 1, "{name}: {m}");
+            assert_eq!(m.alive_tasks, 0, "{name}: {m}");
+        }
+    });
+}
+
+/// After tokio's `task_abort.rs::remote_abort_local_set_3929`: a local
+/// (`!Send`) task aborted from another thread is dropped on the thread that
+/// owns it, never on the aborting thread.
+#[test]
+fn a_local_task_aborted_from_another_thread_is_dropped_on_its_own_thread() {
+    /// Records the thread it is dropped on; `!Send`, like the task.
+    struct DropThread {
+        dropped_on: Arc<std::sync::Mutex<Option<std::thread::ThreadId>>>,
+        _not_send: std::marker::PhantomData<std::rc::Rc<()>>,
+    }
+    impl Drop for DropThread {
+        fn drop(&mut self) {
+            *self.dropped_on.lock().unwrap() = Some(std::thread::current().id());
+        }
+    }
+    watchdog(|| {
+        for common::Flavour { name, rt, .. } in common::flavours() {
+            let me = std::thread::current().id();
+            let dropped_on = Arc::new(std::sync::Mutex::new(None));
+            let d = dropped_on.clone();
+            let err = rt.block_on(async move {
+                let started = std::rc::Rc::new(std::cell::Cell::new(false));
+                let s = started.clone();
+                let h = ebbtide::spawn_local(async move {
+                    let _check = DropThread {
+                        dropped_on: d,
+                        _not_send: std::marker::PhantomData,
+                    };
+                    s.set(true);
+                    std::future::pending::<()>().await
+                });
+                while !started.get() {
+                    ebbtide::yield_now().await;
+                }
+                let (tx, rx) = async_channel::bounded(1);
+                std::thread::spawn(move || {
+                    h.abort();
+                    tx.send_blocking(h).unwrap();
+                });
+                rx.recv().await.unwrap().await.unwrap_err()
+            });
+            assert!(err.is_cancelled(), "{name}: {err:?}");
+            assert_eq!(*dropped_on.lock().unwrap(), Some(me), "{name}");
+        }
+    });
+}
+
+/// After async-executor's `tests/drop.rs` (`await_task_after_dropping_executor`,
+/// `drop_executor_and_then_drop_finished_task`): a finished task's output
+/// belongs to its handle, not to the runtime. Dropping the runtime neither
+/// drops nor loses it: the handle still yields it afterwards, and dropping
+/// the handle instead drops it then.
+#[test]
+fn a_finished_tasks_output_outlives_the_runtime_and_drops_with_its_handle() {
+    watchdog(|| {
+        for common::Flavour { name, rt, .. } in common::flavours() {
+            let (kept_dropped, kept_guard) = drop_flag();
+            let (left_dropped, left_guard) = drop_flag();
+            let kept = rt.spawn(async move { (String::from("hello"), kept_guard) });
+            let left = rt.spawn(async move { left_guard });
+            rt.block_on(async {
+                while !kept.is_finished() || !left.is_finished() {
+                    ebbtide::yield_now().await;
+                }
+            });
+            drop(rt);
+            assert!(!kept_dropped.load(Ordering::SeqCst), "{name}");
+            assert!(!left_dropped.load(Ordering::SeqCst), "{name}");
+            let (text, guard) = futures_lite::future::block_on(kept).unwrap();
+            assert_eq!(text, "hello", "{name}");
+            assert!(!kept_dropped.load(Ordering::SeqCst), "{name}");
+            drop(guard);
+            assert!(kept_dropped.load(Ordering::SeqCst), "{name}");
+            drop(left);
+            assert!(left_dropped.load(Ordering::SeqCst), "{name}");
+        }
+    });
+}
+
+/// An abort that lands while the task is inside `poll` (which then returns
+/// `Pending` with no waker registered anywhere) is not lost: the task is
+/// cancelled and its future dropped right after that poll.
+#[test]
+fn abort_while_the_task_is_being_polled_is_acted_on_after_that_poll() {
+    watchdog(|| {
+        for common::Flavour { name, rt, .. } in common::flavours() {
+            for _round in 0..20 {
+                let (dropped, guard) = drop_flag();
+                let in_poll = Arc::new(AtomicBool::new(false));
+                let aborted = Arc::new(AtomicBool::new(false));
+                let (ip, ab) = (in_poll.clone(), aborted.clone());
+                let h = rt.spawn(async move {
+                    let _guard = guard;
+                    std::future::poll_fn::<(), _>(|_cx| {
+                        ip.store(true, Ordering::SeqCst);
+                        while !ab.load(Ordering::SeqCst) {
+                            std::hint::spin_loop();
+                        }
+                        Poll::Pending // and no waker kept
+                    })
+                    .await
+                });
+                let aborter = std::thread::spawn(move || {
+                    while !in_poll.load(Ordering::SeqCst) {
+                        std::thread::yield_now();
+                    }
+                    h.abort();
+                    aborted.store(true, Ordering::SeqCst);
+                    h
+                });
+                // A current-thread runtime polls the task only inside
+                // `block_on`; the others on their workers.
+                rt.block_on(async {
+                    while !aborter.is_finished() {
+                        ebbtide::yield_now().await;
+                    }
+                });
+                let h = aborter.join().unwrap();
+                let err = rt.block_on(h).unwrap_err();
+                assert!(err.is_cancelled(), "{name}: {err:?}");
+                assert!(dropped.load(Ordering::SeqCst), "{name}");
+            }
+        }
+    });
 }

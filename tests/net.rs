@@ -1168,3 +1168,57 @@ mod unix {
         println!("{EMFILE_CHILD_OK}");
     }
 }
+
+/// A waker that records that it was woken.
+struct WokenFlag(std::sync::atomic::AtomicBool);
+
+impl std::task::Wake for WokenFlag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// After tokio's `io_driver_drop.rs::drop_wakes`: an `accept` and a `read`
+/// already waiting (polled by a plain executor, not a task of the runtime)
+/// when the runtime ends are woken by its end, and their next poll fails
+/// with an error that says the runtime has shut down, instead of waiting
+/// forever.
+#[test]
+fn io_waiting_outside_the_runtime_is_woken_with_an_error_when_the_runtime_ends() {
+    watchdog(|| {
+        for via_shutdown in [true, false] {
+            for flavour in [Flavour::current_thread(), Flavour::workers(2)] {
+                let name = flavour.name;
+                let rt = flavour.rt;
+                let (listener, stream, _peer) = rt.block_on(async {
+                    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+                    let (stream, peer) = tcp_with_std_peer().await;
+                    (listener, stream, peer)
+                });
+                let flag = Arc::new(WokenFlag(false.into()));
+                let waker = Waker::from(flag.clone());
+                let mut cx = Context::from_waker(&waker);
+                let mut accept = pin!(listener.accept());
+                let mut buf = [0u8; 8];
+                let mut reader = &stream;
+                let mut read = pin!(reader.read(&mut buf));
+                assert!(accept.as_mut().poll(&mut cx).is_pending(), "{name}");
+                assert!(read.as_mut().poll(&mut cx).is_pending(), "{name}");
+                if via_shutdown {
+                    rt.shutdown(Duration::ZERO);
+                } else {
+                    drop(rt);
+                }
+                assert!(flag.0.load(Ordering::SeqCst), "{name}: not woken");
+                match accept.as_mut().poll(&mut cx) {
+                    Poll::Ready(Err(e)) => assert!(e.to_string().contains("shut down"), "{e}"),
+                    other => panic!("{name}: accept after the runtime ended: {other:?}"),
+                }
+                match read.as_mut().poll(&mut cx) {
+                    Poll::Ready(Err(e)) => assert!(e.to_string().contains("shut down"), "{e}"),
+                    other => panic!("{name}: read after the runtime ended: {other:?}"),
+                }
+            }
+        }
+    });
+}

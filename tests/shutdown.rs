@@ -513,3 +513,179 @@ fn dropping_a_runtime_in_a_forked_child_does_not_wait_the_drain_timeout() {
         );
     });
 }
+
+/// [`runtimes`] whose `Drop` drains for at most 10 ms, for tests that drop
+/// runtimes with tasks that never finish.
+fn runtimes_with_short_drain() -> Vec<Runtime> {
+    let short = Duration::from_millis(10);
+    vec![
+        Runtime::builder()
+            .worker_threads(2)
+            .drain_timeout(short)
+            .build()
+            .unwrap(),
+        Runtime::builder()
+            .worker_threads(4)
+            .drain_timeout(short)
+            .build()
+            .unwrap(),
+        Runtime::builder()
+            .current_thread()
+            .drain_timeout(short)
+            .build()
+            .unwrap(),
+    ]
+}
+
+/// One waker slot per task of a ring, behind one lock that every `Drop`
+/// takes.
+type Ring = Arc<std::sync::Mutex<Vec<Option<std::task::Waker>>>>;
+
+/// Task `me` of a ring: parks its waker in its slot; when dropped, wakes
+/// the next task's waker while holding the ring's lock (as tokio#3869's
+/// future does). Were that wake to drop the next task's future, whose own
+/// `Drop` takes the same lock, the thread would deadlock.
+struct RingMember {
+    ring: Ring,
+    me: usize,
+    dropped: Arc<AtomicUsize>,
+}
+
+impl std::future::Future for RingMember {
+    type Output = ();
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        self.ring.lock().unwrap()[self.me] = Some(cx.waker().clone());
+        std::task::Poll::Pending
+    }
+}
+
+impl Drop for RingMember {
+    fn drop(&mut self) {
+        let mut slots = self.ring.lock().unwrap();
+        let next = (self.me + 1) % slots.len();
+        if let Some(w) = slots[next].take() {
+            w.wake();
+        }
+        drop(slots);
+        self.dropped.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// After tokio's `rt_common.rs::wake_while_rt_is_dropping` and
+/// `rt_threaded.rs::wake_during_shutdown` (tokio#3869): while shutdown (or
+/// the runtime's drop) cancels a ring of pending tasks, each cancelled
+/// future's `Drop` wakes the next one under a shared lock. Nothing
+/// deadlocks, and every future is dropped exactly once.
+#[test]
+fn cancelled_tasks_whose_drop_wakes_the_next_under_a_lock_are_each_dropped_once() {
+    const MEMBERS: usize = 8;
+    watchdog(Duration::from_secs(30), || {
+        for round in 0..10 {
+            for by_drop in [false, true] {
+                for rt in runtimes_with_short_drain() {
+                    let ring: Ring = Arc::new(std::sync::Mutex::new(vec![None; MEMBERS]));
+                    let dropped = Arc::new(AtomicUsize::new(0));
+                    for me in 0..MEMBERS {
+                        rt.spawn(RingMember {
+                            ring: ring.clone(),
+                            me,
+                            dropped: dropped.clone(),
+                        });
+                    }
+                    rt.block_on(async {
+                        while ring.lock().unwrap().iter().any(Option::is_none) {
+                            ebbtide::yield_now().await;
+                        }
+                    });
+                    if by_drop {
+                        drop(rt);
+                    } else {
+                        let report = rt.shutdown(Duration::ZERO);
+                        assert_eq!(report.cancelled, MEMBERS as u64, "round {round}: {report}");
+                        assert_eq!(report.workers_leaked, 0, "round {round}: {report}");
+                    }
+                    assert_eq!(dropped.load(Ordering::SeqCst), MEMBERS, "round {round}");
+                }
+            }
+        }
+    });
+}
+
+/// After tokio's `rt_common.rs::shutdown_concurrent_spawn`: ten thousand
+/// pending tasks are woken from another thread while the runtime is being
+/// dropped. Each future is dropped exactly once, whether it finished or was
+/// cancelled, and the drop returns.
+#[test]
+fn ten_thousand_cross_thread_wakes_racing_the_runtimes_drop_drop_each_future_once() {
+    const TASKS: usize = 10_000;
+    struct Count(Arc<AtomicUsize>);
+    impl Drop for Count {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    watchdog(Duration::from_secs(60), || {
+        for _round in 0..common::scaled(5, 2) {
+            for rt in runtimes() {
+                let dropped = Arc::new(AtomicUsize::new(0));
+                let parked = Arc::new(AtomicUsize::new(0));
+                let mut senders = Vec::with_capacity(TASKS);
+                for _ in 0..TASKS {
+                    let (tx, rx) = async_channel::bounded::<()>(1);
+                    senders.push(tx);
+                    let (count, parked) = (Count(dropped.clone()), parked.clone());
+                    rt.spawn(async move {
+                        let _count = count;
+                        parked.fetch_add(1, Ordering::SeqCst);
+                        let _ = rx.recv().await; // nothing sent yet: parks
+                    });
+                }
+                rt.block_on(async {
+                    while parked.load(Ordering::SeqCst) < TASKS {
+                        ebbtide::yield_now().await;
+                    }
+                });
+                let (go_tx, go_rx) = std::sync::mpsc::channel();
+                let waker = std::thread::spawn(move || {
+                    go_tx.send(()).unwrap();
+                    for tx in senders {
+                        let _ = tx.try_send(());
+                    }
+                });
+                go_rx.recv().unwrap();
+                drop(rt);
+                waker.join().unwrap();
+                assert_eq!(dropped.load(Ordering::SeqCst), TASKS);
+            }
+        }
+    });
+}
+
+/// After tokio's `rt_common.rs::shutdown_wakeup_time`: a timer an hour away
+/// is still registered (its `Sleep` was polled and is alive, but no task
+/// waits on it). Shutdown with no deadline must not wait for that timer: no
+/// task is alive, so it returns, waking any thread parked until the timer.
+#[test]
+fn shutdown_without_deadline_does_not_wait_for_a_registered_far_timer() {
+    watchdog(Duration::from_secs(30), || {
+        for rt in runtimes() {
+            let mut far = Box::pin(sleep(Duration::from_secs(3600)));
+            rt.block_on(async {
+                assert!(futures_lite::future::poll_once(far.as_mut())
+                    .await
+                    .is_none());
+                // Let the workers park in the poller until that timer.
+                sleep(Duration::from_millis(10)).await;
+            });
+            assert_eq!(rt.metrics().timers, 1);
+            let report = rt.shutdown(Duration::MAX);
+            assert_eq!(report.cancelled, 0, "{report}");
+            assert_eq!(report.workers_leaked, 0, "{report}");
+            drop(far); // removing a timer after shutdown is fine
+        }
+    });
+}
