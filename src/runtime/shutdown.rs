@@ -31,8 +31,12 @@
 //!    unacknowledged after the join (step 5) are counted in `ops_leaked`,
 //!    and whatever OS state their slots own is never freed.
 //! 5. **Joining**: workers are told to stop and joined until `JOIN_GRACE`
-//!    past the settle bound; a worker stuck in a task that never yields is
-//!    detached and counted in `workers_leaked`. Blocking jobs still running
+//!    past the settle bound, each only once its thread has exited, so a join
+//!    never blocks; a worker stuck in a task that never yields is detached
+//!    and counted in `workers_leaked`. So is, on Windows, a worker of a
+//!    runtime dropped by thread-local destructors: those run under the
+//!    loader lock, which a thread needs to exit, so its workers finish only
+//!    after the shutdown returns. Blocking jobs still running
 //!    then are detached and counted in `blocking_leaked`; queued ones that
 //!    never started are cancelled.
 //! 6. **Closing**: queued tasks are dropped (on this thread, outside every
@@ -77,6 +81,7 @@ use slab::Slab;
 
 use super::{context, Shared};
 use crate::executor::{MainWake, Worker};
+use crate::sys;
 use crate::time::{sleep_until_on, Sleep};
 
 /// Step 3's bound past the drain deadline.
@@ -384,13 +389,17 @@ impl Shared {
 }
 
 /// Joins `threads` until `deadline`; returns how many had to be detached.
+/// A thread is joined only once it has exited (`sys::thread_has_exited`),
+/// so a join never blocks: one that cannot exit before the deadline (stuck
+/// in a task, or, on Windows, waiting for the loader lock that a thread
+/// running thread-local destructors holds) is detached and counted.
 fn join_until_deadline(threads: Vec<ThreadHandle<()>>, deadline: Instant) -> usize {
     let mut leaked = 0;
     for t in threads {
-        while !t.is_finished() && Instant::now() < deadline {
+        while !sys::thread_has_exited(&t) && Instant::now() < deadline {
             std::thread::park_timeout(Duration::from_millis(1));
         }
-        if t.is_finished() {
+        if sys::thread_has_exited(&t) {
             let _ = t.join(); // workers catch task panics; nothing to report
         } else {
             leaked += 1; // detached: exits when (if) its task returns

@@ -25,6 +25,12 @@
 //! - `read_file_at` / `write_file_at`: positional file I/O, run on the
 //!   blocking pool by `crate::fs` (`pread`/`pwrite`; `seek_read`/
 //!   `seek_write` on Windows).
+//! - `thread_has_exited(&JoinHandle<()>) -> bool`: the thread is gone, so
+//!   `join` returns at once. `JoinHandle::is_finished` says only that its
+//!   closure returned; on Windows the thread must still take the loader
+//!   lock to exit, and a thread running thread-local destructors (a
+//!   runtime kept in a `thread_local!`) holds it, so joining there would
+//!   never return.
 //!
 //! # Operation backends
 //!
@@ -88,7 +94,7 @@ pub use imp::AsSourceHandle;
 pub(crate) use imp::{
     borrow, cancel_owned, connect_in_progress, is_completion_key, on_completion,
     prepare_file_options, raw, read_file_at, read_file_at_overlapped, set_nonblocking,
-    write_file_at, write_file_at_overlapped, RawSource,
+    thread_has_exited, write_file_at, write_file_at_overlapped, RawSource,
 };
 
 // The OS poller. Under Miri (no `timerfd`), a condvar stand-in that

@@ -57,6 +57,12 @@ pub(crate) fn write_file_at(file: &std::fs::File, buf: &[u8], pos: u64) -> io::R
 }
 
 /// Whether a non-blocking `connect` error means "started, not finished".
+/// See the backend contract: on Unix a finished thread exits without
+/// waiting for any lock, so `join` after `is_finished` returns at once.
+pub(crate) fn thread_has_exited(thread: &std::thread::JoinHandle<()>) -> bool {
+    thread.is_finished()
+}
+
 pub(crate) fn connect_in_progress(e: &io::Error) -> bool {
     e.raw_os_error() == Some(libc::EINPROGRESS)
 }

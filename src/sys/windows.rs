@@ -52,6 +52,19 @@ pub(crate) fn write_file_at(file: &std::fs::File, buf: &[u8], pos: u64) -> io::R
 
 /// Whether a non-blocking `connect` error means "started, not finished"
 /// (`WSAEWOULDBLOCK`).
+/// See the backend contract: the thread's handle is signalled only once the
+/// thread has left the loader's exit notifications, so a zero-timeout wait
+/// on it says whether `join` would return at once.
+pub(crate) fn thread_has_exited(thread: &std::thread::JoinHandle<()>) -> bool {
+    use std::os::windows::io::AsRawHandle;
+    use windows_sys::Win32::Foundation::WAIT_OBJECT_0;
+    use windows_sys::Win32::System::Threading::WaitForSingleObject;
+    // SAFETY: the handle is owned by `thread`, open while it is borrowed;
+    // a zero-timeout wait neither blocks nor changes it.
+    let waited = unsafe { WaitForSingleObject(thread.as_raw_handle(), 0) };
+    thread.is_finished() && waited == WAIT_OBJECT_0
+}
+
 pub(crate) fn connect_in_progress(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::WouldBlock
 }
