@@ -12,18 +12,27 @@
 //!    handles resolve as cancelled); running ones are waited for until the
 //!    deadline, then left running, detached, and counted.
 
+use std::any::Any;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use crate::executor::task::{self, Catching, MetaRef, Runnable, TaskMeta};
 use crate::executor::{JoinHandle, TaskSet};
-use crate::runtime::{context, Shared};
+use crate::op::{Job, JobQueue};
+
+/// Run first on every new pool thread (the runtime makes itself current
+/// there, so a job may `spawn`); what it returns is dropped when the thread
+/// exits.
+pub(crate) type ThreadStart = Box<dyn Fn() -> Box<dyn Any> + Send + Sync>;
 
 /// The blocking pool of one runtime.
 pub(crate) struct BlockingPool {
+    /// This pool, for the threads it starts and the jobs it wraps.
+    this: Weak<BlockingPool>,
+    on_thread_start: ThreadStart,
     state: Mutex<State>,
     /// Idle threads wait here for jobs.
     work: Condvar,
@@ -45,15 +54,22 @@ struct State {
 }
 
 impl BlockingPool {
-    pub(crate) fn new(max_threads: usize, keep_alive: Duration, thread_name: String) -> Self {
-        BlockingPool {
+    pub(crate) fn new(
+        max_threads: usize,
+        keep_alive: Duration,
+        thread_name: String,
+        on_thread_start: ThreadStart,
+    ) -> Arc<Self> {
+        Arc::new_cyclic(|this| BlockingPool {
+            this: this.clone(),
+            on_thread_start,
             state: Mutex::new(State::default()),
             work: Condvar::new(),
             exited: Condvar::new(),
             max_threads,
             keep_alive,
             thread_name,
-        }
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -62,7 +78,7 @@ impl BlockingPool {
     }
 
     /// Step 2: queues a job and makes sure a thread will take it.
-    fn push(&self, shared: &Arc<Shared>, runnable: Runnable) {
+    fn push(&self, runnable: Runnable) {
         let mut st = self.lock();
         if st.shutdown {
             drop(st);
@@ -80,10 +96,14 @@ impl BlockingPool {
         }
         st.threads += 1;
         drop(st);
-        let shared2 = shared.clone();
+        let this = self.this.clone();
         let spawned = std::thread::Builder::new()
             .name(self.thread_name.clone())
-            .spawn(move || shared2.blocking.thread_main(&shared2));
+            .spawn(move || {
+                if let Some(pool) = this.upgrade() {
+                    pool.thread_main();
+                }
+            });
         if spawned.is_err() {
             // Out of threads (EAGAIN): the job stays queued for a live
             // thread, or for the next spawn to retry.
@@ -93,8 +113,8 @@ impl BlockingPool {
     }
 
     /// The loop of one pool thread (steps 2–3).
-    fn thread_main(&self, shared: &Arc<Shared>) {
-        let _ctx = context::enter_handle(shared);
+    fn thread_main(&self) {
+        let _ctx = (self.on_thread_start)();
         let mut st = self.lock();
         loop {
             if let Some(runnable) = st.queue.pop_front() {
@@ -173,35 +193,37 @@ impl BlockingPool {
     }
 }
 
-impl BlockingPool {
+impl JobQueue for BlockingPool {
     /// Queues an internal job (an I/O op's, see `crate::op`): not a task, so
     /// it has no `JoinHandle` and is not counted in the runtime's task
     /// counts. A job the pool refuses or cancels at shutdown is dropped
     /// unrun; the job's own `Drop` reports that.
-    pub(crate) fn push_job(&self, shared: &Arc<Shared>, job: impl FnOnce() + Send + 'static) {
-        let shared2 = shared.clone();
+    fn push_job(&self, job: Job) {
+        let this = self.this.clone();
         let (runnable, task) = async_task::Builder::new()
             .metadata(TaskMeta::default())
             .spawn(
                 move |_: &TaskMeta| BlockingJob(Some(job)),
-                move |r| shared2.blocking.push(&shared2, r),
+                move |r| match this.upgrade() {
+                    Some(pool) => pool.push(r),
+                    None => drop(r), // the pool is gone: cancelled
+                },
             );
         task.detach();
         runnable.schedule();
     }
 }
 
-impl Shared {
-    /// Step 1: runs `f` on the blocking pool.
-    pub(crate) fn spawn_blocking<F, R>(self: &Arc<Self>, f: F) -> JoinHandle<R>
+impl BlockingPool {
+    /// Step 1: runs `f` on the pool as a task of `tasks`.
+    pub(crate) fn spawn<F, R>(self: &Arc<Self>, tasks: &Arc<TaskSet>, f: F) -> JoinHandle<R>
     where
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        let tasks = &self.scheduler.tasks;
         tasks.spawned.fetch_add(1, Ordering::Relaxed);
         let tasks = tasks.clone();
-        let shared = self.clone();
+        let pool = self.clone();
         let alive = BlockingAlive::new(tasks.clone());
         let job = move || {
             let _alive = alive;
@@ -213,7 +235,7 @@ impl Shared {
                 move |meta: &TaskMeta| {
                     Catching::new(BlockingJob(Some(job)), tasks, MetaRef::new(meta))
                 },
-                move |r| shared.blocking.push(&shared, r),
+                move |r| pool.push(r),
             );
         let handle = JoinHandle::new(&runnable, task);
         runnable.schedule();

@@ -24,8 +24,8 @@ use slab::Slab;
 
 use super::park::WakeTarget;
 use super::task::{Catching, MetaRef, Runnable, TaskMeta};
+use super::Scheduler;
 use super::{JoinHandle, Waiter};
-use crate::runtime::Shared;
 
 /// The `spawn_local` tasks of one thread.
 pub(crate) struct LocalTasks {
@@ -39,7 +39,7 @@ struct LocalQueue {
     runnables: ConcurrentQueue<Runnable>,
     /// Wakes the owner thread.
     waiter: WakeTarget,
-    shared: Arc<Shared>,
+    sched: Arc<Scheduler>,
     /// Set by `shutdown`; see `schedule`.
     closed: AtomicBool,
 }
@@ -58,7 +58,7 @@ impl LocalQueue {
             std::mem::forget(e.into_inner());
             return;
         }
-        self.waiter.unpark(&self.shared.reactor);
+        self.waiter.unpark(&self.sched.reactor);
     }
 }
 
@@ -76,12 +76,12 @@ impl Drop for ActiveGuard {
 }
 
 impl LocalTasks {
-    pub(crate) fn new(shared: Arc<Shared>, waiter: Arc<Waiter>) -> LocalTasks {
+    pub(crate) fn new(sched: Arc<Scheduler>, waiter: Arc<Waiter>) -> LocalTasks {
         LocalTasks {
             queue: Arc::new(LocalQueue {
                 runnables: ConcurrentQueue::unbounded(),
                 waiter: WakeTarget::new(waiter),
-                shared,
+                sched,
                 closed: AtomicBool::new(false),
             }),
             active: Rc::new(RefCell::new(Slab::new())),
@@ -94,7 +94,7 @@ impl LocalTasks {
         F: Future + 'static,
         F::Output: 'static,
     {
-        let tasks = &self.queue.shared.scheduler.tasks;
+        let tasks = &self.queue.sched.tasks;
         tasks.spawned.fetch_add(1, Ordering::Relaxed);
         let tasks = tasks.clone();
         let key = self.active.borrow().vacant_key();

@@ -55,7 +55,7 @@ mod worker;
 pub use join::{JoinError, JoinHandle};
 pub(crate) use local::LocalTasks;
 pub(crate) use park::Waiter;
-pub(crate) use worker::{run_worker_thread, MainWake, Worker};
+pub(crate) use worker::{MainWake, Worker};
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -69,7 +69,6 @@ use concurrent_queue::ConcurrentQueue;
 use parking::Parker;
 
 use crate::reactor::Reactor;
-use crate::runtime::Shared;
 use idle::Idle;
 use ring::Ring;
 use task::{Catching, MetaRef, Runnable, TaskMeta};
@@ -107,6 +106,12 @@ pub(crate) struct Scheduler {
     pub(crate) tasks: Arc<TaskSet>,
     /// Step 2 of "What a wake never does": runnables woken after teardown.
     graveyard: Arc<Graveyard>,
+    /// The reactor idle workers park on (one of them drives it).
+    pub(crate) reactor: Arc<Reactor>,
+    /// Run by workers on every maintenance tick and after every park: the
+    /// layer above does there what must not wait for a task (the runtime
+    /// announces a shutdown that a signal handler began).
+    on_tick: Box<dyn Fn() + Send + Sync>,
 }
 
 thread_local! {
@@ -122,7 +127,11 @@ thread_local! {
 }
 
 impl Scheduler {
-    pub(crate) fn new(workers: usize) -> Scheduler {
+    pub(crate) fn new(
+        workers: usize,
+        reactor: Arc<Reactor>,
+        on_tick: Box<dyn Fn() + Send + Sync>,
+    ) -> Scheduler {
         let count = workers;
         let workers = (0..count)
             .map(|_| {
@@ -144,7 +153,14 @@ impl Scheduler {
             slot_waiters: Mutex::new(Vec::new()),
             tasks: Arc::new(TaskSet::new(count)),
             graveyard: Arc::new(Graveyard::new()),
+            reactor,
+            on_tick,
         }
+    }
+
+    /// The layer above's per-tick work (see `on_tick`).
+    pub(crate) fn tick(&self) {
+        (self.on_tick)();
     }
 
     /// The index of the worker the current thread runs as, for this scheduler.
@@ -155,7 +171,7 @@ impl Scheduler {
 
     /// Steps 1–4 of the module doc. Runs inside a wake, perhaps under the
     /// waker's caller's lock: it only queues (see "What a wake never does").
-    pub(crate) fn schedule(&self, reactor: &Reactor, runnable: Runnable, info: ScheduleInfo) {
+    pub(crate) fn schedule(&self, runnable: Runnable, info: ScheduleInfo) {
         let Some(runnable) = self.set_aside_if_cancelling(runnable) else {
             return;
         };
@@ -188,7 +204,7 @@ impl Scheduler {
                 }
             }
         }
-        self.notify_one(reactor);
+        self.notify_one();
     }
 
     /// Step 1's shortcut: inside this scheduler's cancel loop, on its
@@ -250,12 +266,12 @@ impl Scheduler {
     }
 
     /// Wakes one idle worker if nobody is searching (protocol step 1–2).
-    pub(crate) fn notify_one(&self, reactor: &Reactor) {
+    pub(crate) fn notify_one(&self) {
         if !self.idle.needs_notify() {
             return;
         }
         if let Some(index) = self.idle.pop_for_notify() {
-            self.workers[index].waiter.unpark(reactor);
+            self.workers[index].waiter.unpark(&self.reactor);
         }
     }
 
@@ -282,11 +298,11 @@ impl Scheduler {
             .is_some()
     }
 
-    fn wake_slot_waiters(&self, reactor: &Reactor) {
+    fn wake_slot_waiters(&self) {
         let waiters =
             std::mem::take(&mut *self.slot_waiters.lock().unwrap_or_else(|e| e.into_inner()));
         for w in waiters {
-            w.unpark(reactor);
+            w.unpark(&self.reactor);
         }
     }
 
@@ -295,12 +311,12 @@ impl Scheduler {
     }
 
     /// Teardown: refuse new work and wake every worker so it exits.
-    pub(crate) fn stop(&self, reactor: &Reactor) {
+    pub(crate) fn stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);
         for w in self.workers.iter() {
-            w.waiter.unpark(reactor);
+            w.waiter.unpark(&self.reactor);
         }
-        reactor.notify();
+        self.reactor.notify();
     }
 
     /// Drops every queued task (after the workers have exited), on the
@@ -395,19 +411,25 @@ impl Graveyard {
     }
 }
 
-impl Shared {
-    /// Spawns a `Send` task on this runtime.
-    pub(crate) fn spawn<F>(self: &Arc<Self>, future: F) -> JoinHandle<F::Output>
+impl Scheduler {
+    /// Spawns a `Send` task. `admit` is asked once the task exists: `false`
+    /// (the runtime is draining) cancels it at once, and its handle
+    /// resolves as cancelled.
+    pub(crate) fn spawn<F>(
+        self: &Arc<Self>,
+        future: F,
+        admit: impl FnOnce() -> bool,
+    ) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let tasks = &self.scheduler.tasks;
+        let tasks = &self.tasks;
         tasks.spawned.fetch_add(1, Ordering::Relaxed);
         let tasks = tasks.clone();
-        let shared = self.clone();
+        let sched = self.clone();
         let schedule = move |r: Runnable, info: ScheduleInfo| {
-            shared.scheduler.schedule(&shared.reactor, r, info);
+            sched.schedule(r, info);
         };
         let (runnable, task) = async_task::Builder::new()
             .metadata(TaskMeta::registered_lazily())
@@ -416,7 +438,7 @@ impl Shared {
                 async_task::WithInfo(schedule),
             );
         let handle = JoinHandle::new(&runnable, task);
-        if self.lifecycle.is_shutting_down() {
+        if !admit() {
             // Draining: no new work. Dropping the runnable cancels the task;
             // the handle resolves as cancelled.
             drop(runnable);

@@ -27,7 +27,6 @@ use super::park::WakeTarget;
 use super::task::{self, Runnable};
 use super::{LocalTasks, Scheduler, Waiter, LIFO, LOCAL_QUEUE_CAPACITY, WORKER};
 use crate::reactor::{Drive, Reactor};
-use crate::runtime::{context, Shared};
 
 /// Ticks between fairness checks of the injector and non-blocking polls of
 /// the reactor.
@@ -41,15 +40,15 @@ const INJECTOR_BATCH: usize = 64;
 pub(crate) struct MainWake {
     woken: AtomicBool,
     waiter: WakeTarget,
-    shared: Arc<Shared>,
+    reactor: Arc<Reactor>,
 }
 
 impl MainWake {
-    pub(crate) fn new(waiter: Arc<Waiter>, shared: Arc<Shared>) -> Arc<MainWake> {
+    pub(crate) fn new(waiter: Arc<Waiter>, reactor: Arc<Reactor>) -> Arc<MainWake> {
         Arc::new(MainWake {
             woken: AtomicBool::new(true),
             waiter: WakeTarget::new(waiter),
-            shared,
+            reactor,
         })
     }
 
@@ -80,12 +79,12 @@ impl Wake for MainWake {
 
     fn wake_by_ref(self: &Arc<Self>) {
         if !self.woken.swap(true, Ordering::SeqCst) {
-            self.waiter.unpark(&self.shared.reactor);
+            self.waiter.unpark(&self.reactor);
         }
     }
 }
 
-/// A thread running as worker `index` of `shared`'s scheduler.
+/// A thread running as worker `index` of a scheduler.
 ///
 /// # Invariant
 ///
@@ -93,7 +92,7 @@ impl Wake for MainWake {
 /// slot's parker, `drop` gives it back, both under the slot's mutex), so
 /// its thread is the owner of that worker's run queue (`Ring::push`/`pop`).
 pub(crate) struct Worker<'a> {
-    shared: &'a Arc<Shared>,
+    sched: &'a Arc<Scheduler>,
     index: usize,
     /// Given back to the slot on drop.
     parker: Option<Parker>,
@@ -106,17 +105,6 @@ pub(crate) struct Worker<'a> {
     rng: u32,
 }
 
-/// Entry point of a worker thread.
-pub(crate) fn run_worker_thread(shared: Arc<Shared>, index: usize) {
-    let Some(mut worker) = Worker::claim(&shared, index, None) else {
-        return;
-    };
-    let ctx = context::enter_runtime_thread(&shared, Some(worker.local.clone()));
-    worker.run(std::pin::pin!(std::future::pending::<()>()), None);
-    drop(worker); // releases the slot while the context is still set
-    drop(ctx);
-}
-
 impl<'a> Worker<'a> {
     /// Takes worker `index`'s parker and marks this thread as that worker,
     /// until the `Worker` is dropped (also on unwind). `local`: this thread's
@@ -124,26 +112,26 @@ impl<'a> Worker<'a> {
     /// thread taking over a current-thread runtime). `None` if another
     /// thread already runs as that worker.
     pub(crate) fn claim(
-        shared: &'a Arc<Shared>,
+        sched: &'a Arc<Scheduler>,
         index: usize,
         local: Option<Rc<LocalTasks>>,
     ) -> Option<Worker<'a>> {
-        let slot = &shared.scheduler.workers[index];
+        let slot = &sched.workers[index];
         let parker = slot
             .parker
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take()?;
-        WORKER.with(|w| w.set((&shared.scheduler as *const Scheduler, index)));
+        WORKER.with(|w| w.set((&**sched as *const Scheduler, index)));
         let local = match local {
             Some(local) => {
                 local.retarget(slot.waiter.clone());
                 local
             }
-            None => Rc::new(LocalTasks::new(shared.clone(), slot.waiter.clone())),
+            None => Rc::new(LocalTasks::new(sched.clone(), slot.waiter.clone())),
         };
         Some(Worker {
-            shared,
+            sched,
             index,
             parker: Some(parker),
             local,
@@ -164,11 +152,11 @@ impl<'a> Worker<'a> {
     }
 
     fn sched(&self) -> &'a Scheduler {
-        &self.shared.scheduler
+        self.sched
     }
 
     fn reactor(&self) -> &'a Reactor {
-        &self.shared.reactor
+        &self.sched.reactor
     }
 
     /// Runs tasks until `main` completes (current-thread `block_on`) or, for
@@ -198,7 +186,7 @@ impl<'a> Worker<'a> {
                 continue;
             }
             self.park(main_wake.map(|m| &**m));
-            self.shared.lifecycle.announce_if_begun();
+            self.sched().tick();
         }
     }
 
@@ -207,7 +195,7 @@ impl<'a> Worker<'a> {
             self.searching = false;
             if self.sched().idle.stop_searching() {
                 // Last searcher found work: there may be more; fan out.
-                self.sched().notify_one(self.reactor());
+                self.sched().notify_one();
             }
         }
         self.polls += 1;
@@ -266,7 +254,7 @@ impl<'a> Worker<'a> {
     fn maintenance(&mut self) {
         self.flush_stats();
         self.reactor().drive(Some(Duration::ZERO), || false, || {});
-        self.shared.lifecycle.announce_if_begun();
+        self.sched().tick();
     }
 
     /// Step 3: steal half of a random other worker's queue.
@@ -382,7 +370,7 @@ impl Drop for Worker<'_> {
         self.local.shutdown();
         let slot = &self.sched().workers[self.index];
         *slot.parker.lock().unwrap_or_else(|e| e.into_inner()) = self.parker.take();
-        self.sched().wake_slot_waiters(self.reactor());
+        self.sched().wake_slot_waiters();
     }
 }
 

@@ -21,7 +21,10 @@
 //! A dropped `read_owned`/`write_owned` may still complete after the drop
 //! and move the file cursor, as with tokio's `File`; the positional
 //! `read_at`/`write_at` have no cursor to race on.
-//! (Windows overlapped files, which the kernel cancels, are a later backend.)
+//! On Windows, files are opened for overlapped I/O and their positional
+//! reads and writes go through the op layer's completion backend (IOCP)
+//! instead of the pool; the kernel then holds the buffer and the op is
+//! acknowledged by its completion (`crate::op`, step 4).
 
 use std::ffi::OsString;
 use std::fmt;
@@ -34,20 +37,16 @@ use std::task::{Context, Poll};
 use futures_lite::Stream;
 
 use crate::io::{BufResult, IoBuf, IoBufMut};
-use crate::op::{job_not_run, Op};
-use crate::runtime::{context, Shared};
+use crate::op::{self, job_not_run, OpContext};
+use crate::runtime::context;
 use crate::sys;
 
 /// How many directory entries one blocking job reads.
 const DIR_BATCH: usize = 64;
 
-fn current() -> io::Result<Arc<Shared>> {
-    context::with_current(|s| s.cloned()).ok_or_else(|| {
-        io::Error::other(
-            "ebbtide::fs called outside a runtime: use it inside `block_on`, a task, \
-             or after `Handle::enter()`",
-        )
-    })
+/// The current runtime's op context, or the error that says none is.
+fn current() -> io::Result<OpContext> {
+    context::current("ebbtide::fs").map(|shared| shared.ops.clone())
 }
 
 /// Runs `f` on the blocking pool as an op.
@@ -56,8 +55,9 @@ where
     T: Send + 'static,
     F: FnOnce() -> io::Result<T> + Send + 'static,
 {
-    let shared = current()?;
-    Op::blocking(&shared, (), move |()| f(), |()| Err(job_not_run())).await
+    current()?
+        .blocking((), move |()| f(), |()| Err(job_not_run()))
+        .await
 }
 
 /// Runs `f(buf)` on the blocking pool as an op that owns `buf`.
@@ -67,12 +67,11 @@ where
     T: Send + 'static,
     F: FnOnce(&mut B) -> io::Result<T> + Send + 'static,
 {
-    let shared = match current() {
+    let ops = match current() {
         Ok(s) => s,
         Err(e) => return BufResult(Err(e), buf),
     };
-    Op::blocking(
-        &shared,
+    ops.blocking(
         buf,
         move |mut buf| {
             let res = f(&mut buf);
@@ -198,11 +197,11 @@ impl File {
     /// The OS error, with the buffer.
     pub async fn read_at<B: IoBufMut>(&self, buf: B, pos: u64) -> BufResult<usize, B> {
         let buf = if self.overlapped && buf.buf_len() < buf.buf_capacity() {
-            let shared = match current() {
+            let ops = match current() {
                 Ok(s) => s,
                 Err(e) => return BufResult(Err(e), buf),
             };
-            match sys::read_file_at_overlapped(&shared, &self.inner, buf, pos) {
+            match op::read_file_at(&ops, &self.inner, buf, pos) {
                 Ok(op) => return op.await,
                 Err(buf) => buf,
             }
@@ -221,11 +220,11 @@ impl File {
     /// The OS error, with the buffer.
     pub async fn write_at<B: IoBuf>(&self, buf: B, pos: u64) -> BufResult<usize, B> {
         let buf = if self.overlapped {
-            let shared = match current() {
+            let ops = match current() {
                 Ok(s) => s,
                 Err(e) => return BufResult(Err(e), buf),
             };
-            match sys::write_file_at_overlapped(&shared, &self.inner, buf, pos) {
+            match op::write_file_at(&ops, &self.inner, buf, pos) {
                 Ok(op) => return op.await,
                 Err(buf) => buf,
             }

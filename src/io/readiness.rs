@@ -13,8 +13,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use crate::reactor::{runtime_gone, Direction, Source};
-use crate::runtime::{context, Shared};
+use crate::reactor::{runtime_gone, Direction, Reactor, Source};
 use crate::sys::{self, AsSourceHandle};
 
 /// A non-blocking I/O handle registered with a runtime's reactor.
@@ -53,8 +52,8 @@ use crate::sys::{self, AsSourceHandle};
 pub struct Async<T: AsSourceHandle> {
     /// Readiness state in the reactor; removed in `Drop` before `io` closes.
     source: Arc<Source>,
-    /// The runtime whose reactor holds `source`.
-    shared: Arc<Shared>,
+    /// The reactor that holds `source`.
+    reactor: Arc<Reactor>,
     /// `None` only during `into_inner`/`Drop`.
     io: Option<T>,
 }
@@ -68,19 +67,18 @@ impl<T: AsSourceHandle> Async<T> {
     /// If no runtime is current (the error says so), if the runtime has shut
     /// down, or the OS error of `fcntl`/`ioctlsocket` or the poller.
     pub fn new(io: T) -> io::Result<Async<T>> {
-        let shared = context::with_current(|s| s.cloned()).ok_or_else(|| {
-            io::Error::other(
-                "ebbtide::io::Async::new called outside a runtime: create I/O objects \
-                 inside `block_on`, a task, or after `Handle::enter()`",
-            )
-        })?;
+        Async::with_reactor(io, Reactor::current("ebbtide::io::Async::new")?)
+    }
+
+    /// Puts `io` in non-blocking mode and registers it with `reactor`.
+    pub(crate) fn with_reactor(io: T, reactor: Arc<Reactor>) -> io::Result<Async<T>> {
         sys::set_nonblocking(&io)?;
         // SAFETY: `io` owns the handle and is stored in the returned value;
         // `Drop`/`into_inner` call `remove_source` before releasing it.
-        let source = unsafe { shared.reactor.insert_source(sys::raw(&io))? };
+        let source = unsafe { reactor.insert_source(sys::raw(&io))? };
         Ok(Async {
             source,
-            shared,
+            reactor,
             io: Some(io),
         })
     }
@@ -98,16 +96,16 @@ impl<T: AsSourceHandle> Async<T> {
     /// The poller's error if deregistration fails; the object is dropped then.
     pub fn into_inner(mut self) -> io::Result<T> {
         let io = self.io.take().expect("io is present until drop");
-        self.shared.reactor.remove_source(&self.source)?;
+        self.reactor.remove_source(&self.source)?;
         Ok(io)
     }
 
     /// The reactor's poller, or the "runtime gone" error once it closed.
     fn poller(&self) -> io::Result<&crate::sys::Poller> {
-        if self.shared.reactor.is_closed() {
+        if self.reactor.is_closed() {
             return Err(runtime_gone());
         }
-        Ok(self.shared.reactor.poller())
+        Ok(self.reactor.poller())
     }
 
     /// `reactor::source` step 2: ready now, or wait for an event.
@@ -237,7 +235,7 @@ impl<T: AsSourceHandle> Drop for Async<T> {
     fn drop(&mut self) {
         if let Some(io) = self.io.take() {
             // Deregister first (the `Source` invariant), then close.
-            let _ = self.shared.reactor.remove_source(&self.source);
+            let _ = self.reactor.remove_source(&self.source);
             drop(io);
         }
     }

@@ -10,7 +10,6 @@ use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
-use super::ops::outside_runtime;
 use crate::runtime::context;
 
 /// Values that name one or more socket addresses: the async counterpart of
@@ -216,8 +215,7 @@ pub(crate) async fn resolve<A: ToSocketAddrs + ?Sized>(addr: &A) -> io::Result<A
         Resolved::Lookup(s) => Query::Str(s),
         Resolved::LookupHost(host, port) => Query::Host(host, port),
     };
-    let shared =
-        context::with_current(|s| s.cloned()).ok_or_else(|| outside_runtime("address lookup"))?;
+    let shared = context::current("ebbtide::net address lookup")?;
     match shared.spawn_blocking(move || query.run()).await {
         Ok(res) => res.map(Addrs::Many),
         Err(e) => Err(io::Error::other(format!(

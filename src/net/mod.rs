@@ -56,7 +56,7 @@
 //!   that would have to wait fails with a "runtime has shut down" error.
 
 mod addr;
-mod ops;
+mod socket;
 mod tcp;
 mod udp;
 #[cfg(unix)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
 use super::addr::each_addr;
-use super::ops::{self, raw_handle_traits, register, stream_io_traits, Dir};
+use super::socket::{self, raw_handle_traits, register, stream_io_traits, Direction};
 use super::ToSocketAddrs;
 use crate::io::{Async, BufResult, IoBuf, IoBufMut};
 
@@ -105,7 +105,7 @@ impl TcpListener {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
-        ops::ensure_runtime("TcpListener::bind")?;
+        socket::ensure_runtime("TcpListener::bind")?;
         each_addr(&addr, |a| std::future::ready(TcpListener::bind_addr(a))).await
     }
 
@@ -146,7 +146,7 @@ impl TcpListener {
     /// As for [`accept`](Self::accept).
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
         let (stream, peer) =
-            std::task::ready!(ops::poll_io(&self.io, Dir::Read, cx, |l| l.accept()))?;
+            std::task::ready!(socket::poll_io(&self.io, Direction::Read, cx, |l| l.accept()))?;
         crate::sys::tcp_enable_queue_hint(&stream);
         let io = register(stream, "TcpListener::accept")?;
         Poll::Ready(Ok((TcpStream { io }, peer)))
@@ -265,7 +265,7 @@ impl TcpStream {
     ///
     /// Dropping the future closes the half-open socket.
     pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
-        ops::ensure_runtime("TcpStream::connect")?;
+        socket::ensure_runtime("TcpStream::connect")?;
         each_addr(&addr, TcpStream::connect_addr).await
     }
 
@@ -279,7 +279,7 @@ impl TcpStream {
         let stream = std::net::TcpStream::from(socket);
         crate::sys::tcp_enable_queue_hint(&stream);
         let io = register(stream, "TcpStream::connect")?;
-        ops::finish_connect(&io).await?;
+        socket::finish_connect(&io).await?;
         Ok(TcpStream { io })
     }
 
@@ -300,7 +300,7 @@ impl TcpStream {
     /// Cancel-safe: the buffer lives in the future and is dropped with it,
     /// and no data is lost (see the [module docs](crate::net)).
     pub async fn read_owned<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        ops::read_owned(&self.io, buf).await
+        socket::read_owned(&self.io, buf).await
     }
 
     /// Writes some of `buf`'s initialized bytes (one `send`); returns how
@@ -315,7 +315,7 @@ impl TcpStream {
     /// Cancel-safe: nothing was sent if the future is dropped before it
     /// completes.
     pub async fn write_owned<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        ops::write_owned(&self.io, buf).await
+        socket::write_owned(&self.io, buf).await
     }
 
     /// Writes all of `buf`'s initialized bytes; returns the buffer.
@@ -329,7 +329,7 @@ impl TcpStream {
     ///
     /// Not cancel-safe: dropped part-way, an unknown prefix was sent.
     pub async fn write_all_owned<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
-        ops::write_all_owned(&self.io, buf).await
+        socket::write_all_owned(&self.io, buf).await
     }
 
     /// Reads without removing the data from the socket's queue.
@@ -338,7 +338,7 @@ impl TcpStream {
     ///
     /// The OS error of `recv(MSG_PEEK)`.
     pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        ops::io_with(&self.io, Dir::Read, |s| s.peek(buf)).await
+        socket::io_with(&self.io, Direction::Read, |s| s.peek(buf)).await
     }
 
     /// Waits until the stream may be readable (a later read may still

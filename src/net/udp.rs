@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::addr::{each_addr, resolve};
-use super::ops::{self, raw_handle_traits, register, Dir};
+use super::socket::{self, raw_handle_traits, register, Direction};
 use super::ToSocketAddrs;
 use crate::io::{Async, BufResult, IoBuf, IoBufMut};
 
@@ -65,7 +65,7 @@ impl UdpSocket {
     /// Outside a runtime; the last address's error; a failed host-name
     /// lookup.
     pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
-        ops::ensure_runtime("UdpSocket::bind")?;
+        socket::ensure_runtime("UdpSocket::bind")?;
         each_addr(&addr, |a| std::future::ready(UdpSocket::bind_addr(a))).await
     }
 
@@ -100,7 +100,7 @@ impl UdpSocket {
     /// Cancel-safe: dropped before completion, nothing was sent.
     pub async fn send_to(&self, buf: &[u8], target: impl ToSocketAddrs) -> io::Result<usize> {
         let target = resolve(&target).await?.first()?;
-        ops::io_with(&self.io, Dir::Write, |s| s.send_to(buf, target)).await
+        socket::io_with(&self.io, Direction::Write, |s| s.send_to(buf, target)).await
     }
 
     /// Receives one datagram into `buf`; returns its length and sender.
@@ -126,7 +126,7 @@ impl UdpSocket {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<(usize, SocketAddr)>> {
-        ops::poll_io(&self.io, Dir::Read, cx, |s| s.recv_from(buf))
+        socket::poll_io(&self.io, Direction::Read, cx, |s| s.recv_from(buf))
     }
 
     /// [`send_to`](Self::send_to) to an address, as a poll function.
@@ -140,7 +140,7 @@ impl UdpSocket {
         buf: &[u8],
         target: SocketAddr,
     ) -> Poll<io::Result<usize>> {
-        ops::poll_io(&self.io, Dir::Write, cx, |s| s.send_to(buf, target))
+        socket::poll_io(&self.io, Direction::Write, cx, |s| s.send_to(buf, target))
     }
 
     /// Sends `buf` to the connected peer.
@@ -154,7 +154,7 @@ impl UdpSocket {
     ///
     /// Cancel-safe.
     pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        ops::io_with(&self.io, Dir::Write, |s| s.send(buf)).await
+        socket::io_with(&self.io, Direction::Write, |s| s.send(buf)).await
     }
 
     /// Receives one datagram from the connected peer into `buf`.
@@ -167,7 +167,7 @@ impl UdpSocket {
     ///
     /// Cancel-safe.
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        ops::io_with(&self.io, Dir::Read, |s| s.recv(buf)).await
+        socket::io_with(&self.io, Direction::Read, |s| s.recv(buf)).await
     }
 
     /// Receives one datagram into `buf`'s spare capacity (growing its
@@ -183,7 +183,7 @@ impl UdpSocket {
     /// Cancel-safe: the buffer is dropped with the future; no datagram was
     /// taken.
     pub async fn recv_from_owned<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, SocketAddr), B> {
-        let BufResult(res, buf) = ops::recv_from_owned(&self.io, buf).await;
+        let BufResult(res, buf) = socket::recv_from_owned(&self.io, buf).await;
         BufResult(res.and_then(|(n, from)| Ok((n, inet(from)?))), buf)
     }
 
@@ -206,7 +206,7 @@ impl UdpSocket {
             Ok(t) => t,
             Err(e) => return BufResult(Err(e), buf),
         };
-        ops::send_owned(&self.io, buf, |s, bytes| s.send_to(bytes, target)).await
+        socket::send_owned(&self.io, buf, |s, bytes| s.send_to(bytes, target)).await
     }
 
     /// Receives one datagram from the connected peer into `buf`'s spare
@@ -220,7 +220,7 @@ impl UdpSocket {
     ///
     /// Cancel-safe.
     pub async fn recv_owned<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        ops::recv_owned(&self.io, buf).await
+        socket::recv_owned(&self.io, buf).await
     }
 
     /// Sends `buf`'s initialized bytes to the connected peer.
@@ -233,7 +233,7 @@ impl UdpSocket {
     ///
     /// Cancel-safe.
     pub async fn send_owned<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        ops::send_owned(&self.io, buf, |s, bytes| s.send(bytes)).await
+        socket::send_owned(&self.io, buf, |s, bytes| s.send(bytes)).await
     }
 
     /// Reads a datagram without taking it from the queue.
@@ -242,7 +242,7 @@ impl UdpSocket {
     ///
     /// The OS error of `recvfrom(MSG_PEEK)`.
     pub async fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        ops::io_with(&self.io, Dir::Read, |s| s.peek_from(buf)).await
+        socket::io_with(&self.io, Direction::Read, |s| s.peek_from(buf)).await
     }
 
     /// Waits until a datagram may be ready to receive.

@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 
 use socket2::{Domain, SockAddr, Socket, Type};
 
-use super::ops::{self, raw_handle_traits, register, stream_io_traits, Dir};
+use super::socket::{self, raw_handle_traits, register, stream_io_traits, Direction};
 use crate::io::{Async, BufResult, IoBuf, IoBufMut};
 
 /// A Unix-domain stream server socket.
@@ -47,7 +47,7 @@ impl UnixListener {
     ///
     /// Outside a runtime; the OS error of `bind`/`listen` (`AddrInUse`).
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
-        ops::ensure_runtime("UnixListener::bind")?;
+        socket::ensure_runtime("UnixListener::bind")?;
         let listener = std_unix::UnixListener::bind(path)?;
         let io = register(listener, "UnixListener::bind")?;
         Ok(UnixListener { io })
@@ -75,7 +75,7 @@ impl UnixListener {
     /// As for [`accept`](Self::accept).
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(UnixStream, SocketAddr)>> {
         let (stream, peer) =
-            std::task::ready!(ops::poll_io(&self.io, Dir::Read, cx, |l| l.accept()))?;
+            std::task::ready!(socket::poll_io(&self.io, Direction::Read, cx, |l| l.accept()))?;
         let io = register(stream, "UnixListener::accept")?;
         Poll::Ready(Ok((UnixStream { io }, peer)))
     }
@@ -158,7 +158,7 @@ impl UnixStream {
     /// `ConnectionRefused`; `WouldBlock` on Linux when the listener's
     /// backlog is full).
     pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
-        ops::ensure_runtime("UnixStream::connect")?;
+        socket::ensure_runtime("UnixStream::connect")?;
         let addr = SockAddr::unix(path)?;
         let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
         socket.set_nonblocking(true)?;
@@ -167,7 +167,7 @@ impl UnixStream {
             _ => {}
         }
         let io = register(std_unix::UnixStream::from(socket), "UnixStream::connect")?;
-        ops::finish_connect(&io).await?;
+        socket::finish_connect(&io).await?;
         Ok(UnixStream { io })
     }
 
@@ -177,7 +177,7 @@ impl UnixStream {
     ///
     /// Outside a runtime; the OS error of `socketpair`.
     pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
-        ops::ensure_runtime("UnixStream::pair")?;
+        socket::ensure_runtime("UnixStream::pair")?;
         let (a, b) = std_unix::UnixStream::pair()?;
         Ok((UnixStream::try_from(a)?, UnixStream::try_from(b)?))
     }
@@ -194,7 +194,7 @@ impl UnixStream {
     ///
     /// Cancel-safe: the buffer is dropped with the future.
     pub async fn read_owned<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        ops::read_owned(&self.io, buf).await
+        socket::read_owned(&self.io, buf).await
     }
 
     /// Writes some of `buf`'s initialized bytes (one `write`).
@@ -207,7 +207,7 @@ impl UnixStream {
     ///
     /// Cancel-safe.
     pub async fn write_owned<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        ops::write_owned(&self.io, buf).await
+        socket::write_owned(&self.io, buf).await
     }
 
     /// Writes all of `buf`'s initialized bytes.
@@ -221,7 +221,7 @@ impl UnixStream {
     ///
     /// Not cancel-safe: dropped part-way, an unknown prefix was sent.
     pub async fn write_all_owned<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
-        ops::write_all_owned(&self.io, buf).await
+        socket::write_all_owned(&self.io, buf).await
     }
 
     /// Waits until the stream may be readable.
@@ -332,7 +332,7 @@ impl UnixDatagram {
     ///
     /// Outside a runtime; the OS error of `bind` (`AddrInUse`).
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixDatagram> {
-        ops::ensure_runtime("UnixDatagram::bind")?;
+        socket::ensure_runtime("UnixDatagram::bind")?;
         UnixDatagram::try_from(std_unix::UnixDatagram::bind(path)?)
     }
 
@@ -343,7 +343,7 @@ impl UnixDatagram {
     ///
     /// Outside a runtime; the OS error of `socket`.
     pub fn unbound() -> io::Result<UnixDatagram> {
-        ops::ensure_runtime("UnixDatagram::unbound")?;
+        socket::ensure_runtime("UnixDatagram::unbound")?;
         UnixDatagram::try_from(std_unix::UnixDatagram::unbound()?)
     }
 
@@ -353,7 +353,7 @@ impl UnixDatagram {
     ///
     /// Outside a runtime; the OS error of `socketpair`.
     pub fn pair() -> io::Result<(UnixDatagram, UnixDatagram)> {
-        ops::ensure_runtime("UnixDatagram::pair")?;
+        socket::ensure_runtime("UnixDatagram::pair")?;
         let (a, b) = std_unix::UnixDatagram::pair()?;
         Ok((UnixDatagram::try_from(a)?, UnixDatagram::try_from(b)?))
     }
@@ -379,7 +379,7 @@ impl UnixDatagram {
     /// Cancel-safe.
     pub async fn send_to(&self, buf: &[u8], path: impl AsRef<Path>) -> io::Result<usize> {
         let path = path.as_ref();
-        ops::io_with(&self.io, Dir::Write, |s| s.send_to(buf, path)).await
+        socket::io_with(&self.io, Direction::Write, |s| s.send_to(buf, path)).await
     }
 
     /// Receives one datagram into `buf`; returns its length and sender.
@@ -392,7 +392,7 @@ impl UnixDatagram {
     ///
     /// Cancel-safe.
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        ops::io_with(&self.io, Dir::Read, |s| s.recv_from(buf)).await
+        socket::io_with(&self.io, Direction::Read, |s| s.recv_from(buf)).await
     }
 
     /// Sends `buf` to the connected peer.
@@ -405,7 +405,7 @@ impl UnixDatagram {
     ///
     /// Cancel-safe.
     pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        ops::io_with(&self.io, Dir::Write, |s| s.send(buf)).await
+        socket::io_with(&self.io, Direction::Write, |s| s.send(buf)).await
     }
 
     /// Receives one datagram from the connected peer into `buf`.
@@ -418,7 +418,7 @@ impl UnixDatagram {
     ///
     /// Cancel-safe.
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        ops::io_with(&self.io, Dir::Read, |s| s.recv(buf)).await
+        socket::io_with(&self.io, Direction::Read, |s| s.recv(buf)).await
     }
 
     /// Sends `buf`'s initialized bytes to the socket at `path`.
@@ -436,7 +436,7 @@ impl UnixDatagram {
         path: impl AsRef<Path>,
     ) -> BufResult<usize, B> {
         let path = path.as_ref();
-        ops::send_owned(&self.io, buf, |s, bytes| s.send_to(bytes, path)).await
+        socket::send_owned(&self.io, buf, |s, bytes| s.send_to(bytes, path)).await
     }
 
     /// Receives one datagram into `buf`'s spare capacity; returns the
@@ -451,7 +451,7 @@ impl UnixDatagram {
     ///
     /// Cancel-safe: the buffer is dropped with the future.
     pub async fn recv_from_owned<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, SocketAddr), B> {
-        let BufResult(res, buf) = ops::recv_from_owned(&self.io, buf).await;
+        let BufResult(res, buf) = socket::recv_from_owned(&self.io, buf).await;
         BufResult(res.and_then(|(n, from)| Ok((n, unix_addr(&from)?))), buf)
     }
 
@@ -465,7 +465,7 @@ impl UnixDatagram {
     ///
     /// Cancel-safe.
     pub async fn send_owned<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        ops::send_owned(&self.io, buf, |s, bytes| s.send(bytes)).await
+        socket::send_owned(&self.io, buf, |s, bytes| s.send(bytes)).await
     }
 
     /// Receives one datagram from the connected peer into `buf`'s spare
@@ -479,7 +479,7 @@ impl UnixDatagram {
     ///
     /// Cancel-safe.
     pub async fn recv_owned<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        ops::recv_owned(&self.io, buf).await
+        socket::recv_owned(&self.io, buf).await
     }
 
     /// Waits until a datagram may be ready to receive.

@@ -13,8 +13,16 @@
 //!    executor's Dekker-style check against lost wakeups); if so, wait with a
 //!    zero timeout.
 //! 4. `Poller::wait` until an event, the deadline, or `Poller::notify`.
-//! 5. Collect the wakers of ready sources and due timers, release the driver
-//!    lock, then wake them — no lock is held while a waker runs.
+//! 5. Collect the wakers of ready sources and due timers, and the keys of
+//!    completion events (those the `Completions` object the reactor was
+//!    built with claims), then release the driver lock.
+//! 6. Hand each completion key to the `Completions` object (it finishes the
+//!    op, wakes its future, and drops a cancelled op's buffer: user code,
+//!    so no lock is held), then call the collected wakers.
+//!
+//! The reactor knows nothing of ops: a completion backend (`crate::op`)
+//! gives it the `Completions` object at construction. Where there is no
+//! completion backend, every event is a readiness event.
 
 mod source;
 mod timers;
@@ -22,6 +30,7 @@ mod timers;
 pub(crate) use source::{Direction, Source};
 pub(crate) use timers::{deadline_after, TimerKey, Timers};
 
+use std::cell::RefCell;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -31,8 +40,18 @@ use std::time::{Duration, Instant};
 use polling::{Event, PollMode};
 use slab::Slab;
 
-use crate::op::OpTable;
-use crate::sys::{self, Events, Poller, RawSource};
+use crate::sys::{Events, Poller, RawSource};
+
+/// A completion backend's side of the poller: the events it registered
+/// (under keys it recognizes), handed over with no lock held (step 6).
+pub(crate) trait Completions: Send + Sync {
+    /// Whether poller key `key` is one of this backend's completions rather
+    /// than a registered source.
+    fn is_completion(&self, key: usize) -> bool;
+    /// Finishes the op behind `key`. `poller` is the reactor's, for
+    /// re-arming or removing the event.
+    fn complete(&self, poller: &Poller, key: usize);
+}
 
 /// The I/O and timer driver of one runtime.
 pub(crate) struct Reactor {
@@ -48,20 +67,16 @@ pub(crate) struct Reactor {
     driver: Mutex<Driver>,
     /// Set at runtime teardown: new registrations and waits fail.
     closed: AtomicBool,
-    /// The runtime's op table, for completion events (keys with
-    /// `sys::is_completion_key`).
-    ops: Arc<OpTable>,
+    /// The completion backend's handler, if the platform has one.
+    completions: Option<Box<dyn Completions>>,
 }
 
 /// Buffers owned by whoever drives.
 struct Driver {
     events: Events,
     wakers: Vec<Waker>,
-    /// Keys of completion events, handled after the sources lock is gone.
+    /// Keys of completion events, handled after the driver lock is gone.
     completions: Vec<usize>,
-    /// Op outputs freed by a completion (a cancelled op's buffer), dropped
-    /// after the driver lock is released: a buffer's `Drop` is user code.
-    garbage: Vec<crate::op::Output>,
 }
 
 /// What `drive` did.
@@ -74,7 +89,7 @@ pub(crate) enum Drive {
 }
 
 impl Reactor {
-    pub(crate) fn new(ops: Arc<OpTable>) -> io::Result<Reactor> {
+    pub(crate) fn new(completions: Option<Box<dyn Completions>>) -> io::Result<Reactor> {
         let poller = Poller::new()?;
         Ok(Reactor {
             edge: poller.supports_edge(),
@@ -85,10 +100,9 @@ impl Reactor {
                 events: Events::new(),
                 wakers: Vec::new(),
                 completions: Vec::new(),
-                garbage: Vec::new(),
             }),
             closed: AtomicBool::new(false),
-            ops,
+            completions,
         })
     }
 
@@ -145,59 +159,58 @@ impl Reactor {
         after_wake();
         self.dispatch(&mut drv);
         let mut wakers = std::mem::take(&mut drv.wakers);
-        let garbage = std::mem::take(&mut drv.garbage);
+        let mut completions = std::mem::take(&mut drv.completions);
         drop(drv);
-        drop(garbage);
+        // Step 6.
+        if let Some(handler) = &self.completions {
+            for key in completions.drain(..) {
+                handler.complete(&self.poller, key);
+            }
+        }
         let n = wakers.len();
         for w in wakers.drain(..) {
             crate::wake::wake(w); // panic-isolated: a waker is user code
         }
-        // Hand the allocation back if nobody took the driver meanwhile.
+        // Hand the allocations back if nobody took the driver meanwhile.
         if let Ok(mut d) = self.driver.try_lock() {
             if d.wakers.capacity() < wakers.capacity() {
                 d.wakers = wakers;
+            }
+            if d.completions.capacity() < completions.capacity() {
+                d.completions = completions;
             }
         }
         Drive::Woke(n)
     }
 
-    /// Step 5: turns events and due timers into wakers in `drv.wakers`.
+    /// Step 5: turns events and due timers into wakers in `drv.wakers`, and
+    /// completion events into keys in `drv.completions`.
     fn dispatch(&self, drv: &mut MutexGuard<'_, Driver>) {
         let Driver {
             events,
             wakers,
             completions,
-            garbage,
         } = &mut **drv;
         if !events.is_empty() {
             let sources = self.lock_sources();
             for ev in events.iter() {
-                if sys::is_completion_key(ev.key) {
-                    completions.push(ev.key);
-                    continue;
+                if let Some(handler) = &self.completions {
+                    if handler.is_completion(ev.key) {
+                        completions.push(ev.key);
+                        continue;
+                    }
                 }
                 let Some(source) = sources.get(ev.key) else {
                     continue; // removed after the event was queued
                 };
                 if let Some(rearm) = source.on_event(&ev, wakers) {
-                    // SAFETY: `source` is still in the slab, so its handle
-                    // is open (the `Source` invariant).
-                    let handle = unsafe { sys::borrow(source.raw) };
-                    if let Err(_e) = self
-                        .poller
-                        .modify_with_mode(handle, rearm, PollMode::Oneshot)
-                    {
+                    // `source` is still in the slab, so still registered.
+                    if source.modify(&self.poller, rearm).is_err() {
                         // Wake the waiters so their next I/O call surfaces the error.
                         source.take_wakers(wakers);
                     }
                 }
             }
-        }
-        // A completion-backend op finished or acknowledged its cancel
-        // (`op` steps 2 and 4); a cancelled op's buffer is dropped here,
-        // with no lock held.
-        for key in completions.drain(..) {
-            sys::on_completion(&self.poller, &self.ops, key, wakers, garbage);
         }
         self.timers.fire_due(Instant::now(), wakers);
     }
@@ -241,10 +254,7 @@ impl Reactor {
         source.take_wakers(&mut wakers);
         drop(removed);
         drop(wakers);
-        // SAFETY: the `Source` invariant: the handle is open until this
-        // function returns.
-        let handle = unsafe { sys::borrow(source.raw) };
-        self.poller.delete(handle)
+        source.delete(&self.poller)
     }
 
     /// Number of registered sources.
@@ -263,6 +273,54 @@ impl Reactor {
         self.notify();
         wakers
     }
+}
+
+thread_local! {
+    /// The reactor of the runtime current on this thread (set with the
+    /// runtime's context, `runtime::context`), for registering handles.
+    static CURRENT: RefCell<Option<Arc<Reactor>>> = const { RefCell::new(None) };
+}
+
+/// Restores the previously current reactor when dropped.
+#[must_use]
+pub(crate) struct EnterGuard(Option<Option<Arc<Reactor>>>);
+
+impl Reactor {
+    /// Makes this reactor current on this thread until the guard drops.
+    pub(crate) fn enter(self: &Arc<Self>) -> EnterGuard {
+        // `try_with`: at thread exit the slot may already be gone.
+        EnterGuard(
+            CURRENT
+                .try_with(|c| c.borrow_mut().replace(self.clone()))
+                .ok(),
+        )
+    }
+
+    /// The reactor current on this thread, or the error that says which
+    /// call needed one (`what`).
+    pub(crate) fn current(what: &str) -> io::Result<Arc<Reactor>> {
+        CURRENT
+            .try_with(|c| c.borrow().clone())
+            .ok()
+            .flatten()
+            .ok_or_else(|| outside_runtime(what))
+    }
+}
+
+impl Drop for EnterGuard {
+    fn drop(&mut self) {
+        if let Some(prev) = self.0.take() {
+            let _ = CURRENT.try_with(|c| *c.borrow_mut() = prev);
+        }
+    }
+}
+
+/// The error of a call that needs a runtime, made where none is current.
+pub(crate) fn outside_runtime(what: &str) -> io::Error {
+    io::Error::other(format!(
+        "ebbtide: {what} called outside a runtime: call it inside `block_on`, a task, \
+         or after `Handle::enter()`"
+    ))
 }
 
 /// The error an I/O object returns once its runtime is gone.

@@ -88,8 +88,9 @@ pub(crate) enum Direction {
 pub(crate) struct Source {
     /// Slab key, also the `Event::key` the poller reports.
     pub(crate) key: usize,
-    /// The OS handle, used for `modify`/`delete`.
-    pub(crate) raw: RawSource,
+    /// The OS handle, used for `modify`/`delete` only (the invariant keeps
+    /// it open while the source is registered).
+    raw: RawSource,
     /// Edge-triggered registration (no re-arming needed).
     edge: bool,
     /// Per-direction readiness; locked briefly, never while a waker runs.
@@ -173,6 +174,23 @@ impl Source {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Re-arms the handle in oneshot mode with `interest`.
+    pub(crate) fn modify(&self, poller: &Poller, interest: Event) -> io::Result<()> {
+        // SAFETY: the invariant keeps `raw` open while registered, and every
+        // caller holds the registered source.
+        let handle = unsafe { sys::borrow(self.raw) };
+        poller.modify_with_mode(handle, interest, PollMode::Oneshot)
+    }
+
+    /// Removes the handle from the poller (`Reactor::remove_source`, before
+    /// the owner closes it).
+    pub(crate) fn delete(&self, poller: &Poller) -> io::Result<()> {
+        // SAFETY: the invariant: the handle is open until `remove_source`,
+        // which calls this, returns.
+        let handle = unsafe { sys::borrow(self.raw) };
+        poller.delete(handle)
+    }
+
     /// Step 2: `Ready` if `dir` may be ready now, or an event arrived since
     /// `since` (the tick this waiter saw when it last registered: another
     /// task may have cleared `ready` again since the event); otherwise joins
@@ -237,9 +255,7 @@ impl Source {
         if !self.edge && !st.armed[dir as usize] {
             st.armed[dir as usize] = true;
             let interest = self.interest(st.armed);
-            // SAFETY: the invariant keeps `raw` open while registered.
-            let handle = unsafe { sys::borrow(self.raw) };
-            if let Err(e) = poller.modify_with_mode(handle, interest, PollMode::Oneshot) {
+            if let Err(e) = self.modify(poller, interest) {
                 result = Poll::Ready(Err(e));
             }
         }

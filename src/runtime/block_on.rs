@@ -53,14 +53,14 @@ impl Shared {
         // Step 2.
         let (parker, waiter) = Waiter::pair();
         let waiter = Arc::new(waiter);
-        let local = Rc::new(LocalTasks::new(self.clone(), waiter.clone()));
+        let local = Rc::new(LocalTasks::new(self.scheduler.clone(), waiter.clone()));
         let _ctx = context::enter_runtime_thread(self, Some(local.clone()));
         let _cancel_locals = CancelLocalsOnDrop(local.clone());
-        let main = MainWake::new(waiter.clone(), self.clone());
+        let main = MainWake::new(waiter.clone(), self.reactor.clone());
         loop {
             if self.config.current_thread {
                 // Step 3.
-                if let Some(mut worker) = Worker::claim(self, 0, Some(local.clone())) {
+                if let Some(mut worker) = Worker::claim(&self.scheduler, 0, Some(local.clone())) {
                     main.retarget(worker.waiter().clone());
                     main.wake_by_ref_flag();
                     return worker

@@ -1,12 +1,13 @@
 //! `Builder`: how a runtime is configured.
 
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use super::{Config, Runtime, Shared};
+use super::{context, Config, Lifecycle, Runtime, Shared};
 use crate::blocking::BlockingPool;
-use crate::executor::{run_worker_thread, Scheduler};
+use crate::executor::{Scheduler, Worker};
+use crate::op::{self, OpContext, OpTable};
 use crate::reactor::Reactor;
 
 /// Configures and builds a [`Runtime`].
@@ -149,22 +150,41 @@ impl Builder {
         if self.max_blocking_threads == 0 {
             return Err(invalid("max_blocking_threads must be at least 1"));
         }
-        let ops = Arc::new(crate::op::OpTable::new());
-        let shared = Arc::new(Shared {
-            scheduler: Scheduler::new(workers),
-            reactor: Reactor::new(ops.clone())?,
-            ops,
-            blocking: BlockingPool::new(
+        // Bottom up: the op table, the reactor that hands it completions,
+        // the scheduler that parks on the reactor, the pool whose threads
+        // enter this runtime.
+        let table = Arc::new(OpTable::new());
+        let reactor = Arc::new(Reactor::new(op::completion_handler(&table))?);
+        let lifecycle = Arc::new(Lifecycle::new());
+        let announce = lifecycle.clone();
+        let scheduler = Arc::new(Scheduler::new(
+            workers,
+            reactor.clone(),
+            Box::new(move || announce.announce_if_begun()),
+        ));
+        let shared = Arc::new_cyclic(|this: &Weak<Shared>| {
+            let this = this.clone();
+            let blocking = BlockingPool::new(
                 self.max_blocking_threads,
                 self.blocking_keep_alive,
                 format!("{}-blocking", self.thread_name),
-            ),
-            config: Config {
-                current_thread: self.current_thread,
-                drain_timeout: self.drain_timeout,
-                pid: std::process::id(),
-            },
-            lifecycle: super::Lifecycle::new(),
+                Box::new(move || {
+                    let ctx = this.upgrade().map(|shared| context::enter_handle(&shared));
+                    Box::new(ctx)
+                }),
+            );
+            Shared {
+                ops: OpContext::new(table, blocking.clone(), &reactor),
+                scheduler,
+                reactor,
+                blocking,
+                config: Config {
+                    current_thread: self.current_thread,
+                    drain_timeout: self.drain_timeout,
+                    pid: std::process::id(),
+                },
+                lifecycle,
+            }
         });
         let mut threads = Vec::new();
         if !self.current_thread {
@@ -186,6 +206,18 @@ impl Builder {
         }
         Ok(Runtime::from_parts(shared, threads))
     }
+}
+
+/// Entry point of a worker thread: claims worker `index`, makes the runtime
+/// current, and runs the worker loop until the scheduler stops.
+fn run_worker_thread(shared: Arc<Shared>, index: usize) {
+    let Some(mut worker) = Worker::claim(&shared.scheduler, index, None) else {
+        return;
+    };
+    let ctx = context::enter_runtime_thread(&shared, Some(worker.local().clone()));
+    worker.run(std::pin::pin!(std::future::pending::<()>()), None);
+    drop(worker); // releases the slot while the context is still set
+    drop(ctx);
 }
 
 fn invalid(msg: &str) -> io::Error {

@@ -17,8 +17,11 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 
+use std::io;
+
 use super::{Handle, Shared};
 use crate::executor::LocalTasks;
+use crate::reactor::{outside_runtime, EnterGuard as ReactorGuard};
 
 thread_local! {
     static CURRENT: RefCell<Option<Handle>> = const { RefCell::new(None) };
@@ -38,6 +41,8 @@ pub(crate) struct ContextGuard {
     prev_handle: Option<Handle>,
     prev_in_runtime: bool,
     prev_local: Option<Option<Rc<LocalTasks>>>,
+    /// The reactor current for `io::Async::new`, restored with the rest.
+    _reactor: ReactorGuard,
 }
 
 impl Drop for ContextGuard {
@@ -67,6 +72,7 @@ pub(crate) fn enter_handle(shared: &Arc<Shared>) -> ContextGuard {
         prev_handle,
         prev_in_runtime: in_runtime_thread(),
         prev_local: None,
+        _reactor: shared.reactor.enter(),
     }
 }
 
@@ -106,6 +112,12 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Arc<Shared>>) -> R) -> R {
         Ok(r) => r,
         Err(_) => (f.take().expect("not called yet"))(None),
     }
+}
+
+/// The current runtime, or the error that says which call (`what`) needed
+/// one: the one lookup every public I/O constructor uses.
+pub(crate) fn current(what: &str) -> io::Result<Arc<Shared>> {
+    with_current(|s| s.cloned()).ok_or_else(|| outside_runtime(what))
 }
 
 /// Calls `f` with this thread's `spawn_local` target, if any.

@@ -184,10 +184,10 @@ impl Handle {
             waker_panics: crate::wake::panics(),
             timers: s.reactor.timers.len(),
             io_sources: s.reactor.source_count(),
-            ops_submitted: s.ops.submitted(),
-            ops_in_flight: s.ops.len(),
-            ops_cancelled: s.ops.cancelled(),
-            ops_stale_completions: s.ops.stale_completions(),
+            ops_submitted: s.ops.table.submitted(),
+            ops_in_flight: s.ops.table.len(),
+            ops_cancelled: s.ops.table.cancelled(),
+            ops_stale_completions: s.ops.table.stale_completions(),
         }
     }
 }

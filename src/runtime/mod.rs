@@ -1,8 +1,10 @@
 //! The runtime value: its builder, handle, `block_on`, metrics and teardown.
 //!
-//! A [`Runtime`] owns one scheduler, one reactor (one `polling::Poller`) and
-//! one blocking pool. Nothing in the core is global; the global runtime used
-//! by [`crate::spawn`] outside any runtime is a thin layer (`global.rs`).
+//! A [`Runtime`] owns one scheduler, one reactor (one OS poller), one op
+//! table and one blocking pool, and wires them together: this layer is the
+//! only one that sees them all (`Shared`). Nothing in the core is global;
+//! the global runtime used by [`crate::spawn`] outside any runtime is a thin
+//! layer (`global.rs`).
 
 mod block_on;
 mod builder;
@@ -12,7 +14,6 @@ mod handle;
 mod metrics;
 mod shutdown;
 
-use crate::op::OpTable;
 pub use builder::Builder;
 pub use handle::{EnterGuard, Handle, SpawnError, TryCurrentError};
 pub use metrics::Metrics;
@@ -31,17 +32,41 @@ use std::time::Duration;
 
 use crate::blocking::BlockingPool;
 use crate::executor::{JoinHandle, Scheduler};
+use crate::op::OpContext;
 use crate::reactor::Reactor;
 
-/// Everything the threads of one runtime share.
+/// Everything the threads of one runtime share. Only this layer and the
+/// public faces (`net`, `fs`, `time`, `signal`, `os`) hold it; each lower
+/// layer holds just its own parts.
 pub(crate) struct Shared {
-    pub(crate) scheduler: Scheduler,
-    pub(crate) reactor: Reactor,
-    pub(crate) blocking: BlockingPool,
+    pub(crate) scheduler: Arc<Scheduler>,
+    pub(crate) reactor: Arc<Reactor>,
+    pub(crate) blocking: Arc<BlockingPool>,
     /// In-flight I/O operations that own their buffers (`crate::op`).
-    pub(crate) ops: Arc<OpTable>,
+    pub(crate) ops: OpContext,
     pub(crate) config: Config,
-    pub(crate) lifecycle: Lifecycle,
+    pub(crate) lifecycle: Arc<Lifecycle>,
+}
+
+impl Shared {
+    /// Spawns a `Send` task; refused (cancelled at once) while shutting down.
+    pub(crate) fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.scheduler
+            .spawn(future, || !self.lifecycle.is_shutting_down())
+    }
+
+    /// Runs `f` on the blocking pool.
+    pub(crate) fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.blocking.spawn(&self.scheduler.tasks, f)
+    }
 }
 
 /// Builder settings the runtime keeps.
@@ -297,10 +322,7 @@ impl Drop for Runtime {
                 // No thread to hand the steps to: at least stop intake and
                 // the workers; they exit on their own.
                 self.handle.shared.begin_shutdown();
-                self.handle
-                    .shared
-                    .scheduler
-                    .stop(&self.handle.shared.reactor);
+                self.handle.shared.scheduler.stop();
             }
             return;
         }

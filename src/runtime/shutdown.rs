@@ -260,7 +260,7 @@ impl Shared {
         let drain_until = crate::reactor::deadline_after(start, deadline);
         let tasks = &self.scheduler.tasks;
         let cancelled_before = tasks.cancelled.load(Ordering::Relaxed);
-        let ops_cancelled_start = self.ops.cancelled();
+        let ops_cancelled_start = self.ops.table.cancelled();
         self.begin_shutdown();
         self.lifecycle.announce_if_begun();
 
@@ -282,13 +282,13 @@ impl Shared {
         self.wait_for(settle_until, true, |cx| tasks.poll_idle(cx));
 
         // Step 4.
-        let ops = self.ops.clone();
+        let ops = self.ops.table.clone();
         self.wait_for(settle_until, true, |cx| ops.poll_settled(cx));
 
         // Step 5.
         self.lifecycle.advance(STOPPED);
         let join_until = crate::reactor::deadline_after(settle_until, JOIN_GRACE);
-        self.scheduler.stop(&self.reactor);
+        self.scheduler.stop();
         let workers_leaked = join_until_deadline(threads, join_until);
         self.scheduler.drain();
         let blocking_leaked = self.blocking.shutdown(join_until);
@@ -303,8 +303,8 @@ impl Shared {
             // `blocking_leaked`.
             tasks_leaked: (tasks.alive.load(Ordering::Relaxed))
                 .saturating_sub(tasks.blocking_alive.load(Ordering::Relaxed)),
-            ops_cancelled: self.ops.cancelled() - ops_cancelled_start,
-            ops_leaked: self.ops.len() as u64,
+            ops_cancelled: self.ops.table.cancelled() - ops_cancelled_start,
+            ops_leaked: self.ops.table.len() as u64,
             blocking_leaked,
             workers_leaked,
             elapsed: start.elapsed(),
@@ -354,9 +354,9 @@ impl Shared {
             sleep: sleep_until_on(self, deadline),
         };
         if self.config.current_thread {
-            if let Some(mut worker) = Worker::claim(self, 0, None) {
+            if let Some(mut worker) = Worker::claim(&self.scheduler, 0, None) {
                 let ctx = context::enter_runtime_thread(self, Some(worker.local().clone()));
-                let main = MainWake::new(worker.waiter().clone(), self.clone());
+                let main = MainWake::new(worker.waiter().clone(), self.reactor.clone());
                 worker.run(Pin::new(&mut wait), Some(&main));
                 drop(worker); // gives the slot back while the context is set
                 drop(ctx);
@@ -718,5 +718,69 @@ mod loom_model {
             assert!(world.queue.lock().unwrap().is_empty());
             assert!(world.tasks.registry.wakers().is_empty());
         });
+    }
+}
+
+#[cfg(all(test, not(ebbtide_loom)))]
+mod tests {
+    use std::io;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{mpsc, Arc};
+    use std::time::{Duration, Instant};
+
+    use crate::op::job_not_run;
+    use crate::runtime::Runtime;
+
+    fn wait_until(mut cond: impl FnMut() -> bool) {
+        let start = Instant::now();
+        while !cond() {
+            assert!(start.elapsed() < Duration::from_secs(30), "timed out");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Step 4 (settle) with a blocking op whose job outlives the deadline:
+    /// counted as leaked, and its buffer is dropped only when the job
+    /// returns, after shutdown.
+    #[test]
+    fn shutdown_counts_an_unacknowledged_op_as_leaked_and_never_frees_it_early() {
+        struct Buf(Arc<AtomicBool>, Arc<AtomicUsize>);
+        impl Drop for Buf {
+            fn drop(&mut self) {
+                assert!(!self.0.load(Ordering::SeqCst), "dropped while its job ran");
+                self.1.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let rt = Runtime::builder().worker_threads(1).build().unwrap();
+        let ops = rt.handle().shared.ops.clone();
+        let (running, dropped) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicUsize::new(0)),
+        );
+        let (tx, rx) = mpsc::channel::<()>();
+        let job_running = running.clone();
+        let op = ops.blocking(
+            Buf(running.clone(), dropped.clone()),
+            move |buf| {
+                job_running.store(true, Ordering::SeqCst);
+                let _ = rx.recv();
+                job_running.store(false, Ordering::SeqCst);
+                (io::Result::Ok(7usize), buf)
+            },
+            |buf| (Err(job_not_run()), buf),
+        );
+        let task = rt.spawn(async move {
+            let _ = op.await;
+        });
+        wait_until(|| running.load(Ordering::SeqCst));
+        let report = rt.shutdown(Duration::from_millis(10));
+        assert_eq!(report.ops_cancelled, 1, "{report}");
+        assert_eq!(report.ops_leaked, 1, "{report}");
+        assert_eq!(report.blocking_leaked, 1, "{report}");
+        assert_eq!(dropped.load(Ordering::SeqCst), 0);
+        tx.send(()).unwrap();
+        wait_until(|| dropped.load(Ordering::SeqCst) == 1);
+        wait_until(|| ops.table.len() == 0);
+        drop(task);
     }
 }

@@ -1,7 +1,9 @@
-//! The one platform switch.
+//! The one platform switch, and the bottom layer: system calls, pollers,
+//! raw handles. Nothing here imports from the rest of the crate.
 //!
-//! Portable code never says `cfg(unix)` / `cfg(windows)`; it names the items
-//! below, which each backend file provides.
+//! Portable code never says `cfg(unix)` / `cfg(windows)` inside its code; it
+//! names the items below, which each backend file provides. The table at
+//! the end of this doc is the whole choice, read top to bottom.
 //!
 //! # Backend contract
 //!
@@ -18,10 +20,10 @@
 //! - `fn raw(&impl AsSourceHandle) -> RawSource`.
 //! - `connect_in_progress(&io::Error) -> bool`: a non-blocking `connect`
 //!   started (`EINPROGRESS`, `WSAEWOULDBLOCK`).
-//! - `prepare_file_options(&mut OpenOptions) -> bool` and
-//!   `read_file_at_overlapped` / `write_file_at_overlapped`: files opened
-//!   for the completion backend (overlapped on Windows; `false` and
-//!   `Err(buf)` on Unix, where files use the blocking pool).
+//! - `prepare_file_options(&mut OpenOptions) -> bool`: sets the open flags
+//!   a file needs for the op layer's completion backend and says whether
+//!   there is one for files (`FILE_FLAG_OVERLAPPED` and `true` on Windows;
+//!   `false` on Unix, where files use the blocking pool).
 //! - `read_file_at` / `write_file_at`: positional file I/O, run on the
 //!   blocking pool by `crate::fs` (`pread`/`pwrite`; `seek_read`/
 //!   `seek_write` on Windows).
@@ -32,41 +34,21 @@
 //!   runtime kept in a `thread_local!`) holds it, so joining there would
 //!   never return.
 //!
-//! # Operation backends
-//!
-//! An owned-buffer operation reaches the OS through one of three backends,
-//! and portable code (`crate::net`, `crate::fs`) chooses by what the
-//! platform offers, never by `cfg`:
-//!
-//! - **Readiness** (`crate::io::Async`): try the non-blocking syscall, wait
-//!   for the reactor's readiness event on `WouldBlock`, retry. Cancelling is
-//!   dropping the future; the kernel holds nothing between attempts.
-//! - **Blocking pool** (`crate::op::Op::blocking`): the job owns the op
-//!   state and completes the op's slot when it returns.
-//! - **Completion** (IOCP overlapped, later io_uring): the backend submits
-//!   the op with its state owned by an op-table slot
-//!   (`OpTable::submit_owned`), requests cancellation when the future is
-//!   dropped (`CancelIoEx`, `IORING_OP_ASYNC_CANCEL`), and calls
-//!   `OpTable::complete` with the op's key when the OS reports the op over,
-//!   from the reactor thread. Such a backend adds here: `submit(op) ->
-//!   io::Result<OpKey>`, `cancel(key)`, and a hook the reactor calls for each
-//!   completion event it dequeues. Nothing portable changes.
-//!
-//! The items every backend provides for this: `is_completion_key(key)`
-//! (poller keys that are completions, not readiness; none where there is
-//! no completion backend), `on_completion(poller, ops, key, wakers, garbage)`
-//! (the reactor's hook, called with no lock held) and
-//! `cancel_owned(&owned)` (the op table's hook when a future is dropped
-//! while its slot owns OS state). Windows implements them with overlapped
-//! I/O in `windows_overlapped.rs`.
-//!
 //! Plus, for every platform, `Poller` and `Events` with `polling`'s API
 //! (`polling`'s own types; on Linux, `epoll.rs`, which does one system call
 //! per wait where `polling` does five; under Miri, a condvar stand-in).
 //!
-//! The readiness reactor (`crate::reactor`) is built only on these. Later
-//! backends (overlapped IOCP operations, io_uring) add their own items here
-//! and nowhere else.
+//! The readiness reactor is built only on these. Completion backends (IOCP
+//! overlapped operations; io_uring next) are op-layer code, since they own
+//! op-table slots: they live in `crate::op` and use the raw calls from
+//! here.
+//!
+//! | platform | poller | signals | TCP read hint |
+//! | --- | --- | --- | --- |
+//! | Linux | `epoll.rs` | `unix_signal.rs` | `tcp_inq.rs` |
+//! | macOS, BSDs | `polling` (kqueue) | `unix_signal.rs` | none |
+//! | Windows | `polling` (IOCP, AFD) | `windows_signal.rs` | none |
+//! | Miri | `miri.rs` (condvar, no handles) | as the host | none |
 
 #[cfg(unix)]
 mod unix;
@@ -77,8 +59,6 @@ use unix as imp;
 mod windows;
 #[cfg(windows)]
 use windows as imp;
-#[cfg(windows)]
-pub(crate) mod windows_overlapped;
 
 // Signals: the self-pipe on Unix, the console control handler on Windows.
 #[cfg(unix)]
@@ -92,9 +72,8 @@ pub(crate) use windows_signal as signal;
 
 pub use imp::AsSourceHandle;
 pub(crate) use imp::{
-    borrow, cancel_owned, connect_in_progress, is_completion_key, on_completion,
-    prepare_file_options, raw, read_file_at, read_file_at_overlapped, set_nonblocking,
-    thread_has_exited, write_file_at, write_file_at_overlapped, RawSource,
+    borrow, connect_in_progress, prepare_file_options, raw, read_file_at, set_nonblocking,
+    thread_has_exited, write_file_at, RawSource,
 };
 
 // The OS poller. Under Miri (no `timerfd`), a condvar stand-in that

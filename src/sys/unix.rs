@@ -1,5 +1,6 @@
-//! Unix backend: readiness through epoll (Linux, Android) or kqueue (macOS,
-//! the BSDs), both reached through `polling`.
+//! Unix primitives: descriptors, non-blocking mode, positional file I/O.
+//! Readiness comes from the crate's own epoll poller on Linux (`epoll.rs`)
+//! and from `polling` (kqueue) on macOS and the BSDs.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
@@ -56,58 +57,19 @@ pub(crate) fn write_file_at(file: &std::fs::File, buf: &[u8], pos: u64) -> io::R
     std::os::unix::fs::FileExt::write_at(file, buf, pos)
 }
 
-/// Whether a non-blocking `connect` error means "started, not finished".
 /// See the backend contract: on Unix a finished thread exits without
 /// waiting for any lock, so `join` after `is_finished` returns at once.
 pub(crate) fn thread_has_exited(thread: &std::thread::JoinHandle<()>) -> bool {
     thread.is_finished()
 }
 
+/// Whether a non-blocking `connect` error means "started, not finished"
+/// (`EINPROGRESS`).
 pub(crate) fn connect_in_progress(e: &io::Error) -> bool {
     e.raw_os_error() == Some(libc::EINPROGRESS)
 }
 
-/// Whether a poller key is a completion event (`crate::op`): never on
-/// Unix, which has no completion backend yet.
-pub(crate) fn is_completion_key(_key: usize) -> bool {
-    false
-}
-
-/// Completion events: none on Unix (see `COMPLETION_KEY_BIT`).
-pub(crate) fn on_completion(
-    _poller: &super::Poller,
-    _ops: &crate::op::OpTable,
-    _key: usize,
-    _wakers: &mut Vec<std::task::Waker>,
-    _garbage: &mut Vec<crate::op::Output>,
-) {
-}
-
-/// Slots never own OS state on Unix: nothing to cancel.
-pub(crate) fn cancel_owned(_owned: &crate::op::Output) {}
-
-/// Files use the blocking pool on Unix: no flags, no completion backend.
+/// Files use the blocking pool on Unix (no completion backend): no flags.
 pub(crate) fn prepare_file_options(_opts: &mut std::fs::OpenOptions) -> bool {
     false
-}
-
-/// No completion backend for files on Unix: the buffer goes back to the
-/// caller, which uses the blocking pool.
-pub(crate) fn read_file_at_overlapped<B: crate::io::IoBufMut>(
-    _shared: &std::sync::Arc<crate::runtime::Shared>,
-    _file: &std::sync::Arc<std::fs::File>,
-    buf: B,
-    _pos: u64,
-) -> Result<crate::op::Op<crate::io::BufResult<usize, B>>, B> {
-    Err(buf)
-}
-
-/// As `read_file_at_overlapped`.
-pub(crate) fn write_file_at_overlapped<B: crate::io::IoBuf>(
-    _shared: &std::sync::Arc<crate::runtime::Shared>,
-    _file: &std::sync::Arc<std::fs::File>,
-    buf: B,
-    _pos: u64,
-) -> Result<crate::op::Op<crate::io::BufResult<usize, B>>, B> {
-    Err(buf)
 }

@@ -1,5 +1,7 @@
-//! Windows backend: socket readiness through `polling`'s IOCP poller (AFD
-//! polling). Overlapped file and pipe operations arrive with the op table.
+//! Windows primitives: sockets, non-blocking mode, positional file I/O,
+//! thread exit. Socket readiness comes from `polling`'s IOCP poller (AFD
+//! polling); overlapped file and pipe operations are the op layer's
+//! completion backend, which registers with the same port.
 
 use std::io;
 use std::os::windows::io::{AsRawSocket, AsSocket, BorrowedSocket, RawSocket};
@@ -50,8 +52,6 @@ pub(crate) fn write_file_at(file: &std::fs::File, buf: &[u8], pos: u64) -> io::R
     std::os::windows::fs::FileExt::seek_write(file, buf, pos)
 }
 
-/// Whether a non-blocking `connect` error means "started, not finished"
-/// (`WSAEWOULDBLOCK`).
 /// See the backend contract: the thread's handle is signalled only once the
 /// thread has left the loader's exit notifications, so a zero-timeout wait
 /// on it says whether `join` would return at once.
@@ -65,67 +65,16 @@ pub(crate) fn thread_has_exited(thread: &std::thread::JoinHandle<()>) -> bool {
     thread.is_finished() && waited == WAIT_OBJECT_0
 }
 
+/// Whether a non-blocking `connect` error means "started, not finished"
+/// (`WSAEWOULDBLOCK`).
 pub(crate) fn connect_in_progress(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::WouldBlock
 }
 
-pub(crate) use super::windows_overlapped::{cancel_owned, is_completion_key, on_completion};
-
-/// Files opened by `ebbtide::fs` use overlapped I/O (the completion
-/// backend, `windows_overlapped`).
+/// Files opened by `ebbtide::fs` use overlapped I/O (the op layer's
+/// completion backend).
 pub(crate) fn prepare_file_options(opts: &mut std::fs::OpenOptions) -> bool {
     use std::os::windows::fs::OpenOptionsExt;
     opts.custom_flags(windows_sys::Win32::Storage::FileSystem::FILE_FLAG_OVERLAPPED);
     true
-}
-
-/// An overlapped positional read into the buffer's spare capacity.
-pub(crate) fn read_file_at_overlapped<B: crate::io::IoBufMut>(
-    shared: &std::sync::Arc<crate::runtime::Shared>,
-    file: &std::sync::Arc<std::fs::File>,
-    buf: B,
-    pos: u64,
-) -> Result<crate::op::Op<crate::io::BufResult<usize, B>>, B> {
-    use super::windows_overlapped::{submit, Handle, Kind};
-    let handle: Handle = file.clone();
-    Ok(submit(
-        shared,
-        &handle,
-        buf,
-        pos,
-        Kind::Read,
-        |b| {
-            let len = b.buf_len();
-            let spare = b.buf_capacity() - len;
-            // SAFETY: `len <= capacity`, so the offset is in bounds.
-            (unsafe { b.as_buf_mut_ptr().add(len) }, spare)
-        },
-        |b, res| {
-            // On error too (with 0): tells the buffer the kernel is done.
-            let n = *res.as_ref().unwrap_or(&0);
-            // SAFETY: the kernel wrote `n` bytes into the spare capacity.
-            unsafe { b.advance_init(n) }
-        },
-    ))
-}
-
-/// An overlapped positional write of the buffer's initialized bytes.
-pub(crate) fn write_file_at_overlapped<B: crate::io::IoBuf>(
-    shared: &std::sync::Arc<crate::runtime::Shared>,
-    file: &std::sync::Arc<std::fs::File>,
-    buf: B,
-    pos: u64,
-) -> Result<crate::op::Op<crate::io::BufResult<usize, B>>, B> {
-    use super::windows_overlapped::{submit, Handle, Kind};
-    let handle: Handle = file.clone();
-    Ok(submit(
-        shared,
-        &handle,
-        buf,
-        pos,
-        Kind::Write,
-        // The kernel only reads through a write's pointer.
-        |b| (b.as_buf_ptr().cast_mut(), b.buf_len()),
-        |_, _| {},
-    ))
 }

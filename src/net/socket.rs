@@ -11,31 +11,12 @@ use std::task::{ready, Context, Poll};
 use socket2::{SockAddr, SockRef};
 
 use crate::io::{AsSourceHandle, Async, BufResult, IoBuf, IoBufMut};
-use crate::reactor::Direction;
-use crate::runtime::context;
+pub(crate) use crate::reactor::Direction;
+use crate::reactor::Reactor;
 
-/// Which readiness an operation waits for.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Dir {
-    Read,
-    Write,
-}
-
-/// The error for creating a socket (or resolving a name) with no runtime
-/// current on this thread.
-pub(crate) fn outside_runtime(what: &str) -> io::Error {
-    io::Error::other(format!(
-        "ebbtide::net: {what} called outside a runtime: create sockets inside `block_on`, \
-         a task, or after `Handle::enter()`"
-    ))
-}
-
-/// Fails with [`outside_runtime`] unless a runtime is current.
+/// Fails, saying which call (`what`) needed a runtime, unless one is current.
 pub(crate) fn ensure_runtime(what: &str) -> io::Result<()> {
-    match context::with_current(|s| s.is_some()) {
-        true => Ok(()),
-        false => Err(outside_runtime(what)),
-    }
+    Reactor::current(what).map(drop)
 }
 
 /// Registers `io` with the current runtime, saying which call needed one
@@ -45,8 +26,7 @@ pub(crate) fn ensure_runtime(what: &str) -> io::Result<()> {
 ///
 /// Outside a runtime; as for [`Async::new`].
 pub(crate) fn register<T: AsSourceHandle>(io: T, what: &str) -> io::Result<Async<T>> {
-    ensure_runtime(what)?;
-    Async::new(io)
+    Async::with_reactor(io, Reactor::current(what)?)
 }
 
 /// Steps 1–3: runs `op` until it returns something other than
@@ -54,15 +34,11 @@ pub(crate) fn register<T: AsSourceHandle>(io: T, what: &str) -> io::Result<Async
 /// readiness in between.
 pub(crate) fn poll_io<T: AsSourceHandle, R>(
     io: &Async<T>,
-    dir: Dir,
+    dir: Direction,
     cx: &mut Context<'_>,
     mut op: impl FnMut(&T) -> io::Result<R>,
 ) -> Poll<io::Result<R>> {
-    let d = match dir {
-        Dir::Read => Direction::Read,
-        Dir::Write => Direction::Write,
-    };
-    io.poll_op(d, cx, &mut op, |_| false)
+    io.poll_op(dir, cx, &mut op, |_| false)
 }
 
 /// A stream socket's read call: `recv`, plus what it proves about the
@@ -106,7 +82,7 @@ pub(crate) fn poll_stream_read<T: StreamSocket>(
 /// between attempts.
 pub(crate) async fn io_with<T: AsSourceHandle, R>(
     io: &Async<T>,
-    dir: Dir,
+    dir: Direction,
     mut op: impl FnMut(&T) -> io::Result<R>,
 ) -> io::Result<R> {
     poll_fn(|cx| poll_io(io, dir, cx, &mut op)).await
@@ -140,7 +116,7 @@ pub(crate) fn poll_recv_from_owned<T: AsSourceHandle, B: IoBufMut>(
     cx: &mut Context<'_>,
     buf: &mut B,
 ) -> Poll<io::Result<(usize, SockAddr)>> {
-    let (n, from) = ready!(poll_io(io, Dir::Read, cx, |s| SockRef::from(s)
+    let (n, from) = ready!(poll_io(io, Direction::Read, cx, |s| SockRef::from(s)
         .recv_from(buf.spare_mut())))?;
     // SAFETY: `recvfrom` wrote `n` bytes at the start of the spare
     // capacity (at most its length).
@@ -164,7 +140,7 @@ pub(crate) async fn recv_owned<T: AsSourceHandle, B: IoBufMut>(
     mut buf: B,
 ) -> BufResult<usize, B> {
     let recv = |s: &mut [MaybeUninit<u8>], cx: &mut Context<'_>| {
-        poll_io(io, Dir::Read, cx, |sock| SockRef::from(sock).recv(s))
+        poll_io(io, Direction::Read, cx, |sock| SockRef::from(sock).recv(s))
     };
     // SAFETY: `recv` returns the bytes it wrote at the start of `s`.
     let res = poll_fn(|cx| unsafe { poll_into_spare(&mut buf, |s| recv(s, cx)) });
@@ -197,7 +173,7 @@ pub(crate) async fn send_owned<T: AsSourceHandle, B: IoBuf>(
     buf: B,
     mut op: impl FnMut(&T, &[u8]) -> io::Result<usize>,
 ) -> BufResult<usize, B> {
-    let res = io_with(io, Dir::Write, |s| op(s, buf.as_init())).await;
+    let res = io_with(io, Direction::Write, |s| op(s, buf.as_init())).await;
     BufResult(res, buf)
 }
 
@@ -225,7 +201,7 @@ where
     let res = poll_fn(|cx| {
         let bytes = buf.as_init();
         while done < bytes.len() {
-            let n = ready!(poll_io(io, Dir::Write, cx, |mut s| s.write(&bytes[done..])))?;
+            let n = ready!(poll_io(io, Direction::Write, cx, |mut s| s.write(&bytes[done..])))?;
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
@@ -280,7 +256,7 @@ pub(crate) fn poll_read_vectored<T: AsSourceHandle>(
 where
     for<'a> &'a T: Read,
 {
-    poll_io(io, Dir::Read, cx, |mut s| s.read_vectored(bufs))
+    poll_io(io, Direction::Read, cx, |mut s| s.read_vectored(bufs))
 }
 
 /// Borrowed-buffer write: the `futures-io` `poll_write` of every stream.
@@ -292,7 +268,7 @@ pub(crate) fn poll_write<T: AsSourceHandle>(
 where
     for<'a> &'a T: Write,
 {
-    poll_io(io, Dir::Write, cx, |mut s| s.write(buf))
+    poll_io(io, Direction::Write, cx, |mut s| s.write(buf))
 }
 
 /// Vectored form of [`poll_write`].
@@ -304,7 +280,7 @@ pub(crate) fn poll_write_vectored<T: AsSourceHandle>(
 where
     for<'a> &'a T: Write,
 {
-    poll_io(io, Dir::Write, cx, |mut s| s.write_vectored(bufs))
+    poll_io(io, Direction::Write, cx, |mut s| s.write_vectored(bufs))
 }
 
 /// Closing a stream for writing (the `futures-io` `poll_close`): shuts down
@@ -332,7 +308,7 @@ macro_rules! stream_io_traits {
                 cx: &mut std::task::Context<'_>,
                 buf: &mut [u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                $crate::net::ops::poll_read(&self.io, cx, buf)
+                $crate::net::socket::poll_read(&self.io, cx, buf)
             }
 
             fn poll_read_vectored(
@@ -340,7 +316,7 @@ macro_rules! stream_io_traits {
                 cx: &mut std::task::Context<'_>,
                 bufs: &mut [std::io::IoSliceMut<'_>],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                $crate::net::ops::poll_read_vectored(&self.io, cx, bufs)
+                $crate::net::socket::poll_read_vectored(&self.io, cx, bufs)
             }
         }
 
@@ -350,7 +326,7 @@ macro_rules! stream_io_traits {
                 cx: &mut std::task::Context<'_>,
                 buf: &mut [u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                $crate::net::ops::poll_read(&self.io, cx, buf)
+                $crate::net::socket::poll_read(&self.io, cx, buf)
             }
 
             fn poll_read_vectored(
@@ -358,7 +334,7 @@ macro_rules! stream_io_traits {
                 cx: &mut std::task::Context<'_>,
                 bufs: &mut [std::io::IoSliceMut<'_>],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                $crate::net::ops::poll_read_vectored(&self.io, cx, bufs)
+                $crate::net::socket::poll_read_vectored(&self.io, cx, bufs)
             }
         }
 
@@ -368,7 +344,7 @@ macro_rules! stream_io_traits {
                 cx: &mut std::task::Context<'_>,
                 buf: &[u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                $crate::net::ops::poll_write(&self.io, cx, buf)
+                $crate::net::socket::poll_write(&self.io, cx, buf)
             }
 
             fn poll_write_vectored(
@@ -376,7 +352,7 @@ macro_rules! stream_io_traits {
                 cx: &mut std::task::Context<'_>,
                 bufs: &[std::io::IoSlice<'_>],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                $crate::net::ops::poll_write_vectored(&self.io, cx, bufs)
+                $crate::net::socket::poll_write_vectored(&self.io, cx, bufs)
             }
 
             fn poll_flush(
@@ -390,7 +366,7 @@ macro_rules! stream_io_traits {
                 self: std::pin::Pin<&mut Self>,
                 _cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
-                std::task::Poll::Ready($crate::net::ops::close_write(&self.io))
+                std::task::Poll::Ready($crate::net::socket::close_write(&self.io))
             }
         }
 
@@ -400,7 +376,7 @@ macro_rules! stream_io_traits {
                 cx: &mut std::task::Context<'_>,
                 buf: &[u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                $crate::net::ops::poll_write(&self.io, cx, buf)
+                $crate::net::socket::poll_write(&self.io, cx, buf)
             }
 
             fn poll_write_vectored(
@@ -408,7 +384,7 @@ macro_rules! stream_io_traits {
                 cx: &mut std::task::Context<'_>,
                 bufs: &[std::io::IoSlice<'_>],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                $crate::net::ops::poll_write_vectored(&self.io, cx, bufs)
+                $crate::net::socket::poll_write_vectored(&self.io, cx, bufs)
             }
 
             fn poll_flush(
@@ -422,7 +398,7 @@ macro_rules! stream_io_traits {
                 self: std::pin::Pin<&mut Self>,
                 _cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
-                std::task::Poll::Ready($crate::net::ops::close_write(&self.io))
+                std::task::Poll::Ready($crate::net::socket::close_write(&self.io))
             }
         }
     };

@@ -1,0 +1,386 @@
+//! Overlapped I/O: the completion backend on Windows.
+//!
+//! The kernel writes into an op's `OVERLAPPED` and buffer after the call
+//! returns, and `CancelIoEx` is itself asynchronous: the one place where
+//! freeing early means writes into freed memory (asyncio's bpo-23095). The
+//! op table's protocol (`crate::op`) is followed to the letter:
+//!
+//! 1. **Submit.** The op's state — a boxed `OVERLAPPED` whose `hEvent` is a
+//!    fresh manual-reset event, the buffer, and a reference to the file or
+//!    pipe handle — moves into an op-table slot (`submit_owned`). The event
+//!    is registered with the runtime's one `polling` port
+//!    (`PollerIocpExt::add_waitable`, a wait completion packet) under the
+//!    key `COMPLETION_KEY_BIT | slot key`; the reactor hands such keys to
+//!    this backend's `Completions` object instead of looking up a source. Then `ReadFile` / `WriteFile` /
+//!    `ConnectNamedPipe` is called with pointers into the boxed state.
+//! 2. **Immediate outcomes.** If the call fails with anything but
+//!    `ERROR_IO_PENDING`, the kernel did not take the op and will not signal
+//!    the event: the waitable is removed and the op is completed at once
+//!    with the error (the buffer comes back). `ERROR_PIPE_CONNECTED` from
+//!    `ConnectNamedPipe` is success, completed the same way. A call that
+//!    *succeeds synchronously* still signals the event, so it goes through
+//!    step 3 like a pending one: one path, and no second "completion" for
+//!    an op that already finished.
+//! 3. **Completion.** The reactor sees the event's packet and calls
+//!    `Completions::complete` after releasing its driver lock. It takes the state out of the slot
+//!    and asks `GetOverlappedResult(.., bWait = FALSE)`; if the op is still
+//!    pending (`ERROR_IO_INCOMPLETE`: a spurious signal), the state goes back
+//!    and the waitable is re-armed. Otherwise the waitable is removed, the
+//!    event closed, and the result with the buffer is handed to the slot
+//!    (`complete`): the future takes it, or, if it was dropped, the buffer
+//!    is dropped now — after the kernel is done with it.
+//! 4. **Cancel.** Dropping the future marks the slot `Cancelling` and, under
+//!    the table's lock (so step 3 cannot free the state meanwhile), calls
+//!    the state's `OwnedState::cancel`: `CancelIoEx(handle, overlapped)`. The slot is freed only by step 3:
+//!    the completion arrives with `ERROR_OPERATION_ABORTED` (or success, if
+//!    the op won the race). A second cancel finds the slot `Cancelling` and
+//!    does nothing; `CancelIoEx` on an op that already completed fails with
+//!    `ERROR_NOT_FOUND`, which is ignored.
+//! 5. **Stale completions.** A packet whose slot is missing or of another
+//!    generation is counted (`ops_stale_completions`) and ignored: nothing
+//!    is written through it.
+//! 6. **Shutdown.** The settle step keeps the reactor running until every
+//!    cancelled op was acknowledged (bounded); an op still pending then is
+//!    counted in `ops_leaked` and its state — `OVERLAPPED`, buffer, event,
+//!    handle — is retained for the life of the process, never freed.
+//!
+//! Why events and `add_waitable` rather than associating the handles with
+//! the port: `polling` owns its port and does not hand it out, and one
+//! port per runtime is the rule. A wait packet per op costs an event and a
+//! registration, which the measurements will say whether to replace.
+
+use std::cell::UnsafeCell;
+use std::io;
+use std::os::windows::io::{AsRawHandle, BorrowedHandle, FromRawHandle, OwnedHandle};
+use std::sync::Arc;
+
+use polling::os::iocp::PollerIocpExt;
+use polling::{Event, PollMode};
+use windows_sys::Win32::Foundation::{
+    GetLastError, ERROR_BROKEN_PIPE, ERROR_HANDLE_EOF, ERROR_IO_INCOMPLETE, ERROR_IO_PENDING,
+    ERROR_MORE_DATA, ERROR_PIPE_CONNECTED, HANDLE,
+};
+use windows_sys::Win32::Storage::FileSystem::{ReadFile, WriteFile};
+use windows_sys::Win32::System::Pipes::ConnectNamedPipe;
+use windows_sys::Win32::System::Threading::CreateEventW;
+use windows_sys::Win32::System::IO::{CancelIoEx, GetOverlappedResult, OVERLAPPED};
+
+use super::future::{ended, Ended};
+use super::table::{Erased, OpKey, OpTable, OwnedState};
+use super::{JobQueue, Op};
+use crate::io::{BufResult, IoBuf, IoBufMut};
+use crate::reactor::{Completions, Reactor};
+use crate::sys::Poller;
+
+/// Poller keys with this bit set are completion events (step 3).
+const COMPLETION_KEY_BIT: usize = 1 << 62;
+
+/// What an overlapped op asks the kernel to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// `ReadFile` into the buffer's spare capacity.
+    Read,
+    /// `WriteFile` of the buffer's initialized bytes.
+    Write,
+    /// `ConnectNamedPipe` (no buffer).
+    Connect,
+}
+
+/// The OS side of one op, owned by its slot while the kernel may use it.
+pub(crate) trait OverlappedState: OwnedState {
+    fn handle(&self) -> HANDLE;
+    fn overlapped(&self) -> *mut OVERLAPPED;
+    fn event(&self) -> HANDLE;
+}
+
+struct State<B> {
+    /// Written by the kernel while the op is in flight: only raw pointers
+    /// to it exist, never references.
+    ov: UnsafeCell<OVERLAPPED>,
+    event: OwnedHandle,
+    handle: SharedHandle,
+    buf: B,
+    /// Applied to the buffer with the kernel's result, once it is final (a
+    /// successful read grows the buffer's initialized length).
+    on_done: fn(&mut B, &io::Result<usize>),
+}
+
+// SAFETY: the OVERLAPPED holds only the event handle (a kernel object name,
+// valid from any thread) and kernel scratch; the buffer is Send; the state
+// moves between threads only as a whole, inside the op table's slot.
+unsafe impl<B: Send> Send for State<B> {}
+
+impl<B: Send + 'static> OverlappedState for State<B> {
+    fn handle(&self) -> HANDLE {
+        self.handle.as_raw_handle()
+    }
+    fn overlapped(&self) -> *mut OVERLAPPED {
+        self.ov.get()
+    }
+    fn event(&self) -> HANDLE {
+        self.event.as_raw_handle()
+    }
+}
+
+impl<B: Send + 'static> OwnedState for State<B> {
+    /// Step 4.
+    fn cancel(&self) {
+        // SAFETY: the handle is open (the state holds it); the OVERLAPPED
+        // pointer identifies the op and stays valid until its completion,
+        // which cannot be processed while the caller holds the table's
+        // lock. An already-finished op makes this fail with
+        // ERROR_NOT_FOUND: ignored.
+        unsafe { CancelIoEx(self.handle(), self.overlapped()) };
+    }
+
+    fn finish(mut self: Box<Self>, res: io::Result<usize>) -> Erased {
+        (self.on_done)(&mut self.buf, &res);
+        let State { buf, .. } = *self; // closes the event, drops the handle ref
+        ended(Ended::Returned(BufResult(res, buf)))
+    }
+}
+
+/// What submitting an op needs: the table its slot goes in and the pool
+/// that runs blocking jobs; and the reactor, whose port the ops' events are registered with. One per runtime; I/O objects keep a
+/// clone.
+#[derive(Clone)]
+pub(crate) struct OpContext {
+    pub(crate) table: Arc<OpTable>,
+    pub(crate) jobs: Arc<dyn JobQueue>,
+    /// The reactor, whose port the ops' events are registered with.
+    pub(crate) reactor: Arc<Reactor>,
+}
+
+impl OpContext {
+    pub(crate) fn new(
+        table: Arc<OpTable>,
+        jobs: Arc<dyn JobQueue>,
+        reactor: &Arc<Reactor>,
+    ) -> Self {
+        OpContext {
+            table,
+            jobs,
+            reactor: reactor.clone(),
+        }
+    }
+}
+
+/// What a slot owns on this backend.
+pub(crate) type Owned = Box<dyn OverlappedState>;
+
+/// The file or pipe an op runs on, kept open until the op is acknowledged.
+pub(crate) type SharedHandle = Arc<dyn AsRawHandle + Send + Sync>;
+
+fn packet_key(key: OpKey) -> usize {
+    COMPLETION_KEY_BIT | key.to_bits()
+}
+
+/// Submits one overlapped op (steps 1–2). `target` gives the buffer's
+/// pointer and length for the kernel (spare capacity for reads, initialized
+/// bytes for writes); the pointer stays valid while the state is in its
+/// slot (the `IoBuf` contract: the bytes do not move with the value).
+pub(crate) fn submit<B: Send + 'static>(
+    ctx: &OpContext,
+    handle: &SharedHandle,
+    mut buf: B,
+    offset: u64,
+    kind: Kind,
+    target: fn(&mut B) -> (*mut u8, usize),
+    on_done: fn(&mut B, &io::Result<usize>),
+) -> Op<BufResult<usize, B>> {
+    let ops = &ctx.table;
+    // SAFETY: plain FFI: a manual-reset, initially unsignalled, unnamed event.
+    let raw_event = unsafe { CreateEventW(std::ptr::null(), 1, 0, std::ptr::null()) };
+    if raw_event.is_null() {
+        let key = ops.submit();
+        let out = BufResult::<usize, B>(Err(io::Error::last_os_error()), buf);
+        ops.complete(key, ended(Ended::Returned(out)));
+        return Op::new(ops, key);
+    }
+    // SAFETY: `CreateEventW` returned a new handle that nothing else owns.
+    let event = unsafe { OwnedHandle::from_raw_handle(raw_event) };
+    let (ptr, len) = target(&mut buf);
+    // SAFETY: OVERLAPPED is plain data; all-zero is its documented start.
+    let mut ov: OVERLAPPED = unsafe { std::mem::zeroed() };
+    ov.Anonymous.Anonymous.Offset = offset as u32;
+    ov.Anonymous.Anonymous.OffsetHigh = (offset >> 32) as u32;
+    ov.hEvent = raw_event;
+    let state: Box<State<B>> = Box::new(State {
+        ov: UnsafeCell::new(ov),
+        event,
+        handle: handle.clone(),
+        buf,
+        on_done,
+    });
+    let ov_ptr = state.ov.get();
+    let file = handle.as_raw_handle();
+    // Step 1: the slot owns the state from here on; the box does not move.
+    let key = ops.submit_owned(state);
+    let poller = ctx.reactor.poller();
+    // SAFETY: the event stays open until `remove_waitable` (step 2 or 3),
+    // or forever if the op is never acknowledged (retained).
+    let registered = unsafe {
+        poller.add_waitable(
+            raw_event,
+            Event::readable(packet_key(key)),
+            PollMode::Oneshot,
+        )
+    };
+    if let Err(e) = registered {
+        finish_now(poller, ops, key, Err(e), false);
+        return Op::new(ops, key);
+    }
+    let len32 = u32::try_from(len).unwrap_or(u32::MAX);
+    // SAFETY: `file` is open (the state holds a reference to it); `ptr` is
+    // valid for `len32` bytes and `ov_ptr` for an OVERLAPPED, both inside
+    // the slot's state, which is freed only after the kernel's
+    // acknowledgement (steps 3–4).
+    let ok = unsafe {
+        match kind {
+            Kind::Read => ReadFile(file, ptr, len32, std::ptr::null_mut(), ov_ptr),
+            Kind::Write => WriteFile(file, ptr, len32, std::ptr::null_mut(), ov_ptr),
+            Kind::Connect => ConnectNamedPipe(file, ov_ptr),
+        }
+    };
+    if ok == 0 {
+        // SAFETY: plain FFI, right after the failed call.
+        let code = unsafe { GetLastError() };
+        if code == ERROR_PIPE_CONNECTED && kind == Kind::Connect {
+            finish_now(poller, ops, key, Ok(0), true);
+        } else if code != ERROR_IO_PENDING {
+            let res = map_error(code, 0);
+            finish_now(poller, ops, key, res, true);
+        }
+    }
+    Op::new(ops, key)
+}
+
+/// Step 2: the kernel never took the op; complete it here.
+fn finish_now(poller: &Poller, ops: &OpTable, key: OpKey, res: io::Result<usize>, added: bool) {
+    let Some(state) = ops.take_owned(key) else {
+        return;
+    };
+    if added {
+        let _ = poller.remove_waitable(waitable(state.event()));
+    }
+    ops.complete(key, state.finish(res));
+}
+
+/// Maps a failed op's error code; the end of a pipe or file is a read of
+/// `n` (0) bytes, a partial message read is a read of `n` bytes.
+fn map_error(code: u32, n: usize) -> io::Result<usize> {
+    match code {
+        ERROR_BROKEN_PIPE | ERROR_HANDLE_EOF | ERROR_MORE_DATA => Ok(n),
+        _ => Err(io::Error::from_raw_os_error(code as i32)),
+    }
+}
+
+/// The reactor's way into this backend (step 3).
+struct Iocp {
+    table: Arc<OpTable>,
+}
+
+/// The completion handler the reactor is built with.
+pub(crate) fn completion_handler(table: &Arc<OpTable>) -> Option<Box<dyn Completions>> {
+    Some(Box::new(Iocp {
+        table: table.clone(),
+    }))
+}
+
+impl Completions for Iocp {
+    fn is_completion(&self, key: usize) -> bool {
+        key & COMPLETION_KEY_BIT != 0
+    }
+
+    /// Step 3, for each completion packet, with no lock held.
+    fn complete(&self, poller: &Poller, bits: usize) {
+        let ops = &*self.table;
+        let key = OpKey::from_bits(bits & !COMPLETION_KEY_BIT);
+        let Some(state) = ops.take_owned(key) else {
+            // Step 5: no slot (or no state) for this packet.
+            ops.count_stale(key, "completion packet for a missing or stale op slot");
+            return;
+        };
+        let mut n: u32 = 0;
+        // SAFETY: the handle is open (the state holds it) and the OVERLAPPED
+        // is the one the op was submitted with; bWait = FALSE never blocks.
+        let ok = unsafe { GetOverlappedResult(state.handle(), state.overlapped(), &mut n, 0) };
+        let code = if ok == 0 {
+            // SAFETY: plain FFI, right after the failed call.
+            unsafe { GetLastError() }
+        } else {
+            0
+        };
+        if ok == 0 && code == ERROR_IO_INCOMPLETE {
+            // Signalled but not done: put it back and wait again.
+            let event = state.event();
+            ops.restore_owned(key, state);
+            let _ =
+                poller.modify_waitable(waitable(event), Event::readable(bits), PollMode::Oneshot);
+            return;
+        }
+        let _ = poller.remove_waitable(waitable(state.event()));
+        let res = if ok != 0 {
+            Ok(n as usize)
+        } else {
+            map_error(code, n as usize)
+        };
+        ops.complete(key, state.finish(res));
+    }
+}
+
+/// A borrowed event handle for `polling`'s waitable API.
+fn waitable<'a>(event: HANDLE) -> BorrowedHandle<'a> {
+    // SAFETY: callers hold the op state that owns the event, so it is open
+    // for as long as the borrow is used (one `polling` call).
+    unsafe { BorrowedHandle::borrow_raw(event) }
+}
+
+/// An overlapped positional read into the buffer's spare capacity.
+pub(crate) fn read_file_at<B: IoBufMut>(
+    ctx: &OpContext,
+    file: &Arc<std::fs::File>,
+    buf: B,
+    pos: u64,
+) -> Result<Op<BufResult<usize, B>>, B> {
+    let handle: SharedHandle = file.clone();
+    Ok(submit(
+        ctx,
+        &handle,
+        buf,
+        pos,
+        Kind::Read,
+        |b| {
+            let len = b.buf_len();
+            let spare = b.buf_capacity() - len;
+            // SAFETY: `len <= capacity`, so the offset is in bounds.
+            (unsafe { b.as_buf_mut_ptr().add(len) }, spare)
+        },
+        |b, res| {
+            // On error too (with 0): tells the buffer the kernel is done.
+            let n = *res.as_ref().unwrap_or(&0);
+            // SAFETY: the kernel wrote `n` bytes into the spare capacity.
+            unsafe { b.advance_init(n) }
+        },
+    ))
+}
+
+/// An overlapped positional write of the buffer's initialized bytes.
+pub(crate) fn write_file_at<B: IoBuf>(
+    ctx: &OpContext,
+    file: &Arc<std::fs::File>,
+    buf: B,
+    pos: u64,
+) -> Result<Op<BufResult<usize, B>>, B> {
+    let handle: SharedHandle = file.clone();
+    Ok(submit(
+        ctx,
+        &handle,
+        buf,
+        pos,
+        Kind::Write,
+        // The kernel only reads through a write's pointer.
+        |b| (b.as_buf_ptr().cast_mut(), b.buf_len()),
+        |_, _| {},
+    ))
+}
