@@ -13,6 +13,7 @@
 //!    either drive the reactor (block in `Poller::wait` until the next timer)
 //!    or, if another thread drives it, sleep on the parker.
 
+use std::cell::{RefCell, RefMut};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -25,7 +26,10 @@ use parking::Parker;
 
 use super::park::WakeTarget;
 use super::task::{self, Runnable};
-use super::{LocalTasks, Scheduler, Waiter, LIFO, LOCAL_QUEUE_CAPACITY, WORKER};
+use super::{
+    LocalTasks, Producer, ProducerCell, Scheduler, Waiter, LIFO, LOCAL_QUEUE_CAPACITY, PRODUCER,
+    WORKER,
+};
 use crate::reactor::{Drive, Reactor};
 use crate::runtime::{context, Shared};
 
@@ -90,13 +94,17 @@ impl Wake for MainWake {
 /// # Invariant
 ///
 /// At most one `Worker` per index exists at a time (`claim` takes the
-/// slot's parker, `drop` gives it back, both under the slot's mutex), so
-/// its thread is the owner of that worker's run queue (`Ring::push`/`pop`).
+/// slot's parker and queue `Producer`, `drop` gives them back, both under
+/// the slot's mutex), so its thread is the only one that pushes to and pops
+/// from that worker's run queue.
 pub(crate) struct Worker<'a> {
     shared: &'a Arc<Shared>,
     index: usize,
     /// Given back to the slot on drop.
     parker: Option<Parker>,
+    /// The producer of this worker's local queue, shared with the schedule
+    /// path on this thread (`PRODUCER`); given back with `parker`.
+    producer: ProducerCell,
     local: Rc<LocalTasks>,
     tick: u32,
     lifo_runs: u32,
@@ -129,12 +137,16 @@ impl<'a> Worker<'a> {
         local: Option<Rc<LocalTasks>>,
     ) -> Option<Worker<'a>> {
         let slot = &shared.scheduler.workers[index];
-        let parker = slot
-            .parker
+        let (parker, producer) = slot
+            .owner
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take()?;
+        let producer = Rc::new(RefCell::new(Some(producer)));
         WORKER.with(|w| w.set((&shared.scheduler as *const Scheduler, index)));
+        // At thread exit the thread-local may be gone: then this thread's
+        // wakes go to the injector (`Scheduler::push_here`).
+        let _ = PRODUCER.try_with(|p| *p.borrow_mut() = Some(producer.clone()));
         let local = match local {
             Some(local) => {
                 local.retarget(slot.waiter.clone());
@@ -146,6 +158,7 @@ impl<'a> Worker<'a> {
             shared,
             index,
             parker: Some(parker),
+            producer,
             local,
             tick: 0,
             lifo_runs: 0,
@@ -161,6 +174,13 @@ impl<'a> Worker<'a> {
 
     pub(crate) fn waiter(&self) -> &Arc<Waiter> {
         &self.sched().workers[self.index].waiter
+    }
+
+    /// This worker's end of its local queue, for a push or a pop.
+    fn producer(&self) -> RefMut<'_, Producer> {
+        RefMut::map(self.producer.borrow_mut(), |p| {
+            p.as_mut().expect("held until drop")
+        })
     }
 
     fn sched(&self) -> &'a Scheduler {
@@ -229,12 +249,10 @@ impl<'a> Worker<'a> {
                 self.lifo_runs += 1;
                 return Some(r);
             }
-            // SAFETY: this thread runs as worker `self.index` (see `Worker`).
-            unsafe { sched.push_local(self.index, r) };
+            sched.push_local(&mut self.producer(), r);
         }
         self.lifo_runs = 0;
-        // SAFETY: as above: the ring's owner.
-        if let Some(r) = unsafe { sched.workers[self.index].queue.pop() } {
+        if let Some(r) = self.producer().pop() {
             return Some(r);
         }
         if let Some(r) = self.local.pop() {
@@ -252,10 +270,10 @@ impl<'a> Worker<'a> {
         let local = &sched.workers[self.index].queue;
         let room = (LOCAL_QUEUE_CAPACITY / 2).saturating_sub(local.len());
         let share = sched.injector.len() / sched.workers.len() + 1;
+        let mut producer = self.producer();
         for _ in 0..room.min(share).min(INJECTOR_BATCH) {
             let Ok(r) = sched.injector.pop() else { break };
-            // SAFETY: this thread runs as worker `self.index`.
-            unsafe { sched.push_local(self.index, r) };
+            sched.push_local(&mut producer, r);
         }
         Some(first)
     }
@@ -297,11 +315,10 @@ impl<'a> Worker<'a> {
 
     fn steal_from(&self, victim: usize) -> Option<Runnable> {
         let sched = self.sched();
+        let mut producer = self.producer();
         sched.workers[victim]
             .queue
-            // SAFETY: this thread runs as worker `self.index` (the thief
-            // pushes into its own ring).
-            .steal(|r| unsafe { sched.push_local(self.index, r) })
+            .steal(|r| sched.push_local(&mut producer, r))
     }
 
     fn next_rand(&mut self) -> u32 {
@@ -375,13 +392,14 @@ impl Drop for Worker<'_> {
             self.sched().idle.stop_searching();
         }
         if let Some(r) = LIFO.try_with(|s| s.take()).ok().flatten() {
-            // SAFETY: still worker `self.index` until this drop returns.
-            unsafe { self.sched().push_local(self.index, r) };
+            self.sched().push_local(&mut self.producer(), r);
         }
         let _ = WORKER.try_with(|w| w.set((std::ptr::null(), 0)));
+        let _ = PRODUCER.try_with(|p| p.borrow_mut().take());
         self.local.shutdown();
         let slot = &self.sched().workers[self.index];
-        *slot.parker.lock().unwrap_or_else(|e| e.into_inner()) = self.parker.take();
+        *slot.owner.lock().unwrap_or_else(|e| e.into_inner()) =
+            self.parker.take().zip(self.producer.take());
         self.sched().wake_slot_waiters(self.reactor());
     }
 }
@@ -391,7 +409,51 @@ mod tests {
     use std::sync::mpsc;
     use std::time::Duration;
 
+    use super::Worker;
     use crate::runtime::Runtime;
+
+    /// `claim` hands a worker slot, with the one producer handle of its
+    /// local queue, to one thread at a time: no second claim succeeds while
+    /// a `Worker` holds it, and dropping the `Worker` gives it back.
+    #[test]
+    fn a_worker_slot_and_its_queue_producer_are_claimed_once_at_a_time() {
+        let rt = Runtime::builder().current_thread().build().unwrap();
+        let shared = &rt.handle().shared;
+        let first = Worker::claim(shared, 0, None).expect("the slot is free");
+        assert!(Worker::claim(shared, 0, None).is_none(), "claimed twice");
+        std::thread::scope(|s| {
+            s.spawn(|| assert!(Worker::claim(shared, 0, None).is_none(), "claimed twice"));
+        });
+        drop(first);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let next = Worker::claim(shared, 0, None).expect("given back on drop");
+                assert!(next.producer().pop().is_none());
+            });
+        });
+    }
+
+    /// Step 1 of "Where a woken task goes", through the producer the
+    /// schedule path reaches on a worker's thread: a task woken there takes
+    /// the LIFO slot and the one it displaces goes to the local queue; the
+    /// `Worker`'s drop queues the LIFO task too, and the next claim runs
+    /// both.
+    #[test]
+    fn a_task_woken_on_a_worker_displaces_the_lifo_task_into_its_local_queue() {
+        let rt = Runtime::builder().current_thread().build().unwrap();
+        let shared = &rt.handle().shared;
+        let queue = &shared.scheduler.workers[0].queue;
+        let worker = Worker::claim(shared, 0, None).expect("the slot is free");
+        let first = shared.spawn(async { 1 });
+        assert_eq!(queue.len(), 0, "the first task takes the LIFO slot");
+        let second = shared.spawn(async { 2 });
+        assert_eq!(queue.len(), 1, "the displaced task is in the local queue");
+        drop(worker);
+        assert_eq!(queue.len(), 2, "the LIFO task is queued on drop");
+        let sum = rt.block_on(async { first.await.unwrap() + second.await.unwrap() });
+        assert_eq!(sum, 3);
+        assert!(queue.is_empty());
+    }
 
     /// Regression for protocol step 6 in `idle`: a notified worker must not
     /// fall asleep in the poller while counted as searching. Alternates
