@@ -60,6 +60,7 @@ pub(crate) use worker::{MainWake, Worker};
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -77,15 +78,26 @@ pub(crate) use taskset::TaskSet;
 /// Capacity of each worker's local queue; overflow goes to the injector.
 const LOCAL_QUEUE_CAPACITY: usize = 256;
 
+/// The producer handle of a worker's local queue: whoever holds it pushes
+/// and pops (`ring::Local`).
+type Producer = ring::Local<Runnable, LOCAL_QUEUE_CAPACITY>;
+
+/// A `Producer` held by a `Worker` and shared with the schedule path on its
+/// thread (`PRODUCER`); `None` once the `Worker` has given it back.
+type ProducerCell = Rc<RefCell<Option<Producer>>>;
+
 /// One worker's slots in the shared scheduler.
 pub(crate) struct WorkerSlot {
-    /// Its local run queue: only this worker pushes and pops (`ring`);
-    /// other workers steal half of it.
-    pub(crate) queue: Ring<Runnable, LOCAL_QUEUE_CAPACITY>,
+    /// Its local run queue, the part anyone may use: other workers steal
+    /// half of it (`ring`). Pushes and pops go through the `Producer` in
+    /// `owner`.
+    pub(crate) queue: Arc<Ring<Runnable, LOCAL_QUEUE_CAPACITY>>,
     /// How to wake it.
     pub(crate) waiter: Arc<Waiter>,
-    /// Its parker, taken by the thread that runs as this worker.
-    pub(crate) parker: Mutex<Option<Parker>>,
+    /// Its parker and the one `Producer` of `queue`, taken together by the
+    /// thread that runs as this worker and given back when it stops, so
+    /// that thread is the queue's only owner.
+    pub(crate) owner: Mutex<Option<(Parker, Producer)>>,
     /// Tasks polled (flushed from the worker's local count when it parks).
     pub(crate) polls: AtomicU64,
     /// Successful steals by this worker.
@@ -120,6 +132,9 @@ thread_local! {
     static WORKER: Cell<(*const Scheduler, usize)> = const { Cell::new((std::ptr::null(), 0)) };
     /// The current worker's LIFO slot (meaningful only while `WORKER` is set).
     static LIFO: Cell<Option<Runnable>> = const { Cell::new(None) };
+    /// The current worker's local queue producer, shared with its `Worker`:
+    /// set and cleared with `WORKER`.
+    static PRODUCER: RefCell<Option<ProducerCell>> = const { RefCell::new(None) };
     /// While `Scheduler::cancel` runs on this thread: that scheduler, and the
     /// runnables its wakes scheduled here, to poll once each wake returns.
     static CANCELLED: RefCell<Option<(*const Scheduler, Vec<Runnable>)>> =
@@ -136,10 +151,11 @@ impl Scheduler {
         let workers = (0..count)
             .map(|_| {
                 let (parker, waiter) = Waiter::pair();
+                let (queue, producer) = ring::new();
                 WorkerSlot {
-                    queue: Ring::new(),
+                    queue,
                     waiter: Arc::new(waiter),
-                    parker: Mutex::new(Some(parker)),
+                    owner: Mutex::new(Some((parker, producer))),
                     polls: AtomicU64::new(0),
                     steals: AtomicU64::new(0),
                 }
@@ -176,24 +192,22 @@ impl Scheduler {
             return;
         };
         match self.current_worker() {
-            Some(index) if !info.woken_while_running => {
+            Some(_) if !info.woken_while_running => {
                 let mut runnable = Some(runnable);
                 // `try_with`: a worker being torn down at thread exit has no
-                // LIFO slot any more; its local queue still works.
+                // LIFO slot any more; its local queue may still work.
                 let prev = LIFO
                     .try_with(|slot| slot.replace(runnable.take()))
                     .unwrap_or_else(|_| runnable.take());
                 let Some(prev) = prev else {
                     return; // only this worker can run the LIFO slot: no wake
                 };
-                // SAFETY: `current_worker` says this thread is worker `index`.
-                unsafe { self.push_local(index, prev) };
+                self.push_here(prev);
             }
-            Some(index) => {
+            Some(_) => {
                 // A self-wake (`yield_now`): this worker runs it again soon;
                 // whatever else is queued was announced when it was pushed.
-                // SAFETY: `current_worker` says this thread is worker `index`.
-                unsafe { self.push_local(index, runnable) };
+                self.push_here(runnable);
                 return;
             }
             None => {
@@ -249,19 +263,32 @@ impl Scheduler {
         let _ = CANCELLED.try_with(|c| *c.borrow_mut() = None);
     }
 
-    /// Queues `runnable` on worker `index`'s ring, or the injector when it
-    /// is full.
-    ///
-    /// # Safety
-    ///
-    /// The calling thread runs as worker `index` (it holds that worker's
-    /// `Worker`, so it owns the ring: `Ring::push`).
-    unsafe fn push_local(&self, index: usize, runnable: Runnable) {
-        // SAFETY: the caller is worker `index`, the ring's owner.
-        if let Err(r) = unsafe { self.workers[index].queue.push(runnable) } {
-            if let Err(e) = self.injector.push(r) {
-                self.graveyard.bury(e.into_inner());
-            }
+    /// Steps 1–2: queues `runnable` on the local queue of the worker this
+    /// thread runs as, through `PRODUCER`; on the injector if that queue is
+    /// full or out of reach (the thread-local is gone at thread exit).
+    fn push_here(&self, runnable: Runnable) {
+        let cell = PRODUCER.try_with(|p| p.borrow().clone()).ok().flatten();
+        // Not borrowed already: the `Worker` borrows it only around a queue
+        // operation, which runs no task code and wakes nothing.
+        let mut producer = cell.as_ref().map(|c| c.borrow_mut());
+        match producer.as_deref_mut() {
+            Some(Some(producer)) => self.push_local(producer, runnable),
+            _ => self.push_overflow(runnable),
+        }
+    }
+
+    /// Queues `runnable` on `producer`'s queue (the calling worker's own),
+    /// or on the injector when it is full.
+    fn push_local(&self, producer: &mut Producer, runnable: Runnable) {
+        if let Err(r) = producer.push(runnable) {
+            self.push_overflow(r);
+        }
+    }
+
+    /// Queues on the injector what a local queue could not take.
+    fn push_overflow(&self, runnable: Runnable) {
+        if let Err(e) = self.injector.push(runnable) {
+            self.graveyard.bury(e.into_inner());
         }
     }
 
@@ -292,7 +319,7 @@ impl Scheduler {
 
     pub(crate) fn slot_is_free(&self, index: usize) -> bool {
         self.workers[index]
-            .parker
+            .owner
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .is_some()

@@ -1,61 +1,92 @@
 //! A worker's local run queue: a bounded ring that one thread (its owner,
-//! the worker) pushes to and pops from, and other workers steal half of.
+//! the worker) pushes to and pops from, and other threads steal half of.
 //!
 //! Only the owner ever writes a slot, so a push is a slot write and one
 //! release store, with no compare-and-swap (a general multi-producer queue
 //! pays one per push and per pop).
 //!
+//! # Who may do what
+//!
+//! [`new`] makes a ring and returns its two halves:
+//!
+//! - [`Ring`], shared through an `Arc`: what any thread may do — `steal`
+//!   (step 3), `drain` (step 4), `len`, `is_empty`.
+//! - [`Local`], the producer handle: `push` (step 1) and `pop` (step 2),
+//!   both on `&mut self`. A ring has exactly one and it is not `Clone`, so
+//!   holding `&mut Local` is what makes a thread the owner. Safe code hands
+//!   it to another thread only through something that synchronizes (a
+//!   worker slot keeps it under a mutex between owners), so the old owner's
+//!   last call happens before the new owner's first.
+//!
 //! # Protocol
 //!
-//! State: `tail` (`u32`, stored only by the owner), `head` (a `u64`
+//! State: `tail` (`u32`, stored only through the `Local`), `head` (a `u64`
 //! packing two `u32` positions, `steal` ≤ `real`), and `CAP` slots; every
 //! position is taken modulo 2³² and a slot index is `position % CAP`.
 //! Slots in `real..tail` are queued; slots in `steal..real` are being
 //! copied out by a stealer; `steal == real` when no steal is in progress.
 //!
-//! 1. **Push** (owner): load `head` (Acquire) for `steal`. If `tail - steal
-//!    == CAP` the ring is full (slots still being stolen count): the value
-//!    is handed back. Otherwise write slot `tail`, then store `tail + 1`
-//!    (Release), which publishes the write to whoever loads `tail`.
-//! 2. **Pop** (owner only): compare-and-swap `head` from `(steal, real)` to
+//! 1. **Push** (`Local`): load `head` (Acquire) for `steal`. If `tail -
+//!    steal == CAP` the ring is full (slots still being stolen count): the
+//!    value is handed back. Otherwise write slot `tail`, then store `tail +
+//!    1` (Release), which publishes the write to whoever loads `tail`.
+//! 2. **Pop** (`Local`): compare-and-swap `head` from `(steal, real)` to
 //!    `(real + 1, real + 1)` if no steal is in progress, else to `(steal,
 //!    real + 1)`; on success slot `real` is the owner's to read. Empty when
-//!    `real == tail`. (A non-owner must not pop: it would move `steal`
-//!    past a slot it has not read yet, and the owner could overwrite it.)
-//! 3. **Steal** (any other thread), in three phases. *Claim*: if `steal !=
-//!    real`, another steal is in progress: give up. Load `tail` (Acquire:
-//!    the slots below it are written), take `n = ceil((tail - real) / 2)`,
-//!    compare-and-swap `head` to `(steal, real + n)`. Pops now start at
-//!    `real + n`, and pushes still stop at `steal + CAP`, so nobody writes
-//!    or reads `steal..steal + n`. *Copy* the `n` values out. *Release*:
-//!    compare-and-swap `head` from `(steal, r)` to `(r, r)` (AcqRel; `r` is
-//!    wherever the owner's pops have moved `real`), so the owner's next
-//!    write into those slots happens after the reads.
-//! 4. **Drain** (teardown): steal until empty, so it is safe even while a
-//!    leaked worker still owns the ring.
+//!    `real == tail`. Only the owner may pop, which is why `pop` is on
+//!    `Local`: another thread would move `steal` past a slot it has not
+//!    read yet, and the owner could overwrite it.
+//! 3. **Steal** (`Ring`, any thread but the owner's), in three phases.
+//!    *Claim*: if `steal != real`, another steal is in progress: give up.
+//!    Load `tail` (Acquire: the slots below it are written), take `n =
+//!    ceil((tail - real) / 2)`, compare-and-swap `head` to `(steal, real +
+//!    n)`. Pops now start at `real + n`, and pushes still stop at `steal +
+//!    CAP`, so nobody writes or reads `steal..steal + n`. *Copy* the `n`
+//!    values out. *Release*: compare-and-swap `head` from `(steal, r)` to
+//!    `(r, r)` (AcqRel; `r` is wherever the owner's pops have moved
+//!    `real`), so the owner's next write into those slots happens after the
+//!    reads.
+//! 4. **Drain** (`Ring`, teardown): steal until empty. It only steals, so
+//!    it is safe even while a leaked worker still owns the ring; dropping
+//!    the ring drains it the same way.
 //!
 //! # How it is checked
 //!
-//! Miri's data-race detector, on the unit tests (`.ci/run` runs them under
-//! 8 seeds): `concurrent_owner_and_thieves_take_each_value_once` has an
-//! owner pushing and popping against two thieves. Each way of breaking the
-//! protocol above (a pop that moves `steal` while a steal is in progress, a
-//! `Relaxed` release, a push bounded by `real` instead of `steal`) makes
-//! Miri report a data race on a slot, on some seeds only (the schedule
-//! decides), hence several seeds. The ring is not a loom model: loom does
-//! not interleave a thread's load-then-compare-exchange between another
-//! thread's plain load and what follows it, which is exactly the push
-//! race. So the ring uses std's atomics and cell directly, not
-//! `crate::sync`'s loom switch. The per-seed results are in
+//! Miri's data-race detector runs the unit tests:
+//! `concurrent_owner_and_thieves_take_each_value_once` has an owner pushing
+//! and popping against two thieves, so a step above done wrong (a pop that
+//! moves `steal` while a steal is in progress, a `Relaxed` release, a push
+//! bounded by `real` instead of `steal`) is a race on a slot. Whether the
+//! race happens depends on the schedule, which Miri's seed picks, so
+//! `.ci/run` runs several seeds; the results per seed are in
 //! `docs/benchmarks.md` ("Run queue checks").
-
-use std::mem::MaybeUninit;
+//!
+//! The ring is not a loom model, so it uses std's atomics and cell
+//! directly, not `crate::sync`'s loom switch: loom does not interleave a
+//! thread's load-then-compare-exchange between another thread's plain load
+//! and what follows it, which is exactly the push race.
 
 use std::cell::UnsafeCell;
+use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
 
-/// A bounded single-producer, multi-consumer ring of `CAP` values (a power
-/// of two). See the module doc for who may call what.
+/// Makes an empty ring of `CAP` values (a power of two, at most 2¹⁶): the
+/// part any thread may use, and its one producer handle, for the owner.
+pub(crate) fn new<T, const CAP: usize>() -> (Arc<Ring<T, CAP>>, Local<T, CAP>) {
+    let ring = Arc::new(Ring {
+        head: AtomicU64::new(0),
+        tail: AtomicU32::new(0),
+        slots: (0..CAP)
+            .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
+            .collect(),
+    });
+    (ring.clone(), Local { ring })
+}
+
+/// A bounded single-producer, multi-consumer ring of `CAP` values: the part
+/// any thread may use (steps 3 and 4 of the module doc). Pushes and pops go
+/// through its [`Local`].
 pub(crate) struct Ring<T, const CAP: usize> {
     /// `steal << 32 | real`.
     head: AtomicU64,
@@ -69,6 +100,17 @@ unsafe impl<T: Send, const CAP: usize> Send for Ring<T, CAP> {}
 // SAFETY: as above.
 unsafe impl<T: Send, const CAP: usize> Sync for Ring<T, CAP> {}
 
+/// The producer handle of a ring: steps 1 and 2 of the module doc.
+///
+/// # Invariant
+///
+/// It is the only `Local` of `ring` ([`new`] makes one, and it is not
+/// `Clone`), so while `push` or `pop` holds `&mut self`, no other thread
+/// pushes or pops: those are the owner's slot writes and `tail` stores.
+pub(crate) struct Local<T, const CAP: usize> {
+    ring: Arc<Ring<T, CAP>>,
+}
+
 fn pack(steal: u32, real: u32) -> u64 {
     (u64::from(steal) << 32) | u64::from(real)
 }
@@ -77,56 +119,29 @@ fn unpack(head: u64) -> (u32, u32) {
     ((head >> 32) as u32, head as u32)
 }
 
-impl<T, const CAP: usize> Ring<T, CAP> {
-    const MASK: u32 = {
-        assert!(CAP.is_power_of_two() && CAP <= 1 << 16);
-        CAP as u32 - 1
-    };
-
-    pub(crate) fn new() -> Ring<T, CAP> {
-        Ring {
-            head: AtomicU64::new(0),
-            tail: AtomicU32::new(0),
-            slots: (0..CAP)
-                .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
-                .collect(),
-        }
-    }
-
-    fn slot(&self, pos: u32) -> &UnsafeCell<MaybeUninit<T>> {
-        &self.slots[(pos & Self::MASK) as usize]
-    }
-
+impl<T, const CAP: usize> Local<T, CAP> {
     /// Step 1. `Err(value)` when full.
-    ///
-    /// # Safety
-    ///
-    /// Only the owner calls `push` and `pop`: one thread at a time, and a
-    /// change of owner happens-before the new owner's first call (a worker
-    /// slot is handed over under a mutex).
-    pub(crate) unsafe fn push(&self, value: T) -> Result<(), T> {
-        let (steal, _) = unpack(self.head.load(Ordering::Acquire));
-        // Only the owner stores `tail`: its own last store is what it reads.
-        let tail = self.tail.load(Ordering::Relaxed);
+    pub(crate) fn push(&mut self, value: T) -> Result<(), T> {
+        let ring = &*self.ring;
+        let (steal, _) = unpack(ring.head.load(Ordering::Acquire));
+        // Only the `Local` stores `tail`: its own last store is what it reads.
+        let tail = ring.tail.load(Ordering::Relaxed);
         if tail.wrapping_sub(steal) as usize >= CAP {
             return Err(value);
         }
         // SAFETY: `steal <= tail < steal + CAP`: slot `tail` is outside
-        // `steal..tail` (queued or being stolen), so nobody reads it, and
-        // only the owner writes slots.
-        unsafe { (*self.slot(tail).get()).write(value) };
-        self.tail.store(tail.wrapping_add(1), Ordering::Release);
+        // `steal..tail` (queued or being stolen), so no stealer reads it,
+        // and only the `Local`, which `&mut self` holds, writes slots.
+        unsafe { (*ring.slot(tail).get()).write(value) };
+        ring.tail.store(tail.wrapping_add(1), Ordering::Release);
         Ok(())
     }
 
     /// Step 2.
-    ///
-    /// # Safety
-    ///
-    /// As for [`push`](Self::push): the owner only.
-    pub(crate) unsafe fn pop(&self) -> Option<T> {
-        let tail = self.tail.load(Ordering::Relaxed);
-        let mut head = self.head.load(Ordering::Acquire);
+    pub(crate) fn pop(&mut self) -> Option<T> {
+        let ring = &*self.ring;
+        let tail = ring.tail.load(Ordering::Relaxed);
+        let mut head = ring.head.load(Ordering::Acquire);
         loop {
             let (steal, real) = unpack(head);
             if real == tail {
@@ -137,23 +152,34 @@ impl<T, const CAP: usize> Ring<T, CAP> {
                 true => pack(next_real, next_real),
                 false => pack(steal, next_real),
             };
-            match self
+            match ring
                 .head
                 .compare_exchange(head, next, Ordering::AcqRel, Ordering::Acquire)
             {
-                // SAFETY: the owner wrote slot `real` (before `tail`
-                // passed it) and the compare-and-swap gave it to us alone;
-                // pushes cannot reach it again before we return (only we
-                // push, after this read).
-                Ok(_) => return Some(unsafe { (*self.slot(real).get()).assume_init_read() }),
+                // SAFETY: a push wrote slot `real` before `tail` passed it,
+                // and the compare-and-swap gave it to us alone; no push can
+                // reach it again before we return (pushes need the `Local`,
+                // which `&mut self` holds).
+                Ok(_) => return Some(unsafe { (*ring.slot(real).get()).assume_init_read() }),
                 Err(actual) => head = actual,
             }
         }
     }
+}
+
+impl<T, const CAP: usize> Ring<T, CAP> {
+    const MASK: u32 = {
+        assert!(CAP.is_power_of_two() && CAP <= 1 << 16);
+        CAP as u32 - 1
+    };
+
+    fn slot(&self, pos: u32) -> &UnsafeCell<MaybeUninit<T>> {
+        &self.slots[(pos & Self::MASK) as usize]
+    }
 
     /// Step 3: moves about half of this ring's values out, from any thread
     /// but the owner's: the first is returned, the rest go to `rest` (the
-    /// stealer's own ring, through its `push`). `None` if empty or another
+    /// stealer's own ring, through its `Local`). `None` if empty or another
     /// steal is in progress.
     pub(crate) fn steal(&self, mut rest: impl FnMut(T)) -> Option<T> {
         // Claim.
@@ -241,11 +267,10 @@ impl<T, const CAP: usize> Ring<T, CAP> {
 }
 
 impl<T, const CAP: usize> Drop for Ring<T, CAP> {
+    /// Drops the values still queued (step 4; with `&mut self`, no steal is
+    /// in progress).
     fn drop(&mut self) {
-        // SAFETY: `&mut self`: no other thread can call anything.
-        while let Some(v) = unsafe { self.pop() } {
-            drop(v);
-        }
+        self.drain(drop);
     }
 }
 
@@ -255,54 +280,40 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
     use std::sync::Arc;
 
-    /// The tests' access to the owner half.
-    impl<T, const CAP: usize> Ring<T, CAP> {
-        fn push_(&self, v: T) -> Result<(), T> {
-            // SAFETY: in every test, one thread owns each ring: the one
-            // that made it, or for the shared ring the test's main thread.
-            unsafe { self.push(v) }
-        }
-
-        fn pop_(&self) -> Option<T> {
-            // SAFETY: as in `push_`.
-            unsafe { self.pop() }
-        }
-    }
-
     #[test]
     fn fifo_order_full_and_wrap_around() {
-        let r: Ring<u32, 4> = Ring::new();
+        let (r, mut owner) = new::<u32, 4>();
         for round in 0..5u32 {
             for i in 0..4 {
-                r.push_(round * 10 + i).unwrap();
+                owner.push(round * 10 + i).unwrap();
             }
-            assert_eq!(r.push_(99), Err(99), "a full ring hands the value back");
+            assert_eq!(owner.push(99), Err(99), "a full ring hands the value back");
             assert_eq!(r.len(), 4);
             for i in 0..4 {
-                assert_eq!(r.pop_(), Some(round * 10 + i));
+                assert_eq!(owner.pop(), Some(round * 10 + i));
             }
-            assert_eq!(r.pop_(), None);
+            assert_eq!(owner.pop(), None);
             assert!(r.is_empty());
         }
     }
 
     #[test]
     fn steal_takes_the_older_half_and_the_owner_keeps_the_rest() {
-        let r: Ring<u32, 8> = Ring::new();
+        let (r, mut owner) = new::<u32, 8>();
         for i in 0..5 {
-            r.push_(i).unwrap();
+            owner.push(i).unwrap();
         }
         let mut rest = Vec::new();
         assert_eq!(r.steal(|v| rest.push(v)), Some(0));
         assert_eq!(rest, [1, 2], "ceil(5 / 2) = 3 values stolen");
-        assert_eq!(r.pop_(), Some(3));
-        assert_eq!(r.pop_(), Some(4));
+        assert_eq!(owner.pop(), Some(3));
+        assert_eq!(owner.pop(), Some(4));
         assert_eq!(r.steal(|_| unreachable!()), None, "empty");
         // The stolen slots are free again: the ring holds 8 once more.
         for i in 0..8 {
-            r.push_(i).unwrap();
+            owner.push(i).unwrap();
         }
-        assert!(r.push_(8).is_err());
+        assert!(owner.push(8).is_err());
     }
 
     /// Counts live values, so a test sees every value dropped exactly once.
@@ -320,11 +331,11 @@ mod tests {
             live.fetch_add(1, Ordering::SeqCst);
             Counted(live.clone())
         };
-        let r: Ring<Counted, 8> = Ring::new();
+        let (r, mut owner) = new::<Counted, 8>();
         for _ in 0..6 {
-            assert!(r.push_(make()).is_ok());
+            assert!(owner.push(make()).is_ok());
         }
-        drop(r.pop_());
+        drop(owner.pop());
         let mut drained = 0;
         r.drain(|v| {
             drained += 1;
@@ -332,9 +343,9 @@ mod tests {
         });
         assert_eq!((drained, live.load(Ordering::SeqCst)), (5, 0));
         for _ in 0..3 {
-            assert!(r.push_(make()).is_ok());
+            assert!(owner.push(make()).is_ok());
         }
-        drop(r);
+        drop((r, owner));
         assert_eq!(live.load(Ordering::SeqCst), 0, "Drop drops what is queued");
     }
 
@@ -343,21 +354,21 @@ mod tests {
     #[test]
     fn concurrent_owner_and_thieves_take_each_value_once() {
         let n: u32 = if cfg!(miri) { 300 } else { 200_000 };
-        let ring: Arc<Ring<u32, 16>> = Arc::new(Ring::new());
+        let (ring, mut owner) = new::<u32, 16>();
         let seen: Arc<Vec<AtomicUsize>> = Arc::new((0..n).map(|_| AtomicUsize::new(0)).collect());
         let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let thieves: Vec<_> = (0..2)
             .map(|_| {
                 let (ring, seen, done) = (ring.clone(), seen.clone(), done.clone());
                 std::thread::spawn(move || {
-                    let mine: Ring<u32, 16> = Ring::new();
+                    let (_, mut mine) = new::<u32, 16>();
                     let mark = |v: u32| seen[v as usize].fetch_add(1, Ordering::SeqCst);
                     loop {
                         let finished = done.load(Ordering::SeqCst);
-                        if let Some(v) = ring.steal(|v| mine.push_(v).map_err(mark).unwrap_or(())) {
+                        if let Some(v) = ring.steal(|v| mine.push(v).map_err(mark).unwrap_or(())) {
                             mark(v);
                         }
-                        while let Some(v) = mine.pop_() {
+                        while let Some(v) = mine.pop() {
                             mark(v);
                         }
                         if finished && ring.is_empty() {
@@ -370,11 +381,11 @@ mod tests {
             .collect();
         let mark = |v: u32| seen[v as usize].fetch_add(1, Ordering::SeqCst);
         for v in 0..n {
-            if let Err(v) = ring.push_(v) {
+            if let Err(v) = owner.push(v) {
                 mark(v); // full: the owner "overflows" it elsewhere
             }
             if v % 3 == 0 {
-                if let Some(v) = ring.pop_() {
+                if let Some(v) = owner.pop() {
                     mark(v);
                 }
             }
@@ -383,7 +394,7 @@ mod tests {
         for t in thieves {
             t.join().unwrap();
         }
-        while let Some(v) = ring.pop_() {
+        while let Some(v) = owner.pop() {
             mark(v);
         }
         let wrong: Vec<_> = (0..n)

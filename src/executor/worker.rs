@@ -13,6 +13,7 @@
 //!    either drive the reactor (block in `Poller::wait` until the next timer)
 //!    or, if another thread drives it, sleep on the parker.
 
+use std::cell::{RefCell, RefMut};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -25,7 +26,10 @@ use parking::Parker;
 
 use super::park::WakeTarget;
 use super::task::{self, Runnable};
-use super::{LocalTasks, Scheduler, Waiter, LIFO, LOCAL_QUEUE_CAPACITY, WORKER};
+use super::{
+    LocalTasks, Producer, ProducerCell, Scheduler, Waiter, LIFO, LOCAL_QUEUE_CAPACITY, PRODUCER,
+    WORKER,
+};
 use crate::reactor::{Drive, Reactor};
 
 /// Ticks between fairness checks of the injector and non-blocking polls of
@@ -89,13 +93,17 @@ impl Wake for MainWake {
 /// # Invariant
 ///
 /// At most one `Worker` per index exists at a time (`claim` takes the
-/// slot's parker, `drop` gives it back, both under the slot's mutex), so
-/// its thread is the owner of that worker's run queue (`Ring::push`/`pop`).
+/// slot's parker and queue `Producer`, `drop` gives them back, both under
+/// the slot's mutex), so its thread is the only one that pushes to and pops
+/// from that worker's run queue.
 pub(crate) struct Worker<'a> {
     sched: &'a Arc<Scheduler>,
     index: usize,
     /// Given back to the slot on drop.
     parker: Option<Parker>,
+    /// The producer of this worker's local queue, shared with the schedule
+    /// path on this thread (`PRODUCER`); given back with `parker`.
+    producer: ProducerCell,
     local: Rc<LocalTasks>,
     tick: u32,
     lifo_runs: u32,
@@ -117,12 +125,16 @@ impl<'a> Worker<'a> {
         local: Option<Rc<LocalTasks>>,
     ) -> Option<Worker<'a>> {
         let slot = &sched.workers[index];
-        let parker = slot
-            .parker
+        let (parker, producer) = slot
+            .owner
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take()?;
+        let producer = Rc::new(RefCell::new(Some(producer)));
         WORKER.with(|w| w.set((&**sched as *const Scheduler, index)));
+        // At thread exit the thread-local may be gone: then this thread's
+        // wakes go to the injector (`Scheduler::push_here`).
+        let _ = PRODUCER.try_with(|p| *p.borrow_mut() = Some(producer.clone()));
         let local = match local {
             Some(local) => {
                 local.retarget(slot.waiter.clone());
@@ -134,6 +146,7 @@ impl<'a> Worker<'a> {
             sched,
             index,
             parker: Some(parker),
+            producer,
             local,
             tick: 0,
             lifo_runs: 0,
@@ -149,6 +162,13 @@ impl<'a> Worker<'a> {
 
     pub(crate) fn waiter(&self) -> &Arc<Waiter> {
         &self.sched().workers[self.index].waiter
+    }
+
+    /// This worker's end of its local queue, for a push or a pop.
+    fn producer(&self) -> RefMut<'_, Producer> {
+        RefMut::map(self.producer.borrow_mut(), |p| {
+            p.as_mut().expect("held until drop")
+        })
     }
 
     fn sched(&self) -> &'a Scheduler {
@@ -217,12 +237,10 @@ impl<'a> Worker<'a> {
                 self.lifo_runs += 1;
                 return Some(r);
             }
-            // SAFETY: this thread runs as worker `self.index` (see `Worker`).
-            unsafe { sched.push_local(self.index, r) };
+            sched.push_local(&mut self.producer(), r);
         }
         self.lifo_runs = 0;
-        // SAFETY: as above: the ring's owner.
-        if let Some(r) = unsafe { sched.workers[self.index].queue.pop() } {
+        if let Some(r) = self.producer().pop() {
             return Some(r);
         }
         if let Some(r) = self.local.pop() {
@@ -240,10 +258,10 @@ impl<'a> Worker<'a> {
         let local = &sched.workers[self.index].queue;
         let room = (LOCAL_QUEUE_CAPACITY / 2).saturating_sub(local.len());
         let share = sched.injector.len() / sched.workers.len() + 1;
+        let mut producer = self.producer();
         for _ in 0..room.min(share).min(INJECTOR_BATCH) {
             let Ok(r) = sched.injector.pop() else { break };
-            // SAFETY: this thread runs as worker `self.index`.
-            unsafe { sched.push_local(self.index, r) };
+            sched.push_local(&mut producer, r);
         }
         Some(first)
     }
@@ -285,11 +303,10 @@ impl<'a> Worker<'a> {
 
     fn steal_from(&self, victim: usize) -> Option<Runnable> {
         let sched = self.sched();
+        let mut producer = self.producer();
         sched.workers[victim]
             .queue
-            // SAFETY: this thread runs as worker `self.index` (the thief
-            // pushes into its own ring).
-            .steal(|r| unsafe { sched.push_local(self.index, r) })
+            .steal(|r| sched.push_local(&mut producer, r))
     }
 
     fn next_rand(&mut self) -> u32 {
@@ -363,13 +380,14 @@ impl Drop for Worker<'_> {
             self.sched().idle.stop_searching();
         }
         if let Some(r) = LIFO.try_with(|s| s.take()).ok().flatten() {
-            // SAFETY: still worker `self.index` until this drop returns.
-            unsafe { self.sched().push_local(self.index, r) };
+            self.sched().push_local(&mut self.producer(), r);
         }
         let _ = WORKER.try_with(|w| w.set((std::ptr::null(), 0)));
+        let _ = PRODUCER.try_with(|p| p.borrow_mut().take());
         self.local.shutdown();
         let slot = &self.sched().workers[self.index];
-        *slot.parker.lock().unwrap_or_else(|e| e.into_inner()) = self.parker.take();
+        *slot.owner.lock().unwrap_or_else(|e| e.into_inner()) =
+            self.parker.take().zip(self.producer.take());
         self.sched().wake_slot_waiters();
     }
 }
@@ -379,7 +397,64 @@ mod tests {
     use std::sync::mpsc;
     use std::time::Duration;
 
+    use std::sync::Arc;
+
+    use super::{Scheduler, Worker};
+    use crate::reactor::Reactor;
     use crate::runtime::Runtime;
+
+    /// A one-worker scheduler on its own reactor: the executor alone.
+    fn scheduler() -> Arc<Scheduler> {
+        let reactor = Arc::new(Reactor::new(None).expect("a poller"));
+        Arc::new(Scheduler::new(1, reactor, Box::new(|| {})))
+    }
+
+    /// `claim` hands a worker slot, with the one producer handle of its
+    /// local queue, to one thread at a time: no second claim succeeds while
+    /// a `Worker` holds it, and dropping the `Worker` gives it back.
+    #[test]
+    fn a_worker_slot_and_its_queue_producer_are_claimed_once_at_a_time() {
+        let sched = &scheduler();
+        let first = Worker::claim(sched, 0, None).expect("the slot is free");
+        assert!(Worker::claim(sched, 0, None).is_none(), "claimed twice");
+        std::thread::scope(|s| {
+            s.spawn(|| assert!(Worker::claim(sched, 0, None).is_none(), "claimed twice"));
+        });
+        drop(first);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let next = Worker::claim(sched, 0, None).expect("given back on drop");
+                assert!(next.producer().pop().is_none());
+            });
+        });
+    }
+
+    /// Step 1 of "Where a woken task goes", through the producer the
+    /// schedule path reaches on a worker's thread: a task woken there takes
+    /// the LIFO slot and the one it displaces goes to the local queue; the
+    /// `Worker`'s drop queues the LIFO task too, and the next claim runs
+    /// both.
+    #[test]
+    fn a_task_woken_on_a_worker_displaces_the_lifo_task_into_its_local_queue() {
+        let sched = &scheduler();
+        let queue = &sched.workers[0].queue;
+        let worker = Worker::claim(sched, 0, None).expect("the slot is free");
+        let first = sched.spawn(async { 1 }, || true);
+        assert_eq!(queue.len(), 0, "the first task takes the LIFO slot");
+        let second = sched.spawn(async { 2 }, || true);
+        assert_eq!(queue.len(), 1, "the displaced task is in the local queue");
+        drop(worker);
+        assert_eq!(queue.len(), 2, "the LIFO task is queued on drop");
+        let next = Worker::claim(sched, 0, None).expect("given back on drop");
+        while let Some(r) = next.producer().pop() {
+            super::task::run(r);
+        }
+        drop(next);
+        let sum =
+            futures_lite::future::block_on(async { first.await.unwrap() + second.await.unwrap() });
+        assert_eq!(sum, 3);
+        assert!(queue.is_empty());
+    }
 
     /// Regression for protocol step 6 in `idle`: a notified worker must not
     /// fall asleep in the poller while counted as searching. Alternates
