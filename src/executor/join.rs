@@ -8,7 +8,7 @@ use std::task::{Context, Poll, Waker};
 
 use async_task::FallibleTask;
 
-use crate::executor::task::{MetaRef, Outcome, Output, Payload, Runnable, TaskMeta};
+use crate::executor::task::{MetaRef, Outcome, Payload, QuietOutcome, Runnable, TaskMeta};
 use crate::wake::Isolated;
 
 /// An owned permission to await, abort or cancel a spawned task.
@@ -32,7 +32,7 @@ use crate::wake::Isolated;
 /// ```
 pub struct JoinHandle<T> {
     /// `None` only after `detach` or a completed `cancel`.
-    task: Option<FallibleTask<Output<T>, TaskMeta>>,
+    task: Option<FallibleTask<QuietOutcome<T>, TaskMeta>>,
     /// The task's metadata (its abort flag); dereferenced only while `task`
     /// is `Some`, which keeps the task allocation alive.
     meta: MetaRef,
@@ -45,7 +45,10 @@ pub struct JoinHandle<T> {
 }
 
 impl<T> JoinHandle<T> {
-    pub(crate) fn new(runnable: &Runnable, task: async_task::Task<Output<T>, TaskMeta>) -> Self {
+    pub(crate) fn new(
+        runnable: &Runnable,
+        task: async_task::Task<QuietOutcome<T>, TaskMeta>,
+    ) -> Self {
         JoinHandle {
             meta: MetaRef::new(task.metadata()),
             waker: runnable.waker(),
@@ -157,7 +160,7 @@ impl<T> Future for JoinHandle<T> {
             .expect("JoinHandle polled after it returned its result");
         let out = std::task::ready!(poll_isolated(Pin::new(task), &mut this.awaiter, cx));
         this.task = None;
-        Poll::Ready(match out.map(Output::take) {
+        Poll::Ready(match out.map(QuietOutcome::take) {
             Some(Outcome::Done(value)) => Ok(value),
             Some(Outcome::Panicked(payload)) => Err(JoinError::panic(payload)),
             Some(Outcome::Aborted) | None => Err(JoinError::cancelled()),

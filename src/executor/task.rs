@@ -161,15 +161,15 @@ pub(crate) enum Outcome<T> {
 }
 
 /// A task's result; its `Drop` never unwinds, whatever `T`'s does.
-pub(crate) struct Output<T>(Option<Outcome<T>>);
+pub(crate) struct QuietOutcome<T>(Option<Outcome<T>>);
 
-impl<T> Output<T> {
+impl<T> QuietOutcome<T> {
     pub(crate) fn take(mut self) -> Outcome<T> {
-        self.0.take().expect("an Output is taken once")
+        self.0.take().expect("an outcome is taken once")
     }
 }
 
-impl<T> Drop for Output<T> {
+impl<T> Drop for QuietOutcome<T> {
     fn drop(&mut self) {
         drop_quietly(self.0.take());
     }
@@ -263,7 +263,7 @@ impl<F> Catching<F> {
 }
 
 impl<F: Future> Future for Catching<F> {
-    type Output = Output<F::Output>;
+    type Output = QuietOutcome<F::Output>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
@@ -278,7 +278,7 @@ impl<F: Future> Future for Catching<F> {
                     Outcome::Panicked(payload)
                 }
             };
-            return Poll::Ready(Output(Some(outcome)));
+            return Poll::Ready(QuietOutcome(Some(outcome)));
         }
         let StageProj::Running { fut } = this.stage.as_mut().project() else {
             unreachable!("async-task never polls a completed future");
@@ -316,6 +316,6 @@ impl<F: Future> Future for Catching<F> {
                 Outcome::Panicked(payload)
             }
         };
-        Poll::Ready(Output(Some(outcome)))
+        Poll::Ready(QuietOutcome(Some(outcome)))
     }
 }

@@ -111,10 +111,7 @@ impl TcpListener {
 
     fn bind_addr(addr: SocketAddr) -> io::Result<TcpListener> {
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-        // On Windows SO_REUSEADDR would let another socket steal the port.
-        if !cfg!(windows) {
-            socket.set_reuse_address(true)?;
-        }
+        crate::sys::prepare_listener(&socket)?;
         socket.set_nonblocking(true)?;
         socket.bind(&addr.into())?;
         socket.listen(BACKLOG)?;

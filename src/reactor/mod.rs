@@ -24,9 +24,11 @@
 //! gives it the `Completions` object at construction. Where there is no
 //! completion backend, every event is a readiness event.
 
+mod sleep;
 mod source;
 mod timers;
 
+pub use sleep::Sleep;
 pub(crate) use source::{Direction, Source};
 pub(crate) use timers::{deadline_after, TimerKey, Timers};
 

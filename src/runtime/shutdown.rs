@@ -81,8 +81,8 @@ use slab::Slab;
 
 use super::{context, Shared};
 use crate::executor::{MainWake, Worker};
+use crate::reactor::Sleep;
 use crate::sys;
-use crate::time::{sleep_until_on, Sleep};
 
 /// Step 3's bound past the drain deadline.
 const SETTLE: Duration = Duration::from_millis(50);
@@ -91,10 +91,19 @@ const JOIN_GRACE: Duration = Duration::from_millis(40);
 /// Steps 3–4: how often the shutting-down thread polls queued tasks.
 const HELP_INTERVAL: Duration = Duration::from_millis(1);
 
-const RUNNING: u8 = 0;
-const DRAINING: u8 = 1;
-const CANCELLING: u8 = 2;
-const STOPPED: u8 = 3;
+/// A runtime's stage, in order: a stage only ever moves forward (stored as
+/// its `u8` in one atomic, so step 1 stays one compare-exchange).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+enum Stage {
+    Running = 0,
+    /// Step 1 on: no new tasks.
+    Draining = 1,
+    /// Step 3 on: tasks are cancelled.
+    Cancelling = 2,
+    /// Step 5 on: threads are stopping.
+    Stopped = 3,
+}
 
 /// Where a runtime is in its life (step numbers above).
 pub(crate) struct Lifecycle {
@@ -108,7 +117,7 @@ pub(crate) struct Lifecycle {
 impl Lifecycle {
     pub(crate) fn new() -> Lifecycle {
         Lifecycle {
-            state: AtomicU8::new(RUNNING),
+            state: AtomicU8::new(Stage::Running as u8),
             announced: AtomicBool::new(false),
             requested: Mutex::new(Slab::new()),
         }
@@ -123,17 +132,22 @@ impl Lifecycle {
     /// it is async-signal-safe. Returns whether this call made it.
     pub(crate) fn begin(&self) -> bool {
         self.state
-            .compare_exchange(RUNNING, DRAINING, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(
+                Stage::Running as u8,
+                Stage::Draining as u8,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
             .is_ok()
     }
 
-    fn advance(&self, to: u8) {
-        self.state.fetch_max(to, Ordering::AcqRel);
+    fn advance(&self, to: Stage) {
+        self.state.fetch_max(to as u8, Ordering::AcqRel);
     }
 
     /// Draining or later: no new tasks.
     pub(crate) fn is_shutting_down(&self) -> bool {
-        self.state.load(Ordering::Acquire) >= DRAINING
+        self.state.load(Ordering::Acquire) >= Stage::Draining as u8
     }
 
     /// Wakes the `shutdown_requested()` futures once shutdown has begun, the
@@ -273,7 +287,7 @@ impl Shared {
         // and polled by the workers or by this thread while it waits; each
         // poll drops the future, with this runtime current so their `Drop`
         // impls find it.
-        self.lifecycle.advance(CANCELLING);
+        self.lifecycle.advance(Stage::Cancelling);
         {
             let _ctx = context::enter_handle(self);
             self.scheduler.cancel(tasks.start_cancelling());
@@ -286,7 +300,7 @@ impl Shared {
         self.wait_for(settle_until, true, |cx| ops.poll_settled(cx));
 
         // Step 5.
-        self.lifecycle.advance(STOPPED);
+        self.lifecycle.advance(Stage::Stopped);
         let join_until = crate::reactor::deadline_after(settle_until, JOIN_GRACE);
         self.scheduler.stop();
         let workers_leaked = join_until_deadline(threads, join_until);
@@ -351,7 +365,7 @@ impl Shared {
     ) {
         let mut wait = WaitFor {
             cond,
-            sleep: sleep_until_on(self, deadline),
+            sleep: Sleep::on(&self.reactor, deadline),
         };
         if self.config.current_thread {
             if let Some(mut worker) = Worker::claim(&self.scheduler, 0, None) {
@@ -696,7 +710,7 @@ mod loom_model {
             // Shutdown: steps 1 and 3 (a zero drain deadline).
             assert!(world.life.begin());
             world.life.announce_if_begun();
-            world.life.advance(CANCELLING);
+            world.life.advance(Stage::Cancelling);
             for w in world.tasks.start_cancelling() {
                 w.wake();
             }

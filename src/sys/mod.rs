@@ -18,6 +18,8 @@
 //!   the handle is open.
 //! - `fn set_nonblocking(&impl AsSourceHandle) -> io::Result<()>`.
 //! - `fn raw(&impl AsSourceHandle) -> RawSource`.
+//! - `prepare_listener(&socket2::Socket)`: options a TCP listener gets
+//!   before `bind` (`SO_REUSEADDR` on Unix; none on Windows).
 //! - `connect_in_progress(&io::Error) -> bool`: a non-blocking `connect`
 //!   started (`EINPROGRESS`, `WSAEWOULDBLOCK`).
 //! - `prepare_file_options(&mut OpenOptions) -> bool`: sets the open flags
@@ -72,8 +74,8 @@ pub(crate) use windows_signal as signal;
 
 pub use imp::AsSourceHandle;
 pub(crate) use imp::{
-    borrow, connect_in_progress, prepare_file_options, raw, read_file_at, set_nonblocking,
-    thread_has_exited, write_file_at, RawSource,
+    borrow, connect_in_progress, prepare_file_options, prepare_listener, raw, read_file_at,
+    set_nonblocking, thread_has_exited, write_file_at, RawSource,
 };
 
 // The OS poller. Under Miri (no `timerfd`), a condvar stand-in that

@@ -63,6 +63,12 @@ pub(crate) fn thread_has_exited(thread: &std::thread::JoinHandle<()>) -> bool {
     thread.is_finished()
 }
 
+/// Options a listening TCP socket gets before `bind`: `SO_REUSEADDR`, so a
+/// restarted server can bind while old connections sit in `TIME_WAIT`.
+pub(crate) fn prepare_listener(socket: &socket2::Socket) -> io::Result<()> {
+    socket.set_reuse_address(true)
+}
+
 /// Whether a non-blocking `connect` error means "started, not finished"
 /// (`EINPROGRESS`).
 pub(crate) fn connect_in_progress(e: &io::Error) -> bool {

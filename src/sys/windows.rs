@@ -65,6 +65,14 @@ pub(crate) fn thread_has_exited(thread: &std::thread::JoinHandle<()>) -> bool {
     thread.is_finished() && waited == WAIT_OBJECT_0
 }
 
+/// Options a listening TCP socket gets before `bind`: none. (Windows'
+/// `SO_REUSEADDR` would let another socket steal the port, and a port in
+/// `TIME_WAIT` can be bound again anyway.)
+pub(crate) fn prepare_listener(socket: &socket2::Socket) -> io::Result<()> {
+    let _ = socket;
+    Ok(())
+}
+
 /// Whether a non-blocking `connect` error means "started, not finished"
 /// (`WSAEWOULDBLOCK`).
 pub(crate) fn connect_in_progress(e: &io::Error) -> bool {

@@ -11,15 +11,13 @@ pub use interval::{interval, interval_at, Interval, MissedTickBehavior};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use pin_project_lite::pin_project;
 
 pub(crate) use crate::reactor::deadline_after;
-use crate::reactor::TimerKey;
-use crate::runtime::{context, Shared};
+pub use crate::reactor::Sleep;
 
 /// Waits until `duration` has elapsed.
 ///
@@ -59,149 +57,7 @@ pub fn sleep(duration: Duration) -> Sleep {
 /// });
 /// ```
 pub fn sleep_until(deadline: Instant) -> Sleep {
-    Sleep {
-        deadline,
-        runtime: None,
-        key: None,
-    }
-}
-
-/// A [`sleep_until`] on `shared`'s timers whatever runtime is current (or
-/// none: a runtime dropped by a thread-local's destructor at thread exit
-/// still needs its shutdown's deadline).
-pub(crate) fn sleep_until_on(shared: &Arc<Shared>, deadline: Instant) -> Sleep {
-    Sleep {
-        deadline,
-        runtime: Some(shared.clone()),
-        key: None,
-    }
-}
-
-/// The panic of a timer polled after its runtime shut down: it could never
-/// fire, and a `Sleep` has no error to return.
-const RUNTIME_GONE: &str = "ebbtide::time: a timer was polled after its runtime shut down \
-    (timers stop with the runtime's reactor); create timers inside a running runtime, and \
-    finish the work that awaits them before calling `shutdown`";
-
-/// The future returned by [`sleep`] and [`sleep_until`].
-///
-/// Registers a timer on its first pending poll and removes it when dropped.
-#[must_use = "futures do nothing unless awaited"]
-pub struct Sleep {
-    deadline: Instant,
-    /// The runtime whose timers this uses: given at creation
-    /// (`sleep_until_on`), else the one current at the first pending poll.
-    runtime: Option<Arc<Shared>>,
-    /// The timer's key in that runtime's store, while registered.
-    key: Option<TimerKey>,
-}
-
-impl Sleep {
-    /// The instant this sleep completes at.
-    pub fn deadline(&self) -> Instant {
-        self.deadline
-    }
-
-    /// Whether the deadline has passed.
-    pub fn is_elapsed(&self) -> bool {
-        Instant::now() >= self.deadline
-    }
-
-    /// Moves the deadline. A registered timer moves with it and keeps the
-    /// waker of the task that polled it last, so that task is woken at the
-    /// new deadline even if nothing polls the `Sleep` meanwhile (a deadline
-    /// moved from another task or thread, e.g. an idle timeout behind a
-    /// mutex).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::{Duration, Instant};
-    ///
-    /// ebbtide::block_on(async {
-    ///     let mut s = ebbtide::time::sleep(Duration::from_secs(3600));
-    ///     s.reset(Instant::now() + Duration::from_millis(1));
-    ///     s.await;
-    /// });
-    /// ```
-    pub fn reset(&mut self, deadline: Instant) {
-        self.deadline = deadline;
-        let (Some(shared), Some(key)) = (&self.runtime, &mut self.key) else {
-            return;
-        };
-        // `None`: it fired already; the next poll registers afresh.
-        if let Some((moved, notify)) = shared.reactor.timers.reset(*key, deadline) {
-            *key = moved;
-            if notify {
-                shared.reactor.notify();
-            }
-        }
-    }
-
-    fn deregister(&mut self) {
-        if let (Some(shared), Some(key)) = (&self.runtime, self.key.take()) {
-            shared.reactor.timers.remove(key);
-        }
-    }
-}
-
-impl Future for Sleep {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if Instant::now() >= self.deadline {
-            self.deregister();
-            return Poll::Ready(());
-        }
-        let this = &mut *self;
-        let shared = this.runtime.get_or_insert_with(|| {
-            context::with_current(|s| s.cloned()).unwrap_or_else(|| {
-                panic!(
-                    "ebbtide::time::Sleep polled outside a runtime: await it inside \
-                     `block_on` or a spawned task"
-                )
-            })
-        });
-        match this.key {
-            Some(key) if shared.reactor.timers.update_waker(key, cx.waker()) => {}
-            // Not registered yet, or gone without firing due (removed by
-            // teardown): register, which reports a closed runtime.
-            _ => this.register(cx),
-        }
-        Poll::Pending
-    }
-}
-
-impl Sleep {
-    fn register(&mut self, cx: &mut Context<'_>) {
-        let shared = self.runtime.as_ref().expect("the runtime is set first");
-        if shared.reactor.is_closed() {
-            panic!("{RUNTIME_GONE}");
-        }
-        let (key, notify) = shared
-            .reactor
-            .timers
-            .insert(self.deadline, cx.waker().clone());
-        if notify {
-            shared.reactor.notify();
-        }
-        self.key = Some(key);
-    }
-}
-
-impl Drop for Sleep {
-    fn drop(&mut self) {
-        self.deregister();
-    }
-}
-
-impl fmt::Debug for Sleep {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sleep")
-            .field("deadline", &self.deadline)
-            .field("registered", &self.key.is_some())
-            .finish()
-    }
+    Sleep::new(deadline)
 }
 
 /// Runs `future` with a time limit.

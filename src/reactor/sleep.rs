@@ -1,0 +1,157 @@
+//! `Sleep`: one timer of the reactor's store as a future (the public face
+//! is `crate::time`, which re-exports it). Registers on its first pending
+//! poll, moves with `reset`, and leaves the store when dropped.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use super::{Reactor, TimerKey};
+
+/// The panic of a timer polled after its runtime shut down: it could never
+/// fire, and a `Sleep` has no error to return.
+const RUNTIME_GONE: &str = "ebbtide::time: a timer was polled after its runtime shut down \
+    (timers stop with the runtime's reactor); create timers inside a running runtime, and \
+    finish the work that awaits them before calling `shutdown`";
+
+/// The future returned by [`sleep`](crate::time::sleep) and
+/// [`sleep_until`](crate::time::sleep_until).
+///
+/// Registers a timer on its first pending poll and removes it when dropped.
+#[must_use = "futures do nothing unless awaited"]
+pub struct Sleep {
+    deadline: Instant,
+    /// The reactor whose timers this uses: given at creation (`Sleep::on`),
+    /// else the current runtime's at the first pending poll.
+    reactor: Option<Arc<Reactor>>,
+    /// The timer's key in that reactor's store, while registered.
+    key: Option<TimerKey>,
+}
+
+impl Sleep {
+    /// A sleep until `deadline` on the reactor current when first polled.
+    pub(crate) fn new(deadline: Instant) -> Sleep {
+        Sleep {
+            deadline,
+            reactor: None,
+            key: None,
+        }
+    }
+
+    /// A sleep until `deadline` on `reactor`'s timers whatever runtime is
+    /// current (or none: a runtime dropped by a thread-local's destructor at
+    /// thread exit still needs its shutdown's deadline).
+    pub(crate) fn on(reactor: &Arc<Reactor>, deadline: Instant) -> Sleep {
+        Sleep {
+            deadline,
+            reactor: Some(reactor.clone()),
+            key: None,
+        }
+    }
+
+    /// The instant this sleep completes at.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Whether the deadline has passed.
+    pub fn is_elapsed(&self) -> bool {
+        Instant::now() >= self.deadline
+    }
+
+    /// Moves the deadline. A registered timer moves with it and keeps the
+    /// waker of the task that polled it last, so that task is woken at the
+    /// new deadline even if nothing polls the `Sleep` meanwhile (a deadline
+    /// moved from another task or thread, e.g. an idle timeout behind a
+    /// mutex).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let mut s = ebbtide::time::sleep(Duration::from_secs(3600));
+    ///     s.reset(Instant::now() + Duration::from_millis(1));
+    ///     s.await;
+    /// });
+    /// ```
+    pub fn reset(&mut self, deadline: Instant) {
+        self.deadline = deadline;
+        let (Some(reactor), Some(key)) = (&self.reactor, &mut self.key) else {
+            return;
+        };
+        // `None`: it fired already; the next poll registers afresh.
+        if let Some((moved, notify)) = reactor.timers.reset(*key, deadline) {
+            *key = moved;
+            if notify {
+                reactor.notify();
+            }
+        }
+    }
+
+    fn deregister(&mut self) {
+        if let (Some(reactor), Some(key)) = (&self.reactor, self.key.take()) {
+            reactor.timers.remove(key);
+        }
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if Instant::now() >= self.deadline {
+            self.deregister();
+            return Poll::Ready(());
+        }
+        let this = &mut *self;
+        let reactor = this.reactor.get_or_insert_with(|| {
+            Reactor::current("ebbtide::time::Sleep::poll").unwrap_or_else(|_| {
+                panic!(
+                    "ebbtide::time::Sleep polled outside a runtime: await it inside \
+                     `block_on` or a spawned task"
+                )
+            })
+        });
+        match this.key {
+            Some(key) if reactor.timers.update_waker(key, cx.waker()) => {}
+            // Not registered yet, or gone without firing due (removed by
+            // teardown): register, which reports a closed runtime.
+            _ => this.register(cx),
+        }
+        Poll::Pending
+    }
+}
+
+impl Sleep {
+    fn register(&mut self, cx: &mut Context<'_>) {
+        let reactor = self.reactor.as_ref().expect("the reactor is set first");
+        if reactor.is_closed() {
+            panic!("{RUNTIME_GONE}");
+        }
+        let (key, notify) = reactor.timers.insert(self.deadline, cx.waker().clone());
+        if notify {
+            reactor.notify();
+        }
+        self.key = Some(key);
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        self.deregister();
+    }
+}
+
+impl fmt::Debug for Sleep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sleep")
+            .field("deadline", &self.deadline)
+            .field("registered", &self.key.is_some())
+            .finish()
+    }
+}
