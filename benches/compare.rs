@@ -29,12 +29,10 @@
 //!   tasks while it waits (the usual smol set-up; smol has no other way to
 //!   give the root future access to a multi-threaded executor's context).
 
-use std::fmt::Write as _;
+mod common;
+
 use std::future::Future;
 use std::pin::Pin;
-#[path = "common/watchdog.rs"]
-mod watchdog;
-
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Mutex};
@@ -42,6 +40,8 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use async_executor::Executor;
+use common::smol_rt::SmolRt;
+use common::{median, watchdog};
 
 // ---------------------------------------------------------------------------
 // The runtime abstraction
@@ -247,48 +247,8 @@ impl Rt for TokioRt {
 
 // --- smol ------------------------------------------------------------------
 
-struct SmolRt {
-    ex: &'static Executor<'static>,
-    stop: Option<smol::channel::Sender<()>>,
-    threads: Vec<std::thread::JoinHandle<()>>,
-}
-
 #[derive(Clone, Copy)]
 struct SmolSp(&'static Executor<'static>);
-
-impl SmolRt {
-    fn new(workers: usize) -> SmolRt {
-        // Leaked on purpose: tasks hold `&'static Executor` like the static
-        // `EX` of async-executor's benches. One per worker count.
-        let ex: &'static Executor<'static> = Box::leak(Box::new(Executor::new()));
-        let (stop, stopped) = smol::channel::bounded::<()>(1);
-        let threads = (0..workers)
-            .map(|i| {
-                let stopped = stopped.clone();
-                std::thread::Builder::new()
-                    .name(format!("bench-smol-{i}"))
-                    .spawn(move || {
-                        let _ = async_io::block_on(ex.run(stopped.recv()));
-                    })
-                    .expect("spawn smol worker")
-            })
-            .collect();
-        SmolRt {
-            ex,
-            stop: Some(stop),
-            threads,
-        }
-    }
-}
-
-impl Drop for SmolRt {
-    fn drop(&mut self) {
-        drop(self.stop.take()); // closes the channel: every `ex.run` returns
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
-    }
-}
 
 impl Spawner for SmolSp {
     fn spawn<F>(&self, f: F) -> impl Future<Output = F::Output> + Send + 'static
@@ -339,7 +299,7 @@ impl Rt for SmolRt {
     }
 
     fn workers(&self) -> usize {
-        self.threads.len()
+        SmolRt::workers(self)
     }
 }
 
@@ -908,16 +868,6 @@ fn fmt_ns(ns: f64) -> String {
     }
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
 fn header() -> String {
     format!(
         "| {:<34} | {:>7} | {:>21} | {:>21} | {:>21} | {:>5} | {:>5} |\n|{}|{}|{}|{}|{}|{}|{}|",
@@ -1063,21 +1013,11 @@ fn main() {
     check_no_global_runtime();
 
     if let Some(path) = opts.json {
-        let mut out = String::from("[\n");
-        for (i, r) in rows.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "  {{\"name\": \"{}\", \"ebbtide_ns\": {:.1}, \"tokio_ns\": {:.1}, \"smol_ns\": {:.1}}}{}",
-                r.name,
-                r.stats[0].1,
-                r.stats[1].1,
-                r.stats[2].1,
-                if i + 1 < rows.len() { "," } else { "" }
-            );
-        }
-        out.push_str("]\n");
-        std::fs::write(&path, out).unwrap_or_else(|e| panic!("writing {path}: {e}"));
-        println!("wrote {path}");
+        let rows: Vec<_> = rows
+            .into_iter()
+            .map(|r| (r.name, r.stats.map(|(_, med)| med)))
+            .collect();
+        common::write_json(&path, &rows);
     }
 }
 

@@ -31,8 +31,9 @@
 //!   `read_owned`, one reused `Vec` per direction and connection.
 //! - `tokio`: multi-thread runtime, `tokio::net` with `AsyncReadExt` /
 //!   `AsyncWriteExt`.
-//! - `smol`: one `async_executor::Executor` run by 2 threads (as in
-//!   `benches/compare.rs`), `async_io::Async<std::net::TcpStream>`.
+//! - `smol`: one `async_executor::Executor` run by 2 threads
+//!   (`benches/common/smol_rt.rs`, as in every bench),
+//!   `async_io::Async<std::net::TcpStream>`.
 //!
 //! Every runtime is built once. Per cell, the variants run interleaved: 5
 //! rounds (1 with `--quick`; `--rounds N` overrides), the order rotated
@@ -57,20 +58,21 @@
 //! `round_trips=N`, every round trip the process made: used by
 //! `scripts/syscalls-per-echo.sh` to divide `strace -c` counts.
 
+mod common;
+
 use std::fmt::Write as _;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-#[path = "common/watchdog.rs"]
-mod watchdog;
-
 use std::sync::atomic::AtomicU8;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use async_executor::Executor;
+use common::smol_rt::SmolRt;
+use common::{median, watchdog};
 
 const WORKERS: usize = 2;
 /// Server read buffer, the same for every variant.
@@ -131,46 +133,6 @@ impl Spawn for SmolSp {
         F::Output: Send + 'static,
     {
         Box::pin(self.0.spawn(f))
-    }
-}
-
-/// smol: one executor run by `WORKERS` threads (as in `benches/compare.rs`).
-struct SmolRt {
-    ex: &'static Executor<'static>,
-    stop: Option<smol::channel::Sender<()>>,
-    threads: Vec<std::thread::JoinHandle<()>>,
-}
-
-impl SmolRt {
-    fn new(workers: usize) -> SmolRt {
-        // Leaked on purpose: tasks hold `&'static Executor`. Built once.
-        let ex: &'static Executor<'static> = Box::leak(Box::new(Executor::new()));
-        let (stop, stopped) = smol::channel::bounded::<()>(1);
-        let threads = (0..workers)
-            .map(|i| {
-                let stopped = stopped.clone();
-                std::thread::Builder::new()
-                    .name(format!("bench-smol-{i}"))
-                    .spawn(move || {
-                        let _ = async_io::block_on(ex.run(stopped.recv()));
-                    })
-                    .expect("spawn smol worker")
-            })
-            .collect();
-        SmolRt {
-            ex,
-            stop: Some(stop),
-            threads,
-        }
-    }
-}
-
-impl Drop for SmolRt {
-    fn drop(&mut self) {
-        drop(self.stop.take()); // closes the channel: every `ex.run` returns
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
     }
 }
 
@@ -828,16 +790,6 @@ fn number<T: std::str::FromStr>(s: &str) -> T {
         .unwrap_or_else(|_| panic!("expected a number, got {s:?}"))
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
 /// `--only`: one variant, one cell, no warm-up; prints every round trip.
 fn run_only(v: Variant, opts: &Opts) {
     let rts = Runtimes::build(&[v]);
@@ -907,24 +859,21 @@ fn row_line(r: &Row) -> String {
     line
 }
 
+/// `--json PATH`: one entry per cell for the futures-io variant and one
+/// named `…-owned` for the owned-buffer one, in ns per message.
 fn write_json(path: &str, rows: &[Row]) {
     let ns = |rate: f64| 1e9 / rate;
     let mut entries = Vec::new();
     for r in rows {
         let [e, eo, t, s] = r.rates;
         for (suffix, ebb) in [("", e), ("-owned", eo)] {
-            entries.push(format!(
-                "  {{\"name\": \"{}{suffix}\", \"ebbtide_ns\": {:.1}, \"tokio_ns\": {:.1}, \"smol_ns\": {:.1}}}",
-                r.cell.name(),
-                ns(ebb),
-                ns(t),
-                ns(s)
+            entries.push((
+                format!("{}{suffix}", r.cell.name()),
+                [ns(ebb), ns(t), ns(s)],
             ));
         }
     }
-    let out = format!("[\n{}\n]\n", entries.join(",\n"));
-    std::fs::write(path, out).unwrap_or_else(|e| panic!("writing {path}: {e}"));
-    println!("wrote {path}");
+    common::write_json(path, &entries);
 }
 
 fn main() {

@@ -13,10 +13,14 @@
 //! state is the same for every runtime: one `Arc` clone and the
 //! `async` block's state machine.
 
+mod common;
+
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use common::smol_rt::SmolRt;
 
 const RUNTIMES: [&str; 3] = ["ebbtide", "tokio", "smol"];
 
@@ -41,7 +45,14 @@ async fn parked(polled: Arc<AtomicUsize>) {
     std::future::pending::<()>().await;
 }
 
-fn wait_polled(polled: &AtomicUsize, n: usize) {
+/// RSS before spawning `n` parked tasks through `spawn` and after all of
+/// them were polled once.
+fn growth(n: usize, mut spawn: impl FnMut(Arc<AtomicUsize>)) -> (u64, u64) {
+    let polled = Arc::new(AtomicUsize::new(0));
+    let before = rss_bytes();
+    for _ in 0..n {
+        spawn(polled.clone());
+    }
     let start = Instant::now();
     while polled.load(Ordering::Relaxed) < n {
         assert!(
@@ -50,53 +61,34 @@ fn wait_polled(polled: &AtomicUsize, n: usize) {
         );
         std::thread::sleep(Duration::from_millis(5));
     }
+    (before, rss_bytes())
 }
 
 fn child(runtime: &str, n: usize) {
-    let polled = Arc::new(AtomicUsize::new(0));
     let (before, after) = match runtime {
         "ebbtide" => {
             let rt = ebbtide::runtime::Runtime::builder()
                 .worker_threads(2)
                 .build()
                 .unwrap();
-            let before = rss_bytes();
-            for _ in 0..n {
-                rt.spawn(parked(polled.clone())).detach();
-            }
-            wait_polled(&polled, n);
-            let after = rss_bytes();
+            let rss = growth(n, |polled| rt.spawn(parked(polled)).detach());
             std::mem::forget(rt); // the process exits; teardown is not measured
-            (before, after)
+            rss
         }
         "tokio" => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .build()
                 .unwrap();
-            let before = rss_bytes();
-            for _ in 0..n {
-                drop(rt.spawn(parked(polled.clone())));
-            }
-            wait_polled(&polled, n);
-            let after = rss_bytes();
+            let rss = growth(n, |polled| drop(rt.spawn(parked(polled))));
             std::mem::forget(rt);
-            (before, after)
+            rss
         }
         "smol" => {
-            let ex: &'static async_executor::Executor<'static> =
-                Box::leak(Box::new(async_executor::Executor::new()));
-            for _ in 0..2 {
-                std::thread::spawn(move || {
-                    async_io::block_on(ex.run(std::future::pending::<()>()))
-                });
-            }
-            let before = rss_bytes();
-            for _ in 0..n {
-                ex.spawn(parked(polled.clone())).detach();
-            }
-            wait_polled(&polled, n);
-            (before, rss_bytes())
+            let rt = SmolRt::new(2);
+            let rss = growth(n, |polled| rt.ex.spawn(parked(polled)).detach());
+            std::mem::forget(rt);
+            rss
         }
         other => panic!("unknown runtime {other}"),
     };

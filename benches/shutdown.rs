@@ -4,22 +4,50 @@
 //!
 //! `cargo bench --bench shutdown` (`-- --quick`: 10k and 100k only).
 
+mod common;
+
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const ROUNDS: usize = 3;
 
-/// The channel-parked half: waits for a message that never comes.
-async fn park_on_channel(started: Arc<AtomicUsize>, rx: smol::channel::Receiver<()>) {
+/// Idle task `i` of a runtime: even ones park on a 1-hour `sleep` (the
+/// runtime's own timer), odd ones on a channel that never receives.
+async fn idle_task<S: Future>(
+    i: usize,
+    started: Arc<AtomicUsize>,
+    rx: smol::channel::Receiver<()>,
+    sleep: impl FnOnce(Duration) -> S,
+) {
     started.fetch_add(1, Ordering::Relaxed);
-    let _ = rx.recv().await;
+    if i % 2 == 0 {
+        sleep(Duration::from_secs(3600)).await;
+    } else {
+        let _ = rx.recv().await;
+    }
 }
 
-fn wait_started(started: &AtomicUsize, n: usize) {
+/// Spawns `n` idle tasks through `spawn` and waits until each has parked.
+/// Returns the channel's sender: the channel-parked tasks stay parked while
+/// the caller holds it.
+#[must_use]
+fn spawn_idle<S: Future + Send + 'static>(
+    n: usize,
+    mut spawn: impl FnMut(Pin<Box<dyn Future<Output = ()> + Send>>),
+    sleep: fn(Duration) -> S,
+) -> smol::channel::Sender<()> {
+    let started = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = smol::channel::bounded::<()>(1);
+    for i in 0..n {
+        spawn(Box::pin(idle_task(i, started.clone(), rx.clone(), sleep)));
+    }
     while started.load(Ordering::Relaxed) < n {
         std::thread::sleep(Duration::from_millis(1));
     }
+    tx
 }
 
 /// ebbtide: spawn `n` idle tasks, then time `shutdown(0)` (or drop).
@@ -29,31 +57,16 @@ fn ebbtide(n: usize, by_drop: bool) -> Duration {
         .drain_timeout(Duration::ZERO)
         .build()
         .unwrap();
-    let started = Arc::new(AtomicUsize::new(0));
-    let (_tx, rx) = smol::channel::bounded::<()>(1);
-    for i in 0..n {
-        let (started, rx) = (started.clone(), rx.clone());
-        rt.spawn(async move {
-            if i % 2 == 0 {
-                started.fetch_add(1, Ordering::Relaxed);
-                ebbtide::time::sleep(Duration::from_secs(3600)).await;
-            } else {
-                park_on_channel(started, rx).await;
-            }
-        });
-    }
-    wait_started(&started, n);
+    let _tx = spawn_idle(n, |task| rt.spawn(task).detach(), ebbtide::time::sleep);
     let t = Instant::now();
     if by_drop {
         drop(rt);
-    } else {
-        let report = rt.shutdown(Duration::ZERO);
-        assert_eq!(report.cancelled as usize, n, "{report}");
-        let el = t.elapsed();
-        drop(rt);
-        return el;
+        return t.elapsed();
     }
-    t.elapsed()
+    let report = rt.shutdown(Duration::ZERO);
+    let elapsed = t.elapsed();
+    assert_eq!(report.cancelled as usize, n, "{report}");
+    elapsed
 }
 
 /// tokio: spawn `n` idle tasks, then time the runtime's drop.
@@ -63,28 +76,16 @@ fn tokio(n: usize) -> Duration {
         .enable_time()
         .build()
         .unwrap();
-    let started = Arc::new(AtomicUsize::new(0));
-    let (_tx, rx) = smol::channel::bounded::<()>(1);
-    for i in 0..n {
-        let (started, rx) = (started.clone(), rx.clone());
-        rt.spawn(async move {
-            if i % 2 == 0 {
-                started.fetch_add(1, Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_secs(3600)).await;
-            } else {
-                park_on_channel(started, rx).await;
-            }
-        });
-    }
-    wait_started(&started, n);
+    let _tx = spawn_idle(n, |task| drop(rt.spawn(task)), tokio::time::sleep);
     let t = Instant::now();
     drop(rt);
     t.elapsed()
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
+/// The median of `samples`.
+fn median(samples: Vec<Duration>) -> Duration {
+    let mut secs: Vec<f64> = samples.iter().map(Duration::as_secs_f64).collect();
+    Duration::from_secs_f64(common::median(&mut secs))
 }
 
 fn main() {

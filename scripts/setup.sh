@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # One-time setup a fresh machine needs for the README's two commands and for
-# .ci/run: rustfmt and clippy; nightly with miri and rust-src for the Miri job. (Wine, mingw and the cross targets are
-# installed by ../shared/tools/windows-env.sh and cross-check.sh themselves.)
+# .ci/run: rustfmt and clippy; nightly with miri and rust-src for the Miri
+# job; the MSRV toolchain (Cargo.toml's rust-version) for the MSRV check.
+# (Wine, mingw and the cross targets are installed by
+# ../shared/tools/windows-env.sh and cross-check.sh themselves.)
 set -euo pipefail
+cd "$(dirname "$0")/.."
 have() { rustup component list --installed 2>/dev/null | grep -q "^$1"; }
 for c in rustfmt clippy; do
   have "$c" || for i in 1 2 3; do rustup component add "$c" && break; sleep 5; done
@@ -12,3 +15,5 @@ for c in miri rust-src; do
   rustup +nightly component list --installed 2>/dev/null | grep -q "^$c" ||
     for i in 1 2 3; do rustup +nightly component add "$c" && break; sleep 5; done
 done
+msrv=$(sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
+rustup toolchain list | grep -q "^$msrv-" || for i in 1 2 3; do rustup toolchain install "$msrv" --profile minimal && break; sleep 5; done

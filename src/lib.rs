@@ -1,7 +1,8 @@
 //! # ebbtide
 //!
 //! A cross-platform async runtime: a work-stealing executor on a reactor
-//! with epoll / kqueue / IOCP backends (through [`polling`]).
+//! with epoll / kqueue / IOCP backends (on Linux the crate's own epoll
+//! poller, `src/sys/epoll.rs`; kqueue and IOCP through [`polling`]).
 //!
 //! ```
 //! use std::time::Duration;
@@ -21,14 +22,20 @@
 //!
 //! | module | what |
 //! | --- | --- |
-//! | [`runtime`] | [`Runtime`](runtime::Runtime), [`Builder`](runtime::Builder), [`Handle`](runtime::Handle), metrics, `block_on`, teardown |
-//! | `executor` (private) | queues, the worker loop, the wake/sleep protocol, [`JoinHandle`] |
+//! | [`runtime`] | [`Runtime`](runtime::Runtime), [`Builder`](runtime::Builder), [`Handle`](runtime::Handle), metrics, `block_on`, the global runtime, graceful shutdown ([`ShutdownReport`](runtime::ShutdownReport)) |
+//! | `executor` (private) | queues, the worker loop, the wake/sleep protocol, `!Send` tasks, [`JoinHandle`] |
 //! | `reactor` (private) | the poller, readiness of registered handles, the timer store |
+//! | `op` (private) | the owned-buffer op table (a slot owns an operation's buffer and OS state until the backend acknowledges) and its completion backends |
+//! | [`io`] | owned buffers ([`IoBuf`](io::IoBuf), [`BufResult`](io::BufResult)), [`Async`](io::Async), the readiness adapter; `futures-io` traits |
+//! | [`net`] | TCP, UDP and (on Unix) Unix-domain sockets, readiness and owned-buffer APIs |
+//! | [`fs`] | files and directories on the blocking pool, owned buffers |
+//! | [`os`] | platform-only APIs (Windows named pipes) |
 //! | [`time`] | [`sleep`](time::sleep), [`timeout`](time::timeout), [`interval`](time::interval) |
-//! | [`io`] | [`Async`](io::Async), the readiness adapter; `futures-io` traits |
 //! | [`signal`] | [`ctrl_c`](signal::ctrl_c), Unix `Signals` streams, shutdown on a signal |
 //! | `blocking` (private) | the pool behind [`spawn_blocking`] |
-//! | `sys` (private) | the one platform switch |
+//! | `wake` (private) | calling wakers the runtime does not own, panic-isolated |
+//! | `sync` (private) | the locks and atomics of the protocols loom checks (std's, or loom's under `--cfg ebbtide_loom`) |
+//! | `sys` (private) | the one platform switch: syscalls, pollers, signal handlers |
 //!
 //! ## Rules the code keeps
 //!

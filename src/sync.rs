@@ -1,10 +1,14 @@
 //! The synchronization primitives of the protocols loom checks: std's
-//! normally, loom's under `--cfg ebbtide_loom` (a crate-specific name: a global `--cfg loom` would switch dependencies such as concurrent-queue to loom too) (`.ci/run`'s loom step).
+//! normally, loom's under `--cfg ebbtide_loom` (`.ci/run`'s loom step). The
+//! name is the crate's own because a global `--cfg loom` would switch
+//! dependencies such as concurrent-queue to loom too.
 //!
 //! Only the shutdown state machine (`runtime::shutdown::Lifecycle`), the
 //! task set (`executor::TaskSet`) and the task registry use these; the
 //! rest of the crate uses std directly and is not run under loom (the
 //! workers' run queues, `executor::ring`, are checked by Miri: see there).
+//! [`Padded`] keeps the hot counters and registry shards of those types
+//! on cache lines of their own.
 
 #[cfg(ebbtide_loom)]
 pub(crate) use loom::sync::{atomic, Mutex, MutexGuard};

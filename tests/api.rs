@@ -1,8 +1,14 @@
-//! Every public type of the crate can be named from outside it: a type
-//! that is public but unreachable (a private `use` in its module) fails to
-//! compile here.
+//! The public API's shape. Every public type of the crate can be named
+//! from outside it: a type that is public but unreachable (a private `use`
+//! in its module) fails to compile here. The socket types are `Send +
+//! Sync` and their futures `Send`: one that is not fails to compile here.
+
+mod common;
 
 use std::time::Duration;
+
+use common::net::tcp_pair;
+use ebbtide::net::{TcpListener, TcpStream, UdpSocket};
 
 #[cfg(unix)]
 #[allow(clippy::too_many_arguments, dead_code)]
@@ -52,4 +58,30 @@ fn a_builder_can_be_passed_by_name() {
         .build()
         .unwrap();
     assert_eq!(rt.metrics().workers, 1);
+}
+
+#[test]
+fn sockets_and_their_futures_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>(_: &T) {}
+    send_sync::<TcpListener>();
+    send_sync::<TcpStream>();
+    send_sync::<UdpSocket>();
+    #[cfg(unix)]
+    {
+        send_sync::<ebbtide::net::UnixListener>();
+        send_sync::<ebbtide::net::UnixStream>();
+        send_sync::<ebbtide::net::UnixDatagram>();
+    }
+    let rt = common::current_thread();
+    rt.block_on(async {
+        let (a, _b) = tcp_pair().await;
+        send(&a.read_owned(Vec::new()));
+        send(&a.write_all_owned(Vec::new()));
+        send(&TcpStream::connect("localhost:1"));
+        send(&TcpListener::bind("127.0.0.1:0"));
+        let u = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        send(&u.recv_from_owned(Vec::new()));
+        send(&u.send_to_owned(Vec::new(), "127.0.0.1:9"));
+    });
 }

@@ -6,21 +6,10 @@ mod common;
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
+use common::net::{checksum, pattern};
 use common::watchdog;
 use ebbtide::io::{Async, AsyncReadExt, AsyncWriteExt};
 use ebbtide::runtime::Runtime;
-
-fn checksum(data: &[u8]) -> u64 {
-    data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
-    })
-}
-
-fn pattern(conn: usize, len: usize) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i.wrapping_mul(31) ^ conn) as u8)
-        .collect()
-}
 
 #[test]
 fn echo_over_64_loopback_connections_returns_exactly_what_was_sent() {

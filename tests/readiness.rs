@@ -4,6 +4,7 @@
 //! `tcp_accept.rs` / `tcp_stream.rs` and async-io's `tests/async.rs`.
 
 mod common;
+use common::net::tcp_pair;
 use common::watchdog;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -29,14 +30,6 @@ async fn settle() {
         ebbtide::yield_now().await;
     }
     ebbtide::time::sleep(Duration::from_millis(20)).await;
-}
-
-async fn connected_pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let client = TcpStream::connect(addr).await.unwrap();
-    let (server, _) = listener.accept().await.unwrap();
-    (client, server)
 }
 
 #[test]
@@ -101,7 +94,7 @@ fn two_tasks_reading_through_a_shared_stream_are_both_woken() {
     watchdog(|| {
         for rt in runtimes() {
             rt.block_on(async {
-                let (mut client, server) = connected_pair().await;
+                let (mut client, server) = tcp_pair().await;
                 let server = Arc::new(server);
                 let readers: Vec<_> = (0..2)
                     .map(|_| {
@@ -131,7 +124,7 @@ fn a_readable_waiter_beside_a_reading_task_is_woken_too() {
     watchdog(|| {
         for rt in runtimes() {
             rt.block_on(async {
-                let (mut client, server) = connected_pair().await;
+                let (mut client, server) = tcp_pair().await;
                 let server = Arc::new(server);
                 let s = server.clone();
                 let reader = ebbtide::spawn(async move {
@@ -182,7 +175,7 @@ fn writable_resolves_at_once_on_an_idle_connected_stream() {
     watchdog(|| {
         for rt in runtimes() {
             rt.block_on(async {
-                let (client, server) = connected_pair().await;
+                let (client, server) = tcp_pair().await;
                 settle().await; // the connect's edge is long consumed
                 for s in [&client, &server] {
                     let now = future::poll_once(s.writable()).await;
@@ -202,7 +195,7 @@ fn readable_resolves_at_once_while_data_is_left_after_a_read() {
     watchdog(|| {
         for rt in runtimes() {
             rt.block_on(async {
-                let (mut client, server) = connected_pair().await;
+                let (mut client, server) = tcp_pair().await;
                 client.write_all(b"0123456789").await.unwrap();
                 settle().await;
                 let mut four = [0u8; 4];
@@ -223,7 +216,7 @@ fn readable_waits_when_nothing_is_queued_and_wakes_on_data() {
     watchdog(|| {
         for rt in runtimes() {
             rt.block_on(async {
-                let (mut client, server) = connected_pair().await;
+                let (mut client, server) = tcp_pair().await;
                 let server = Arc::new(server);
                 // A read that found the queue empty proves "not readable".
                 let mut buf = [0u8; 1];
@@ -329,7 +322,7 @@ fn a_reader_and_a_writer_blocked_on_one_stream_are_each_woken_by_their_own_direc
     watchdog(|| {
         for rt in runtimes() {
             rt.block_on(async {
-                let (a, b) = connected_pair().await;
+                let (a, b) = tcp_pair().await;
                 let (a, b) = (Arc::new(a), Arc::new(b));
                 let read_a = ebbtide::spawn(read_to_eof(a.clone()));
                 let write_a = ebbtide::spawn(write_then_shut(a.clone()));
@@ -380,7 +373,7 @@ fn writable_waits_while_the_send_buffer_is_full_and_wakes_when_the_peer_drains_i
     watchdog(|| {
         for rt in runtimes() {
             rt.block_on(async {
-                let (client, server) = connected_pair().await;
+                let (client, server) = tcp_pair().await;
                 let client = Arc::new(client);
                 for round in 0..3 {
                     let written = fill_send_buffer(&client).await;
@@ -411,7 +404,7 @@ fn a_writer_blocked_on_a_full_buffer_is_woken_with_an_error_when_the_peer_drops(
     watchdog(|| {
         for rt in runtimes() {
             rt.block_on(async {
-                let (client, server) = connected_pair().await;
+                let (client, server) = tcp_pair().await;
                 let client = Arc::new(client);
                 fill_send_buffer(&client).await;
                 let c = client.clone();
@@ -453,7 +446,7 @@ fn a_reader_and_a_readable_waiter_are_woken_when_the_peer_closes_without_sending
     watchdog(|| {
         for rt in runtimes() {
             rt.block_on(async {
-                let (client, server) = connected_pair().await;
+                let (client, server) = tcp_pair().await;
                 let server = Arc::new(server);
                 let s = server.clone();
                 let reader = ebbtide::spawn(async move {
@@ -487,7 +480,7 @@ fn a_read_right_after_readable_resolves_returns_data_on_its_first_poll() {
     watchdog(|| {
         for rt in runtimes() {
             rt.block_on(async {
-                let (mut client, server) = connected_pair().await;
+                let (mut client, server) = tcp_pair().await;
                 let (ack_tx, ack_rx) = async_channel::bounded::<()>(1);
                 let reader = ebbtide::spawn(async move {
                     let mut buf = [0u8; 64];

@@ -4,7 +4,7 @@
 mod common;
 use common::watchdog_for as watchdog;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,84 +61,6 @@ fn signals_new_outside_a_runtime_is_an_error() {
 fn signals_that_cannot_be_handled_are_an_error() {
     ebbtide::block_on(async {
         assert!(Signals::new([libc::SIGKILL]).is_err());
-    });
-}
-
-/// The Crochet seed: a storm of signals while workers are busy, plus wakers
-/// and `Drop` impls that spawn and wake from inside `poll`: no deadlock,
-/// every task completes, and a signal sent after the storm still arrives.
-#[test]
-fn crochet_signal_storm_with_reentrant_wakes_loses_nothing() {
-    const STORM: u64 = 100_000;
-    watchdog(Duration::from_secs(120), || {
-        let rt = Runtime::builder().worker_threads(2).build().unwrap();
-        let completed = Arc::new(AtomicU64::new(0));
-        rt.block_on(async {
-            let mut signals = Signals::new([libc::SIGUSR2]).unwrap();
-            let storm_over = Arc::new(AtomicBool::new(false));
-            let over = storm_over.clone();
-            let sender = std::thread::spawn(move || {
-                for _ in 0..STORM {
-                    raise(libc::SIGUSR2);
-                }
-                over.store(true, Ordering::SeqCst);
-            });
-
-            // Busy workers whose futures spawn and wake from inside poll
-            // and from Drop.
-            struct SpawnOnDrop(Arc<AtomicU64>);
-            impl Drop for SpawnOnDrop {
-                fn drop(&mut self) {
-                    let c = self.0.clone();
-                    ebbtide::spawn(async move {
-                        c.fetch_add(1, Ordering::SeqCst);
-                    });
-                }
-            }
-            let mut tasks = Vec::new();
-            for _ in 0..1000 {
-                let c = completed.clone();
-                tasks.push(ebbtide::spawn(async move {
-                    let _d = SpawnOnDrop(c.clone());
-                    for _ in 0..20 {
-                        let c2 = c.clone();
-                        ebbtide::spawn(async move {
-                            c2.fetch_add(1, Ordering::SeqCst);
-                        });
-                        ebbtide::yield_now().await;
-                    }
-                }));
-            }
-            let mut received = 0u64;
-            while !storm_over.load(Ordering::SeqCst) {
-                if timeout(Duration::from_millis(50), signals.recv())
-                    .await
-                    .is_ok()
-                {
-                    received += 1;
-                }
-            }
-            sender.join().unwrap();
-            for t in tasks {
-                t.await.unwrap();
-            }
-            // Drain what the storm left, then one more signal must arrive.
-            while timeout(Duration::from_millis(100), signals.recv())
-                .await
-                .is_ok()
-            {
-                received += 1;
-            }
-            assert!(received >= 1, "the storm yielded nothing");
-            raise(libc::SIGUSR2);
-            assert_eq!(signals.recv().await.unwrap(), libc::SIGUSR2);
-        });
-        // 1000 tasks × (20 spawned + 1 spawned from Drop).
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while completed.load(Ordering::SeqCst) < 21_000 && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        assert_eq!(completed.load(Ordering::SeqCst), 21_000);
     });
 }
 

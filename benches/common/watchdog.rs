@@ -1,7 +1,6 @@
-//! The benches' hang watchdog, shared by `compare.rs` and `echo.rs`
-//! (`#[path]`-included): a sample stuck longer than its limit is reported,
-//! with ebbtide's metrics when it is ebbtide's, and the process exits (3)
-//! instead of hanging the whole run.
+//! The benches' hang watchdog (`compare.rs`, `echo.rs`): a sample stuck
+//! longer than its limit is reported, with ebbtide's metrics when it is
+//! ebbtide's, and the process exits (3) instead of hanging the whole run.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

@@ -1,5 +1,6 @@
 //! Shared by the integration tests (`mod common;`): the hang watchdog, the
-//! runtime flavours every concern is checked on, and small probes.
+//! runtime flavours every concern is checked on, small probes, and the
+//! socket helpers of the `ebbtide::net` tests ([`net`]).
 //!
 //! Not every test file uses every item.
 #![allow(dead_code)]
@@ -13,6 +14,8 @@ use std::time::Duration;
 
 use ebbtide::runtime::Runtime;
 use ebbtide::{JoinError, JoinHandle};
+
+pub(crate) mod net;
 
 /// How long any one test body may run before it counts as a hang.
 pub(crate) const WATCHDOG: Duration = Duration::from_secs(30);
