@@ -2,7 +2,7 @@
 //! syscalls, CPU-heavy sections, file I/O on Unix).
 //!
 //! 1. `spawn_blocking` wraps the closure in a task (so it gets a
-//!    [`JoinHandle`](crate::JoinHandle) like any other) and queues its
+//!    `JoinHandle` like any other) and queues its
 //!    runnable here.
 //! 2. If a thread is idle and not already notified, one is notified;
 //!    otherwise a new thread is started, up to `max_blocking_threads`; past

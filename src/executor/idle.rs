@@ -26,8 +26,8 @@
 //!    waker sees `in_driver` and notifies the poller, or the worker sees
 //!    `notified` and does not block. Without this, a popped worker whose
 //!    task was taken by another could sleep in the poller while still
-//!    counted as searching, and every later wake would be skipped (found by
-//!    the benchmark suite: a hang after ~10⁵ rounds).
+//!    counted as searching, and every later wake would be skipped: the
+//!    runtime would hang with work queued.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};

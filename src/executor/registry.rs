@@ -18,18 +18,19 @@
 //!    are polled once more, see the runtime's cancel flag, and drop their
 //!    futures (`task::Catching`).
 //!
-//! A task that completes in its first poll never touches the registry
-//! (`spawn_many`: insert and remove were a fifth of a spawn, each a cache
-//! miss on a shard the spawning and the finishing thread share). Shards
-//! keep the lock uncontended: two lock operations per parking task.
+//! A task that completes in its first poll never touches the registry:
+//! most tasks of a spawn-heavy load never park, and an insert and a remove
+//! are each a cache miss on a shard the spawning and the finishing thread
+//! share. Shards keep the lock uncontended: two lock operations per parking
+//! task.
 //!
 //! Each thread keeps to one shard (handed out round-robin the first time it
 //! registers), so a shard lists its thread's tasks in the order they
 //! parked, and step 4 cancels them in that order: their timers and channel
 //! waiters are freed in the order they were made, walking those structures
-//! in cache. Round-robin per task, as before, strided the cancel order by
-//! the shard count: 100,000 idle tasks (half on timers, half on a channel),
-//! `shutdown(0)` took 72-79 ms that way and takes 26-31 ms now (same run).
+//! in cache (handing out shards per task instead would stride the cancel
+//! order by the shard count; `docs/benchmarks.md`, "Shutdown", has the
+//! measurement).
 
 use crate::sync::{Mutex, MutexGuard, Padded};
 use std::cell::Cell;

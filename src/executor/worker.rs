@@ -459,9 +459,9 @@ mod tests {
     /// Regression for protocol step 6 in `idle`: a notified worker must not
     /// fall asleep in the poller while counted as searching. Alternates
     /// `block_on` bursts (whose thread competes for injector tasks) with
-    /// remote spawns that only workers can run. Natively the original bug
-    /// needed ~10⁵ rounds; under Miri, seeds 2 and 7 of 0–9 caught it with
-    /// 5 rounds (`.ci/run` runs seeds 0–7).
+    /// remote spawns that only workers can run. The race is rare natively
+    /// (hence thousands of rounds); Miri's schedules reach it in a few, so
+    /// a handful of rounds per seed suffices there.
     #[test]
     fn remote_spawns_after_block_on_bursts_are_never_stranded() {
         let rounds = if cfg!(miri) { 5 } else { 3_000 };

@@ -1,7 +1,7 @@
 //! Networking: TCP, UDP and (on Unix) Unix-domain sockets.
 //!
 //! [`TcpListener`], [`TcpStream`] and [`UdpSocket`] work everywhere;
-//! [`UnixListener`], [`UnixStream`] and [`UnixDatagram`] on Unix. Streams
+//! `UnixListener`, `UnixStream` and `UnixDatagram` on Unix. Streams
 //! implement the `futures-io` traits ([`AsyncRead`](crate::io::AsyncRead),
 //! [`AsyncWrite`](crate::io::AsyncWrite)) for `T` and for `&T`, so one task
 //! may read while another writes through a shared reference, with no
@@ -48,8 +48,9 @@
 //!
 //! # Sharing and errors
 //!
-//! - One task may wait for each direction of a socket at a time: one
-//!   reader and one writer (the last waiter's waker is kept).
+//! - Any number of tasks may wait on each direction of a socket (several
+//!   readers through `&T`, a `readable()` beside them): a readiness event
+//!   wakes every one of them (`reactor::source`, steps 3 and 5).
 //! - Creating a socket (`bind`, `connect`, `TryFrom` a std socket) outside
 //!   a runtime fails with an error that says so.
 //! - Once the runtime the socket belongs to has shut down, an operation

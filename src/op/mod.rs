@@ -6,7 +6,7 @@
 //! 1. **Submit.** The operation's state (buffer, file handle, offset; on
 //!    completion backends the `OVERLAPPED` too) moves into the backend; a
 //!    slot in the runtime's [`OpTable`] records that an operation is in
-//!    flight, and the [`Op`] future keeps only the slot's [`OpKey`] (index
+//!    flight, and the [`Op`] future keeps only the slot's [`OpKey`](table::OpKey) (index
 //!    and generation). The slot starts `Submitted`.
 //! 2. **Complete.** The backend hands the operation's output (the result
 //!    *and* the buffer) to [`OpTable::complete`]: a `Submitted` slot becomes
@@ -31,8 +31,8 @@
 //!      the same rule, not an exception: the buffer is freed exactly when
 //!      the OS is done with it, which there is immediately.
 //!    - Completion backends (IOCP overlapped, io_uring): the slot owns the op
-//!      state ([`OpTable::submit_owned`], a box of the backend's
-//!      [`OwnedState`]); the ack is the completion packet or CQE for that op
+//!      state (`OpTable::submit_owned`, a box of the backend's
+//!      [`OwnedState`](table::OwnedState)); the ack is the completion packet or CQE for that op
 //!      after the cancel request.
 //! 5. **Stale completions.** A completion whose slot is missing, or whose
 //!    generation differs (the index was reused), is a bug in a backend: it

@@ -1,5 +1,6 @@
-//! The reactor: one [`polling::Poller`] per runtime, the registered sources,
-//! and the timers.
+//! The reactor: one OS poller per runtime (`sys`'s epoll poller on Linux,
+//! `polling`'s kqueue or IOCP poller elsewhere), the registered sources, the
+//! timers, and the hand-off of completion events to a completion backend.
 //!
 //! Any thread of the runtime may *drive* the reactor, one at a time: the
 //! driver lock is taken with `try_lock`, so a thread that finds it busy parks
@@ -57,7 +58,7 @@ pub(crate) trait Completions: Send + Sync {
 
 /// The I/O and timer driver of one runtime.
 pub(crate) struct Reactor {
-    /// The OS poller (epoll, kqueue or IOCP).
+    /// The OS poller (`sys::Poller`: epoll, kqueue or IOCP).
     poller: Poller,
     /// Whether the poller supports edge-triggered mode (see `source`).
     edge: bool,

@@ -218,11 +218,15 @@ pub struct ShutdownReport {
     /// A `spawn_blocking` job still running is not counted here but in
     /// `blocking_leaked`.
     pub tasks_leaked: usize,
-    /// In-flight I/O operations whose cancellation the OS acknowledged
-    /// (always 0 until the owned-buffer op table lands).
+    /// In-flight owned-buffer I/O operations (blocking-pool file ops,
+    /// overlapped ops) whose future was dropped before completion during
+    /// this shutdown; each was asked to cancel, and its buffer is freed only
+    /// once the OS acknowledged it (`ops_leaked` counts those that never
+    /// did by the end).
     pub ops_cancelled: u64,
     /// In-flight I/O operations left allocated on purpose because the OS
-    /// never acknowledged them (always 0 until the op table lands).
+    /// had not acknowledged them by the end: their buffers and OS state are
+    /// never freed while the OS may still write to them.
     pub ops_leaked: u64,
     /// Blocking-pool threads still running a job at the end (a
     /// `spawn_blocking` closure or a file operation), detached.

@@ -1,4 +1,4 @@
-//! Timers: [`sleep`], [`sleep_until`], [`timeout`], [`interval`].
+//! Timers: [`sleep`], [`sleep_until`], [`timeout`], [`interval()`].
 //!
 //! Timers live in the reactor of the runtime that first polls them (see
 //! `reactor::timers` for the store and its protocol). A timer never fires
