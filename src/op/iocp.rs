@@ -51,46 +51,30 @@
 
 use std::cell::UnsafeCell;
 use std::io;
-use std::os::windows::io::{AsRawHandle, BorrowedHandle, FromRawHandle, OwnedHandle};
+use std::os::windows::io::{AsRawHandle, BorrowedHandle, OwnedHandle, RawHandle};
 use std::sync::Arc;
 
 use polling::os::iocp::PollerIocpExt;
 use polling::{Event, PollMode};
-use windows_sys::Win32::Foundation::{
-    GetLastError, ERROR_BROKEN_PIPE, ERROR_HANDLE_EOF, ERROR_IO_INCOMPLETE, ERROR_IO_PENDING,
-    ERROR_MORE_DATA, ERROR_PIPE_CONNECTED, HANDLE,
-};
-use windows_sys::Win32::Storage::FileSystem::{ReadFile, WriteFile};
-use windows_sys::Win32::System::Pipes::ConnectNamedPipe;
-use windows_sys::Win32::System::Threading::CreateEventW;
-use windows_sys::Win32::System::IO::{CancelIoEx, GetOverlappedResult, OVERLAPPED};
 
 use super::future::{ended, Ended};
 use super::table::{Erased, OpKey, OpTable, OwnedState};
 use super::{JobQueue, Op};
 use crate::io::{BufResult, IoBuf, IoBufMut};
 use crate::reactor::{Completions, Reactor};
+use crate::sys::windows_io::{self, Started, OVERLAPPED};
 use crate::sys::Poller;
+
+pub(crate) use crate::sys::windows_io::OverlappedCall as Kind;
 
 /// Poller keys with this bit set are completion events (step 3).
 const COMPLETION_KEY_BIT: usize = 1 << 62;
 
-/// What an overlapped op asks the kernel to do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kind {
-    /// `ReadFile` into the buffer's spare capacity.
-    Read,
-    /// `WriteFile` of the buffer's initialized bytes.
-    Write,
-    /// `ConnectNamedPipe` (no buffer).
-    Connect,
-}
-
 /// The OS side of one op, owned by its slot while the kernel may use it.
 pub(crate) trait OverlappedState: OwnedState {
-    fn handle(&self) -> HANDLE;
+    fn handle(&self) -> RawHandle;
     fn overlapped(&self) -> *mut OVERLAPPED;
-    fn event(&self) -> HANDLE;
+    fn event(&self) -> RawHandle;
 }
 
 struct State<B> {
@@ -111,13 +95,13 @@ struct State<B> {
 unsafe impl<B: Send> Send for State<B> {}
 
 impl<B: Send + 'static> OverlappedState for State<B> {
-    fn handle(&self) -> HANDLE {
+    fn handle(&self) -> RawHandle {
         self.handle.as_raw_handle()
     }
     fn overlapped(&self) -> *mut OVERLAPPED {
         self.ov.get()
     }
-    fn event(&self) -> HANDLE {
+    fn event(&self) -> RawHandle {
         self.event.as_raw_handle()
     }
 }
@@ -127,10 +111,8 @@ impl<B: Send + 'static> OwnedState for State<B> {
     fn cancel(&self) {
         // SAFETY: the handle is open (the state holds it); the OVERLAPPED
         // pointer identifies the op and stays valid until its completion,
-        // which cannot be processed while the caller holds the table's
-        // lock. An already-finished op makes this fail with
-        // ERROR_NOT_FOUND: ignored.
-        unsafe { CancelIoEx(self.handle(), self.overlapped()) };
+        // which cannot be processed while the caller holds the table's lock.
+        unsafe { windows_io::cancel(self.handle(), self.overlapped()) };
     }
 
     fn finish(mut self: Box<Self>, res: io::Result<usize>) -> Erased {
@@ -189,24 +171,21 @@ pub(crate) fn submit<B: Send + 'static>(
     on_done: fn(&mut B, &io::Result<usize>),
 ) -> Op<BufResult<usize, B>> {
     let ops = &ctx.table;
-    // SAFETY: plain FFI: a manual-reset, initially unsignalled, unnamed event.
-    let raw_event = unsafe { CreateEventW(std::ptr::null(), 1, 0, std::ptr::null()) };
-    if raw_event.is_null() {
-        let key = ops.submit();
-        let out = BufResult::<usize, B>(Err(io::Error::last_os_error()), buf);
-        ops.complete(key, ended(Ended::Returned(out)));
-        return Op::new(ops, key);
-    }
-    // SAFETY: `CreateEventW` returned a new handle that nothing else owns.
-    let event = unsafe { OwnedHandle::from_raw_handle(raw_event) };
+    let event = match windows_io::create_event() {
+        Ok(event) => event,
+        Err(e) => {
+            let key = ops.submit();
+            ops.complete(
+                key,
+                ended(Ended::Returned(BufResult::<usize, B>(Err(e), buf))),
+            );
+            return Op::new(ops, key);
+        }
+    };
+    let raw_event = event.as_raw_handle();
     let (ptr, len) = target(&mut buf);
-    // SAFETY: OVERLAPPED is plain data; all-zero is its documented start.
-    let mut ov: OVERLAPPED = unsafe { std::mem::zeroed() };
-    ov.Anonymous.Anonymous.Offset = offset as u32;
-    ov.Anonymous.Anonymous.OffsetHigh = (offset >> 32) as u32;
-    ov.hEvent = raw_event;
     let state: Box<State<B>> = Box::new(State {
-        ov: UnsafeCell::new(ov),
+        ov: UnsafeCell::new(windows_io::overlapped(offset, raw_event)),
         event,
         handle: handle.clone(),
         buf,
@@ -230,27 +209,12 @@ pub(crate) fn submit<B: Send + 'static>(
         finish_now(poller, ops, key, Err(e), false);
         return Op::new(ops, key);
     }
-    let len32 = u32::try_from(len).unwrap_or(u32::MAX);
     // SAFETY: `file` is open (the state holds a reference to it); `ptr` is
-    // valid for `len32` bytes and `ov_ptr` for an OVERLAPPED, both inside
-    // the slot's state, which is freed only after the kernel's
-    // acknowledgement (steps 3–4).
-    let ok = unsafe {
-        match kind {
-            Kind::Read => ReadFile(file, ptr, len32, std::ptr::null_mut(), ov_ptr),
-            Kind::Write => WriteFile(file, ptr, len32, std::ptr::null_mut(), ov_ptr),
-            Kind::Connect => ConnectNamedPipe(file, ov_ptr),
-        }
-    };
-    if ok == 0 {
-        // SAFETY: plain FFI, right after the failed call.
-        let code = unsafe { GetLastError() };
-        if code == ERROR_PIPE_CONNECTED && kind == Kind::Connect {
-            finish_now(poller, ops, key, Ok(0), true);
-        } else if code != ERROR_IO_PENDING {
-            let res = map_error(code, 0);
-            finish_now(poller, ops, key, res, true);
-        }
+    // valid for `len` bytes and `ov_ptr` for an OVERLAPPED, both inside the
+    // slot's state, which is freed only after the kernel's acknowledgement
+    // (steps 3–4).
+    if let Started::Done(res) = unsafe { windows_io::start(kind, file, ptr, len, ov_ptr) } {
+        finish_now(poller, ops, key, res, true);
     }
     Op::new(ops, key)
 }
@@ -264,15 +228,6 @@ fn finish_now(poller: &Poller, ops: &OpTable, key: OpKey, res: io::Result<usize>
         let _ = poller.remove_waitable(waitable(state.event()));
     }
     ops.complete(key, state.finish(res));
-}
-
-/// Maps a failed op's error code; the end of a pipe or file is a read of
-/// `n` (0) bytes, a partial message read is a read of `n` bytes.
-fn map_error(code: u32, n: usize) -> io::Result<usize> {
-    match code {
-        ERROR_BROKEN_PIPE | ERROR_HANDLE_EOF | ERROR_MORE_DATA => Ok(n),
-        _ => Err(io::Error::from_raw_os_error(code as i32)),
-    }
 }
 
 /// The reactor's way into this backend (step 3).
@@ -301,36 +256,23 @@ impl Completions for Iocp {
             ops.count_stale(key, "completion packet for a missing or stale op slot");
             return;
         };
-        let mut n: u32 = 0;
         // SAFETY: the handle is open (the state holds it) and the OVERLAPPED
-        // is the one the op was submitted with; bWait = FALSE never blocks.
-        let ok = unsafe { GetOverlappedResult(state.handle(), state.overlapped(), &mut n, 0) };
-        let code = if ok == 0 {
-            // SAFETY: plain FFI, right after the failed call.
-            unsafe { GetLastError() }
-        } else {
-            0
-        };
-        if ok == 0 && code == ERROR_IO_INCOMPLETE {
+        // is the one the op was submitted with.
+        let Some(res) = (unsafe { windows_io::result(state.handle(), state.overlapped()) }) else {
             // Signalled but not done: put it back and wait again.
             let event = state.event();
             ops.restore_owned(key, state);
             let _ =
                 poller.modify_waitable(waitable(event), Event::readable(bits), PollMode::Oneshot);
             return;
-        }
-        let _ = poller.remove_waitable(waitable(state.event()));
-        let res = if ok != 0 {
-            Ok(n as usize)
-        } else {
-            map_error(code, n as usize)
         };
+        let _ = poller.remove_waitable(waitable(state.event()));
         ops.complete(key, state.finish(res));
     }
 }
 
 /// A borrowed event handle for `polling`'s waitable API.
-fn waitable<'a>(event: HANDLE) -> BorrowedHandle<'a> {
+fn waitable<'a>(event: RawHandle) -> BorrowedHandle<'a> {
     // SAFETY: callers hold the op state that owns the event, so it is open
     // for as long as the borrow is used (one `polling` call).
     unsafe { BorrowedHandle::borrow_raw(event) }

@@ -46,6 +46,10 @@ use std::time::Duration;
 
 use polling::{Event, PollMode};
 
+/// Whether events say a stream's read side is closed: yes, `EPOLLRDHUP`
+/// arrives as `Event::is_interrupt`.
+pub(crate) const REPORTS_READ_CLOSED: bool = true;
+
 /// The key of the notification eventfd; never a source key (the reactor's
 /// keys are slab indices, far below this).
 const NOTIFY_KEY: u64 = u64::MAX;

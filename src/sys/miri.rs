@@ -11,6 +11,9 @@ use polling::{Event, PollMode};
 
 use super::RawSource;
 
+/// Whether events say a stream's read side is closed: no events at all.
+pub(crate) const REPORTS_READ_CLOSED: bool = false;
+
 /// Stand-in for `polling::Poller`.
 #[derive(Debug, Default)]
 pub(crate) struct Poller {

@@ -52,15 +52,21 @@
 //! | Windows | `polling` (IOCP, AFD) | `windows_signal.rs` | none |
 //! | Miri | `miri.rs` (condvar, no handles) | as the host | none |
 
+// ---- The platform table: each row picks one implementation. ----
+
+// Handles, sockets, files, threads.
 #[cfg(unix)]
 mod unix;
 #[cfg(unix)]
-use unix as imp;
-
+use unix as os;
 #[cfg(windows)]
 mod windows;
 #[cfg(windows)]
-use windows as imp;
+use windows as os;
+
+// The raw overlapped calls under the op layer's IOCP backend.
+#[cfg(windows)]
+pub(crate) mod windows_io;
 
 // Signals: the self-pipe on Unix, the console control handler on Windows.
 #[cfg(unix)]
@@ -72,64 +78,47 @@ pub(crate) mod windows_signal;
 #[cfg(windows)]
 pub(crate) use windows_signal as signal;
 
-pub use imp::AsSourceHandle;
-pub(crate) use imp::{
-    borrow, connect_in_progress, prepare_file_options, prepare_listener, raw, read_file_at,
-    set_nonblocking, thread_has_exited, write_file_at, RawSource,
-};
-
-// The OS poller. Under Miri (no `timerfd`), a condvar stand-in that
-// registers no handles, so Miri can check everything but sockets.
-#[cfg(miri)]
-mod miri;
-#[cfg(miri)]
-pub(crate) use miri::{Events, Poller};
-// On Linux, a leaner epoll poller with `polling`'s API (one system call per
-// wait instead of five; see `epoll.rs`); `polling` everywhere else.
+// The OS poller: on Linux, a leaner epoll poller with `polling`'s API (one
+// system call per wait instead of five; `epoll.rs`); `polling` elsewhere;
+// under Miri (no `timerfd`), a condvar stand-in that registers no handles,
+// so Miri checks everything but sockets.
 #[cfg(all(target_os = "linux", not(miri)))]
 mod epoll;
 #[cfg(all(target_os = "linux", not(miri)))]
-pub(crate) use epoll::{Events, Poller};
+use epoll as poller;
 #[cfg(all(not(target_os = "linux"), not(miri)))]
-pub(crate) use polling::{Events, Poller};
+mod polling_poller;
+#[cfg(all(not(target_os = "linux"), not(miri)))]
+use polling_poller as poller;
+#[cfg(miri)]
+mod miri;
+#[cfg(miri)]
+use miri as poller;
 
-/// Whether `Poller` events say when a stream's read side is closed
-/// (`Event::is_interrupt`, from `EPOLLRDHUP`), so a short stream read may
-/// skip the next `recv` (`reactor::source` step 6). `polling`'s backends do
-/// not report it.
-pub(crate) const REPORTS_READ_CLOSED: bool = cfg!(all(target_os = "linux", not(miri)));
-
-// TCP reads that say whether they emptied the receive queue: `TCP_INQ`
-// on Linux (`tcp_inq.rs`); elsewhere a plain `recv` with no hint.
+// TCP reads that say whether they emptied the receive queue: `TCP_INQ` on
+// Linux; elsewhere a plain `recv` with no hint.
 #[cfg(all(target_os = "linux", not(miri)))]
 mod tcp_inq;
+#[cfg(all(target_os = "linux", not(miri)))]
+use tcp_inq as tcp_read;
+#[cfg(not(all(target_os = "linux", not(miri))))]
+mod tcp_plain;
+#[cfg(not(all(target_os = "linux", not(miri))))]
+use tcp_plain as tcp_read;
 
-/// Asks the OS to report, with each read of `stream`, how many bytes are
-/// still queued (`tcp_inq.rs` step 1). A no-op where there is no such
-/// report or the OS refuses: reads then carry no hint.
-pub(crate) fn tcp_enable_queue_hint(stream: &std::net::TcpStream) {
-    #[cfg(all(target_os = "linux", not(miri)))]
-    {
-        use std::os::fd::AsFd;
-        let _ = tcp_inq::enable(stream.as_fd());
-    }
-    #[cfg(not(all(target_os = "linux", not(miri))))]
-    let _ = stream;
-}
+// ---- What the rest of the crate uses. ----
 
-/// One `recv` from `stream` into `buf`: the bytes read and, where the OS
-/// reports it (after [`tcp_enable_queue_hint`]), how many are still queued.
-pub(crate) fn tcp_recv(
-    stream: &std::net::TcpStream,
-    buf: &mut [std::mem::MaybeUninit<u8>],
-) -> std::io::Result<(usize, Option<usize>)> {
-    #[cfg(all(target_os = "linux", not(miri)))]
-    {
-        use std::os::fd::AsFd;
-        tcp_inq::recv(stream.as_fd(), buf)
-    }
-    #[cfg(not(all(target_os = "linux", not(miri))))]
-    {
-        Ok((socket2::SockRef::from(stream).recv(buf)?, None))
-    }
-}
+pub use os::AsSourceHandle;
+pub(crate) use os::{
+    borrow, connect_in_progress, prepare_file_options, prepare_listener, raw, read_file_at,
+    set_nonblocking, thread_has_exited, write_file_at, RawSource,
+};
+/// `Poller` and `Events` with `polling`'s API, and `REPORTS_READ_CLOSED`:
+/// whether events say when a stream's read side is closed
+/// (`Event::is_interrupt`, from `EPOLLRDHUP`), so a short stream read may
+/// skip the next `recv` (`reactor::source` step 6).
+pub(crate) use poller::{Events, Poller, REPORTS_READ_CLOSED};
+/// `tcp_enable_queue_hint(&TcpStream)`: ask the OS to report, with each
+/// read, how many bytes are still queued (a no-op where it cannot);
+/// `tcp_recv(&TcpStream, buf)`: one read, with that count when known.
+pub(crate) use tcp_read::{tcp_enable_queue_hint, tcp_recv};

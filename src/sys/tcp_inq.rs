@@ -24,7 +24,23 @@
 
 use std::io;
 use std::mem::{size_of, MaybeUninit};
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::net::TcpStream;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+
+/// Asks the OS to report, with each read of `stream`, how many bytes are
+/// still queued (step 1). If the kernel refuses, reads carry no hint.
+pub(crate) fn tcp_enable_queue_hint(stream: &TcpStream) {
+    let _ = enable(stream.as_fd());
+}
+
+/// One read from `stream` into `buf`: the bytes read and, after
+/// [`tcp_enable_queue_hint`], how many are still queued (step 2).
+pub(crate) fn tcp_recv(
+    stream: &TcpStream,
+    buf: &mut [MaybeUninit<u8>],
+) -> io::Result<(usize, Option<usize>)> {
+    recv(stream.as_fd(), buf)
+}
 
 /// Step 1: asks the kernel to report the receive queue after each
 /// `recvmsg`. Returns whether it agreed.
