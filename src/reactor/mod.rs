@@ -24,6 +24,10 @@
 //! The reactor knows nothing of ops: a completion backend (`crate::op`)
 //! gives it the `Completions` object at construction. Where there is no
 //! completion backend, every event is a readiness event.
+//!
+//! The reactor of the runtime current on a thread is `Reactor::current`
+//! (the runtime's context sets it with `Reactor::enter`), so I/O objects
+//! and timers find it without knowing the runtime.
 
 mod sleep;
 mod source;
