@@ -90,6 +90,12 @@ pub(crate) mod windows_signal;
 #[cfg(windows)]
 pub(crate) use windows_signal as signal;
 
+// Unix-domain socket addresses some systems add (the abstract namespace).
+#[cfg(unix)]
+mod unix_socket;
+#[cfg(unix)]
+pub(crate) use unix_socket::abstract_unix_addr;
+
 pub use imp::AsSourceHandle;
 pub(crate) use imp::{
     borrow, cancel_owned, connect_in_progress, is_completion_key, on_completion,
