@@ -80,7 +80,10 @@ use windows as imp;
 #[cfg(windows)]
 pub(crate) mod windows_overlapped;
 
-// Signals: the self-pipe on Unix, the console control handler on Windows.
+// Signals: handlers that set a flag and write to a self-pipe (signal
+// handlers on Unix, the console control handler on Windows). Each provides
+// `CTRL_C`, `self_pipe() -> (PipeReader, PipeWriter)`, `PipeReader::drain`,
+// `Handlers::install(signals, writer)` and `Handlers::take_pending`.
 #[cfg(unix)]
 pub(crate) mod unix_signal;
 #[cfg(unix)]
