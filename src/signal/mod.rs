@@ -158,11 +158,25 @@ mod tests {
 
     use super::*;
     use crate::runtime::Runtime;
-    use crate::time::timeout;
+    use crate::time::sleep;
 
     /// Held by each test that delivers Ctrl-C: the delivery reaches every
     /// receiver in the process, and each test expects only its own.
     static DELIVERS_CTRL_C: Mutex<()> = Mutex::new(());
+
+    /// `fut`'s output if a wake makes it ready within `limit`, else `None`.
+    /// Unlike `time::timeout`, the deadline is looked at first: a lost wake
+    /// fails here even though a poll at the deadline would find the signal.
+    async fn woken_within<T>(limit: Duration, fut: impl Future<Output = T>) -> Option<T> {
+        futures_lite::future::or(
+            async {
+                sleep(limit).await;
+                None
+            },
+            async { Some(fut.await) },
+        )
+        .await
+    }
 
     /// The system delivers Ctrl-C on a thread of its own on Windows (a
     /// signal may arrive on any thread on Unix); the waiting task must be
@@ -184,8 +198,7 @@ mod tests {
                 }
                 p
             });
-            // A lost wake would hang: bounded, so it fails instead.
-            timeout(Duration::from_secs(30), woken)
+            woken_within(Duration::from_secs(30), woken)
                 .await
                 .expect("the Ctrl-C woke the future")
                 .unwrap();
@@ -201,9 +214,11 @@ mod tests {
         let rt = Runtime::builder().worker_threads(1).build().unwrap();
         rt.handle().shutdown_on_ctrl_c().unwrap();
         assert!(!rt.handle().is_shutting_down());
-        // The handler is installed on return from shutdown_on_ctrl_c.
+        // The handler is installed on return from shutdown_on_ctrl_c; let
+        // the watcher start waiting too, so that it must be woken.
+        rt.block_on(sleep(Duration::from_millis(10)));
         sys::signal::simulate_ctrl_c();
-        rt.block_on(timeout(
+        rt.block_on(woken_within(
             Duration::from_secs(30),
             crate::runtime::shutdown_requested(),
         ))
