@@ -570,10 +570,8 @@ fn unix_addr(addr: &SockAddr) -> io::Result<SocketAddr> {
     if let Some(path) = addr.as_pathname() {
         return SocketAddr::from_pathname(path);
     }
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    if let Some(name) = addr.as_abstract_namespace() {
-        use std::os::linux::net::SocketAddrExt;
-        return SocketAddr::from_abstract_name(name);
+    if let Some(addr) = crate::sys::abstract_unix_addr(addr) {
+        return addr;
     }
     static UNNAMED: OnceLock<SocketAddr> = OnceLock::new();
     if let Some(a) = UNNAMED.get() {

@@ -1,30 +1,58 @@
-//! Signals: [`ctrl_c`] everywhere, [`Signals`] streams on Unix.
+//! Signals: [`ctrl_c`] everywhere, `Signals` streams on Unix.
 //!
-//! A signal handler only records the signal and wakes the reactor (the
-//! self-pipe trick on Unix: an atomic store and one `write(2)`; see
-//! `src/sys/unix_signal.rs`). Everything else — waking tasks, starting a
-//! shutdown — happens on runtime threads. Many deliveries of one signal may
-//! coalesce into one item, but an item always follows the last delivery.
-//! When no `Signals` stream wants a signal any more, it gets back the
-//! disposition it had before (on Unix; e.g. `SIGTERM` terminates again).
+//! # Delivery
+//!
+//! A Unix signal handler interrupts whatever its thread was doing, maybe
+//! inside the allocator or holding one of the runtime's locks, so it may not
+//! allocate, lock or call a waker. The work is therefore split by the
+//! self-pipe trick; the handlers and the pipe are the platform's
+//! (`sys::signal`), the rest is here, the same on every platform:
+//!
+//! 1. **Register, then install.** A `Receiver` makes a self-pipe and
+//!    registers its read end with the current runtime's reactor, then
+//!    installs handlers that write to the other end. Registering first
+//!    means that outside a runtime the call fails before any signal's
+//!    disposition changes.
+//! 2. **Handler: flag, then byte.** On a delivery, a handler sets the
+//!    signal's pending flag and writes one byte to the pipe, and does
+//!    nothing else (on Unix an atomic store and a `write(2)`, both
+//!    async-signal-safe; on Windows, where Ctrl-C is a console control
+//!    event handled on a thread the console creates, the same two steps).
+//! 3. **Reactor: readable.** The byte makes the read end readable, and the
+//!    reactor wakes the task waiting on it as for any I/O handle, on a
+//!    runtime thread, with each waker's panics caught. No waker is called
+//!    from a handler.
+//! 4. **Task: drain, then flags.** The receiver drains the pipe, *then*
+//!    takes the pending flags. A byte written after the drain leaves the
+//!    pipe readable, so no delivery is lost; many deliveries of one signal
+//!    between two polls coalesce into one item, and an item always follows
+//!    the last delivery.
+//! 5. **Drop: handlers, then pipe.** Dropping a receiver removes its
+//!    handlers first, then deregisters and closes the read end, so no
+//!    handler writes to a closed pipe. On Unix, when the last receiver
+//!    wanting a signal is dropped, the signal gets back the disposition it
+//!    had before the first one (e.g. `SIGTERM` terminates again).
 
-use std::future::Future;
+use std::future::poll_fn;
 use std::io;
-#[cfg(unix)]
-use std::pin::Pin;
-#[cfg(unix)]
 use std::task::{Context, Poll};
 
+use crate::io::Async;
 use crate::sys;
 
+// Unix signal streams and signal numbers.
+#[cfg(unix)]
+mod unix;
 #[cfg(unix)]
 pub use libc::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH};
+#[cfg(unix)]
+pub use unix::Signals;
 
 /// Waits for Ctrl-C (`SIGINT` on Unix; Ctrl-C or Ctrl-Break on Windows).
 ///
 /// # Errors
 ///
-/// If the handler cannot be installed, or (Unix) no runtime is current.
+/// If no runtime is current, or the handler cannot be installed.
 ///
 /// # Examples
 ///
@@ -37,88 +65,41 @@ pub use libc::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH};
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub async fn ctrl_c() -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        let mut signals = Signals::new([SIGINT])?;
-        std::future::poll_fn(|cx| signals.0.poll_next(cx))
-            .await
-            .map(drop)
-    }
-    #[cfg(windows)]
-    {
-        let mut ctrl_c = sys::signal::CtrlC::new()?;
-        std::future::poll_fn(|cx| ctrl_c.poll(cx)).await
-    }
+    Receiver::new(sys::signal::CTRL_C)?.recv().await.map(drop)
 }
 
-/// A stream of Unix signals, registered with the current runtime.
-///
-/// Yields each signal number at least once after it is delivered; many
-/// deliveries between two polls coalesce. While it exists, the signals'
-/// default actions (e.g. terminate on `SIGTERM`) are replaced by delivery
-/// here (after calling a handler installed before, if any). Once the last
-/// `Signals` wanting a signal is dropped, the signal does what it did before
-/// the first one was created: its default action, nothing if it was
-/// ignored, or the earlier handler.
-///
-/// # Examples
-///
-/// ```
-/// use ebbtide::signal::{Signals, SIGUSR1};
-/// use futures_lite::StreamExt;
-///
-/// ebbtide::block_on(async {
-///     let mut signals = Signals::new([SIGUSR1])?;
-///     unsafe { libc::raise(SIGUSR1) };
-///     assert_eq!(signals.next().await.unwrap()?, SIGUSR1);
-///     Ok::<(), std::io::Error>(())
-/// })?;
-/// # Ok::<(), std::io::Error>(())
-/// ```
-#[cfg(unix)]
-pub struct Signals(sys::signal::Signals);
-
-#[cfg(unix)]
-impl Signals {
-    /// Starts receiving `signals`.
-    ///
-    /// # Errors
-    ///
-    /// If no runtime is current, a signal cannot be handled (`SIGKILL`,
-    /// `SIGSTOP`, or a number out of range), or the self-pipe cannot be
-    /// created.
-    pub fn new(signals: impl IntoIterator<Item = i32>) -> io::Result<Signals> {
-        let signals: Vec<i32> = signals.into_iter().collect();
-        sys::signal::Signals::new(&signals).map(Signals)
-    }
-
-    /// Waits for the next signal.
-    ///
-    /// # Errors
-    ///
-    /// If the runtime has shut down.
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel-safe: a signal is consumed only when this resolves.
-    pub async fn recv(&mut self) -> io::Result<i32> {
-        std::future::poll_fn(|cx| self.0.poll_next(cx)).await
-    }
+/// A self-pipe registered with the reactor, and the handlers that write to
+/// it: the steps of the module doc for one set of signals.
+struct Receiver {
+    /// The installed handlers and their pending flags. Declared before
+    /// `pipe`, so dropped first (step 5).
+    handlers: sys::signal::Handlers,
+    /// The read end, registered with the current runtime's reactor.
+    pipe: Async<sys::signal::PipeReader>,
 }
 
-#[cfg(unix)]
-impl futures_lite::Stream for Signals {
-    type Item = io::Result<i32>;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.get_mut().0.poll_next(cx).map(Some)
+impl Receiver {
+    /// Step 1.
+    fn new(signals: &[i32]) -> io::Result<Receiver> {
+        let (reader, writer) = sys::signal::self_pipe()?;
+        let pipe = Async::new(reader)?;
+        let handlers = sys::signal::Handlers::install(signals, writer)?;
+        Ok(Receiver { handlers, pipe })
     }
-}
 
-#[cfg(unix)]
-impl std::fmt::Debug for Signals {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Signals")
+    /// Steps 3 and 4: the next signal delivered.
+    fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<io::Result<i32>> {
+        loop {
+            self.pipe.get_ref().drain()?;
+            if let Some(signal) = self.handlers.take_pending() {
+                return Poll::Ready(Ok(signal));
+            }
+            std::task::ready!(self.pipe.poll_readable(cx))?;
+        }
+    }
+
+    async fn recv(&self) -> io::Result<i32> {
+        poll_fn(|cx| self.poll_recv(cx)).await
     }
 }
 
@@ -141,66 +122,108 @@ impl crate::runtime::Handle {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn shutdown_on_ctrl_c(&self) -> io::Result<()> {
-        #[cfg(unix)]
-        return self.shutdown_on_signals([SIGINT]);
-        #[cfg(windows)]
-        {
-            let ctrl_c = sys::signal::CtrlC::new()?;
-            self.shutdown_when(async move {
-                let mut ctrl_c = ctrl_c;
-                std::future::poll_fn(|cx| ctrl_c.poll(cx)).await
-            });
-            Ok(())
-        }
+        self.shutdown_on(sys::signal::CTRL_C)
     }
 
-    /// Starts a graceful shutdown of this runtime when any of `signals`
-    /// arrives (e.g. `[SIGINT, SIGTERM]` for a server).
-    ///
-    /// The watching task holds a [`Signals`] until a signal arrives or a
-    /// shutdown starts; then the signals act as before (see [`Signals`]), so
-    /// a second `SIGTERM` during the drain terminates the process.
-    ///
-    /// # Errors
-    ///
-    /// As for [`Signals::new`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use ebbtide::signal::{SIGINT, SIGTERM, SIGUSR2};
-    ///
-    /// let rt = ebbtide::runtime::Runtime::new()?;
-    /// rt.handle().shutdown_on_signals([SIGINT, SIGTERM, SIGUSR2])?;
-    /// unsafe { libc::raise(SIGUSR2) };
-    /// rt.block_on(ebbtide::runtime::shutdown_requested());
-    /// println!("{}", rt.shutdown(Duration::from_secs(1)));
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    #[cfg(unix)]
-    pub fn shutdown_on_signals(&self, signals: impl IntoIterator<Item = i32>) -> io::Result<()> {
-        let mut signals = {
+    /// Spawns the watcher: `begin_shutdown` when one of `signals` arrives,
+    /// unless a shutdown starts first. The handlers are installed before
+    /// this returns.
+    fn shutdown_on(&self, signals: &[i32]) -> io::Result<()> {
+        let receiver = {
             let _enter = self.enter();
-            Signals::new(signals)?
+            Receiver::new(signals)?
         };
-        self.shutdown_when(async move { signals.recv().await.map(drop) });
-        Ok(())
-    }
-
-    /// Spawns the watcher: `begin_shutdown` when `trigger` resolves, unless a
-    /// shutdown starts first.
-    fn shutdown_when(&self, trigger: impl Future<Output = io::Result<()>> + Send + 'static) {
         let handle = self.clone();
         self.spawn(async move {
-            let triggered = futures_lite::future::or(async { trigger.await.is_ok() }, async {
-                crate::runtime::shutdown_requested().await;
-                false
-            })
-            .await;
+            let triggered =
+                futures_lite::future::or(async { receiver.recv().await.is_ok() }, async {
+                    crate::runtime::shutdown_requested().await;
+                    false
+                })
+                .await;
             if triggered {
                 handle.begin_shutdown();
             }
         });
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::sync::{Mutex, PoisonError};
+    use std::thread::JoinHandle;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::runtime::Runtime;
+    use crate::time::sleep;
+
+    /// Held by each test that delivers Ctrl-C: the delivery reaches every
+    /// receiver in the process, and each test expects only its own.
+    static DELIVERS_CTRL_C: Mutex<()> = Mutex::new(());
+
+    /// `fut`'s output if a wake makes it ready within `limit`, else `None`.
+    /// Unlike `time::timeout`, the deadline is looked at first: a lost wake
+    /// fails here even though a poll at the deadline would find the signal.
+    async fn woken_within<T>(limit: Duration, fut: impl Future<Output = T>) -> Option<T> {
+        futures_lite::future::or(
+            async {
+                sleep(limit).await;
+                None
+            },
+            async { Some(fut.await) },
+        )
+        .await
+    }
+
+    /// The system delivers Ctrl-C on a thread of its own on Windows (a
+    /// signal may arrive on any thread on Unix); the waiting task must be
+    /// woken all the same.
+    #[test]
+    fn ctrl_c_from_another_thread_wakes_a_waiting_ctrl_c() {
+        let _alone = DELIVERS_CTRL_C
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let rt = Runtime::builder().worker_threads(1).build().unwrap();
+        let mut deliverer: Option<JoinHandle<()>> = None;
+        rt.block_on(async {
+            let mut fut = std::pin::pin!(ctrl_c());
+            let woken = poll_fn(|cx| {
+                let p = fut.as_mut().poll(cx);
+                if deliverer.is_none() {
+                    assert!(p.is_pending(), "no Ctrl-C yet");
+                    deliverer = Some(std::thread::spawn(sys::signal::simulate_ctrl_c));
+                }
+                p
+            });
+            woken_within(Duration::from_secs(30), woken)
+                .await
+                .expect("the Ctrl-C woke the future")
+                .unwrap();
+        });
+        deliverer.unwrap().join().unwrap();
+    }
+
+    #[test]
+    fn shutdown_on_ctrl_c_starts_a_graceful_shutdown() {
+        let _alone = DELIVERS_CTRL_C
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let rt = Runtime::builder().worker_threads(1).build().unwrap();
+        rt.handle().shutdown_on_ctrl_c().unwrap();
+        assert!(!rt.handle().is_shutting_down());
+        // The handler is installed on return from shutdown_on_ctrl_c; let
+        // the watcher start waiting too, so that it must be woken.
+        rt.block_on(sleep(Duration::from_millis(10)));
+        sys::signal::simulate_ctrl_c();
+        rt.block_on(woken_within(
+            Duration::from_secs(30),
+            crate::runtime::shutdown_requested(),
+        ))
+        .expect("Ctrl-C started a shutdown");
+        let report = rt.shutdown(Duration::from_secs(5));
+        assert_eq!(report.cancelled, 0, "the watcher ends by itself: {report}");
     }
 }

@@ -68,7 +68,10 @@ use windows as os;
 #[cfg(windows)]
 pub(crate) mod windows_io;
 
-// Signals: the self-pipe on Unix, the console control handler on Windows.
+// Signals: handlers that set a flag and write to a self-pipe (signal
+// handlers on Unix, the console control handler on Windows). Each provides
+// `CTRL_C`, `self_pipe() -> (PipeReader, PipeWriter)`, `PipeReader::drain`,
+// `Handlers::install(signals, writer)` and `Handlers::take_pending`.
 #[cfg(unix)]
 pub(crate) mod unix_signal;
 #[cfg(unix)]
@@ -77,6 +80,10 @@ pub(crate) use unix_signal as signal;
 pub(crate) mod windows_signal;
 #[cfg(windows)]
 pub(crate) use windows_signal as signal;
+
+// Unix-domain socket addresses some systems add (the abstract namespace).
+#[cfg(unix)]
+mod unix_socket;
 
 // The OS poller: on Linux, a leaner epoll poller with `polling`'s API (one
 // system call per wait instead of five; `epoll.rs`); `polling` elsewhere;
@@ -122,3 +129,5 @@ pub(crate) use poller::{Events, Poller, REPORTS_READ_CLOSED};
 /// read, how many bytes are still queued (a no-op where it cannot);
 /// `tcp_recv(&TcpStream, buf)`: one read, with that count when known.
 pub(crate) use tcp_read::{tcp_enable_queue_hint, tcp_recv};
+#[cfg(unix)]
+pub(crate) use unix_socket::abstract_unix_addr;

@@ -1,48 +1,54 @@
-//! Unix signals through the self-pipe trick, and handing each signal back
-//! when ebbtide no longer wants it.
+//! Unix signal handlers, raw: a self-pipe, and handlers that write to it.
 //!
-//! 1. `Signals::new` makes a non-blocking socket pair and registers the read
-//!    end with the current runtime's reactor. Then, for each signal, under
-//!    the process-wide [`CLAIMS`] lock: if no live `Signals` wants the signal
-//!    yet, it records the signal's disposition (`SIG_DFL`, `SIG_IGN` or a
-//!    foreign handler); it registers a handler through `signal-hook-registry`
+//! This file provides the primitives the signal protocol is built on; the
+//! protocol itself (who drains the pipe, when flags are read, how a task
+//! waits) is written down in `src/signal/mod.rs`.
+//!
+//! - `self_pipe()`: a connected pair of non-blocking Unix sockets. The
+//!   `PipeReader` end is a file descriptor to register with a poller
+//!   (`AsFd`) and `drain`; the `PipeWriter` end goes to the handlers.
+//! - `Handlers::install(signals, writer)`: one handler per signal, whose
+//!   only work is async-signal-safe: an atomic store to the signal's
+//!   pending flag and one `write(2)` of one byte to the pipe (`EAGAIN`
+//!   ignored: a full pipe already reads as "something arrived"). No
+//!   allocation, no lock. `take_pending` swaps a flag back.
+//! - `CTRL_C`: the signals that mean Ctrl-C here (`SIGINT`).
+//!
+//! # Claiming a signal and handing it back
+//!
+//! 1. `Handlers::install`, for each signal, under the process-wide
+//!    [`CLAIMS`] lock: if no live `Handlers` wants the signal yet, it
+//!    records the signal's disposition (`SIG_DFL`, `SIG_IGN` or a foreign
+//!    handler); it registers a handler through `signal-hook-registry`
 //!    (which chains to earlier handlers and saves/restores `errno`); if
-//!    step 4 had put the recorded disposition back, it reinstalls the
-//!    registry's process handler (the registry installs it only at its first
-//!    registration for a signal, and never removes it); and it counts one
-//!    more interest in the signal.
-//! 2. The handler does two async-signal-safe things and nothing else: it
-//!    sets the signal's pending flag (an atomic store) and `write`s one byte
-//!    to the pipe (ignoring `EAGAIN`: a full pipe already means "wake up").
-//!    No allocation, no lock.
-//! 3. The stream drains the pipe, *then* reads the flags: a signal whose
-//!    byte arrives after the drain leaves the pipe readable, so it is never
-//!    lost; many deliveries of one signal coalesce into one item, with at
-//!    least one item after the last delivery.
-//! 4. Dropping `Signals`, under the same lock, counts one interest less in
+//!    step 2 had put the recorded disposition back, it reinstalls the
+//!    registry's process handler (the registry installs it only at its
+//!    first registration for a signal, and never removes it); and it counts
+//!    one more interest in the signal.
+//! 2. Dropping `Handlers`, under the same lock, counts one interest less in
 //!    each of its signals. When a signal's count reaches zero and the
 //!    registry's handler is still the one installed, it puts back the
 //!    disposition recorded at step 1: a `SIG_DFL` signal does its default
 //!    action again (`SIGTERM` terminates), a `SIG_IGN` one stays ignored
 //!    (across `exec` too), a foreign handler is called directly. Then it
-//!    unregisters its handlers, before closing the pipe.
+//!    unregisters its handlers; no handler writes to the pipe after that.
 //!
 //! Unregistering alone would not do: the registry keeps its process handler
 //! installed with no action left to run, so the signal would be ignored.
 //! The registry cannot say whether another library registered with it for
-//! the same signal *after* ebbtide did; if so, step 4 ends that library's
+//! the same signal *after* ebbtide did; if so, step 2 ends that library's
 //! deliveries too.
 
 use std::io::{self, Read};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll};
 
 use signal_hook_registry::SigId;
 
-use crate::io::Async;
+/// The signals that mean Ctrl-C.
+pub(crate) const CTRL_C: &[i32] = &[libc::SIGINT];
 
 /// Signals `signal-hook-registry` refuses (it panics on them).
 const FORBIDDEN: [i32; 5] = [
@@ -53,19 +59,76 @@ const FORBIDDEN: [i32; 5] = [
     libc::SIGSEGV,
 ];
 
-/// A stream of the Unix signals it was created for; see the module doc.
-pub(crate) struct Signals {
-    /// Read end of the self-pipe.
-    pipe: Async<UnixStream>,
+/// A self-pipe: the read end for a poller, the write end for handlers.
+pub(crate) fn self_pipe() -> io::Result<(PipeReader, PipeWriter)> {
+    let (read, write) = UnixStream::pair()?;
+    read.set_nonblocking(true)?;
+    write.set_nonblocking(true)?;
+    Ok((PipeReader(read), PipeWriter(write)))
+}
+
+/// Read end of the self-pipe: readable once a handler has written to it.
+pub(crate) struct PipeReader(UnixStream);
+
+impl PipeReader {
+    /// Reads everything written so far, without blocking.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `read`, other than "nothing to read".
+    pub(crate) fn drain(&self) -> io::Result<()> {
+        let mut buf = [0u8; 128];
+        loop {
+            match (&self.0).read(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(_) => continue,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl AsFd for PipeReader {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+/// Write end of the self-pipe, owned by the handlers (shared among a
+/// `Handlers`' signals).
+pub(crate) struct PipeWriter(UnixStream);
+
+impl PipeWriter {
+    /// One byte, async-signal-safe (a `write(2)`; a full pipe is ignored).
+    fn write_byte(&self) {
+        let byte = 1u8;
+        // SAFETY: `self.0` keeps the descriptor open; the buffer is one
+        // valid byte.
+        unsafe { libc::write(self.0.as_raw_fd(), (&raw const byte).cast(), 1) };
+    }
+}
+
+/// Handlers for a set of signals, each setting its pending flag and writing
+/// to one self-pipe; released on drop (step 2).
+pub(crate) struct Handlers {
     /// `(signal, pending)`, shared with the handlers.
     pending: Arc<[(i32, AtomicBool)]>,
-    /// One claimed signal and its registered handler per entry, released on
-    /// drop (step 4).
+    /// One claimed signal and its registered handler per entry.
     claims: Vec<(i32, SigId)>,
 }
 
-impl Signals {
-    pub(crate) fn new(signals: &[i32]) -> io::Result<Signals> {
+impl Handlers {
+    /// Claims each of `signals` (step 1) with a handler that sets its flag
+    /// and writes to `writer`.
+    ///
+    /// # Errors
+    ///
+    /// If a signal cannot be handled (`SIGKILL`, `SIGSTOP`, `SIGILL`,
+    /// `SIGFPE`, `SIGSEGV`, or a number out of range) or `sigaction` fails;
+    /// the signals claimed before it are released.
+    pub(crate) fn install(signals: &[i32], writer: PipeWriter) -> io::Result<Handlers> {
         if let Some(&sig) = signals.iter().find(|s| FORBIDDEN.contains(s)) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -75,16 +138,12 @@ impl Signals {
                 ),
             ));
         }
-        let (read, write) = UnixStream::pair()?;
-        write.set_nonblocking(true)?;
-        let pipe = Async::new(read)?;
         let pending: Arc<[(i32, AtomicBool)]> = signals
             .iter()
             .map(|&s| (s, AtomicBool::new(false)))
             .collect();
-        let write = Arc::new(write);
-        let mut me = Signals {
-            pipe,
+        let writer = Arc::new(writer);
+        let mut me = Handlers {
             pending,
             claims: Vec::new(),
         };
@@ -92,7 +151,7 @@ impl Signals {
             let delivery = Delivery {
                 pending: me.pending.clone(),
                 index,
-                write: write.clone(),
+                writer: writer.clone(),
             };
             // On error, dropping `me` releases the signals claimed so far.
             let id = claim(sig, delivery).map_err(|e| {
@@ -106,61 +165,42 @@ impl Signals {
         Ok(me)
     }
 
-    pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<i32>> {
-        loop {
-            // Step 3: drain, then look at the flags.
-            let mut buf = [0u8; 128];
-            loop {
-                match self.pipe.get_ref().read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(_) => continue,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) => return Poll::Ready(Err(e)),
-                }
-            }
-            if let Some((sig, _)) = self
-                .pending
-                .iter()
-                .find(|(_, p)| p.swap(false, Ordering::SeqCst))
-            {
-                return Poll::Ready(Ok(*sig));
-            }
-            std::task::ready!(self.pipe.poll_readable(cx))?;
-        }
+    /// A signal delivered since it was last taken, clearing its flag.
+    pub(crate) fn take_pending(&self) -> Option<i32> {
+        self.pending
+            .iter()
+            .find(|(_, p)| p.swap(false, Ordering::SeqCst))
+            .map(|(sig, _)| *sig)
     }
 }
 
-impl Drop for Signals {
+impl Drop for Handlers {
     fn drop(&mut self) {
-        // Step 4: no handler writes to the pipe after this.
+        // Step 2: no handler writes to the pipe after this.
         for (sig, id) in self.claims.drain(..) {
             release(sig, id);
         }
     }
 }
 
-/// What the handler of one signal of one `Signals` touches (step 2).
+/// What the handler of one signal of one `Handlers` touches.
 struct Delivery {
-    /// The `Signals`' flags; this handler sets `pending[index]`.
+    /// The `Handlers`' flags; this handler sets `pending[index]`.
     pending: Arc<[(i32, AtomicBool)]>,
     index: usize,
-    /// Write end of the self-pipe, kept open while the handler exists.
-    write: Arc<UnixStream>,
+    /// Kept open while the handler exists.
+    writer: Arc<PipeWriter>,
 }
 
 impl Delivery {
-    /// Step 2: async-signal-safe only (an atomic store and a `write(2)`;
-    /// no allocation, no lock, no panic: `index` is in bounds by
-    /// construction, and `get` keeps even that from panicking).
+    /// Async-signal-safe only (an atomic store and a `write(2)`; no
+    /// allocation, no lock, no panic: `index` is in bounds by construction,
+    /// and `get` keeps even that from panicking).
     fn deliver(&self) {
         if let Some((_, pending)) = self.pending.get(self.index) {
             pending.store(true, Ordering::SeqCst);
         }
-        let byte = 1u8;
-        // SAFETY: `self.write` keeps the descriptor open; the buffer is one
-        // valid byte.
-        unsafe { libc::write(self.write.as_raw_fd(), (&raw const byte).cast(), 1) };
+        self.writer.write_byte();
     }
 }
 
@@ -204,22 +244,22 @@ impl Disposition {
     }
 }
 
-/// One signal that `Signals` have handled in this process (steps 1 and 4).
+/// One signal that `Handlers` have claimed in this process (steps 1 and 2).
 struct Claim {
     signal: i32,
-    /// Live `Signals` registrations for `signal`.
+    /// Live `Handlers` registrations for `signal`.
     interests: usize,
     /// The disposition when the current run of interest began (step 1),
-    /// put back when it ends (step 4).
+    /// put back when it ends (step 2).
     before: Disposition,
     /// `signal-hook-registry`'s process handler for `signal`, as installed
     /// at ebbtide's first registration, reinstalled when interest resumes
-    /// after step 4 put `before` back.
+    /// after step 2 put `before` back.
     registry: Disposition,
 }
 
-/// Every signal ever claimed, a few entries. Taken by `Signals::new` and
-/// `drop`, never by a signal handler.
+/// Every signal ever claimed, a few entries. Taken by `Handlers::install`
+/// and `drop`, never by a signal handler.
 static CLAIMS: Mutex<Vec<Claim>> = Mutex::new(Vec::new());
 
 fn claims() -> MutexGuard<'static, Vec<Claim>> {
@@ -268,7 +308,7 @@ fn claim(sig: i32, delivery: Delivery) -> io::Result<SigId> {
     }
 }
 
-/// Step 4 for one signal: uncounts the interest, puts the recorded
+/// Step 2 for one signal: uncounts the interest, puts the recorded
 /// disposition back if it was the last, and unregisters the handler.
 fn release(sig: i32, id: SigId) {
     let mut claims = claims();
@@ -283,4 +323,14 @@ fn release(sig: i32, id: SigId) {
         }
     }
     signal_hook_registry::unregister(id);
+}
+
+/// Delivers Ctrl-C to this process as the OS does (`raise(SIGINT)`), for
+/// tests. Only while a `Handlers` for `CTRL_C` lives: otherwise `SIGINT`
+/// does what it did before, which may end the test process.
+#[cfg(test)]
+pub(crate) fn simulate_ctrl_c() {
+    // SAFETY: `raise` takes no pointer; the signal runs the installed
+    // handlers (the caller keeps one installed).
+    assert_eq!(unsafe { libc::raise(libc::SIGINT) }, 0);
 }
