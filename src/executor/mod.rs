@@ -267,13 +267,18 @@ impl Scheduler {
     /// thread runs as, through `PRODUCER`; on the injector if that queue is
     /// full or out of reach (the thread-local is gone at thread exit).
     fn push_here(&self, runnable: Runnable) {
-        let cell = PRODUCER.try_with(|p| p.borrow().clone()).ok().flatten();
-        // Not borrowed already: the `Worker` borrows it only around a queue
-        // operation, which runs no task code and wakes nothing.
-        let mut producer = cell.as_ref().map(|c| c.borrow_mut());
-        match producer.as_deref_mut() {
-            Some(Some(producer)) => self.push_local(producer, runnable),
-            _ => self.push_overflow(runnable),
+        let mut runnable = Some(runnable);
+        let _ = PRODUCER.try_with(|p| {
+            // Not borrowed already: the `Worker` borrows it only around a
+            // queue operation, which runs no task code and wakes nothing.
+            if let Some(cell) = &*p.borrow() {
+                if let Some(producer) = cell.borrow_mut().as_mut() {
+                    self.push_local(producer, runnable.take().expect("pushed once"));
+                }
+            }
+        });
+        if let Some(r) = runnable {
+            self.push_overflow(r);
         }
     }
 
