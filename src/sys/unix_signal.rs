@@ -328,7 +328,7 @@ fn release(sig: i32, id: SigId) {
 /// Delivers Ctrl-C to this process as the OS does (`raise(SIGINT)`), for
 /// tests. Only while a `Handlers` for `CTRL_C` lives: otherwise `SIGINT`
 /// does what it did before, which may end the test process.
-#[cfg(test)]
+#[cfg(all(test, not(miri)))]
 pub(crate) fn simulate_ctrl_c() {
     // SAFETY: `raise` takes no pointer; the signal runs the installed
     // handlers (the caller keeps one installed).

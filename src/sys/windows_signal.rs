@@ -217,7 +217,7 @@ fn handle(kind: u32, listeners: &[Arc<Listener>]) -> BOOL {
 /// For tests: under Wine 8, `GenerateConsoleCtrlEvent` fails with
 /// `ERROR_INVALID_ACCESS` (12) for a test process, even after
 /// `AllocConsole`.
-#[cfg(test)]
+#[cfg(all(test, not(miri)))]
 pub(crate) fn simulate_ctrl_c() {
     assert_eq!(handler(CTRL_C_EVENT), 1, "Ctrl-C not handled");
 }
