@@ -53,6 +53,7 @@ pub mod io;
 pub mod net;
 mod op;
 pub mod os;
+pub mod process;
 mod reactor;
 pub mod runtime;
 pub mod signal;

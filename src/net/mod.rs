@@ -57,7 +57,7 @@
 //!   that would have to wait fails with a "runtime has shut down" error.
 
 mod addr;
-mod socket;
+pub(crate) mod socket;
 mod tcp;
 mod udp;
 #[cfg(unix)]

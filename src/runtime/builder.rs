@@ -184,6 +184,7 @@ impl Builder {
                     pid: std::process::id(),
                 },
                 lifecycle,
+                children: Default::default(),
             }
         });
         let mut threads = Vec::new();

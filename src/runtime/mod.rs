@@ -8,6 +8,7 @@
 
 mod block_on;
 mod builder;
+pub(crate) mod children;
 pub(crate) mod context;
 mod global;
 mod handle;
@@ -46,6 +47,8 @@ pub(crate) struct Shared {
     pub(crate) ops: OpContext,
     pub(crate) config: Config,
     pub(crate) lifecycle: Arc<Lifecycle>,
+    /// Child processes spawned here (`crate::process`), for shutdown.
+    pub(crate) children: children::Children,
 }
 
 impl Shared {

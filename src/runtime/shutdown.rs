@@ -233,6 +233,13 @@ pub struct ShutdownReport {
     pub blocking_leaked: usize,
     /// Worker threads stuck in a task that never yields, detached.
     pub workers_leaked: usize,
+    /// Child processes spawned with `kill_on_drop(true)` that were still
+    /// running: killed and reaped before this report.
+    pub children_killed: usize,
+    /// Child processes still running, left running (spawned without
+    /// `kill_on_drop`; each is reaped in the background when it exits, so
+    /// none is left a zombie).
+    pub children_running: usize,
     /// Time from the start of the shutdown to its return.
     pub elapsed: Duration,
 }
@@ -242,7 +249,8 @@ impl fmt::Display for ShutdownReport {
         write!(
             f,
             "shutdown in {:.1?}: {} tasks completed, {} cancelled, {} leaked; \
-             {} ops cancelled, {} leaked; {} blocking jobs and {} workers left running",
+             {} ops cancelled, {} leaked; {} blocking jobs and {} workers left running; \
+             {} child processes killed, {} left running",
             self.elapsed,
             self.completed,
             self.cancelled,
@@ -250,7 +258,9 @@ impl fmt::Display for ShutdownReport {
             self.ops_cancelled,
             self.ops_leaked,
             self.blocking_leaked,
-            self.workers_leaked
+            self.workers_leaked,
+            self.children_killed,
+            self.children_running
         )
     }
 }
@@ -292,6 +302,9 @@ impl Shared {
         // poll drops the future, with this runtime current so their `Drop`
         // impls find it.
         self.lifecycle.advance(Stage::Cancelling);
+        let (children_killed, children_running) = self
+            .children
+            .settle_all(crate::reactor::deadline_after(Instant::now(), SETTLE));
         {
             let _ctx = context::enter_handle(self);
             self.scheduler.cancel(tasks.start_cancelling());
@@ -325,6 +338,8 @@ impl Shared {
             ops_leaked: self.ops.table.len() as u64,
             blocking_leaked,
             workers_leaked,
+            children_killed,
+            children_running,
             elapsed: start.elapsed(),
         }
     }

@@ -70,7 +70,7 @@ pub async fn ctrl_c() -> io::Result<()> {
 
 /// A self-pipe registered with the reactor, and the handlers that write to
 /// it: the steps of the module doc for one set of signals.
-struct Receiver {
+pub(crate) struct Receiver {
     /// The installed handlers and their pending flags. Declared before
     /// `pipe`, so dropped first (step 5).
     handlers: sys::signal::Handlers,
@@ -80,7 +80,7 @@ struct Receiver {
 
 impl Receiver {
     /// Step 1.
-    fn new(signals: &[i32]) -> io::Result<Receiver> {
+    pub(crate) fn new(signals: &[i32]) -> io::Result<Receiver> {
         let (reader, writer) = sys::signal::self_pipe()?;
         let pipe = Async::new(reader)?;
         let handlers = sys::signal::Handlers::install(signals, writer)?;
@@ -88,7 +88,7 @@ impl Receiver {
     }
 
     /// Steps 3 and 4: the next signal delivered.
-    fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<io::Result<i32>> {
+    pub(crate) fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<io::Result<i32>> {
         loop {
             self.pipe.get_ref().drain()?;
             if let Some(signal) = self.handlers.take_pending() {

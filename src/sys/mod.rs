@@ -113,6 +113,17 @@ mod tcp_plain;
 #[cfg(not(all(target_os = "linux", not(miri))))]
 use tcp_plain as tcp_read;
 
+// Process exits as a descriptor: `pidfd_open` on Linux; elsewhere none
+// (the process module falls back to `SIGCHLD`).
+#[cfg(all(target_os = "linux", not(miri)))]
+mod pidfd;
+#[cfg(all(target_os = "linux", not(miri)))]
+use pidfd as process_exit;
+#[cfg(all(unix, not(all(target_os = "linux", not(miri)))))]
+mod no_pidfd;
+#[cfg(all(unix, not(all(target_os = "linux", not(miri)))))]
+use no_pidfd as process_exit;
+
 // ---- What the rest of the crate uses. ----
 
 pub use os::AsSourceHandle;
@@ -125,9 +136,13 @@ pub(crate) use os::{
 /// (`Event::is_interrupt`, from `EPOLLRDHUP`), so a short stream read may
 /// skip the next `recv` (`reactor::source` step 6).
 pub(crate) use poller::{Events, Poller, REPORTS_READ_CLOSED};
+#[cfg(unix)]
+pub(crate) use process_exit::process_exit_fd;
 /// `tcp_enable_queue_hint(&TcpStream)`: ask the OS to report, with each
 /// read, how many bytes are still queued (a no-op where it cannot);
 /// `tcp_recv(&TcpStream, buf)`: one read, with that count when known.
 pub(crate) use tcp_read::{tcp_enable_queue_hint, tcp_recv};
+#[cfg(unix)]
+pub(crate) use unix::read_uninit;
 #[cfg(unix)]
 pub(crate) use unix_socket::abstract_unix_addr;

@@ -47,6 +47,21 @@ pub(crate) fn set_nonblocking(io: &impl AsSourceHandle) -> io::Result<()> {
     Ok(())
 }
 
+/// One `read(2)` from `fd` into `buf`, which may be uninitialized; the
+/// bytes read are initialized after it.
+pub(crate) fn read_uninit(
+    fd: BorrowedFd<'_>,
+    buf: &mut [std::mem::MaybeUninit<u8>],
+) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for `buf.len()` writable bytes; `read` writes
+    // at most that many and no more than it reports.
+    let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n as usize)
+}
+
 /// Positional read for the blocking pool (`pread`: the file cursor stays).
 pub(crate) fn read_file_at(file: &std::fs::File, buf: &mut [u8], pos: u64) -> io::Result<usize> {
     std::os::unix::fs::FileExt::read_at(file, buf, pos)

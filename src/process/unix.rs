@@ -1,0 +1,201 @@
+//! Unix: the exit watcher (a `pidfd` on Linux, else `SIGCHLD`) and the
+//! child's pipes, non-blocking and registered with the reactor.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::task::{Context, Poll};
+
+use crate::io::{Async, BufResult, IoBuf, IoBufMut};
+use crate::net::socket::{self, StreamSocket};
+use crate::signal::Receiver;
+use crate::sys;
+
+/// What tells a waiting `Child` that its process may have exited.
+pub(super) enum ExitWatch {
+    /// Linux: readable once the process has exited.
+    Pidfd(Async<OwnedFd>),
+    /// Elsewhere (or no `pidfd_open`): some child of this process changed
+    /// state; the caller's `try_wait` says whether it was this one.
+    Sigchld(Receiver),
+}
+
+impl ExitWatch {
+    /// A watcher for `child`, made right after it was spawned. An exit
+    /// before this returns is still seen: the caller's next `try_wait`
+    /// finds it (step 2).
+    pub(super) fn watch(child: &std::process::Child) -> io::Result<ExitWatch> {
+        match sys::process_exit_fd(child.id())? {
+            Some(fd) => Ok(ExitWatch::Pidfd(Async::new(fd)?)),
+            None => ExitWatch::sigchld(),
+        }
+    }
+
+    /// The `SIGCHLD` watcher (used where there is no `pidfd`; tests use it
+    /// on Linux too).
+    pub(super) fn sigchld() -> io::Result<ExitWatch> {
+        Ok(ExitWatch::Sigchld(Receiver::new(&[libc::SIGCHLD])?))
+    }
+
+    /// `Ready` when the process may have changed state since the last
+    /// `Ready`; registers the waker otherwise.
+    pub(super) fn poll_changed(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            ExitWatch::Pidfd(fd) => fd.poll_readable(cx),
+            ExitWatch::Sigchld(signals) => signals.poll_recv(cx).map_ok(drop),
+        }
+    }
+}
+
+/// One end of a pipe to the child: non-blocking, registered with the
+/// reactor, read and written like a stream socket.
+pub(super) struct Pipe(Async<PipeFd>);
+
+/// A pipe descriptor as the socket code wants it.
+struct PipeFd(File);
+
+impl AsFd for PipeFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+impl Read for &PipeFd {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&self.0).read(buf)
+    }
+}
+
+impl Write for &PipeFd {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&self.0).write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl StreamSocket for PipeFd {
+    fn recv_stream(&self, buf: &mut [MaybeUninit<u8>]) -> io::Result<(usize, Option<usize>)> {
+        Ok((sys::read_uninit(self.0.as_fd(), buf)?, None))
+    }
+}
+
+impl Pipe {
+    fn new(fd: impl Into<OwnedFd>) -> io::Result<Pipe> {
+        Ok(Pipe(Async::new(PipeFd(File::from(fd.into())))?))
+    }
+
+    pub(super) fn stdin(pipe: std::process::ChildStdin) -> io::Result<Pipe> {
+        Pipe::new(pipe)
+    }
+
+    pub(super) fn stdout(pipe: std::process::ChildStdout) -> io::Result<Pipe> {
+        Pipe::new(pipe)
+    }
+
+    pub(super) fn stderr(pipe: std::process::ChildStderr) -> io::Result<Pipe> {
+        Pipe::new(pipe)
+    }
+
+    pub(super) async fn read_owned<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        socket::read_owned(&self.0, buf).await
+    }
+
+    pub(super) async fn write_owned<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        socket::write_owned(&self.0, buf).await
+    }
+
+    pub(super) async fn write_all_owned<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
+        socket::write_all_owned(&self.0, buf).await
+    }
+
+    pub(super) fn poll_read(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        socket::poll_read(&self.0, cx, buf)
+    }
+
+    pub(super) fn poll_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        socket::poll_write(&self.0, cx, buf)
+    }
+
+    /// Writes go straight to the pipe: nothing to flush.
+    pub(super) fn poll_flush(&mut self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// The `SIGCHLD` path, which Linux uses only without `pidfd_open`: the
+/// scenarios of `tests/process.rs` that depend on how exits are learned.
+#[cfg(all(test, not(miri)))]
+mod tests {
+    use std::time::Duration;
+
+    use super::super::{Child, Command};
+    use super::ExitWatch;
+    use crate::runtime::Runtime;
+
+    fn spawn_sigchld(cmd: &mut Command) -> Child {
+        cmd.spawn_with(|_| ExitWatch::sigchld()).unwrap()
+    }
+
+    fn exists(pid: u32) -> bool {
+        // SAFETY: signal 0 checks for existence only.
+        unsafe { libc::kill(pid as libc::pid_t, 0) == 0 }
+    }
+
+    #[test]
+    fn sigchld_waits_many_children_and_leaves_other_childrens_status_alone() {
+        let rt = Runtime::builder().worker_threads(2).build().unwrap();
+        let mut theirs = std::process::Command::new("sh")
+            .args(["-c", "sleep 0.2; exit 4"])
+            .spawn()
+            .unwrap();
+        rt.block_on(async {
+            let tasks: Vec<_> = (0..50)
+                .map(|i| {
+                    crate::spawn(async move {
+                        let mut child =
+                            spawn_sigchld(Command::new("sh").args(["-c", &format!("exit {i}")]));
+                        assert!(matches!(child.watch, Some(ExitWatch::Sigchld(_))));
+                        assert_eq!(child.wait().await.unwrap().code(), Some(i));
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+        });
+        assert_eq!(theirs.wait().unwrap().code(), Some(4), "reaped by ebbtide");
+    }
+
+    #[test]
+    fn sigchld_wait_is_cancel_safe_and_a_dropped_child_is_reaped() {
+        let rt = Runtime::builder().worker_threads(2).build().unwrap();
+        let dropped = rt.block_on(async {
+            let mut child = spawn_sigchld(Command::new("sh").args(["-c", "sleep 0.2; exit 6"]));
+            assert!(futures_lite::future::poll_once(child.wait())
+                .await
+                .is_none());
+            assert_eq!(child.wait().await.unwrap().code(), Some(6));
+            let dropped = spawn_sigchld(Command::new("sh").args(["-c", "sleep 0.2"]));
+            let id = dropped.id();
+            drop(dropped);
+            id
+        });
+        let start = std::time::Instant::now();
+        while exists(dropped) {
+            assert!(start.elapsed() < Duration::from_secs(10), "never reaped");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! Unix systems with no process-exit descriptor reachable here (macOS and
+//! the BSDs): child exits are learned from `SIGCHLD`.
+
+use std::io;
+use std::os::fd::OwnedFd;
+
+/// Always `None`: the caller waits for `SIGCHLD` instead.
+pub(crate) fn process_exit_fd(_pid: u32) -> io::Result<Option<OwnedFd>> {
+    Ok(None)
+}
