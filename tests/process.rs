@@ -369,3 +369,34 @@ fn other_libraries_children_are_never_reaped_by_ebbtide() {
         assert_eq!(theirs.wait().unwrap().code(), Some(4));
     });
 }
+
+/// tokio's `process_issue_2174`: a writer blocked on a child's full stdin
+/// pipe gets an error when the child dies, instead of waiting forever.
+#[test]
+fn a_writer_blocked_on_a_dead_childs_stdin_gets_an_error() {
+    watchdog(|| {
+        let rt = workers(2);
+        rt.block_on(async {
+            let mut child = Command::new("sleep")
+                .arg("30")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap();
+            let mut input = child.stdin.take().unwrap();
+            let writer = ebbtide::spawn(async move {
+                let data = [0u8; 8192];
+                loop {
+                    input.write_all(&data).await?;
+                }
+                #[allow(unreachable_code)]
+                Ok::<(), std::io::Error>(())
+            });
+            // Let the pipe's buffer fill, so the writer waits for room.
+            ebbtide::time::sleep(Duration::from_millis(200)).await;
+            child.kill().await.unwrap();
+            let err = writer.await.unwrap().unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe, "{err}");
+        });
+    });
+}

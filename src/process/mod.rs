@@ -178,8 +178,9 @@ impl Command {
     ///
     /// If no runtime is current, or the OS cannot start it: the program or
     /// the working directory does not exist (`NotFound`), no permission, or
-    /// out of processes or descriptors (`EMFILE`, `EAGAIN`). The error
-    /// names the program.
+    /// out of processes or descriptors (`EMFILE`, `EAGAIN`). The error has
+    /// the OS error's kind, names the program, and has the OS error (with
+    /// its code) as its `source()`.
     pub fn spawn(&mut self) -> io::Result<Child> {
         self.spawn_with(imp::ExitWatch::watch)
     }
@@ -191,14 +192,10 @@ impl Command {
         watch: impl FnOnce(&std::process::Child) -> io::Result<imp::ExitWatch>,
     ) -> io::Result<Child> {
         let shared = context::current("ebbtide::process::Command::spawn")?;
-        let mut std_child = self.std.spawn().map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!(
-                    "ebbtide::process: cannot start {:?}: {e}",
-                    self.std.get_program()
-                ),
-            )
+        let mut std_child = self.std.spawn().map_err(|source| {
+            let kind = source.kind();
+            let program = self.std.get_program().to_owned();
+            io::Error::new(kind, SpawnError { program, source })
         })?;
         let stdin = std_child.stdin.take().map(imp::Pipe::stdin).transpose();
         let stdout = std_child.stdout.take().map(imp::Pipe::stdout).transpose();
@@ -214,13 +211,23 @@ impl Command {
         shared
             .children
             .insert(Arc::downgrade(&state) as Weak<dyn Tracked>);
+        let (watch, stdin, stdout, stderr) = match (watch, stdin, stdout, stderr) {
+            (Ok(watch), Ok(stdin), Ok(stdout), Ok(stderr)) => (watch, stdin, stdout, stderr),
+            (watch, stdin, stdout, stderr) => {
+                // The caller gets no `Child` to wait for or kill: the process
+                // must not run on unseen. Killed, and reaped in the background.
+                let _ = state.start_kill();
+                let e = [watch.err(), stdin.err(), stdout.err(), stderr.err()];
+                return Err(e.into_iter().flatten().next().expect("one failed"));
+            }
+        };
         let child = Child {
             state,
-            watch: Some(watch?),
+            watch: Some(watch),
             shared,
-            stdin: stdin?.map(ChildStdin),
-            stdout: stdout?.map(ChildStdout),
-            stderr: stderr?.map(ChildStderr),
+            stdin: stdin.map(ChildStdin),
+            stdout: stdout.map(ChildStdout),
+            stderr: stderr.map(ChildStderr),
         };
         Ok(child)
     }
@@ -266,6 +273,30 @@ impl fmt::Debug for Command {
             .field("std", &self.std)
             .field("kill_on_drop", &self.kill_on_drop)
             .finish()
+    }
+}
+
+/// Why a program could not be started: names the program, and keeps the
+/// OS error (with its code) as its source.
+#[derive(Debug)]
+struct SpawnError {
+    program: std::ffi::OsString,
+    source: io::Error,
+}
+
+impl fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "ebbtide::process: cannot start {:?}: {}",
+            self.program, self.source
+        )
+    }
+}
+
+impl std::error::Error for SpawnError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
     }
 }
 
