@@ -11,10 +11,12 @@
 //! 2. **Wait.** [`Child::wait`] loops: reap the child if it has exited
 //!    (`Child::try_wait`, which waits for this child's pid only, never for
 //!    other libraries' children), else wait for the watcher to say
-//!    something changed. The watcher is the platform's: on Linux a
-//!    `pidfd` registered with the reactor (readable once the child
-//!    exits); where there is none, `SIGCHLD` through the signal self-pipe;
-//!    on Windows the process handle, a waitable on the reactor's port.
+//!    something changed. The watcher is the platform's: a descriptor
+//!    registered with the reactor that is readable once the child exits
+//!    (a `pidfd` on Linux, a kqueue holding an `EVFILT_PROC` filter on
+//!    macOS and the BSDs); where there is none, `SIGCHLD` through the
+//!    signal self-pipe; on Windows the process handle, a waitable on the
+//!    reactor's port.
 //!    Dropping the future loses nothing: the status, once reaped, is kept,
 //!    and a later `wait` returns it.
 //! 3. **Drop.** A `Child` dropped before it was reaped is killed first if

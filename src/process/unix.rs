@@ -1,5 +1,7 @@
-//! Unix: the exit watcher (a `pidfd` on Linux, else `SIGCHLD`) and the
-//! child's pipes, non-blocking and registered with the reactor.
+//! Unix: the exit watcher (a descriptor readable once the child exits: a
+//! `pidfd` on Linux, a kqueue with `EVFILT_PROC` on macOS and the BSDs;
+//! else `SIGCHLD`) and the child's pipes, non-blocking and registered with
+//! the reactor.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -14,7 +16,7 @@ use crate::sys;
 
 /// What tells a waiting `Child` that its process may have exited.
 pub(super) enum ExitWatch {
-    /// Linux: readable once the process has exited.
+    /// Readable once the process has exited (`sys::process_exit_fd`).
     Pidfd(Async<OwnedFd>),
     /// Elsewhere (or no `pidfd_open`): some child of this process changed
     /// state; the caller's `try_wait` says whether it was this one.

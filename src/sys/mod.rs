@@ -113,15 +113,68 @@ mod tcp_plain;
 #[cfg(not(all(target_os = "linux", not(miri))))]
 use tcp_plain as tcp_read;
 
-// Process exits as a descriptor: `pidfd_open` on Linux; elsewhere none
-// (the process module falls back to `SIGCHLD`).
+// Process exits as a descriptor: `pidfd_open` on Linux, a kqueue with an
+// `EVFILT_PROC` filter on macOS and the BSDs; elsewhere none (the process
+// module falls back to `SIGCHLD`).
 #[cfg(all(target_os = "linux", not(miri)))]
 mod pidfd;
 #[cfg(all(target_os = "linux", not(miri)))]
 use pidfd as process_exit;
-#[cfg(all(unix, not(all(target_os = "linux", not(miri)))))]
+#[cfg(all(
+    any(
+        target_os = "macos",
+        target_os = "ios",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly"
+    ),
+    not(miri)
+))]
+mod kqueue_exit;
+#[cfg(all(
+    any(
+        target_os = "macos",
+        target_os = "ios",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly"
+    ),
+    not(miri)
+))]
+use kqueue_exit as process_exit;
+#[cfg(all(
+    unix,
+    not(all(
+        any(
+            target_os = "linux",
+            target_os = "macos",
+            target_os = "ios",
+            target_os = "freebsd",
+            target_os = "netbsd",
+            target_os = "openbsd",
+            target_os = "dragonfly"
+        ),
+        not(miri)
+    ))
+))]
 mod no_pidfd;
-#[cfg(all(unix, not(all(target_os = "linux", not(miri)))))]
+#[cfg(all(
+    unix,
+    not(all(
+        any(
+            target_os = "linux",
+            target_os = "macos",
+            target_os = "ios",
+            target_os = "freebsd",
+            target_os = "netbsd",
+            target_os = "openbsd",
+            target_os = "dragonfly"
+        ),
+        not(miri)
+    ))
+))]
 use no_pidfd as process_exit;
 
 // ---- What the rest of the crate uses. ----

@@ -1,5 +1,5 @@
-//! Unix systems with no process-exit descriptor reachable here (macOS and
-//! the BSDs): child exits are learned from `SIGCHLD`.
+//! Unix systems with no process-exit descriptor here (and Miri): child
+//! exits are learned from `SIGCHLD`.
 
 use std::io;
 use std::os::fd::OwnedFd;
