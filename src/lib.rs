@@ -30,6 +30,7 @@
 //! | [`net`] | TCP, UDP and (on Unix) Unix-domain sockets, readiness and owned-buffer APIs |
 //! | [`fs`] | files and directories on the blocking pool, owned buffers |
 //! | [`os`] | platform-only APIs (Windows named pipes) |
+//! | [`process`] | child processes: [`Command`](process::Command), [`Child`](process::Child) and its pipes, on the runtime's reactor |
 //! | [`time`] | [`sleep`](time::sleep), [`timeout`](time::timeout), [`interval`](time::interval) |
 //! | [`signal`] | [`ctrl_c`](signal::ctrl_c), Unix `Signals` streams, shutdown on a signal |
 //! | `blocking` (private) | the pool behind [`spawn_blocking`] |

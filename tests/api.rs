@@ -37,6 +37,14 @@ fn names_every_public_type(
     _: &ebbtide::net::UdpSocket,
     _: &ebbtide::io::Slice<Vec<u8>>,
     _: &dyn ebbtide::io::IoBuf,
+    _: &ebbtide::process::Command,
+    _: &ebbtide::process::Child,
+    _: &ebbtide::process::ChildStdin,
+    _: &ebbtide::process::ChildStdout,
+    _: &ebbtide::process::ChildStderr,
+    _: &ebbtide::process::ExitStatus,
+    _: &ebbtide::process::Output,
+    _: &ebbtide::process::Stdio,
     _: &ebbtide::net::UnixListener,
     _: &ebbtide::net::UnixStream,
     _: &ebbtide::net::UnixDatagram,
@@ -67,6 +75,10 @@ fn sockets_and_their_futures_are_send_and_sync() {
     send_sync::<TcpListener>();
     send_sync::<TcpStream>();
     send_sync::<UdpSocket>();
+    send_sync::<ebbtide::process::Child>();
+    send_sync::<ebbtide::process::ChildStdin>();
+    send_sync::<ebbtide::process::ChildStdout>();
+    send_sync::<ebbtide::process::Command>();
     #[cfg(unix)]
     {
         send_sync::<ebbtide::net::UnixListener>();

@@ -13,8 +13,11 @@
 //!    are refused (`try_spawn` → `SpawnError::ShuttingDown`; `spawn` returns
 //!    a handle that resolves cancelled); running tasks, I/O, timers and the
 //!    blocking pool keep working so in-flight work can finish.
-//! 3. **Cancelling**: the runtime's cancel flag is set and every live task
-//!    is woken. A woken task is queued as usual and its next poll drops its
+//! 3. **Cancelling**: child processes are settled first (`children.rs`):
+//!    those spawned with `kill_on_drop(true)` that still run are killed and
+//!    reaped (within `SETTLE`), the others still running are counted and
+//!    left to the background reaper. Then the runtime's cancel flag is set
+//!    and every live task is woken. A woken task is queued as usual and its next poll drops its
 //!    future (a panic in its `Drop` is caught and reported to its
 //!    `JoinHandle`). The future is never dropped inside the wake: libraries
 //!    call `wake` under their own locks (async-channel, event-listener), and
