@@ -5,12 +5,9 @@
 
 mod common;
 
+use common::process::open_fds;
 use common::{watchdog, workers};
 use ebbtide::process::{Command, Stdio};
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
 
 #[test]
 fn spawning_at_the_descriptor_limit_is_a_clear_error_and_leaks_nothing() {

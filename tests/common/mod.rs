@@ -16,6 +16,7 @@ use ebbtide::runtime::Runtime;
 use ebbtide::{JoinError, JoinHandle};
 
 pub(crate) mod net;
+pub(crate) mod process;
 
 /// How long any one test body may run before it counts as a hang.
 pub(crate) const WATCHDOG: Duration = Duration::from_secs(30);
