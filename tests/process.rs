@@ -411,3 +411,44 @@ fn several_children_with_all_three_pipes_answer_on_their_own() {
         });
     });
 }
+
+/// tokio's `process_kill_on_drop`: dropping a `kill_on_drop` child kills
+/// that process only; a grandchild it started keeps the stdout pipe and
+/// its output still arrives, then end-of-file.
+#[test]
+fn kill_on_drop_kills_the_child_not_its_own_children() {
+    watchdog(|| {
+        let rt = workers(2);
+        rt.block_on(async {
+            let mut child = Command::new("sh")
+                .args([
+                    "-c",
+                    // `exec`: the killed process is the one holding the sleep.
+                    "sh -c 'sleep 0.3; echo child ran' &\n exec sleep 10",
+                ])
+                .kill_on_drop(true)
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            ebbtide::time::sleep(Duration::from_millis(100)).await;
+            let mut out = child.stdout.take().unwrap();
+            drop(child);
+            // End-of-file long before the sleep's 10 s, or it was not killed.
+            let read = async {
+                let mut msg = String::new();
+                out.read_to_string(&mut msg).await.unwrap();
+                Some(msg)
+            };
+            let limit = async {
+                ebbtide::time::sleep(Duration::from_secs(5)).await;
+                None
+            };
+            let msg = futures_lite::future::or(read, limit).await;
+            assert_eq!(
+                msg.as_deref(),
+                Some("child ran\n"),
+                "the child was not killed"
+            );
+        });
+    });
+}
