@@ -206,6 +206,7 @@ impl Command {
         let state = Arc::new(ChildState {
             id: std_child.id(),
             child: Mutex::new(Some(std_child)),
+            status: std::sync::OnceLock::new(),
             kill_on_drop: self.kill_on_drop,
         });
         // Registered before anything can fail below, so a failure drops a
@@ -308,6 +309,8 @@ struct ChildState {
     id: u32,
     /// `None` only while `Drop` hands it to the orphan reaper.
     child: Mutex<Option<std::process::Child>>,
+    /// The status, once reaped (std keeps it too; this needs no lock).
+    status: std::sync::OnceLock<ExitStatus>,
     kill_on_drop: bool,
 }
 
@@ -317,12 +320,24 @@ impl ChildState {
         self.child.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Reaps the child if it has exited (std keeps the status after that).
+    /// Reaps the child if it has exited.
     fn try_wait(&self) -> io::Result<Option<ExitStatus>> {
-        match self.lock().as_mut() {
-            Some(child) => child.try_wait(),
-            None => Err(io::Error::other("ebbtide::process: the child is gone")),
+        if let Some(status) = self.reaped() {
+            return Ok(Some(status));
         }
+        let status = match self.lock().as_mut() {
+            Some(child) => child.try_wait()?,
+            None => return Err(io::Error::other("ebbtide::process: the child is gone")),
+        };
+        if let Some(status) = status {
+            let _ = self.status.set(status);
+        }
+        Ok(status)
+    }
+
+    /// The status, if the child was reaped.
+    fn reaped(&self) -> Option<ExitStatus> {
+        self.status.get().copied()
     }
 
     fn start_kill(&self) -> io::Result<()> {
@@ -421,10 +436,19 @@ impl Child {
         self.stdin = None; // closes it
         let state = &self.state;
         let watch = self.watch.as_mut().expect("present until drop");
+        // A watcher that shows past exits is asked first: a running child
+        // then costs no `waitpid` that would find nothing.
+        let mut ask_os = !watch.shows_past_exits();
         poll_fn(|cx| loop {
-            if let Some(status) = state.try_wait()? {
+            if let Some(status) = state.reaped() {
                 return Poll::Ready(Ok(status));
             }
+            if ask_os {
+                if let Some(status) = state.try_wait()? {
+                    return Poll::Ready(Ok(status));
+                }
+            }
+            ask_os = true;
             std::task::ready!(watch.poll_changed(cx))?;
         })
         .await

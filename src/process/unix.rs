@@ -40,6 +40,14 @@ impl ExitWatch {
         Ok(ExitWatch::Sigchld(Receiver::new(&[libc::SIGCHLD])?))
     }
 
+    /// Whether an exit that happened before this watcher existed still
+    /// shows (a `pidfd` of an exited process is readable at once), so a
+    /// first wait may poll the watcher before asking the OS for the
+    /// status. `SIGCHLD` does not replay: there `try_wait` goes first.
+    pub(super) fn shows_past_exits(&self) -> bool {
+        matches!(self, ExitWatch::Pidfd(_))
+    }
+
     /// `Ready` when the process may have changed state since the last
     /// `Ready`; registers the waker otherwise.
     pub(super) fn poll_changed(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -21,6 +21,10 @@ impl ExitWatch {
         Err(unsupported())
     }
 
+    pub(super) fn shows_past_exits(&self) -> bool {
+        false
+    }
+
     pub(super) fn poll_changed(&mut self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Err(unsupported()))
     }
