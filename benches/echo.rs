@@ -64,14 +64,15 @@ use std::fmt::Write as _;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::atomic::AtomicU8;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use async_executor::Executor;
+use common::fds::{check_fds, open_fds};
+use common::load::CpuTicks;
 use common::smol_rt::SmolRt;
+use common::spawn::{EbbSp, SmolSp, Spawn, TokioSp};
 use common::{median, watchdog};
 
 const WORKERS: usize = 2;
@@ -81,60 +82,6 @@ const SERVER_BUF: usize = 4096;
 // ---------------------------------------------------------------------------
 // Runtimes
 // ---------------------------------------------------------------------------
-
-/// A spawned task's output, boxed so that the returned future does not
-/// borrow the spawner (tasks are spawned only while setting a cell up).
-type Task<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
-
-/// Spawns onto one runtime from any thread (a handle, not a thread-local).
-trait Spawn: Clone + Send + Sync + 'static {
-    /// Spawns `f`; the returned future yields its output.
-    fn spawn<F>(&self, f: F) -> Task<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static;
-}
-
-#[derive(Clone)]
-struct EbbSp(ebbtide::runtime::Handle);
-
-impl Spawn for EbbSp {
-    fn spawn<F>(&self, f: F) -> Task<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        let h = self.0.spawn(f);
-        Box::pin(async move { h.await.expect("ebbtide task failed") })
-    }
-}
-
-#[derive(Clone)]
-struct TokioSp(tokio::runtime::Handle);
-
-impl Spawn for TokioSp {
-    fn spawn<F>(&self, f: F) -> Task<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        let h = self.0.spawn(f);
-        Box::pin(async move { h.await.expect("tokio task failed") })
-    }
-}
-
-#[derive(Clone)]
-struct SmolSp(&'static Executor<'static>);
-
-impl Spawn for SmolSp {
-    fn spawn<F>(&self, f: F) -> Task<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        Box::pin(self.0.spawn(f))
-    }
-}
 
 /// The runtimes a run needs (all of them, or the one `--only` names).
 #[derive(Default)]
@@ -634,86 +581,6 @@ async fn drive<E: Echo, S: Spawn>(
 
 /// A cell that takes longer than this is reported as a hang.
 const HANG_LIMIT: Duration = Duration::from_secs(60);
-
-/// CPU time in clock ticks (`USER_HZ`), to tell how much other processes
-/// loaded the machine during a sample (all zero where `/proc` is missing).
-#[derive(Clone, Copy, Default)]
-struct CpuTicks {
-    /// All CPUs, busy (not idle or waiting for I/O).
-    busy: u64,
-    /// All CPUs, every state.
-    total: u64,
-    /// This process, user and system.
-    own: u64,
-}
-
-impl CpuTicks {
-    fn now() -> CpuTicks {
-        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-        let cpu: Vec<u64> = stat
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .split_whitespace()
-            .skip(1)
-            .take(8) // user nice system idle iowait irq softirq steal
-            .filter_map(|f| f.parse().ok())
-            .collect();
-        let total: u64 = cpu.iter().sum();
-        let idle = cpu.get(3).unwrap_or(&0) + cpu.get(4).unwrap_or(&0);
-        // Fields after the `(comm)`: state is the 3rd field, utime the 14th.
-        let me = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-        let after_comm = me.rsplit_once(')').map_or("", |(_, rest)| rest);
-        let own = after_comm
-            .split_whitespace()
-            .skip(11)
-            .take(2)
-            .filter_map(|f| f.parse::<u64>().ok())
-            .sum();
-        CpuTicks {
-            busy: total - idle,
-            total,
-            own,
-        }
-    }
-
-    /// Percent of the machine's CPU time that other processes used
-    /// between `earlier` and `self`.
-    fn background_since(self, earlier: CpuTicks) -> f64 {
-        let total = self.total.saturating_sub(earlier.total);
-        let busy = self.busy.saturating_sub(earlier.busy);
-        let own = self.own.saturating_sub(earlier.own);
-        match total {
-            0 => 0.0,
-            _ => 100.0 * busy.saturating_sub(own) as f64 / total as f64,
-        }
-    }
-}
-
-/// Open descriptors of this process (0 where `/proc` is missing).
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
-}
-
-/// Descriptors a runtime may open lazily on first use (smol's reactor)
-/// without it being a leak.
-const FD_SLACK: usize = 16;
-
-/// Aborts if descriptors stay above `baseline + FD_SLACK` after a cell.
-fn check_fds(baseline: usize, after: &str) {
-    let deadline = Instant::now() + Duration::from_secs(1);
-    loop {
-        let now = open_fds();
-        if now <= baseline + FD_SLACK {
-            return;
-        }
-        if Instant::now() > deadline {
-            eprintln!("descriptor leak: {now} open after {after}, {baseline} at start");
-            std::process::exit(4);
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
 
 /// Raises the soft descriptor limit to the hard one (for large `--conns`).
 #[cfg(unix)]

@@ -2,7 +2,10 @@
 //! helper. Not every bench uses every item.
 #![allow(dead_code)]
 
+pub(crate) mod fds;
+pub(crate) mod load;
 pub(crate) mod smol_rt;
+pub(crate) mod spawn;
 pub(crate) mod watchdog;
 
 /// The median of `v` (sorted in place; the mean of the two middle values
