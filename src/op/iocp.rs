@@ -58,7 +58,7 @@ use polling::os::iocp::PollerIocpExt;
 use polling::{Event, PollMode};
 
 use super::future::{ended, Ended};
-use super::table::{Erased, OpKey, OpTable, OwnedState};
+use super::table::{Cancel, Erased, OpKey, OpTable, OwnedState};
 use super::{JobQueue, Op};
 use crate::io::{BufResult, IoBuf, IoBufMut};
 use crate::reactor::{Completions, Reactor};
@@ -108,11 +108,12 @@ impl<B: Send + 'static> OverlappedState for State<B> {
 
 impl<B: Send + 'static> OwnedState for State<B> {
     /// Step 4.
-    fn cancel(&self) {
+    fn cancel(&self) -> Cancel {
         // SAFETY: the handle is open (the state holds it); the OVERLAPPED
         // pointer identifies the op and stays valid until its completion,
         // which cannot be processed while the caller holds the table's lock.
         unsafe { windows_io::cancel(self.handle(), self.overlapped()) };
+        Cancel::Requested
     }
 
     fn finish(mut self: Box<Self>, res: io::Result<usize>) -> Erased {

@@ -15,7 +15,8 @@
 //! 3. **Drop before completion.** Dropping the future calls
 //!    [`OpTable::cancel`]: a `Submitted` slot becomes `Cancelling` and the
 //!    backend is asked to cancel. The buffer stays where it is (in the job,
-//!    in the slot, in the kernel); nothing is freed.
+//!    in the slot, in the kernel); nothing is freed, unless the backend says
+//!    its cancel was the acknowledgement itself (step 4's last case).
 //! 4. **Acknowledge.** The slot is freed only when the backend says the
 //!    operation is over: its completion arrives at a `Cancelling` slot, which
 //!    frees the slot and drops the output, buffer included, there and then.
@@ -34,6 +35,9 @@
 //!      state (`OpTable::submit_owned`, a box of the backend's
 //!      [`OwnedState`](table::OwnedState)); the ack is the completion packet or CQE for that op
 //!      after the cancel request.
+//!    - A backend whose cancel leaves nothing in the OS's hands says so
+//!      ([`Cancel::Acknowledged`](table::Cancel)): the cancel is the ack,
+//!      and the slot is freed there and then.
 //! 5. **Stale completions.** A completion whose slot is missing, or whose
 //!    generation differs (the index was reused), is a bug in a backend: it
 //!    is counted ([`OpTable::stale_completions`], a runtime metric), reported
