@@ -38,11 +38,16 @@
 //!    `ERROR_NOT_FOUND`, which is ignored.
 //! 5. **Stale completions.** A packet whose slot is missing or of another
 //!    generation is counted (`ops_stale_completions`) and ignored: nothing
-//!    is written through it.
+//!    is written through it. (The one packet that may come after its slot
+//!    was freed by design, a cancelled wait's, is ignored uncounted:
+//!    `wait.rs`, step 4.)
 //! 6. **Shutdown.** The settle step keeps the reactor running until every
 //!    cancelled op was acknowledged (bounded); an op still pending then is
 //!    counted in `ops_leaked` and its state — `OVERLAPPED`, buffer, event,
 //!    handle — is retained for the life of the process, never freed.
+//!
+//! The other kind of op on this port waits for a handle to be signalled
+//! (a process exit): `wait.rs`, whose steps follow these.
 //!
 //! Why events and `add_waitable` rather than associating the handles with
 //! the port: `polling` owns its port and does not hand it out, and one
@@ -58,7 +63,7 @@ use polling::os::iocp::PollerIocpExt;
 use polling::{Event, PollMode};
 
 use super::future::{ended, Ended};
-use super::table::{Erased, OpKey, OpTable, OwnedState};
+use super::table::{Cancel, Erased, OpKey, OpTable, OwnedState};
 use super::{JobQueue, Op};
 use crate::io::{BufResult, IoBuf, IoBufMut};
 use crate::reactor::{Completions, Reactor};
@@ -66,15 +71,22 @@ use crate::sys::windows_io::{self, Started, OVERLAPPED};
 use crate::sys::Poller;
 
 pub(crate) use crate::sys::windows_io::OverlappedCall as Kind;
+pub(crate) use wait::wait_signalled;
+
+mod wait;
 
 /// Poller keys with this bit set are completion events (step 3).
 const COMPLETION_KEY_BIT: usize = 1 << 62;
 
-/// The OS side of one op, owned by its slot while the kernel may use it.
-pub(crate) trait OverlappedState: OwnedState {
-    fn handle(&self) -> RawHandle;
-    fn overlapped(&self) -> *mut OVERLAPPED;
-    fn event(&self) -> RawHandle;
+/// The OS side of one op, owned by its slot while the kernel may use it:
+/// what the port waits on, and how to read the op's result.
+pub(crate) trait PortState: OwnedState {
+    /// The handle registered with the port (step 1): the op's event, or
+    /// the handle a wait op waits for (`wait.rs`).
+    fn waitable(&self) -> RawHandle;
+    /// Step 3: the op's result once it is over, `None` while it is still
+    /// in flight (a spurious signal). Never blocks.
+    fn outcome(&self) -> Option<io::Result<usize>>;
 }
 
 struct State<B> {
@@ -94,25 +106,26 @@ struct State<B> {
 // moves between threads only as a whole, inside the op table's slot.
 unsafe impl<B: Send> Send for State<B> {}
 
-impl<B: Send + 'static> OverlappedState for State<B> {
-    fn handle(&self) -> RawHandle {
-        self.handle.as_raw_handle()
-    }
-    fn overlapped(&self) -> *mut OVERLAPPED {
-        self.ov.get()
-    }
-    fn event(&self) -> RawHandle {
+impl<B: Send + 'static> PortState for State<B> {
+    fn waitable(&self) -> RawHandle {
         self.event.as_raw_handle()
+    }
+
+    fn outcome(&self) -> Option<io::Result<usize>> {
+        // SAFETY: the handle is open (the state holds it) and the
+        // OVERLAPPED is the one the op was submitted with.
+        unsafe { windows_io::result(self.handle.as_raw_handle(), self.ov.get()) }
     }
 }
 
 impl<B: Send + 'static> OwnedState for State<B> {
     /// Step 4.
-    fn cancel(&self) {
+    fn cancel(&self) -> Cancel {
         // SAFETY: the handle is open (the state holds it); the OVERLAPPED
         // pointer identifies the op and stays valid until its completion,
         // which cannot be processed while the caller holds the table's lock.
-        unsafe { windows_io::cancel(self.handle(), self.overlapped()) };
+        unsafe { windows_io::cancel(self.handle.as_raw_handle(), self.ov.get()) };
+        Cancel::Requested
     }
 
     fn finish(mut self: Box<Self>, res: io::Result<usize>) -> Erased {
@@ -148,7 +161,7 @@ impl OpContext {
 }
 
 /// What a slot owns on this backend.
-pub(crate) type Owned = Box<dyn OverlappedState>;
+pub(crate) type Owned = Box<dyn PortState>;
 
 /// The file or pipe an op runs on, kept open until the op is acknowledged.
 pub(crate) type SharedHandle = Arc<dyn AsRawHandle + Send + Sync>;
@@ -225,7 +238,7 @@ fn finish_now(poller: &Poller, ops: &OpTable, key: OpKey, res: io::Result<usize>
         return;
     };
     if added {
-        let _ = poller.remove_waitable(waitable(state.event()));
+        let _ = poller.remove_waitable(waitable(state.waitable()));
     }
     ops.complete(key, state.finish(res));
 }
@@ -250,32 +263,32 @@ impl Completions for Iocp {
     /// Step 3, for each completion packet, with no lock held.
     fn complete(&self, poller: &Poller, bits: usize) {
         let ops = &*self.table;
-        let key = OpKey::from_bits(bits & !COMPLETION_KEY_BIT);
+        let key = OpKey::from_bits(bits & !(COMPLETION_KEY_BIT | wait::WAIT_KEY_BIT));
         let Some(state) = ops.take_owned(key) else {
-            // Step 5: no slot (or no state) for this packet.
-            ops.count_stale(key, "completion packet for a missing or stale op slot");
+            if bits & wait::WAIT_KEY_BIT == 0 {
+                // Step 5: no slot (or no state) for this packet.
+                ops.count_stale(key, "completion packet for a missing or stale op slot");
+            } // else the late packet of a cancelled wait (`wait.rs`, step 4)
             return;
         };
-        // SAFETY: the handle is open (the state holds it) and the OVERLAPPED
-        // is the one the op was submitted with.
-        let Some(res) = (unsafe { windows_io::result(state.handle(), state.overlapped()) }) else {
+        let Some(res) = state.outcome() else {
             // Signalled but not done: put it back and wait again.
-            let event = state.event();
+            let handle = state.waitable();
             ops.restore_owned(key, state);
             let _ =
-                poller.modify_waitable(waitable(event), Event::readable(bits), PollMode::Oneshot);
+                poller.modify_waitable(waitable(handle), Event::readable(bits), PollMode::Oneshot);
             return;
         };
-        let _ = poller.remove_waitable(waitable(state.event()));
+        let _ = poller.remove_waitable(waitable(state.waitable()));
         ops.complete(key, state.finish(res));
     }
 }
 
-/// A borrowed event handle for `polling`'s waitable API.
-fn waitable<'a>(event: RawHandle) -> BorrowedHandle<'a> {
-    // SAFETY: callers hold the op state that owns the event, so it is open
-    // for as long as the borrow is used (one `polling` call).
-    unsafe { BorrowedHandle::borrow_raw(event) }
+/// A borrowed waitable handle for `polling`'s waitable API.
+fn waitable<'a>(handle: RawHandle) -> BorrowedHandle<'a> {
+    // SAFETY: callers hold the op state that keeps the handle open, for as
+    // long as the borrow is used (one `polling` call).
+    unsafe { BorrowedHandle::borrow_raw(handle) }
 }
 
 /// An overlapped positional read into the buffer's spare capacity.

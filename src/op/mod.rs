@@ -15,7 +15,8 @@
 //! 3. **Drop before completion.** Dropping the future calls
 //!    [`OpTable::cancel`]: a `Submitted` slot becomes `Cancelling` and the
 //!    backend is asked to cancel. The buffer stays where it is (in the job,
-//!    in the slot, in the kernel); nothing is freed.
+//!    in the slot, in the kernel); nothing is freed, unless the backend says
+//!    its cancel was the acknowledgement itself (step 4's last case).
 //! 4. **Acknowledge.** The slot is freed only when the backend says the
 //!    operation is over: its completion arrives at a `Cancelling` slot, which
 //!    frees the slot and drops the output, buffer included, there and then.
@@ -34,6 +35,12 @@
 //!      state (`OpTable::submit_owned`, a box of the backend's
 //!      [`OwnedState`](table::OwnedState)); the ack is the completion packet or CQE for that op
 //!      after the cancel request.
+//!    - Waits for a handle to be signalled (IOCP: a process exit): the
+//!      kernel holds no memory of the op, only the handle the port waits
+//!      on, so the cancel withdraws that wait and is its own ack
+//!      ([`Cancel::Acknowledged`](table::Cancel)): the slot is freed there
+//!      and then, which keeps a dropped wait for a child that never exits
+//!      out of the shutdown's settle step.
 //! 5. **Stale completions.** A completion whose slot is missing, or whose
 //!    generation differs (the index was reused), is a bug in a backend: it
 //!    is counted ([`OpTable::stale_completions`], a runtime metric), reported
@@ -57,7 +64,9 @@
 //! - `blocking.rs`: the blocking-pool backend (files, DNS), behind the
 //!   [`JobQueue`] trait the runtime's pool implements.
 //! - One file per completion backend, chosen by the table below:
-//!   `iocp.rs` (Windows overlapped I/O); `none.rs` where there is none.
+//!   `iocp.rs` (Windows overlapped I/O, and `iocp/wait.rs`: waits for a
+//!   handle, such as a process exit, on the same port); `none.rs` where
+//!   there is none.
 //!   The reactor hands a completion backend its events through the
 //!   [`Completions`](crate::reactor::Completions) object the backend gives
 //!   it at construction (`completion_handler`).
@@ -79,7 +88,7 @@ mod none;
 use none as backend;
 
 #[cfg(windows)]
-pub(crate) use iocp::{submit, Kind, SharedHandle};
+pub(crate) use iocp::{submit, wait_signalled, Kind, SharedHandle};
 
 pub(crate) use backend::{completion_handler, read_file_at, write_file_at, OpContext};
 pub(crate) use blocking::{job_not_run, Job, JobQueue};

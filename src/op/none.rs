@@ -63,16 +63,18 @@ pub(crate) fn write_file_at<B: IoBuf>(
 
 #[cfg(test)]
 mod tests {
-    use super::super::table::{retained_forever, Erased, OpTable};
+    use super::super::table::{retained_forever, Cancel, Erased, OpTable};
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    /// Slot-owned state that counts its drops and cancels.
-    struct Counted(Arc<AtomicUsize>, Arc<AtomicUsize>);
+    /// Slot-owned state that counts its drops and cancels, and answers
+    /// each cancel with its third field.
+    struct Counted(Arc<AtomicUsize>, Arc<AtomicUsize>, Cancel);
 
     impl OwnedState for Counted {
-        fn cancel(&self) {
+        fn cancel(&self) -> Cancel {
             self.1.fetch_add(1, Ordering::SeqCst);
+            self.2
         }
         fn finish(self: Box<Self>, _: std::io::Result<usize>) -> Erased {
             Box::new(())
@@ -89,7 +91,11 @@ mod tests {
     fn slots_owning_os_state_are_leaked_not_freed_when_the_table_drops() {
         let (dropped, cancels): (Arc<AtomicUsize>, Arc<AtomicUsize>) = Default::default();
         let table = OpTable::new();
-        let key = table.submit_owned(Box::new(Counted(dropped.clone(), cancels.clone())));
+        let key = table.submit_owned(Box::new(Counted(
+            dropped.clone(),
+            cancels.clone(),
+            Cancel::Requested,
+        )));
         table.cancel(key);
         table.cancel(key); // a second cancel asks the OS nothing more
         assert_eq!(cancels.load(Ordering::SeqCst), 1);
@@ -103,11 +109,34 @@ mod tests {
     fn an_acknowledged_cancel_drops_the_owned_state_once() {
         let (dropped, cancels): (Arc<AtomicUsize>, Arc<AtomicUsize>) = Default::default();
         let table = OpTable::new();
-        let key = table.submit_owned(Box::new(Counted(dropped.clone(), cancels)));
+        let key = table.submit_owned(Box::new(Counted(
+            dropped.clone(),
+            cancels,
+            Cancel::Requested,
+        )));
         table.cancel(key);
         let owned = table.take_owned(key).expect("the slot owns it");
         table.complete(key, owned.finish(Ok(0))); // the backend's ack
         assert_eq!(dropped.load(Ordering::SeqCst), 1);
         assert_eq!(table.len(), 0);
+    }
+
+    #[test]
+    fn a_cancel_that_is_its_own_acknowledgement_frees_the_slot_at_once() {
+        let (dropped, cancels): (Arc<AtomicUsize>, Arc<AtomicUsize>) = Default::default();
+        let table = OpTable::new();
+        let key = table.submit_owned(Box::new(Counted(
+            dropped.clone(),
+            cancels.clone(),
+            Cancel::Acknowledged,
+        )));
+        table.cancel(key);
+        assert_eq!(table.len(), 0, "freed by the cancel");
+        assert_eq!(dropped.load(Ordering::SeqCst), 1);
+        assert_eq!(table.cancelled(), 1);
+        table.cancel(key); // the slot is gone: nothing more
+        assert_eq!(cancels.load(Ordering::SeqCst), 1);
+        table.complete(key, Box::new(())); // a late completion: stale
+        assert_eq!(table.stale_completions(), 1);
     }
 }

@@ -27,12 +27,25 @@ const GENERATION_MASK: u32 = 0x3FFF_FFFF;
 /// backend's `Owned` is a box of a trait with this one as supertrait).
 pub(crate) trait OwnedState: Send {
     /// Step 3: asks the OS to cancel the op. Called under the table's lock,
-    /// so the backend cannot finish and free the state meanwhile.
-    fn cancel(&self);
+    /// so the backend cannot finish and free the state meanwhile. Says
+    /// whether an acknowledgement is still to come (step 4).
+    fn cancel(&self) -> Cancel;
     /// Step 2: the OS is done with the state; builds the op's output (the
     /// result with the buffer) from the OS's result.
     #[cfg(any(windows, test))]
     fn finish(self: Box<Self>, res: std::io::Result<usize>) -> Erased;
+}
+
+/// What [`OwnedState::cancel`] left behind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Cancel {
+    /// The OS may still use the state: its completion is the
+    /// acknowledgement, and the slot waits for it (step 4).
+    Requested,
+    /// The OS holds nothing of the op any more (it wrote no memory of it,
+    /// and the cancel withdrew the wait itself): the cancel is its own
+    /// acknowledgement, and the slot is freed at once.
+    Acknowledged,
 }
 
 /// Identifies one slot for the life of one operation.
@@ -250,8 +263,10 @@ impl OpTable {
 
     /// Step 3: the future is dropped before it took its output. A slot
     /// that owns OS state asks the backend to cancel (under the lock, so
-    /// the state cannot be completed and freed meanwhile); a second cancel
-    /// finds the slot `Cancelling` and does nothing.
+    /// the state cannot be completed and freed meanwhile); if the backend
+    /// says the cancel was its own acknowledgement, the slot is freed now
+    /// (step 4). A second cancel finds the slot `Cancelling`, or gone, and
+    /// does nothing.
     pub(crate) fn cancel(&self, key: OpKey) {
         let mut inner = self.lock();
         let Some(slot) = Self::find(&mut inner, key) else {
@@ -259,11 +274,20 @@ impl OpTable {
         };
         match std::mem::replace(&mut slot.state, State::Cancelling) {
             State::Submitted(waker) => {
-                if let Some(owned) = &slot.owned {
-                    owned.cancel();
+                // A slot that owns nothing (a blocking job's) is
+                // acknowledged when the job returns.
+                let cancel = slot
+                    .owned
+                    .as_ref()
+                    .map_or(Cancel::Requested, |owned| owned.cancel());
+                self.cancelled.fetch_add(1, Ordering::Relaxed);
+                if cancel == Cancel::Acknowledged {
+                    // Step 4 at once: nothing of the op is left in flight.
+                    let slot = self.free(inner, key);
+                    drop((slot.owned, waker));
+                    return;
                 }
                 drop(inner);
-                self.cancelled.fetch_add(1, Ordering::Relaxed);
                 drop(waker);
             }
             State::Completed(out) => {

@@ -7,7 +7,8 @@
 //!    hear about an exit that happens at once, then starts the process
 //!    with `std::process::Command`, then registers the child with the
 //!    runtime (for its shutdown) and its pipes with the reactor
-//!    (non-blocking, read and written like sockets).
+//!    (non-blocking, read and written like sockets; on Windows, overlapped
+//!    pipes on the reactor's port).
 //! 2. **Wait.** [`Child::wait`] loops: reap the child if it has exited
 //!    (`Child::try_wait`, which waits for this child's pid only, never for
 //!    other libraries' children), else wait for the watcher to say

@@ -64,7 +64,9 @@ fn current() -> io::Result<OpContext> {
     context::current("ebbtide named pipe creation").map(|shared| shared.ops.clone())
 }
 
-/// An overlapped pipe handle and the op context its ops use.
+/// An overlapped pipe handle and the op context its ops use: the named
+/// pipes here, and the pipes to a child process (`crate::process`), whose
+/// parent ends std opens for overlapped I/O.
 pub(crate) struct Pipe {
     pub(crate) handle: Arc<OwnedHandle>,
     pub(crate) ops: OpContext,
@@ -87,7 +89,10 @@ struct IoState {
 }
 
 impl Pipe {
-    fn new(handle: OwnedHandle, ops: OpContext) -> Pipe {
+    /// A pipe on `handle`, which must be open for overlapped I/O
+    /// (`FILE_FLAG_OVERLAPPED`): on a synchronous handle each op would
+    /// block its caller until the kernel is done.
+    pub(crate) fn new(handle: OwnedHandle, ops: OpContext) -> Pipe {
         Pipe {
             handle: Arc::new(handle),
             ops,
@@ -130,7 +135,11 @@ impl Pipe {
         )
     }
 
-    fn poll_read(&mut self, cx: &mut Context<'_>, out: &mut [u8]) -> Poll<io::Result<usize>> {
+    pub(crate) fn poll_read(
+        &mut self,
+        cx: &mut Context<'_>,
+        out: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
         loop {
             let io = &mut self.io;
             if io.rpos < io.rbuf.len() {
@@ -161,7 +170,7 @@ impl Pipe {
     }
 
     /// Waits for the write in flight; a short write sends the rest.
-    fn poll_write_done(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    pub(crate) fn poll_write_done(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while let Some(op) = &mut self.io.write {
             let BufResult(res, mut buf) = ready!(Pin::new(op).poll(cx));
             self.io.write = None;
@@ -180,7 +189,11 @@ impl Pipe {
         Poll::Ready(Ok(()))
     }
 
-    fn poll_write(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+    pub(crate) fn poll_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
         ready!(self.poll_write_done(cx))?;
         let mut buf = std::mem::take(&mut self.io.wspare);
         buf.clear();
@@ -189,11 +202,27 @@ impl Pipe {
         Poll::Ready(Ok(data.len()))
     }
 
+    /// The `AsyncWrite` write still in flight, moved into a pipe of its
+    /// own on the same handle (which stays open while either lives), so
+    /// that it can be finished with [`poll_write_done`](Self::poll_write_done)
+    /// after this one is dropped; `None` if no write is in flight.
+    pub(crate) fn split_pending_write(&mut self) -> Option<Pipe> {
+        let write = self.io.write.take()?;
+        Some(Pipe {
+            handle: self.handle.clone(),
+            ops: self.ops.clone(),
+            io: IoState {
+                write: Some(write),
+                ..IoState::default()
+            },
+        })
+    }
+
     fn dyn_handle(&self) -> SharedHandle {
         self.handle.clone()
     }
 
-    async fn read_owned<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+    pub(crate) async fn read_owned<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         if buf.buf_capacity() == buf.buf_len() {
             return BufResult(Ok(0), buf);
         }
@@ -219,7 +248,7 @@ impl Pipe {
         .await
     }
 
-    async fn write_owned<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+    pub(crate) async fn write_owned<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
         op::submit(
             &self.ops,
             &self.dyn_handle(),
@@ -233,7 +262,7 @@ impl Pipe {
         .await
     }
 
-    async fn write_all_owned<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
+    pub(crate) async fn write_all_owned<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
         let total = buf.buf_len();
         let mut slice = buf.slice(..total);
         let mut done = 0;
