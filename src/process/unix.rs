@@ -7,6 +7,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use crate::io::{Async, BufResult, IoBuf, IoBufMut};
@@ -60,7 +61,20 @@ impl ExitWatch {
 
 /// One end of a pipe to the child: non-blocking, registered with the
 /// reactor, read and written like a stream socket.
-pub(super) struct Pipe(Async<PipeFd>);
+///
+/// A pipe that turns out to carry a stream (a write finds it full, or a
+/// read takes a whole default-sized buffer) is grown once
+/// (`sys::grow_pipe`: 1 MiB on Linux), so each wake-up moves 16 times the
+/// bytes. Only such pipes pay for the memory: the kernel counts large pipe
+/// buffers against a per-user budget, and a thousand short-lived children
+/// must not spend it.
+pub(super) struct Pipe {
+    io: Async<PipeFd>,
+    grown: AtomicBool,
+}
+
+/// A read this long means the pipe was full: the default pipe size.
+const FULL_READ: usize = 64 * 1024;
 
 /// A pipe descriptor as the socket code wants it.
 struct PipeFd(File);
@@ -95,7 +109,24 @@ impl StreamSocket for PipeFd {
 
 impl Pipe {
     fn new(fd: impl Into<OwnedFd>) -> io::Result<Pipe> {
-        Ok(Pipe(Async::new(PipeFd(File::from(fd.into())))?))
+        Ok(Pipe {
+            io: Async::new(PipeFd(File::from(fd.into())))?,
+            grown: AtomicBool::new(false),
+        })
+    }
+
+    /// Grows the pipe, the first time it shows it carries a stream.
+    fn carries_a_stream(&self) {
+        if !self.grown.swap(true, Ordering::Relaxed) {
+            sys::grow_pipe(self.io.get_ref().0.as_fd());
+        }
+    }
+
+    /// Notes a read of `n` bytes (a full one grows the pipe).
+    fn read_done(&self, n: usize) {
+        if n >= FULL_READ {
+            self.carries_a_stream();
+        }
     }
 
     pub(super) fn stdin(pipe: std::process::ChildStdin) -> io::Result<Pipe> {
@@ -111,15 +142,22 @@ impl Pipe {
     }
 
     pub(super) async fn read_owned<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        socket::read_owned(&self.0, buf).await
+        let out = socket::read_owned(&self.io, buf).await;
+        if let BufResult(Ok(n), _) = &out {
+            self.read_done(*n);
+        }
+        out
     }
 
     pub(super) async fn write_owned<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        socket::write_owned(&self.0, buf).await
+        socket::write_owned(&self.io, buf).await
     }
 
     pub(super) async fn write_all_owned<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
-        socket::write_all_owned(&self.0, buf).await
+        if buf.buf_len() >= FULL_READ {
+            self.carries_a_stream(); // more than a default pipe holds
+        }
+        socket::write_all_owned(&self.io, buf).await
     }
 
     pub(super) fn poll_read(
@@ -127,7 +165,11 @@ impl Pipe {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        socket::poll_read(&self.0, cx, buf)
+        let polled = socket::poll_read(&self.io, cx, buf);
+        if let Poll::Ready(Ok(n)) = polled {
+            self.read_done(n);
+        }
+        polled
     }
 
     pub(super) fn poll_write(
@@ -135,7 +177,11 @@ impl Pipe {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        socket::poll_write(&self.0, cx, buf)
+        let polled = socket::poll_write(&self.io, cx, buf);
+        if polled.is_pending() {
+            self.carries_a_stream(); // it was full
+        }
+        polled
     }
 
     /// Writes go straight to the pipe: nothing to flush.
@@ -207,5 +253,58 @@ mod tests {
             assert!(start.elapsed() < Duration::from_secs(10), "never reaped");
             std::thread::sleep(Duration::from_millis(5));
         }
+    }
+
+    #[cfg(target_os = "linux")]
+    fn pipe_size(pipe: &super::Pipe) -> i32 {
+        use std::os::fd::AsRawFd;
+        // SAFETY: the descriptor is open while `pipe` lives.
+        unsafe { libc::fcntl(pipe.io.get_ref().0.as_raw_fd(), libc::F_GETPIPE_SZ) }
+    }
+
+    /// A pipe that carries a stream is grown once; one that carries a line
+    /// keeps the default size (the kernel's per-user budget for large pipe
+    /// buffers is not spent on it).
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn only_pipes_that_carry_a_stream_are_grown() {
+        use futures_lite::{AsyncReadExt, AsyncWriteExt};
+        let rt = Runtime::builder().worker_threads(2).build().unwrap();
+        rt.block_on(async {
+            let mut child = Command::new("cat")
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            let mut stdout = child.stdout.take().unwrap();
+            let default = pipe_size(&stdin.0);
+            let writer = crate::spawn(async move {
+                stdin.write_all(&vec![7u8; 4 << 20]).await.unwrap();
+                pipe_size(&stdin.0)
+            });
+            let mut all = Vec::new();
+            stdout.read_to_end(&mut all).await.unwrap();
+            assert_eq!(all.len(), 4 << 20);
+            assert_eq!(
+                writer.await.unwrap(),
+                1 << 20,
+                "the full stdin pipe was grown"
+            );
+            assert_eq!(pipe_size(&stdout.0), 1 << 20, "full reads grew stdout");
+            child.wait().await.unwrap();
+
+            let mut small = Command::new("echo")
+                .arg("hi")
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut out = small.stdout.take().unwrap();
+            let mut line = String::new();
+            out.read_to_string(&mut line).await.unwrap();
+            assert_eq!(line, "hi\n");
+            assert_eq!(pipe_size(&out.0), default, "a line does not grow a pipe");
+            small.wait().await.unwrap();
+        });
     }
 }

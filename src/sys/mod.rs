@@ -190,7 +190,7 @@ pub(crate) use os::{
 /// skip the next `recv` (`reactor::source` step 6).
 pub(crate) use poller::{Events, Poller, REPORTS_READ_CLOSED};
 #[cfg(unix)]
-pub(crate) use process_exit::process_exit_fd;
+pub(crate) use process_exit::{grow_pipe, process_exit_fd};
 /// `tcp_enable_queue_hint(&TcpStream)`: ask the OS to report, with each
 /// read, how many bytes are still queued (a no-op where it cannot);
 /// `tcp_recv(&TcpStream, buf)`: one read, with that count when known.

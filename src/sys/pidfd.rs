@@ -1,9 +1,9 @@
-//! Linux process-exit descriptors: `pidfd_open(2)` (Linux 5.3+) gives a
-//! descriptor that turns readable when the process exits, which the
-//! reactor can wait on like any other handle.
+//! Linux child-process primitives: process-exit descriptors
+//! (`pidfd_open(2)`, Linux 5.3+, readable when the process exits, which the
+//! reactor waits on like any other handle) and growing a pipe's buffer.
 
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 /// A descriptor that becomes readable when process `pid` exits; `None`
 /// where the kernel has no `pidfd_open` (or refuses it), and the caller
@@ -30,4 +30,16 @@ pub(crate) fn process_exit_fd(pid: u32) -> io::Result<Option<OwnedFd>> {
     }
     // SAFETY: the syscall returned a new descriptor that nothing else owns.
     Ok(Some(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) }))
+}
+
+/// How large `grow_pipe` makes a pipe: the default `pipe-max-size`, so no
+/// privilege is needed.
+const GROWN_PIPE: libc::c_int = 1 << 20;
+
+/// Grows `pipe`'s buffer to 1 MiB (`F_SETPIPE_SZ`) so that each wake-up of
+/// its reader or writer moves more bytes. Best effort: a kernel or user
+/// budget that refuses leaves the pipe as it was.
+pub(crate) fn grow_pipe(pipe: BorrowedFd<'_>) {
+    // SAFETY: `pipe` is open for the call; `F_SETPIPE_SZ` takes an integer.
+    let _ = unsafe { libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, GROWN_PIPE) };
 }
