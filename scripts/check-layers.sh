@@ -17,12 +17,12 @@ cd "$(dirname "$0")/../src"
 
 layer_of() { # module name -> layer number
   case "$1" in
-    sys | sync | wake) echo 0 ;;
+    sys | sync | wake | coop) echo 0 ;;
     reactor) echo 1 ;;
     io | op) echo 2 ;;
     executor | blocking) echo 3 ;;
     runtime) echo 4 ;;
-    net | fs | time | signal | os | process | lib) echo 5 ;;
+    net | fs | time | signal | os | process | task | lib) echo 5 ;;
     *) echo "unknown module '$1'" >&2; echo 99 ;;
   esac
 }

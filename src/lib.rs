@@ -32,6 +32,8 @@
 //! | [`os`] | platform-only APIs (Windows named pipes) |
 //! | [`process`] | child processes: [`Command`](process::Command), [`Child`](process::Child) and its pipes, on the runtime's reactor |
 //! | [`time`] | [`sleep`](time::sleep), [`timeout`](time::timeout), [`interval`](time::interval) |
+//! | [`task`] | spawning, [`JoinHandle`], [`yield_now`], [`unconstrained`](task::unconstrained) |
+//! | `coop` (private) | the cooperative budget: ready operations per task poll |
 //! | [`signal`] | [`ctrl_c`](signal::ctrl_c), Unix `Signals` streams, shutdown on a signal |
 //! | `blocking` (private) | the pool behind [`spawn_blocking`] |
 //! | `wake` (private) | calling wakers the runtime does not own, panic-isolated |
@@ -48,6 +50,7 @@
 //!   [`block_on`] outside any runtime use a lazily started global one.
 
 mod blocking;
+mod coop;
 mod executor;
 pub mod fs;
 pub mod io;
@@ -60,6 +63,7 @@ pub mod runtime;
 pub mod signal;
 mod sync;
 mod sys;
+pub mod task;
 pub mod time;
 mod wake;
 

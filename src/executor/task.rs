@@ -145,6 +145,7 @@ impl MetaRef {
 pub(crate) fn run(runnable: Runnable) {
     // `Catching` and `Output` stop every panic from user code; this is the
     // last line of defence so that a worker thread never dies.
+    let _budget = crate::coop::Scope::task();
     if let Err(payload) = catch_unwind(AssertUnwindSafe(|| runnable.run())) {
         std::mem::forget(payload); // its own Drop could panic again
     }

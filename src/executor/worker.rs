@@ -190,6 +190,7 @@ impl<'a> Worker<'a> {
         loop {
             if let (Some(flag), Some(waker)) = (main_wake, &main_waker) {
                 if flag.take() {
+                    let _budget = crate::coop::Scope::task();
                     if let Poll::Ready(v) = main.as_mut().poll(&mut Context::from_waker(waker)) {
                         return Some(v);
                     }

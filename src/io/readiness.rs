@@ -212,6 +212,8 @@ impl<T: AsSourceHandle> Async<T> {
         op: &mut impl FnMut(&T) -> io::Result<R>,
         drained: impl Fn(&R) -> bool,
     ) -> Poll<io::Result<R>> {
+        // A task that completed its budget of operations yields first.
+        std::task::ready!(crate::coop::poll_proceed(cx));
         loop {
             if dir == Direction::Read && self.source.skip_read_try() {
                 std::task::ready!(self.poll_ready(dir, &mut None, cx))?;

@@ -105,6 +105,8 @@ impl Future for Sleep {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         if Instant::now() >= self.deadline {
+            // A due timer is a ready operation like any other (`crate::coop`).
+            std::task::ready!(crate::coop::poll_proceed(cx));
             self.deregister();
             return Poll::Ready(());
         }

@@ -91,6 +91,7 @@ impl Shared {
         let sched = &self.scheduler;
         loop {
             if main.take() {
+                let _budget = crate::coop::Scope::task();
                 if let Poll::Ready(v) = future.as_mut().poll(&mut cx) {
                     return Some(v);
                 }

@@ -117,6 +117,9 @@ impl<F: Future> Future for Timeout<F> {
         if let Poll::Ready(v) = this.future.poll(cx) {
             return Poll::Ready(Ok(v));
         }
+        // Outside the budget: a future that spent it (an always-ready loop)
+        // must still time out (`crate::coop`).
+        let _unconstrained = crate::coop::Scope::unconstrained();
         Pin::new(this.sleep)
             .poll(cx)
             .map(|()| Err(Elapsed { _priv: () }))
