@@ -29,9 +29,11 @@
 //!    the last delivery.
 //! 5. **Drop: handlers, then pipe.** Dropping a receiver removes its
 //!    handlers first, then deregisters and closes the read end, so no
-//!    handler writes to a closed pipe. On Unix, when the last receiver
-//!    wanting a signal is dropped, the signal gets back the disposition it
-//!    had before the first one (e.g. `SIGTERM` terminates again).
+//!    handler writes to a closed pipe. When the last receiver wanting a
+//!    signal is dropped, the signal does again what it did before the
+//!    first one: on Unix it gets back its earlier disposition (e.g.
+//!    `SIGTERM` terminates again); on Windows the console handler passes
+//!    Ctrl-C on to the default handler, which ends the process.
 
 use std::future::poll_fn;
 use std::io;

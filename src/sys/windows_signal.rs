@@ -25,10 +25,12 @@
 //!    signal context, so it may take the listeners' lock. It only sets
 //!    flags and sends datagrams; it calls no waker (the task waiting on the
 //!    pipe is woken by whoever polls the read end).
-//! 3. It returns `TRUE` for `CTRL_C_EVENT` / `CTRL_BREAK_EVENT` (handled:
-//!    the process is not terminated), also when no listener is left, and
-//!    `FALSE` for any other event, which goes on to the next handler or the
-//!    default one.
+//! 3. It returns `TRUE` for an event some listener wants (handled: the
+//!    process is not terminated), and `FALSE` for any other: an event no
+//!    listener wants any more (the last `ctrl_c` future is gone) or that
+//!    none can want goes on to the next handler or the default one, which
+//!    ends the process, as on Unix, where a signal gets back its earlier
+//!    disposition when no `Signals` wants it.
 
 use std::io;
 use std::net::{Ipv4Addr, UdpSocket};
@@ -161,11 +163,14 @@ impl Listener {
 
     /// Sets `event`'s flag and writes to the pipe, if this listener wants
     /// `event`.
-    fn deliver(&self, event: i32) {
-        if let Some((_, pending)) = self.pending.iter().find(|(e, _)| *e == event) {
-            pending.store(true, Ordering::SeqCst);
-            self.writer.send_byte();
-        }
+    /// Delivers `event` if this listener wants it; returns whether it did.
+    fn deliver(&self, event: i32) -> bool {
+        let Some((_, pending)) = self.pending.iter().find(|(e, _)| *e == event) else {
+            return false;
+        };
+        pending.store(true, Ordering::SeqCst);
+        self.writer.send_byte();
+        true
     }
 }
 
@@ -206,10 +211,11 @@ fn handle(kind: u32, listeners: &[Arc<Listener>]) -> BOOL {
     if kind != CTRL_C_EVENT && kind != CTRL_BREAK_EVENT {
         return 0; // not ours: let the next handler (or the default) act
     }
+    let mut wanted = false;
     for listener in listeners {
-        listener.deliver(kind as i32);
+        wanted |= listener.deliver(kind as i32);
     }
-    1
+    BOOL::from(wanted)
 }
 
 /// Delivers Ctrl-C to this process as the system does: calls the installed
@@ -241,10 +247,19 @@ mod tests {
     }
 
     #[test]
-    fn ctrl_c_and_ctrl_break_are_handled_and_other_events_passed_on() {
-        assert_eq!(handle(CTRL_C_EVENT, &[]), 1);
-        assert_eq!(handle(CTRL_BREAK_EVENT, &[]), 1);
-        assert_eq!(handle(CTRL_CLOSE_EVENT, &[]), 0);
+    fn only_events_a_listener_wants_are_handled_the_rest_passed_on() {
+        let (_reader, writer) = self_pipe().unwrap();
+        let wants_c = Arc::new(Listener::new(&[CTRL_C_EVENT as i32], writer));
+        let list = [wants_c];
+        assert_eq!(handle(CTRL_C_EVENT, &list), 1);
+        assert_eq!(
+            handle(CTRL_BREAK_EVENT, &list),
+            0,
+            "nobody wants Ctrl-Break"
+        );
+        assert_eq!(handle(CTRL_CLOSE_EVENT, &list), 0);
+        // No listener left: Ctrl-C ends the process again.
+        assert_eq!(handle(CTRL_C_EVENT, &[]), 0);
     }
 
     #[test]
