@@ -9,10 +9,9 @@ mod common;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
-use std::task::Poll;
 use std::time::Duration;
 
-use common::{panic_message, quiet_expected_panics, watchdog, workers, Flavour};
+use common::{panic_message, quiet_expected_panics, spin_forever, watchdog, workers, Flavour};
 use ebbtide::runtime::{Handle, Runtime};
 use ebbtide::time::sleep;
 
@@ -437,16 +436,6 @@ fn a_multi_thread_runtime_in_a_thread_local_is_dropped_cleanly_at_thread_exit() 
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// Never finishes and never waits: wakes itself and returns `Pending` on
-/// every poll (not `yield_now`, which a runtime may treat specially).
-async fn spin_forever() {
-    std::future::poll_fn::<(), _>(|cx| {
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    })
-    .await
 }
 
 /// After tokio's `rt_common.rs::complete_block_on_under_load` and

@@ -5,7 +5,7 @@
 
 mod common;
 use common::net::tcp_pair;
-use common::watchdog;
+use common::{spin_forever, watchdog};
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -517,16 +517,6 @@ async fn settle_briefly() {
     for _ in 0..20 {
         ebbtide::yield_now().await;
     }
-}
-
-/// Never finishes and never waits: wakes itself and returns `Pending` on
-/// every poll (not `yield_now`, which a runtime may treat specially).
-async fn spin_forever() {
-    std::future::poll_fn::<(), _>(|cx| {
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    })
-    .await
 }
 
 /// After tokio's `rt_common.rs::io_driver_called_when_under_load`: while

@@ -291,17 +291,17 @@ fn waitable<'a>(handle: RawHandle) -> BorrowedHandle<'a> {
     unsafe { BorrowedHandle::borrow_raw(handle) }
 }
 
-/// An overlapped positional read into the buffer's spare capacity.
-pub(crate) fn read_file_at<B: IoBufMut>(
+/// An overlapped read at `pos` into the buffer's spare capacity (`pos`
+/// is ignored by pipes).
+pub(crate) fn read_at<B: IoBufMut>(
     ctx: &OpContext,
-    file: &Arc<std::fs::File>,
+    handle: &SharedHandle,
     buf: B,
     pos: u64,
-) -> Result<Op<BufResult<usize, B>>, B> {
-    let handle: SharedHandle = file.clone();
-    Ok(submit(
+) -> Op<BufResult<usize, B>> {
+    submit(
         ctx,
-        &handle,
+        handle,
         buf,
         pos,
         Kind::Read,
@@ -317,10 +317,40 @@ pub(crate) fn read_file_at<B: IoBufMut>(
             // SAFETY: the kernel wrote `n` bytes into the spare capacity.
             unsafe { b.advance_init(n) }
         },
-    ))
+    )
 }
 
-/// An overlapped positional write of the buffer's initialized bytes.
+/// An overlapped write at `pos` of the buffer's initialized bytes.
+pub(crate) fn write_at<B: IoBuf>(
+    ctx: &OpContext,
+    handle: &SharedHandle,
+    buf: B,
+    pos: u64,
+) -> Op<BufResult<usize, B>> {
+    // The kernel only reads through a write's pointer.
+    submit(
+        ctx,
+        handle,
+        buf,
+        pos,
+        Kind::Write,
+        |b| (b.as_buf_ptr().cast_mut(), b.buf_len()),
+        |_, _| {},
+    )
+}
+
+/// A file's positional read (the completion backend for `crate::fs`).
+pub(crate) fn read_file_at<B: IoBufMut>(
+    ctx: &OpContext,
+    file: &Arc<std::fs::File>,
+    buf: B,
+    pos: u64,
+) -> Result<Op<BufResult<usize, B>>, B> {
+    let handle: SharedHandle = file.clone();
+    Ok(read_at(ctx, &handle, buf, pos))
+}
+
+/// A file's positional write.
 pub(crate) fn write_file_at<B: IoBuf>(
     ctx: &OpContext,
     file: &Arc<std::fs::File>,
@@ -328,14 +358,5 @@ pub(crate) fn write_file_at<B: IoBuf>(
     pos: u64,
 ) -> Result<Op<BufResult<usize, B>>, B> {
     let handle: SharedHandle = file.clone();
-    Ok(submit(
-        ctx,
-        &handle,
-        buf,
-        pos,
-        Kind::Write,
-        // The kernel only reads through a write's pointer.
-        |b| (b.as_buf_ptr().cast_mut(), b.buf_len()),
-        |_, _| {},
-    ))
+    Ok(write_at(ctx, &handle, buf, pos))
 }

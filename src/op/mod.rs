@@ -88,7 +88,7 @@ mod none;
 use none as backend;
 
 #[cfg(windows)]
-pub(crate) use iocp::{submit, wait_signalled, Kind, SharedHandle};
+pub(crate) use iocp::{read_at, submit, wait_signalled, write_at, Kind, SharedHandle};
 
 pub(crate) use backend::{completion_handler, read_file_at, write_file_at, OpContext};
 pub(crate) use blocking::{job_not_run, Job, JobQueue};

@@ -349,3 +349,13 @@ unsafe impl ebbtide::io::IoBufMut for CountedBuf {
         unsafe { ebbtide::io::IoBufMut::set_buf_init(&mut self.vec, len) }
     }
 }
+
+/// Never finishes and never waits: wakes itself and returns `Pending` on
+/// every poll (not `yield_now`, which a runtime may treat specially).
+pub(crate) async fn spin_forever() {
+    std::future::poll_fn::<(), _>(|cx| {
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    })
+    .await
+}

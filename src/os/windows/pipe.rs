@@ -101,38 +101,11 @@ impl Pipe {
     }
 
     fn start_read(&self, buf: Vec<u8>) -> Op<BufResult<usize, Vec<u8>>> {
-        op::submit(
-            &self.ops,
-            &self.dyn_handle(),
-            buf,
-            0,
-            Kind::Read,
-            |b| {
-                let len = b.len();
-                let spare = b.capacity() - len;
-                // SAFETY: `len <= capacity`, so the offset is in bounds.
-                (unsafe { b.as_mut_ptr().add(len) }, spare)
-            },
-            |b, res| {
-                if let Ok(n) = res {
-                    // SAFETY: the kernel wrote `n` bytes into the spare capacity.
-                    unsafe { b.set_len(b.len() + *n) }
-                }
-            },
-        )
+        op::read_at(&self.ops, &self.dyn_handle(), buf, 0)
     }
 
     fn start_write(&self, buf: Vec<u8>) -> Op<BufResult<usize, Vec<u8>>> {
-        op::submit(
-            &self.ops,
-            &self.dyn_handle(),
-            buf,
-            0,
-            Kind::Write,
-            // The kernel only reads through a write's pointer.
-            |b| (b.as_mut_ptr(), b.len()),
-            |_, _| {},
-        )
+        op::write_at(&self.ops, &self.dyn_handle(), buf, 0)
     }
 
     pub(crate) fn poll_read(
@@ -226,40 +199,11 @@ impl Pipe {
         if buf.buf_capacity() == buf.buf_len() {
             return BufResult(Ok(0), buf);
         }
-        op::submit(
-            &self.ops,
-            &self.dyn_handle(),
-            buf,
-            0,
-            Kind::Read,
-            |b| {
-                let len = b.buf_len();
-                let spare = b.buf_capacity() - len;
-                // SAFETY: `len <= capacity`, so the offset is in bounds.
-                (unsafe { b.as_buf_mut_ptr().add(len) }, spare)
-            },
-            |b, res| {
-                if let Ok(n) = res {
-                    // SAFETY: the kernel wrote `n` bytes into the spare capacity.
-                    unsafe { b.advance_init(*n) }
-                }
-            },
-        )
-        .await
+        op::read_at(&self.ops, &self.dyn_handle(), buf, 0).await
     }
 
     pub(crate) async fn write_owned<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        op::submit(
-            &self.ops,
-            &self.dyn_handle(),
-            buf,
-            0,
-            Kind::Write,
-            // The kernel only reads through a write's pointer.
-            |b| (b.as_buf_ptr().cast_mut(), b.buf_len()),
-            |_, _| {},
-        )
-        .await
+        op::write_at(&self.ops, &self.dyn_handle(), buf, 0).await
     }
 
     pub(crate) async fn write_all_owned<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
