@@ -53,6 +53,8 @@ mod blocking;
 mod coop;
 mod executor;
 pub mod fs;
+#[cfg(feature = "hyper")]
+pub mod hyper;
 pub mod io;
 pub mod net;
 mod op;

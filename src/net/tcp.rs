@@ -475,3 +475,18 @@ impl TryFrom<std::net::TcpStream> for TcpStream {
 
 stream_io_traits!(TcpStream);
 raw_handle_traits!(TcpStream);
+
+/// The read path of `ebbtide::hyper::EbbtideIo`: one read straight into
+/// hyper's uninitialised buffer (no zeroing first).
+#[cfg(feature = "hyper")]
+impl TcpStream {
+    /// One read into `buf`; `Ok(n)`: the first `n` bytes of `buf` are
+    /// initialised now (`recv` wrote them), the rest untouched.
+    pub(crate) fn poll_read_uninit(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [std::mem::MaybeUninit<u8>],
+    ) -> Poll<io::Result<usize>> {
+        socket::poll_stream_read(&self.io, cx, buf)
+    }
+}

@@ -580,3 +580,18 @@ fn unix_addr(addr: &SockAddr) -> io::Result<SocketAddr> {
     let unnamed = std_unix::UnixDatagram::unbound()?.local_addr()?;
     Ok(UNNAMED.get_or_init(|| unnamed).clone())
 }
+
+/// The read path of `ebbtide::hyper::EbbtideIo`: one read straight into
+/// hyper's uninitialised buffer (no zeroing first).
+#[cfg(feature = "hyper")]
+impl UnixStream {
+    /// One read into `buf`; `Ok(n)`: the first `n` bytes of `buf` are
+    /// initialised now (`recv` wrote them), the rest untouched.
+    pub(crate) fn poll_read_uninit(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [std::mem::MaybeUninit<u8>],
+    ) -> Poll<io::Result<usize>> {
+        socket::poll_stream_read(&self.io, cx, buf)
+    }
+}
