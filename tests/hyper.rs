@@ -343,7 +343,10 @@ fn graceful_shutdown_under_load(http2: bool) {
             state.open_gate();
         })
     };
-    let calls = client.block_on(async move {
+    // The clients keep their connections (their `SendRequest`s) open
+    // until after the shutdown: only the server's graceful shutdown
+    // closes them.
+    let (calls, _h2_send) = client.block_on(async move {
         let mut calls = Vec::new();
         let h2_send = if http2 { Some(h2(addr).await) } else { None };
         for _ in 0..REQUESTS {
@@ -352,18 +355,18 @@ fn graceful_shutdown_under_load(http2: bool) {
                     let mut send = send.clone();
                     ebbtide::spawn(async move {
                         let res = send.send_request(request("/wait", Bytes::new())).await;
-                        body_of(res.unwrap()).await
+                        (body_of(res.unwrap()).await, None)
                     })
                 }
                 None => ebbtide::spawn(async move {
                     let mut send = h1(addr).await;
                     let res = send.send_request(request("/wait", Bytes::new())).await;
-                    body_of(res.unwrap()).await
+                    (body_of(res.unwrap()).await, Some(send))
                 }),
             };
             calls.push(call);
         }
-        calls
+        (calls, h2_send)
     });
     wait_until(|| state.waiting.load(SeqCst) == REQUESTS);
 
@@ -374,12 +377,12 @@ fn graceful_shutdown_under_load(http2: bool) {
     // serve + the releaser + one task per connection (+ HTTP/2 streams).
     assert!(report.completed >= (2 + conns) as u64, "{report}");
     assert!(serve_task.is_finished() && releaser.is_finished());
-    let bodies = client.block_on(async move {
-        let mut bodies = Vec::new();
+    let (bodies, _h1_sends): (Vec<_>, Vec<_>) = client.block_on(async move {
+        let mut out = Vec::new();
         for c in calls {
-            bodies.push(c.await.unwrap());
+            out.push(c.await.unwrap());
         }
-        bodies
+        out.into_iter().unzip()
     });
     assert_eq!(bodies.len(), REQUESTS);
     assert!(bodies
