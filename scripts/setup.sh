@@ -17,3 +17,8 @@ for c in miri rust-src; do
 done
 msrv=$(sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
 rustup toolchain list | grep -q "^$msrv-" || for i in 1 2 3; do rustup toolchain install "$msrv" --profile minimal && break; sleep 5; done
+# wrk loads the HTTP benchmark's servers (benches/http.rs, .ci/run's bench
+# step); taskset (util-linux) pins them.
+command -v wrk >/dev/null || { apt-get install -y wrk >/dev/null 2>&1 ||
+  { apt-get update >/dev/null 2>&1 && apt-get install -y wrk >/dev/null 2>&1; } ||
+  echo "setup: wrk not installed (the HTTP benchmark will say it is skipped)"; }
