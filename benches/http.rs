@@ -193,6 +193,12 @@ fn proc_cpu_ticks(pid: u32) -> u64 {
         .sum()
 }
 
+#[cfg(not(unix))]
+fn clock_ticks_per_sec() -> u64 {
+    100
+}
+
+#[cfg(unix)]
 fn clock_ticks_per_sec() -> u64 {
     // SAFETY: sysconf has no preconditions.
     let n = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };

@@ -61,7 +61,7 @@ where
                 let tasks = &shared.scheduler.tasks;
                 shared.scheduler.spawn(future, || !tasks.is_cancelling())
             }
-            None => crate::spawn(future),
+            None => crate::runtime::global().spawn(future),
         })
         .detach();
     }
