@@ -35,6 +35,7 @@
 //! | [`task`] | spawning, [`JoinHandle`], [`yield_now`], [`unconstrained`](task::unconstrained) |
 //! | `coop` (private) | the cooperative budget: ready operations per task poll |
 //! | [`signal`] | [`ctrl_c`](signal::ctrl_c), Unix `Signals` streams, shutdown on a signal |
+//! | `hyper` (feature `hyper`) | hyper 1.x on ebbtide: `EbbtideIo`, `EbbtideExecutor`, `EbbtideTimer`, and `serve` (HTTP/1.1 and HTTP/2, graceful shutdown) |
 //! | `blocking` (private) | the pool behind [`spawn_blocking`] |
 //! | `wake` (private) | calling wakers the runtime does not own, panic-isolated |
 //! | `sync` (private) | the locks and atomics of the protocols loom checks (std's, or loom's under `--cfg ebbtide_loom`) |
