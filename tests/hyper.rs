@@ -403,3 +403,25 @@ fn graceful_shutdown_completes_http1_requests_in_flight() {
 fn graceful_shutdown_completes_http2_streams_in_flight() {
     watchdog(|| graceful_shutdown_under_load(true));
 }
+
+#[test]
+fn executor_still_runs_hyper_work_spawned_while_the_runtime_drains() {
+    watchdog(|| {
+        let rt = workers(2);
+        let ran = Arc::new(AtomicUsize::new(0));
+        let r = ran.clone();
+        rt.spawn(async move {
+            ebbtide::runtime::shutdown_requested().await;
+            // As hyper does for an HTTP/2 stream opened before its GOAWAY.
+            hyper::rt::Executor::execute(&EbbtideExecutor::new(), async move {
+                ebbtide::yield_now().await;
+                r.fetch_add(1, SeqCst);
+            });
+        })
+        .detach();
+        let report = rt.shutdown(Duration::from_secs(10));
+        assert_eq!(ran.load(SeqCst), 1, "the stream's task ran to the end");
+        assert_eq!(report.cancelled, 0, "{report}");
+        assert_eq!(report.completed, 2, "{report}");
+    });
+}
