@@ -82,6 +82,40 @@ where
     .await
 }
 
+/// The largest read [`File::read_at`] tries on the task's thread (64 KiB:
+/// a copy of a few microseconds).
+const INLINE_READ_MAX: usize = 64 << 10;
+
+/// The read of [`File::read_at`] that skips the pool: where the OS can read
+/// without waiting for the disk (`sys::read_file_at_cached`: the page
+/// cache on Linux), the read runs here, on the task's thread, at the cost
+/// of a `pread` instead of two thread hand-offs. `None`: the data is not
+/// cached (or the OS cannot tell), go to the pool.
+///
+/// Only reads of at most [`INLINE_READ_MAX`] bytes try it: a larger copy
+/// would hold the worker (and every task queued behind it) for longer
+/// than the pool's hand-off costs. It takes one unit of the task's
+/// cooperative budget first (`crate::coop`), as a socket operation does: a
+/// loop over cached reads is always ready, and must still let the worker's
+/// other tasks run.
+async fn read_cached<B: IoBufMut>(
+    file: &std::fs::File,
+    buf: &mut B,
+    pos: u64,
+) -> Option<io::Result<usize>> {
+    if buf.buf_capacity() - buf.buf_len() > INLINE_READ_MAX {
+        return None;
+    }
+    std::future::poll_fn(crate::coop::poll_proceed).await;
+    let res = sys::read_file_at_cached(file, buf.spare_mut(), pos)?;
+    if let Ok(n) = res {
+        // SAFETY: the OS wrote `n` bytes, at most the spare capacity's
+        // length, into the spare capacity.
+        unsafe { buf.advance_init(n) };
+    }
+    Some(res)
+}
+
 /// Reads at `pos` into `buf`'s spare capacity; grows its length by the
 /// count. Runs on a pool thread.
 fn read_into<B: IoBufMut>(file: &std::fs::File, buf: &mut B, pos: u64) -> io::Result<usize> {
@@ -192,6 +226,12 @@ impl File {
     /// not used); the buffer's length grows by the count, `Ok(0)` at EOF or
     /// when the buffer has no spare capacity.
     ///
+    /// On Linux a read of at most 64 KiB whose bytes are in the page cache
+    /// runs at once on the task's thread (`preadv2` with `RWF_NOWAIT`: a
+    /// copy, no thread hand-off) and may then be short, ending where the
+    /// cached bytes end; any other read runs on the blocking pool (on
+    /// Windows, as overlapped I/O for files opened by this module).
+    ///
     /// # Errors
     ///
     /// The OS error, with the buffer.
@@ -208,6 +248,10 @@ impl File {
         } else {
             buf
         };
+        let mut buf = buf;
+        if let Some(res) = read_cached(&self.inner, &mut buf, pos).await {
+            return BufResult(res, buf);
+        }
         let file = self.inner.clone();
         run_buf(buf, move |buf| read_into(&file, buf, pos)).await
     }

@@ -67,6 +67,57 @@ pub(crate) fn read_file_at(file: &std::fs::File, buf: &mut [u8], pos: u64) -> io
     std::os::unix::fs::FileExt::read_at(file, buf, pos)
 }
 
+/// Positional read that never waits for the disk: `preadv2(RWF_NOWAIT)`
+/// into `spare`, `Some(result)` when the data was in the page cache (or at
+/// end of file), `None` when the read would block or the kernel or file
+/// system cannot tell (then the caller goes to the blocking pool). After
+/// one "not supported" answer the process stops trying.
+#[cfg(all(target_os = "linux", target_env = "gnu", not(miri)))]
+pub(crate) fn read_file_at_cached(
+    file: &std::fs::File,
+    spare: &mut [std::mem::MaybeUninit<u8>],
+    pos: u64,
+) -> Option<io::Result<usize>> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static UNSUPPORTED: AtomicBool = AtomicBool::new(false);
+    if UNSUPPORTED.load(Ordering::Relaxed) || spare.is_empty() {
+        return None;
+    }
+    let Ok(offset) = libc::off_t::try_from(pos) else {
+        return None; // past off_t: the pool's `pread` reports it
+    };
+    let iov = libc::iovec {
+        iov_base: spare.as_mut_ptr().cast(),
+        iov_len: spare.len(),
+    };
+    // SAFETY: `iov` describes `spare`, valid for `spare.len()` writable
+    // bytes (uninitialized memory is fine for the kernel to write); the
+    // call writes at most that many and returns the count.
+    let n = unsafe { libc::preadv2(file.as_raw_fd(), &iov, 1, offset, libc::RWF_NOWAIT) };
+    if n >= 0 {
+        return Some(Ok(n as usize));
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::EAGAIN) => None,
+        Some(libc::EOPNOTSUPP | libc::ENOSYS | libc::EINVAL) => {
+            UNSUPPORTED.store(true, Ordering::Relaxed);
+            None
+        }
+        _ => Some(Err(err)),
+    }
+}
+
+/// Elsewhere no read can promise not to wait: always the blocking pool.
+#[cfg(not(all(target_os = "linux", target_env = "gnu", not(miri))))]
+pub(crate) fn read_file_at_cached(
+    _file: &std::fs::File,
+    _spare: &mut [std::mem::MaybeUninit<u8>],
+    _pos: u64,
+) -> Option<io::Result<usize>> {
+    None
+}
+
 /// Positional write for the blocking pool (`pwrite`).
 pub(crate) fn write_file_at(file: &std::fs::File, buf: &[u8], pos: u64) -> io::Result<usize> {
     std::os::unix::fs::FileExt::write_at(file, buf, pos)

@@ -41,6 +41,16 @@ pub(crate) fn set_nonblocking(io: &impl AsSourceHandle) -> io::Result<()> {
     Ok(())
 }
 
+/// No read here can promise not to wait: always the blocking pool (or an
+/// overlapped read).
+pub(crate) fn read_file_at_cached(
+    _file: &std::fs::File,
+    _spare: &mut [std::mem::MaybeUninit<u8>],
+    _pos: u64,
+) -> Option<io::Result<usize>> {
+    None
+}
+
 /// Positional read for the blocking pool (`ReadFile` with an offset; it
 /// moves the file cursor, as Windows always does for synchronous handles).
 pub(crate) fn read_file_at(file: &std::fs::File, buf: &mut [u8], pos: u64) -> io::Result<usize> {
