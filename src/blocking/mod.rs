@@ -4,18 +4,31 @@
 //! 1. `spawn_blocking` wraps the closure in a task (so it gets a
 //!    `JoinHandle` like any other) and queues its
 //!    runnable here.
-//! 2. If a thread is idle and not already notified, one is notified;
-//!    otherwise a new thread is started, up to `max_blocking_threads`; past
-//!    that, the job waits in the queue (FIFO).
-//! 3. A thread idle for `keep_alive` (10 s) exits.
-//! 4. At shutdown, queued jobs that never started are cancelled (their
+//! 2. A thread that finishes a job takes the next queued one, and when
+//!    the queue is empty it first *spins* (at most one thread per two
+//!    cores, for at most `SPIN`, yielding the core between looks) before
+//!    it sleeps: short jobs submitted in a stream (cached file reads, a
+//!    `stat`) are picked up by the spinner with no futex and no context
+//!    switch on either side.
+//! 3. Queuing a job wakes nobody while there are at least as many
+//!    spinning threads as queued jobs: each spinner takes one. Otherwise
+//!    an idle thread not already notified is notified, or else a new
+//!    thread is started, up to `max_blocking_threads`; past that, the job
+//!    waits in the queue (FIFO). A spinner that gives up leaves the
+//!    spinning count and looks at the queue once more *under the lock*,
+//!    the lock `push` holds while it reads the count: so either `push` saw
+//!    the spinner (and the job is in the queue when the spinner looks) or
+//!    the spinner had left (and `push` woke or started a thread). No job
+//!    waits in the queue while a thread sleeps.
+//! 4. A thread idle for `keep_alive` (10 s) exits.
+//! 5. At shutdown, queued jobs that never started are cancelled (their
 //!    handles resolve as cancelled); running ones are waited for until the
 //!    deadline, then left running, detached, and counted.
 
 use std::any::Any;
 use std::collections::VecDeque;
 use std::future::Future;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -41,7 +54,20 @@ pub(crate) struct BlockingPool {
     max_threads: usize,
     keep_alive: Duration,
     thread_name: String,
+    /// Threads spinning for a job (step 2); changed only under `state`'s
+    /// lock when a spinner gives up (step 3).
+    spinning: AtomicUsize,
+    /// How many threads may spin at once.
+    max_spinning: usize,
+    /// `state.queue.len()`, written under the lock, read by spinners
+    /// without it.
+    queued: AtomicUsize,
 }
+
+/// How long a pool thread with nothing to do looks for a job before it
+/// sleeps (step 2): longer than the hand-off of a job submitted in a
+/// stream, far shorter than the futex sleep and wake it saves.
+const SPIN: Duration = Duration::from_micros(50);
 
 #[derive(Default)]
 struct State {
@@ -69,6 +95,9 @@ impl BlockingPool {
             max_threads,
             keep_alive,
             thread_name,
+            spinning: AtomicUsize::new(0),
+            max_spinning: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            queued: AtomicUsize::new(0),
         })
     }
 
@@ -77,7 +106,7 @@ impl BlockingPool {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Step 2: queues a job and makes sure a thread will take it.
+    /// Step 3: queues a job and makes sure a thread will take it.
     fn push(&self, runnable: Runnable) {
         let mut st = self.lock();
         if st.shutdown {
@@ -86,6 +115,10 @@ impl BlockingPool {
             return;
         }
         st.queue.push_back(runnable);
+        self.queued.store(st.queue.len(), Ordering::Relaxed);
+        if st.queue.len() <= self.spinning.load(Ordering::Relaxed) {
+            return; // a spinner takes it
+        }
         if st.idle > st.notified {
             st.notified += 1;
             self.work.notify_one();
@@ -112,12 +145,13 @@ impl BlockingPool {
         }
     }
 
-    /// The loop of one pool thread (steps 2–3).
+    /// The loop of one pool thread (steps 2–4).
     fn thread_main(&self) {
         let _ctx = (self.on_thread_start)();
         let mut st = self.lock();
         loop {
             if let Some(runnable) = st.queue.pop_front() {
+                self.queued.store(st.queue.len(), Ordering::Relaxed);
                 drop(st);
                 task::run(runnable);
                 st = self.lock();
@@ -125,6 +159,14 @@ impl BlockingPool {
             }
             if st.shutdown {
                 break;
+            }
+            if self.spinning.load(Ordering::Relaxed) < self.max_spinning {
+                self.spinning.fetch_add(1, Ordering::Relaxed);
+                drop(st);
+                self.spin();
+                st = self.lock();
+                self.spinning.fetch_sub(1, Ordering::Relaxed);
+                continue; // looks at the queue under the lock (step 3)
             }
             let (guard, got_job) = self.wait_for_job(st);
             st = guard;
@@ -135,6 +177,25 @@ impl BlockingPool {
         st.threads -= 1;
         drop(st);
         self.exited.notify_all();
+    }
+
+    /// Step 2: looks for a queued job for up to `SPIN`, giving the core
+    /// away between looks (on a busy machine the job's submitter may need
+    /// it); returns when one is seen or the time is up.
+    fn spin(&self) {
+        let start = Instant::now();
+        loop {
+            for _ in 0..16 {
+                if self.queued.load(Ordering::Relaxed) > 0 {
+                    return;
+                }
+                std::hint::spin_loop();
+            }
+            if start.elapsed() >= SPIN {
+                return;
+            }
+            std::thread::yield_now();
+        }
     }
 
     /// Waits as an idle thread; `false` when the thread should exit (idle
@@ -161,12 +222,13 @@ impl BlockingPool {
         }
     }
 
-    /// Step 4: cancels queued jobs and waits until `deadline` for running
+    /// Step 5: cancels queued jobs and waits until `deadline` for running
     /// ones; returns how many threads were still busy then.
     pub(crate) fn shutdown(&self, deadline: Instant) -> usize {
         let queued: Vec<Runnable> = {
             let mut st = self.lock();
             st.shutdown = true;
+            self.queued.store(0, Ordering::Relaxed);
             st.queue.drain(..).collect()
         };
         self.work.notify_all();
