@@ -1,7 +1,9 @@
 //! Random positional reads of a cached file: ebbtide vs tokio vs smol, in
 //! one process.
 //!
-//! `cargo bench --bench fileread [-- [--quick] [--rounds N] [--tasks T]]`
+//! `cargo bench --bench fileread [-- [--quick] [--rounds N] [--tasks T] [--only RUNTIME]]`
+//! (`--only` runs one of `ebbtide`, `tokio`, `smol`, `ebb-pool`: for
+//! `strace -c` or `perf` on one runtime)
 //!
 //! A 256 MiB file (32 MiB with `--quick`) is written to the temporary
 //! directory and read through once, so every page is in the page cache.
@@ -57,6 +59,7 @@ mod unix {
         quick: bool,
         rounds: usize,
         tasks: usize,
+        only: Option<String>,
     }
 
     fn parse_args() -> Opts {
@@ -64,11 +67,13 @@ mod unix {
             quick: false,
             rounds: 0,
             tasks: 64,
+            only: None,
         };
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
             match a.as_str() {
                 "--quick" => opts.quick = true,
+                "--only" => opts.only = args.next(),
                 "--rounds" => opts.rounds = args.next().and_then(|v| v.parse().ok()).unwrap_or(3),
                 "--tasks" => opts.tasks = args.next().and_then(|v| v.parse().ok()).unwrap_or(64),
                 _ => {} // `--bench` and filters from cargo
@@ -348,6 +353,15 @@ mod unix {
         })
     }
 
+    /// A placeholder for a runtime `--only` skipped.
+    fn samples_none() -> Sample {
+        Sample {
+            reads_per_s: f64::NAN,
+            cpu_ns_per_read: f64::NAN,
+            switches_per_read: f64::NAN,
+        }
+    }
+
     fn blocks_of(path: &PathBuf) -> u64 {
         std::fs::metadata(path).expect("stat").len() / BLOCK as u64
     }
@@ -389,6 +403,10 @@ mod unix {
         for round in 0..opts.rounds {
             for k in 0..4 {
                 let which = (round + k) % 4;
+                if opts.only.as_ref().is_some_and(|o| o != names[which]) {
+                    samples[which].push(samples_none());
+                    continue;
+                }
                 let s = match which {
                     0 => ebbtide_round(&ebb, &path, &opts, window),
                     1 => tokio_round(&tok, &path, &opts, window),

@@ -10,11 +10,15 @@
 //!    it sleeps: short jobs submitted in a stream (cached file reads, a
 //!    `stat`) are picked up by the spinner with no futex and no context
 //!    switch on either side.
-//! 3. Queuing a job wakes nobody while there are at least as many
-//!    spinning threads as queued jobs: each spinner takes one. Otherwise
-//!    an idle thread not already notified is notified, or else a new
-//!    thread is started, up to `max_blocking_threads`; past that, the job
-//!    waits in the queue (FIFO). A spinner that gives up leaves the
+//! 3. Queuing a job wakes nobody while there are at least as many threads
+//!    *coming* for jobs as queued jobs: spinning, notified, or started and
+//!    not yet looking; each takes one. Otherwise an idle thread not
+//!    already notified is notified, or else a new thread is started, up to
+//!    `max_blocking_threads`; past that, the job waits in the queue (FIFO).
+//!    Counting the threads already on their way is what keeps the pool
+//!    small on a loaded machine, where a notified thread may wait
+//!    milliseconds for a core: without it every job queued meanwhile would
+//!    start one more thread. A spinner that gives up leaves the
 //!    spinning count and looks at the queue once more *under the lock*,
 //!    the lock `push` holds while it reads the count: so either `push` saw
 //!    the spinner (and the job is in the queue when the spinner looks) or
@@ -76,6 +80,8 @@ struct State {
     idle: usize,
     /// Idle threads already notified (so a second job starts a thread).
     notified: usize,
+    /// Threads started and not yet at their first look at the queue.
+    starting: usize,
     shutdown: bool,
 }
 
@@ -116,8 +122,9 @@ impl BlockingPool {
         }
         st.queue.push_back(runnable);
         self.queued.store(st.queue.len(), Ordering::Relaxed);
-        if st.queue.len() <= self.spinning.load(Ordering::Relaxed) {
-            return; // a spinner takes it
+        let coming = self.spinning.load(Ordering::Relaxed) + st.notified + st.starting;
+        if st.queue.len() <= coming {
+            return; // a thread on its way takes it
         }
         if st.idle > st.notified {
             st.notified += 1;
@@ -128,6 +135,7 @@ impl BlockingPool {
             return; // waits in the queue for a busy thread
         }
         st.threads += 1;
+        st.starting += 1;
         drop(st);
         let this = self.this.clone();
         let spawned = std::thread::Builder::new()
@@ -140,7 +148,10 @@ impl BlockingPool {
         if spawned.is_err() {
             // Out of threads (EAGAIN): the job stays queued for a live
             // thread, or for the next spawn to retry.
-            self.lock().threads -= 1;
+            let mut st = self.lock();
+            st.threads -= 1;
+            st.starting -= 1;
+            drop(st);
             self.exited.notify_all();
         }
     }
@@ -149,6 +160,7 @@ impl BlockingPool {
     fn thread_main(&self) {
         let _ctx = (self.on_thread_start)();
         let mut st = self.lock();
+        st.starting -= 1;
         loop {
             if let Some(runnable) = st.queue.pop_front() {
                 self.queued.store(st.queue.len(), Ordering::Relaxed);
