@@ -199,6 +199,35 @@ impl<T: AsSourceHandle> Async<T> {
         self.poll_op(dir, cx, op, |_| false)
     }
 
+    /// One attempt of `op` that never waits and registers no interest (the
+    /// `try_*` socket methods): `WouldBlock` is returned to the caller, and
+    /// clears the direction's readiness as a waiting operation's would
+    /// (`reactor::source` step 4), so a later `readable()`/`writable()`
+    /// waits for the next event. `Interrupted` is retried at once;
+    /// `drained` as for [`poll_op`](Self::poll_op).
+    pub(crate) fn try_op<R>(
+        &self,
+        dir: Direction,
+        mut op: impl FnMut(&T) -> io::Result<R>,
+        drained: impl Fn(&R) -> bool,
+    ) -> io::Result<R> {
+        loop {
+            let tick = self.source.tick(dir);
+            match op(self.get_ref()) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.source.clear_ready(dir, tick);
+                    return Err(e);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Ok(r) => {
+                    self.source.on_success(dir, tick, drained(&r));
+                    return Ok(r);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// The loop every readiness operation runs (module doc, and
     /// `reactor::source` steps 5–6): try `op`, retrying `Interrupted` at
     /// once; on `WouldBlock`, wait for `dir` and try again. `drained(&r)`

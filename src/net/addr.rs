@@ -224,6 +224,30 @@ pub(crate) async fn resolve<A: ToSocketAddrs + ?Sized>(addr: &A) -> io::Result<A
     }
 }
 
+/// Resolves `host` to its socket addresses: a literal address at once, a
+/// host name with std's resolver on the runtime's blocking pool (so no
+/// worker waits on DNS).
+///
+/// # Errors
+///
+/// The resolver's error (an unknown host); a lookup outside a runtime, or
+/// after it shut down.
+///
+/// # Examples
+///
+/// ```
+/// ebbtide::block_on(async {
+///     let addrs: Vec<_> = ebbtide::net::lookup_host("localhost:80").await?.collect();
+///     assert!(addrs.iter().all(|a| a.ip().is_loopback() && a.port() == 80));
+///     assert!(!addrs.is_empty());
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub async fn lookup_host(host: impl ToSocketAddrs) -> io::Result<impl Iterator<Item = SocketAddr>> {
+    Ok(resolve(&host).await?.into_vec().into_iter())
+}
+
 /// A host-name lookup, moved to a blocking thread.
 enum Query {
     Str(String),

@@ -58,13 +58,25 @@
 
 mod addr;
 pub(crate) mod socket;
-mod tcp;
+mod split;
+// The file keeps its name; the module name `tcp` is the public one below.
+mod tcp_socket;
+#[path = "tcp.rs"]
+mod tcp_stream;
 mod udp;
 #[cfg(unix)]
 mod unix;
 
-pub use addr::ToSocketAddrs;
-pub use tcp::{TcpListener, TcpStream};
+/// The halves of a [`TcpStream`] (tokio's `net::tcp` module): owned ones
+/// from [`TcpStream::into_split`], borrowed ones from
+/// [`TcpStream::split`], and the error of a mismatched `reunite`.
+pub mod tcp {
+    pub use super::split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, WriteHalf};
+}
+
+pub use addr::{lookup_host, ToSocketAddrs};
+pub use tcp_socket::TcpSocket;
+pub use tcp_stream::{TcpListener, TcpStream};
 pub use udp::UdpSocket;
 #[cfg(unix)]
 pub use unix::{UnixDatagram, UnixListener, UnixStream};

@@ -268,6 +268,17 @@ impl TcpStream {
 
     async fn connect_addr(addr: SocketAddr) -> io::Result<TcpStream> {
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        TcpStream::connect_socket(socket, addr, "TcpStream::connect").await
+    }
+
+    /// Connects the fresh `socket` to `addr` (non-blocking), registers it
+    /// (`what` names the caller if there is no runtime) and waits for the
+    /// handshake.
+    pub(crate) async fn connect_socket(
+        socket: Socket,
+        addr: SocketAddr,
+        what: &str,
+    ) -> io::Result<TcpStream> {
         socket.set_nonblocking(true)?;
         match socket.connect(&addr.into()) {
             Err(e) if !crate::sys::connect_in_progress(&e) => return Err(e),
@@ -275,7 +286,7 @@ impl TcpStream {
         }
         let stream = std::net::TcpStream::from(socket);
         crate::sys::tcp_enable_queue_hint(&stream);
-        let io = register(stream, "TcpStream::connect")?;
+        let io = register(stream, what)?;
         socket::finish_connect(&io).await?;
         Ok(TcpStream { io })
     }
@@ -384,6 +395,409 @@ impl TcpStream {
     /// the connection; `AsyncWriteExt::close` treats that as done).
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.io.get_ref().shutdown(how)
+    }
+
+    /// Reads into `buf` if data is queued now, without waiting and without
+    /// registering interest (tokio's `try_read`).
+    ///
+    /// `Ok(0)` means end-of-file (or an empty `buf`). `WouldBlock` means
+    /// nothing is queued; it also clears the stream's read readiness, so a
+    /// following [`readable`](Self::readable) waits for new data.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when nothing is queued; the OS error of `recv`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::ErrorKind;
+    /// use ebbtide::io::AsyncWriteExt;
+    /// use ebbtide::net::{TcpListener, TcpStream};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     let mut client = TcpStream::connect(listener.local_addr()?).await?;
+    ///     let (server, _) = listener.accept().await?;
+    ///     let mut buf = [0; 16];
+    ///     // Nothing sent yet: no waiting, just `WouldBlock`.
+    ///     assert_eq!(server.try_read(&mut buf).unwrap_err().kind(), ErrorKind::WouldBlock);
+    ///     client.write_all(b"hi").await?;
+    ///     loop {
+    ///         server.readable().await?;
+    ///         match server.try_read(&mut buf) {
+    ///             Ok(n) => break assert_eq!(&buf[..n], b"hi"),
+    ///             Err(e) if e.kind() == ErrorKind::WouldBlock => continue,
+    ///             Err(e) => return Err(e),
+    ///         }
+    ///     }
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        socket::try_stream_read(&self.io, buf)
+    }
+
+    /// Vectored form of [`try_read`](Self::try_read): fills `bufs` in
+    /// order.
+    ///
+    /// # Errors
+    ///
+    /// As for [`try_read`](Self::try_read).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::IoSliceMut;
+    /// use ebbtide::io::AsyncWriteExt;
+    /// use ebbtide::net::{TcpListener, TcpStream};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     let mut client = TcpStream::connect(listener.local_addr()?).await?;
+    ///     let (server, _) = listener.accept().await?;
+    ///     client.write_all(b"abcd").await?;
+    ///     let (mut head, mut tail) = ([0; 2], [0; 2]);
+    ///     let mut got = 0;
+    ///     while got < 4 {
+    ///         server.readable().await?;
+    ///         let mut bufs = [IoSliceMut::new(&mut head[got.min(2)..]), IoSliceMut::new(&mut tail[got.saturating_sub(2)..])];
+    ///         match server.try_read_vectored(&mut bufs) {
+    ///             Ok(n) => got += n,
+    ///             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+    ///             Err(e) => return Err(e),
+    ///         }
+    ///     }
+    ///     assert_eq!((&head, &tail), (b"ab", b"cd"));
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_read_vectored(&self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
+        socket::try_io(&self.io, Direction::Read, |mut s| {
+            std::io::Read::read_vectored(&mut s, bufs)
+        })
+    }
+
+    /// Writes some of `buf` if the send queue has room now, without
+    /// waiting and without registering interest (tokio's `try_write`).
+    ///
+    /// `WouldBlock` means the send queue is full; it also clears the
+    /// stream's write readiness, so a following
+    /// [`writable`](Self::writable) waits until the peer has read.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when the send queue is full; the OS error of `send`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::{TcpListener, TcpStream};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     let client = TcpStream::connect(listener.local_addr()?).await?;
+    ///     let (_server, _) = listener.accept().await?;
+    ///     let mut sent = 0;
+    ///     while sent < 5 {
+    ///         client.writable().await?;
+    ///         match client.try_write(&b"hello"[sent..]) {
+    ///             Ok(n) => sent += n,
+    ///             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+    ///             Err(e) => return Err(e),
+    ///         }
+    ///     }
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        socket::try_io(&self.io, Direction::Write, |mut s| {
+            std::io::Write::write(&mut s, buf)
+        })
+    }
+
+    /// Vectored form of [`try_write`](Self::try_write).
+    ///
+    /// # Errors
+    ///
+    /// As for [`try_write`](Self::try_write).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::IoSlice;
+    /// use ebbtide::io::AsyncReadExt;
+    /// use ebbtide::net::{TcpListener, TcpStream};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     let client = TcpStream::connect(listener.local_addr()?).await?;
+    ///     let (mut server, _) = listener.accept().await?;
+    ///     client.writable().await?;
+    ///     // A fresh connection has room for a few bytes.
+    ///     let n = client.try_write_vectored(&[IoSlice::new(b"ab"), IoSlice::new(b"cd")])?;
+    ///     assert_eq!(n, 4);
+    ///     let mut buf = [0; 4];
+    ///     server.read_exact(&mut buf).await?;
+    ///     assert_eq!(&buf, b"abcd");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        socket::try_io(&self.io, Direction::Write, |mut s| {
+            std::io::Write::write_vectored(&mut s, bufs)
+        })
+    }
+
+    /// Reads what is queued into `buf` without removing it, if anything is
+    /// queued now; never waits.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when nothing is queued (clearing read readiness as
+    /// [`try_read`](Self::try_read) does); the OS error of `recv(MSG_PEEK)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::{TcpListener, TcpStream};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     let client = TcpStream::connect(listener.local_addr()?).await?;
+    ///     let (server, _) = listener.accept().await?;
+    ///     let mut buf = [0; 8];
+    ///     assert!(server.try_peek(&mut buf).is_err()); // WouldBlock
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        socket::try_io(&self.io, Direction::Read, |s| s.peek(buf))
+    }
+
+    /// Sets `SO_KEEPALIVE`: the OS probes an idle connection and fails it
+    /// if the peer has gone (the probe timing is the system's default).
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `setsockopt`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::{TcpListener, TcpStream};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     let stream = TcpStream::connect(listener.local_addr()?).await?;
+    ///     stream.set_keepalive(true)?;
+    ///     assert!(stream.keepalive()?);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_keepalive(&self, keepalive: bool) -> io::Result<()> {
+        SockRef::from(self.io.get_ref()).set_keepalive(keepalive)
+    }
+
+    /// The `SO_KEEPALIVE` option.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `getsockopt`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::{TcpListener, TcpStream};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     let stream = TcpStream::connect(listener.local_addr()?).await?;
+    ///     assert!(!stream.keepalive()?); // off by default
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn keepalive(&self) -> io::Result<bool> {
+        SockRef::from(self.io.get_ref()).keepalive()
+    }
+
+    /// Sets `SO_SNDBUF`, the size of the kernel's send buffer. The OS may
+    /// adjust it (Linux doubles it); read it back with
+    /// [`send_buffer_size`](Self::send_buffer_size).
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `setsockopt`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::{TcpListener, TcpStream};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     let stream = TcpStream::connect(listener.local_addr()?).await?;
+    ///     stream.set_send_buffer_size(64 * 1024)?;
+    ///     assert!(stream.send_buffer_size()? >= 64 * 1024);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_send_buffer_size(&self, size: u32) -> io::Result<()> {
+        SockRef::from(self.io.get_ref()).set_send_buffer_size(size as usize)
+    }
+
+    /// The `SO_SNDBUF` option.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `getsockopt`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::{TcpListener, TcpStream};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     let stream = TcpStream::connect(listener.local_addr()?).await?;
+    ///     assert!(stream.send_buffer_size()? > 0);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn send_buffer_size(&self) -> io::Result<u32> {
+        SockRef::from(self.io.get_ref())
+            .send_buffer_size()
+            .map(super::tcp_socket::saturate)
+    }
+
+    /// Sets `SO_RCVBUF`, the size of the kernel's receive buffer (the OS
+    /// may adjust it, as for [`set_send_buffer_size`](Self::set_send_buffer_size)).
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `setsockopt`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::{TcpListener, TcpStream};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     let stream = TcpStream::connect(listener.local_addr()?).await?;
+    ///     stream.set_recv_buffer_size(64 * 1024)?;
+    ///     assert!(stream.recv_buffer_size()? >= 64 * 1024);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_recv_buffer_size(&self, size: u32) -> io::Result<()> {
+        SockRef::from(self.io.get_ref()).set_recv_buffer_size(size as usize)
+    }
+
+    /// The `SO_RCVBUF` option.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `getsockopt`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::{TcpListener, TcpStream};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     let stream = TcpStream::connect(listener.local_addr()?).await?;
+    ///     assert!(stream.recv_buffer_size()? > 0);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn recv_buffer_size(&self) -> io::Result<u32> {
+        SockRef::from(self.io.get_ref())
+            .recv_buffer_size()
+            .map(super::tcp_socket::saturate)
+    }
+
+    /// Splits the stream into a read half and a write half that can move
+    /// to different tasks; [`reunite`](super::tcp::OwnedReadHalf::reunite)
+    /// puts them back together.
+    ///
+    /// Dropping the [`OwnedWriteHalf`](super::tcp::OwnedWriteHalf) shuts
+    /// down the write direction (the peer reads end-of-file) while the read
+    /// half keeps reading. The socket closes when both halves are gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::io::{AsyncReadExt, AsyncWriteExt};
+    /// use ebbtide::net::{TcpListener, TcpStream};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     let client = TcpStream::connect(listener.local_addr()?).await?;
+    ///     let (mut server, _) = listener.accept().await?;
+    ///
+    ///     let (mut rd, mut wr) = client.into_split();
+    ///     let writer = ebbtide::spawn(async move {
+    ///         wr.write_all(b"ping").await?;
+    ///         Ok::<_, std::io::Error>(wr)
+    ///     });
+    ///     let mut buf = [0; 4];
+    ///     server.read_exact(&mut buf).await?;
+    ///     server.write_all(b"pong").await?;
+    ///     rd.read_exact(&mut buf).await?;
+    ///     assert_eq!(&buf, b"pong");
+    ///     let wr = writer.await.unwrap()?;
+    ///     let _client: TcpStream = rd.reunite(wr).unwrap();
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn into_split(self) -> (super::tcp::OwnedReadHalf, super::tcp::OwnedWriteHalf) {
+        super::split::into_split(self)
+    }
+
+    /// Borrows the stream as a read half and a write half, for use in one
+    /// task (e.g. `futures_lite::io::copy` from one while writing the
+    /// other). No reference counting; dropping the halves does nothing.
+    ///
+    /// (`&TcpStream` implements both `AsyncRead` and `AsyncWrite` too, so
+    /// this is a convenience for code written against tokio's shape.)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::io::{AsyncReadExt, AsyncWriteExt};
+    /// use ebbtide::net::{TcpListener, TcpStream};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     let mut client = TcpStream::connect(listener.local_addr()?).await?;
+    ///     let (mut server, _) = listener.accept().await?;
+    ///     let (mut rd, mut wr) = server.split();
+    ///     client.write_all(b"echo").await?;
+    ///     let mut buf = [0; 4];
+    ///     rd.read_exact(&mut buf).await?;
+    ///     wr.write_all(&buf).await?;
+    ///     client.read_exact(&mut buf).await?;
+    ///     assert_eq!(&buf, b"echo");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn split(&mut self) -> (super::tcp::ReadHalf<'_>, super::tcp::WriteHalf<'_>) {
+        super::split::split(self)
     }
 
     /// Sets `TCP_NODELAY` (disables Nagle's algorithm when `true`).

@@ -245,6 +245,156 @@ impl UdpSocket {
         socket::io_with(&self.io, Direction::Read, |s| s.peek_from(buf)).await
     }
 
+    /// Sends `buf` to the connected peer if the socket can take it now,
+    /// without waiting and without registering interest.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when the send buffer is full (it also clears write
+    /// readiness, so a following [`writable`](Self::writable) waits); the
+    /// OS error of `send`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UdpSocket;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let a = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     let b = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     a.connect(b.local_addr()?).await?;
+    ///     a.writable().await?;
+    ///     assert_eq!(a.try_send(b"hi")?, 2);
+    ///     assert_eq!(b.recv(&mut [0; 8]).await?, 2);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_send(&self, buf: &[u8]) -> io::Result<usize> {
+        socket::try_io(&self.io, Direction::Write, |s| s.send(buf))
+    }
+
+    /// Sends `buf` to `target` if the socket can take it now, without
+    /// waiting (the target is a resolved address: no lookup here).
+    ///
+    /// # Errors
+    ///
+    /// As for [`try_send`](Self::try_send), with `sendto`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UdpSocket;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let a = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     let b = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     a.writable().await?;
+    ///     assert_eq!(a.try_send_to(b"hi", b.local_addr()?)?, 2);
+    ///     let (n, from) = b.recv_from(&mut [0; 8]).await?;
+    ///     assert_eq!((n, from), (2, a.local_addr()?));
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_send_to(&self, buf: &[u8], target: SocketAddr) -> io::Result<usize> {
+        socket::try_io(&self.io, Direction::Write, |s| s.send_to(buf, target))
+    }
+
+    /// Receives a datagram from the connected peer if one is queued now,
+    /// without waiting and without registering interest.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when none is queued (it also clears read readiness, so
+    /// a following [`readable`](Self::readable) waits for a datagram); the
+    /// OS error of `recv`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::ErrorKind;
+    /// use ebbtide::net::UdpSocket;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let a = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     let b = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     b.connect(a.local_addr()?).await?;
+    ///     let mut buf = [0; 8];
+    ///     assert_eq!(b.try_recv(&mut buf).unwrap_err().kind(), ErrorKind::WouldBlock);
+    ///     a.send_to(b"hi", b.local_addr()?).await?;
+    ///     b.readable().await?;
+    ///     assert_eq!(b.try_recv(&mut buf)?, 2);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        socket::try_io(&self.io, Direction::Read, |s| s.recv(buf))
+    }
+
+    /// Receives a datagram and its sender if one is queued now, without
+    /// waiting.
+    ///
+    /// # Errors
+    ///
+    /// As for [`try_recv`](Self::try_recv), with `recvfrom`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UdpSocket;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let a = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     let b = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     a.send_to(b"hi", b.local_addr()?).await?;
+    ///     let mut buf = [0; 8];
+    ///     let (n, from) = loop {
+    ///         b.readable().await?;
+    ///         match b.try_recv_from(&mut buf) {
+    ///             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+    ///             res => break res?,
+    ///         }
+    ///     };
+    ///     assert_eq!((&buf[..n], from), (&b"hi"[..], a.local_addr()?));
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        socket::try_io(&self.io, Direction::Read, |s| s.recv_from(buf))
+    }
+
+    /// Reads the next datagram and its sender without taking it from the
+    /// queue, if one is queued now; never waits.
+    ///
+    /// # Errors
+    ///
+    /// As for [`try_recv_from`](Self::try_recv_from), with
+    /// `recvfrom(MSG_PEEK)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UdpSocket;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let a = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     let b = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     a.send_to(b"hi", b.local_addr()?).await?;
+    ///     b.peek_from(&mut [0; 8]).await?; // wait until it is there
+    ///     let mut buf = [0; 8];
+    ///     assert_eq!(b.try_peek_from(&mut buf)?.0, 2);
+    ///     assert_eq!(b.try_recv_from(&mut buf)?.0, 2); // still queued
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        socket::try_io(&self.io, Direction::Read, |s| s.peek_from(buf))
+    }
+
     /// Waits until a datagram may be ready to receive.
     ///
     /// # Errors

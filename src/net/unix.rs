@@ -1,6 +1,7 @@
 //! Unix-domain sockets: [`UnixListener`], [`UnixStream`], [`UnixDatagram`].
 
 use std::io;
+use std::mem::MaybeUninit;
 use std::net::Shutdown;
 use std::os::unix::net::{self as std_unix, SocketAddr};
 use std::path::Path;
@@ -222,6 +223,179 @@ impl UnixStream {
     /// Not cancel-safe: dropped part-way, an unknown prefix was sent.
     pub async fn write_all_owned<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
         socket::write_all_owned(&self.io, buf).await
+    }
+
+    /// Reads into `buf` if data is queued now, without waiting and without
+    /// registering interest ([`TcpStream::try_read`](super::TcpStream::try_read)'s
+    /// rules).
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when nothing is queued (it also clears read readiness,
+    /// so a following [`readable`](Self::readable) waits); the OS error of
+    /// `recv`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::ErrorKind;
+    /// use ebbtide::net::UnixStream;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, b) = UnixStream::pair()?;
+    ///     let mut buf = [0; 8];
+    ///     assert_eq!(b.try_read(&mut buf).unwrap_err().kind(), ErrorKind::WouldBlock);
+    ///     assert_eq!(a.try_write(b"hi")?, 2);
+    ///     b.readable().await?;
+    ///     assert_eq!(b.try_read(&mut buf)?, 2);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        socket::try_stream_read(&self.io, buf)
+    }
+
+    /// Vectored form of [`try_read`](Self::try_read).
+    ///
+    /// # Errors
+    ///
+    /// As for [`try_read`](Self::try_read).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::IoSliceMut;
+    /// use ebbtide::net::UnixStream;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, b) = UnixStream::pair()?;
+    ///     a.try_write(b"abcd")?;
+    ///     b.readable().await?;
+    ///     let (mut x, mut y) = ([0; 2], [0; 2]);
+    ///     let n = b.try_read_vectored(&mut [IoSliceMut::new(&mut x), IoSliceMut::new(&mut y)])?;
+    ///     assert_eq!((n, &x, &y), (4, b"ab", b"cd"));
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_read_vectored(&self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
+        socket::try_io(&self.io, Direction::Read, |mut s| {
+            std::io::Read::read_vectored(&mut s, bufs)
+        })
+    }
+
+    /// Writes some of `buf` if the socket can take it now, without waiting
+    /// and without registering interest.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when the send buffer is full (it also clears write
+    /// readiness, so a following [`writable`](Self::writable) waits until
+    /// the peer reads); the OS error of `send`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixStream;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, _b) = UnixStream::pair()?;
+    ///     assert_eq!(a.try_write(b"hi")?, 2);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        socket::try_io(&self.io, Direction::Write, |mut s| {
+            std::io::Write::write(&mut s, buf)
+        })
+    }
+
+    /// Vectored form of [`try_write`](Self::try_write).
+    ///
+    /// # Errors
+    ///
+    /// As for [`try_write`](Self::try_write).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::IoSlice;
+    /// use ebbtide::net::UnixStream;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, _b) = UnixStream::pair()?;
+    ///     let n = a.try_write_vectored(&[IoSlice::new(b"ab"), IoSlice::new(b"cd")])?;
+    ///     assert_eq!(n, 4);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        socket::try_io(&self.io, Direction::Write, |mut s| {
+            std::io::Write::write_vectored(&mut s, bufs)
+        })
+    }
+
+    /// Waits for data and reads it into `buf` without removing it from the
+    /// queue.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `recv(MSG_PEEK)`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: nothing is consumed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::io::{AsyncReadExt, AsyncWriteExt};
+    /// use ebbtide::net::UnixStream;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (mut a, mut b) = UnixStream::pair()?;
+    ///     a.write_all(b"hi").await?;
+    ///     let mut buf = [0; 2];
+    ///     assert_eq!(b.peek(&mut buf).await?, 2);
+    ///     b.read_exact(&mut buf).await?; // the bytes are still there
+    ///     assert_eq!(&buf, b"hi");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        socket::io_with(&self.io, Direction::Read, |s| peek_stream(s, buf)).await
+    }
+
+    /// Reads queued data into `buf` without removing it, if any is queued
+    /// now; never waits.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when nothing is queued; the OS error of
+    /// `recv(MSG_PEEK)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixStream;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, b) = UnixStream::pair()?;
+    ///     assert!(b.try_peek(&mut [0; 4]).is_err()); // WouldBlock
+    ///     a.try_write(b"hi")?;
+    ///     b.readable().await?;
+    ///     assert_eq!(b.try_peek(&mut [0; 4])?, 2);
+    ///     assert_eq!(b.try_read(&mut [0; 4])?, 2);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        socket::try_io(&self.io, Direction::Read, |s| peek_stream(s, buf))
     }
 
     /// Waits until the stream may be readable.
@@ -482,6 +656,146 @@ impl UnixDatagram {
         socket::recv_owned(&self.io, buf).await
     }
 
+    /// Sends `buf` to the connected peer if the socket can take it now,
+    /// without waiting and without registering interest.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when the socket's buffer is full (it also clears write
+    /// readiness, so a following [`writable`](Self::writable) waits); the
+    /// OS error of `send`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, b) = UnixDatagram::pair()?;
+    ///     assert_eq!(a.try_send(b"hi")?, 2);
+    ///     assert_eq!(b.try_recv(&mut [0; 8])?, 2);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_send(&self, buf: &[u8]) -> io::Result<usize> {
+        socket::try_io(&self.io, Direction::Write, |s| s.send(buf))
+    }
+
+    /// Sends `buf` to the socket at `path` if this socket can take it now,
+    /// without waiting.
+    ///
+    /// # Errors
+    ///
+    /// As for [`try_send`](Self::try_send), with `sendto`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("ebbtide-doc-try-send-to-{}.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let rx = UnixDatagram::bind(&path)?;
+    ///     let tx = UnixDatagram::unbound()?;
+    ///     assert_eq!(tx.try_send_to(b"hi", &path)?, 2);
+    ///     assert_eq!(rx.recv(&mut [0; 8]).await?, 2);
+    ///     std::fs::remove_file(&path)
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_send_to(&self, buf: &[u8], path: impl AsRef<Path>) -> io::Result<usize> {
+        let path = path.as_ref();
+        socket::try_io(&self.io, Direction::Write, |s| s.send_to(buf, path))
+    }
+
+    /// Receives a datagram from the connected peer if one is queued now,
+    /// without waiting and without registering interest.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when none is queued (it also clears read readiness, so
+    /// a following [`readable`](Self::readable) waits); the OS error of
+    /// `recv`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::ErrorKind;
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, b) = UnixDatagram::pair()?;
+    ///     let mut buf = [0; 8];
+    ///     assert_eq!(b.try_recv(&mut buf).unwrap_err().kind(), ErrorKind::WouldBlock);
+    ///     a.send(b"hi").await?;
+    ///     b.readable().await?;
+    ///     assert_eq!(b.try_recv(&mut buf)?, 2);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        socket::try_io(&self.io, Direction::Read, |s| s.recv(buf))
+    }
+
+    /// Receives a datagram and its sender if one is queued now, without
+    /// waiting.
+    ///
+    /// # Errors
+    ///
+    /// As for [`try_recv`](Self::try_recv), with `recvfrom`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, b) = UnixDatagram::pair()?;
+    ///     a.send(b"hi").await?;
+    ///     let (n, _from) = b.try_recv_from(&mut [0; 8])?;
+    ///     assert_eq!(n, 2);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        socket::try_io(&self.io, Direction::Read, |s| s.recv_from(buf))
+    }
+
+    /// Waits for a datagram and reads it and its sender without taking it
+    /// from the queue.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `recvfrom(MSG_PEEK)`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: nothing is consumed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, b) = UnixDatagram::pair()?;
+    ///     a.send(b"hi").await?;
+    ///     let mut buf = [0; 8];
+    ///     let (n, _from) = b.peek_from(&mut buf).await?;
+    ///     assert_eq!(&buf[..n], b"hi");
+    ///     assert_eq!(b.recv(&mut buf).await?, 2); // still queued
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub async fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        socket::io_with(&self.io, Direction::Read, |s| peek_datagram_from(s, buf)).await
+    }
+
     /// Waits until a datagram may be ready to receive.
     ///
     /// # Errors
@@ -579,4 +893,23 @@ fn unix_addr(addr: &SockAddr) -> io::Result<SocketAddr> {
     }
     let unnamed = std_unix::UnixDatagram::unbound()?.local_addr()?;
     Ok(UNNAMED.get_or_init(|| unnamed).clone())
+}
+
+/// `recv(MSG_PEEK)` on a stream into initialized bytes.
+fn peek_stream(s: &std_unix::UnixStream, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `[u8]` and `[MaybeUninit<u8>]` have one layout, and `recv`
+    // only writes initialized bytes into it, so `buf` stays initialized.
+    let buf = unsafe { &mut *(std::ptr::from_mut::<[u8]>(buf) as *mut [MaybeUninit<u8>]) };
+    socket2::SockRef::from(s).peek(buf)
+}
+
+/// `recvfrom(MSG_PEEK)` on a datagram socket into initialized bytes.
+fn peek_datagram_from(
+    s: &std_unix::UnixDatagram,
+    buf: &mut [u8],
+) -> io::Result<(usize, SocketAddr)> {
+    // SAFETY: as in `peek_stream`.
+    let buf = unsafe { &mut *(std::ptr::from_mut::<[u8]>(buf) as *mut [MaybeUninit<u8>]) };
+    let (n, from) = socket2::SockRef::from(s).peek_from(buf)?;
+    Ok((n, unix_addr(&from)?))
 }
