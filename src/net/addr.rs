@@ -16,9 +16,10 @@ use crate::runtime::context;
 /// [`std::net::ToSocketAddrs`].
 ///
 /// Implemented for [`SocketAddr`], [`SocketAddrV4`], [`SocketAddrV6`],
-/// `(IpAddr, u16)`, `(Ipv4Addr, u16)`, `(Ipv6Addr, u16)`, `(&str, u16)`,
-/// `(String, u16)`, `str` / `String` (`"host:port"`), `[SocketAddr]` and
-/// `Vec<SocketAddr>`, and references to any of them. Sealed: the set may
+/// `(IpAddr, u16)`, `(Ipv4Addr, u16)`, `(Ipv6Addr, u16)`, `([u8; 4], u16)`
+/// and `([u16; 8], u16)` (`bind(([127, 0, 0, 1], 0))`), `(&str, u16)`,
+/// `(String, u16)`, `str` / `String` (`"host:port"`), `[SocketAddr]`,
+/// `[SocketAddr; N]` and `Vec<SocketAddr>`, and references to any of them. Sealed: the set may
 /// grow, but other crates cannot add to it.
 ///
 /// Literal IP addresses never leave the calling thread. Host names
@@ -146,6 +147,18 @@ impl Resolve for (Ipv6Addr, u16) {
     }
 }
 
+impl Resolve for ([u8; 4], u16) {
+    fn resolve(&self) -> Resolved {
+        ready(*self)
+    }
+}
+
+impl Resolve for ([u16; 8], u16) {
+    fn resolve(&self) -> Resolved {
+        ready(*self)
+    }
+}
+
 impl Resolve for (&str, u16) {
     fn resolve(&self) -> Resolved {
         let (host, port) = *self;
@@ -180,6 +193,12 @@ impl Resolve for String {
 impl Resolve for [SocketAddr] {
     fn resolve(&self) -> Resolved {
         Resolved::Ready(Ok(Addrs::Many(self.to_vec())))
+    }
+}
+
+impl<const N: usize> Resolve for [SocketAddr; N] {
+    fn resolve(&self) -> Resolved {
+        self.as_slice().resolve()
     }
 }
 
