@@ -62,12 +62,54 @@ pub(crate) mod sealed {
 
     /// How a [`ToSocketAddrs`](super::ToSocketAddrs) value turns into
     /// addresses.
+    ///
+    /// # Examples
+    ///
+    /// This is how the sealed [`ToSocketAddrs`](crate::net::ToSocketAddrs)
+    /// works inside; users name the public trait instead:
+    ///
+    /// ```
+    /// use ebbtide::net::{ToSocketAddrs, UdpSocket};
+    ///
+    /// // Generic over every address form `bind` accepts:
+    /// async fn bind_any(addr: impl ToSocketAddrs) -> std::io::Result<UdpSocket> {
+    ///     UdpSocket::bind(addr).await
+    /// }
+    ///
+    /// ebbtide::block_on(async {
+    ///     let s = bind_any(([127, 0, 0, 1], 0)).await?;
+    ///     assert!(s.local_addr()?.ip().is_loopback());
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub trait Resolve: Send + Sync {
         /// The addresses, or the host-name query that finds them.
         fn resolve(&self) -> Resolved;
     }
 
     /// The outcome of [`Resolve::resolve`].
+    ///
+    /// # Examples
+    ///
+    /// This is how the sealed [`ToSocketAddrs`](crate::net::ToSocketAddrs)
+    /// works inside; users name the public trait instead:
+    ///
+    /// ```
+    /// use ebbtide::net::{ToSocketAddrs, UdpSocket};
+    ///
+    /// // Generic over every address form `bind` accepts:
+    /// async fn bind_any(addr: impl ToSocketAddrs) -> std::io::Result<UdpSocket> {
+    ///     UdpSocket::bind(addr).await
+    /// }
+    ///
+    /// ebbtide::block_on(async {
+    ///     let s = bind_any(([127, 0, 0, 1], 0)).await?;
+    ///     assert!(s.local_addr()?.ip().is_loopback());
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     #[derive(Debug)]
     pub enum Resolved {
         /// Known without a lookup.
@@ -79,6 +121,27 @@ pub(crate) mod sealed {
     }
 
     /// Resolved addresses, in the order to try them.
+    ///
+    /// # Examples
+    ///
+    /// This is how the sealed [`ToSocketAddrs`](crate::net::ToSocketAddrs)
+    /// works inside; users name the public trait instead:
+    ///
+    /// ```
+    /// use ebbtide::net::{ToSocketAddrs, UdpSocket};
+    ///
+    /// // Generic over every address form `bind` accepts:
+    /// async fn bind_any(addr: impl ToSocketAddrs) -> std::io::Result<UdpSocket> {
+    ///     UdpSocket::bind(addr).await
+    /// }
+    ///
+    /// ebbtide::block_on(async {
+    ///     let s = bind_any(([127, 0, 0, 1], 0)).await?;
+    ///     assert!(s.local_addr()?.ip().is_loopback());
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     #[derive(Debug)]
     pub enum Addrs {
         /// The common case, kept off the heap.

@@ -70,6 +70,25 @@ mod unix;
 /// The halves of a [`TcpStream`] (tokio's `net::tcp` module): owned ones
 /// from [`TcpStream::into_split`], borrowed ones from
 /// [`TcpStream::split`], and the error of a mismatched `reunite`.
+///
+/// # Examples
+///
+/// ```
+/// use ebbtide::io::AsyncWriteExt;
+/// use ebbtide::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+/// use ebbtide::net::{TcpListener, TcpStream};
+///
+/// ebbtide::block_on(async {
+///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+///     let client = TcpStream::connect(listener.local_addr()?).await?;
+///     let (_server, _) = listener.accept().await?;
+///     let (rd, mut wr): (OwnedReadHalf, OwnedWriteHalf) = client.into_split();
+///     wr.write_all(b"hi").await?;
+///     let _client: TcpStream = rd.reunite(wr).expect("halves of one stream");
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub mod tcp {
     pub use super::split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, WriteHalf};
 }

@@ -132,6 +132,22 @@ impl TcpListener {
     ///
     /// Cancel-safe: a connection is taken from the kernel only when the
     /// future returns it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::{TcpListener, TcpStream};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     let client = TcpStream::connect(listener.local_addr()?).await?;
+    ///     let (server, peer) = listener.accept().await?;
+    ///     assert_eq!(peer, client.local_addr()?);
+    ///     assert_eq!(server.peer_addr()?, peer);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         std::future::poll_fn(|cx| self.poll_accept(cx)).await
     }
@@ -141,6 +157,22 @@ impl TcpListener {
     /// # Errors
     ///
     /// As for [`accept`](Self::accept).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::future::poll_fn;
+    /// use ebbtide::net::{TcpListener, TcpStream};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     let client = TcpStream::connect(listener.local_addr()?).await?;
+    ///     let (_server, peer) = poll_fn(|cx| listener.poll_accept(cx)).await?;
+    ///     assert_eq!(peer, client.local_addr()?);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
         let (stream, peer) =
             std::task::ready!(socket::poll_io(&self.io, Direction::Read, cx, |l| l.accept()))?;
@@ -154,6 +186,21 @@ impl TcpListener {
     /// # Errors
     ///
     /// The OS error of `getsockname`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::TcpListener;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     let addr = listener.local_addr()?;
+    ///     assert!(addr.ip().is_loopback());
+    ///     assert_ne!(addr.port(), 0); // the port the OS picked
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.io.get_ref().local_addr()
     }
@@ -163,6 +210,20 @@ impl TcpListener {
     /// # Errors
     ///
     /// The OS error of `setsockopt`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::TcpListener;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     listener.set_ttl(42)?;
+    ///     assert_eq!(listener.ttl()?, 42);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
         self.io.get_ref().set_ttl(ttl)
     }
@@ -172,11 +233,38 @@ impl TcpListener {
     /// # Errors
     ///
     /// The OS error of `getsockopt`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::TcpListener;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     assert!(listener.ttl()? > 0);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn ttl(&self) -> io::Result<u32> {
         self.io.get_ref().ttl()
     }
 
     /// The std listener inside (non-blocking).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::TcpListener;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     let std_listener: &std::net::TcpListener = listener.get_ref();
+    ///     assert_eq!(std_listener.local_addr()?, listener.local_addr()?);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn get_ref(&self) -> &std::net::TcpListener {
         self.io.get_ref()
     }
@@ -187,6 +275,22 @@ impl TcpListener {
     /// # Errors
     ///
     /// If the poller fails to deregister it (it is closed then).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::TcpListener;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     let addr = listener.local_addr()?;
+    ///     let std_listener = listener.into_std()?;
+    ///     std_listener.set_nonblocking(false)?; // for blocking use
+    ///     assert_eq!(std_listener.local_addr()?, addr);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn into_std(self) -> io::Result<std::net::TcpListener> {
         self.io.into_inner()
     }
@@ -201,6 +305,20 @@ impl TryFrom<std::net::TcpListener> for TcpListener {
     /// # Errors
     ///
     /// Outside a runtime; the OS error of registering it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::TcpListener;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    ///     let listener = TcpListener::try_from(std_listener)?;
+    ///     assert!(listener.local_addr()?.ip().is_loopback());
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     fn try_from(listener: std::net::TcpListener) -> io::Result<TcpListener> {
         let io = register(listener, "TcpListener::try_from")?;
         Ok(TcpListener { io })
@@ -261,6 +379,21 @@ impl TcpStream {
     /// # Cancel safety
     ///
     /// Dropping the future closes the half-open socket.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::{TcpListener, TcpStream};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     let port = listener.local_addr()?.port();
+    ///     let stream = TcpStream::connect(("127.0.0.1", port)).await?;
+    ///     assert_eq!(stream.peer_addr()?, listener.local_addr()?);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
         socket::ensure_runtime("TcpStream::connect")?;
         each_addr(&addr, TcpStream::connect_addr).await
@@ -307,6 +440,25 @@ impl TcpStream {
     ///
     /// Cancel-safe: the buffer lives in the future and is dropped with it,
     /// and no data is lost (see the [module docs](crate::net)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::io::{AsyncWriteExt, BufResult};
+    /// use ebbtide::net::{TcpListener, TcpStream};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     let mut client = TcpStream::connect(listener.local_addr()?).await?;
+    ///     let (server, _) = listener.accept().await?;
+    ///     client.write_all(b"hello").await?;
+    ///     let BufResult(res, buf) = server.read_owned(Vec::with_capacity(16)).await;
+    ///     let n = res?;
+    ///     assert_eq!(&buf[..n], b"hello"); // `buf.len()` grew by `n`
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn read_owned<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         socket::read_owned(&self.io, buf).await
     }
@@ -322,6 +474,24 @@ impl TcpStream {
     ///
     /// Cancel-safe: nothing was sent if the future is dropped before it
     /// completes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::io::BufResult;
+    /// use ebbtide::net::{TcpListener, TcpStream};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     let client = TcpStream::connect(listener.local_addr()?).await?;
+    ///     let (_server, _) = listener.accept().await?;
+    ///     let BufResult(res, buf) = client.write_owned(b"hello".to_vec()).await;
+    ///     let n = res?;
+    ///     assert!(n > 0 && n <= buf.len()); // the buffer comes back
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn write_owned<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
         socket::write_owned(&self.io, buf).await
     }
@@ -336,6 +506,26 @@ impl TcpStream {
     /// # Cancel safety
     ///
     /// Not cancel-safe: dropped part-way, an unknown prefix was sent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::io::{AsyncReadExt, BufResult};
+    /// use ebbtide::net::{TcpListener, TcpStream};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     let client = TcpStream::connect(listener.local_addr()?).await?;
+    ///     let (mut server, _) = listener.accept().await?;
+    ///     let BufResult(res, buf) = client.write_all_owned(b"hello".to_vec()).await;
+    ///     res?;
+    ///     let mut got = [0; 5];
+    ///     server.read_exact(&mut got).await?;
+    ///     assert_eq!(&got[..], &buf[..]);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn write_all_owned<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
         socket::write_all_owned(&self.io, buf).await
     }
@@ -345,6 +535,27 @@ impl TcpStream {
     /// # Errors
     ///
     /// The OS error of `recv(MSG_PEEK)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::io::{AsyncReadExt, AsyncWriteExt};
+    /// use ebbtide::net::{TcpListener, TcpStream};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     let mut client = TcpStream::connect(listener.local_addr()?).await?;
+    ///     let (mut server, _) = listener.accept().await?;
+    ///     client.write_all(b"hi").await?;
+    ///     let mut buf = [0; 2];
+    ///     let n = server.peek(&mut buf).await?;
+    ///     assert_eq!(&buf[..n], &b"hi"[..n]);
+    ///     server.read_exact(&mut buf).await?; // still queued
+    ///     assert_eq!(&buf, b"hi");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         socket::io_with(&self.io, Direction::Read, |s| s.peek(buf)).await
     }
@@ -355,6 +566,24 @@ impl TcpStream {
     /// # Errors
     ///
     /// If the runtime shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::io::AsyncWriteExt;
+    /// use ebbtide::net::{TcpListener, TcpStream};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     let mut client = TcpStream::connect(listener.local_addr()?).await?;
+    ///     let (server, _) = listener.accept().await?;
+    ///     client.write_all(b"x").await?;
+    ///     server.readable().await?;
+    ///     assert_eq!(server.try_read(&mut [0; 8])?, 1);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn readable(&self) -> io::Result<()> {
         self.io.readable().await
     }
@@ -364,6 +593,22 @@ impl TcpStream {
     /// # Errors
     ///
     /// If the runtime shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::{TcpListener, TcpStream};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     let client = TcpStream::connect(listener.local_addr()?).await?;
+    ///     let (_server, _) = listener.accept().await?;
+    ///     client.writable().await?; // an idle connection is writable
+    ///     assert_eq!(client.try_write(b"hi")?, 2);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn writable(&self) -> io::Result<()> {
         self.io.writable().await
     }
@@ -373,6 +618,21 @@ impl TcpStream {
     /// # Errors
     ///
     /// The OS error of `getsockname`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::{TcpListener, TcpStream};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     let client = TcpStream::connect(listener.local_addr()?).await?;
+    ///     let (_server, peer) = listener.accept().await?;
+    ///     assert_eq!(client.local_addr()?, peer);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.io.get_ref().local_addr()
     }
@@ -382,6 +642,20 @@ impl TcpStream {
     /// # Errors
     ///
     /// The OS error of `getpeername` (`NotConnected`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::{TcpListener, TcpStream};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     let client = TcpStream::connect(listener.local_addr()?).await?;
+    ///     assert_eq!(client.peer_addr()?, listener.local_addr()?);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.io.get_ref().peer_addr()
     }
@@ -393,6 +667,26 @@ impl TcpStream {
     ///
     /// The OS error of `shutdown` (`NotConnected`, also once the peer reset
     /// the connection; `AsyncWriteExt::close` treats that as done).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::net::Shutdown;
+    /// use ebbtide::io::AsyncReadExt;
+    /// use ebbtide::net::{TcpListener, TcpStream};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     let client = TcpStream::connect(listener.local_addr()?).await?;
+    ///     let (mut server, _) = listener.accept().await?;
+    ///     client.shutdown(Shutdown::Write)?;
+    ///     let mut rest = Vec::new();
+    ///     server.read_to_end(&mut rest).await?; // end-of-file at once
+    ///     assert!(rest.is_empty());
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.io.get_ref().shutdown(how)
     }
@@ -805,6 +1099,21 @@ impl TcpStream {
     /// # Errors
     ///
     /// The OS error of `setsockopt`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::{TcpListener, TcpStream};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     let stream = TcpStream::connect(listener.local_addr()?).await?;
+    ///     stream.set_nodelay(true)?;
+    ///     assert!(stream.nodelay()?);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
         self.io.get_ref().set_nodelay(nodelay)
     }
@@ -814,6 +1123,20 @@ impl TcpStream {
     /// # Errors
     ///
     /// The OS error of `getsockopt`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::{TcpListener, TcpStream};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     let stream = TcpStream::connect(listener.local_addr()?).await?;
+    ///     assert!(!stream.nodelay()?); // Nagle's algorithm is on by default
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn nodelay(&self) -> io::Result<bool> {
         self.io.get_ref().nodelay()
     }
@@ -823,6 +1146,21 @@ impl TcpStream {
     /// # Errors
     ///
     /// The OS error of `setsockopt`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::{TcpListener, TcpStream};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     let stream = TcpStream::connect(listener.local_addr()?).await?;
+    ///     stream.set_ttl(42)?;
+    ///     assert_eq!(stream.ttl()?, 42);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
         self.io.get_ref().set_ttl(ttl)
     }
@@ -832,6 +1170,20 @@ impl TcpStream {
     /// # Errors
     ///
     /// The OS error of `getsockopt`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::{TcpListener, TcpStream};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     let stream = TcpStream::connect(listener.local_addr()?).await?;
+    ///     assert!(stream.ttl()? > 0);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn ttl(&self) -> io::Result<u32> {
         self.io.get_ref().ttl()
     }
@@ -842,6 +1194,23 @@ impl TcpStream {
     /// # Errors
     ///
     /// The OS error of `setsockopt`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ebbtide::net::{TcpListener, TcpStream};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     let stream = TcpStream::connect(listener.local_addr()?).await?;
+    ///     stream.set_linger(Some(Duration::ZERO))?;
+    ///     assert_eq!(stream.linger()?, Some(Duration::ZERO));
+    ///     drop(stream); // sends a reset, not a FIN
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
         SockRef::from(self.io.get_ref()).set_linger(linger)
     }
@@ -851,11 +1220,40 @@ impl TcpStream {
     /// # Errors
     ///
     /// The OS error of `getsockopt`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::{TcpListener, TcpStream};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     let stream = TcpStream::connect(listener.local_addr()?).await?;
+    ///     assert_eq!(stream.linger()?, None);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn linger(&self) -> io::Result<Option<Duration>> {
         SockRef::from(self.io.get_ref()).linger()
     }
 
     /// The std stream inside (non-blocking).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::{TcpListener, TcpStream};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     let stream = TcpStream::connect(listener.local_addr()?).await?;
+    ///     let std_stream: &std::net::TcpStream = stream.get_ref();
+    ///     assert_eq!(std_stream.local_addr()?, stream.local_addr()?);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn get_ref(&self) -> &std::net::TcpStream {
         self.io.get_ref()
     }
@@ -866,6 +1264,22 @@ impl TcpStream {
     /// # Errors
     ///
     /// If the poller fails to deregister it (it is closed then).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::{TcpListener, TcpStream};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     let stream = TcpStream::connect(listener.local_addr()?).await?;
+    ///     let std_stream = stream.into_std()?;
+    ///     std_stream.set_nonblocking(false)?; // for blocking use
+    ///     assert_eq!(std_stream.peer_addr()?, listener.local_addr()?);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn into_std(self) -> io::Result<std::net::TcpStream> {
         self.io.into_inner()
     }
@@ -880,6 +1294,21 @@ impl TryFrom<std::net::TcpStream> for TcpStream {
     /// # Errors
     ///
     /// Outside a runtime; the OS error of registering it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::TcpStream;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    ///     let std_stream = std::net::TcpStream::connect(std_listener.local_addr()?)?;
+    ///     let stream = TcpStream::try_from(std_stream)?;
+    ///     assert_eq!(stream.peer_addr()?, std_listener.local_addr()?);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     fn try_from(stream: std::net::TcpStream) -> io::Result<TcpStream> {
         crate::sys::tcp_enable_queue_hint(&stream);
         let io = register(stream, "TcpStream::try_from")?;

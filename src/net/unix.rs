@@ -47,6 +47,22 @@ impl UnixListener {
     /// # Errors
     ///
     /// Outside a runtime; the OS error of `bind`/`listen` (`AddrInUse`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixListener;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("ebbtide-doc-listener-bind-{}.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let listener = UnixListener::bind(&path)?;
+    ///     assert_eq!(listener.local_addr()?.as_pathname(), Some(path.as_path()));
+    ///     std::fs::remove_file(&path)?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
         socket::ensure_runtime("UnixListener::bind")?;
         let listener = std_unix::UnixListener::bind(path)?;
@@ -65,6 +81,24 @@ impl UnixListener {
     /// # Cancel safety
     ///
     /// Cancel-safe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::{UnixListener, UnixStream};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("ebbtide-doc-accept-{}.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let listener = UnixListener::bind(&path)?;
+    ///     let _client = UnixStream::connect(&path).await?;
+    ///     let (server, _peer) = listener.accept().await?;
+    ///     assert_eq!(server.local_addr()?.as_pathname(), Some(path.as_path()));
+    ///     std::fs::remove_file(&path)?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
         std::future::poll_fn(|cx| self.poll_accept(cx)).await
     }
@@ -74,6 +108,24 @@ impl UnixListener {
     /// # Errors
     ///
     /// As for [`accept`](Self::accept).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::future::poll_fn;
+    /// use ebbtide::net::{UnixListener, UnixStream};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("ebbtide-doc-poll-accept-{}.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let listener = UnixListener::bind(&path)?;
+    ///     let _client = UnixStream::connect(&path).await?;
+    ///     let (_server, _peer) = poll_fn(|cx| listener.poll_accept(cx)).await?;
+    ///     std::fs::remove_file(&path)?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(UnixStream, SocketAddr)>> {
         let (stream, peer) =
             std::task::ready!(socket::poll_io(&self.io, Direction::Read, cx, |l| l.accept()))?;
@@ -86,11 +138,44 @@ impl UnixListener {
     /// # Errors
     ///
     /// The OS error of `getsockname`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixListener;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("ebbtide-doc-listener-addr-{}.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let listener = UnixListener::bind(&path)?;
+    ///     assert_eq!(listener.local_addr()?.as_pathname(), Some(path.as_path()));
+    ///     std::fs::remove_file(&path)?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.io.get_ref().local_addr()
     }
 
     /// The std listener inside (non-blocking).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixListener;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("ebbtide-doc-listener-get-ref-{}.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let listener = UnixListener::bind(&path)?;
+    ///     let std_listener: &std::os::unix::net::UnixListener = listener.get_ref();
+    ///     assert!(std_listener.local_addr()?.as_pathname().is_some());
+    ///     std::fs::remove_file(&path)?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn get_ref(&self) -> &std_unix::UnixListener {
         self.io.get_ref()
     }
@@ -101,6 +186,23 @@ impl UnixListener {
     /// # Errors
     ///
     /// If the poller fails to deregister it (it is closed then).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixListener;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("ebbtide-doc-listener-into-std-{}.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let listener = UnixListener::bind(&path)?;
+    ///     let std_listener = listener.into_std()?;
+    ///     std_listener.set_nonblocking(false)?; // for blocking use
+    ///     std::fs::remove_file(&path)?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn into_std(self) -> io::Result<std_unix::UnixListener> {
         self.io.into_inner()
     }
@@ -115,6 +217,22 @@ impl TryFrom<std_unix::UnixListener> for UnixListener {
     /// # Errors
     ///
     /// Outside a runtime; the OS error of registering it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixListener;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("ebbtide-doc-listener-try-from-{}.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let listener = UnixListener::try_from(std::os::unix::net::UnixListener::bind(&path)?)?;
+    ///     assert_eq!(listener.local_addr()?.as_pathname(), Some(path.as_path()));
+    ///     std::fs::remove_file(&path)?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     fn try_from(listener: std_unix::UnixListener) -> io::Result<UnixListener> {
         let io = register(listener, "UnixListener::try_from")?;
         Ok(UnixListener { io })
@@ -158,6 +276,24 @@ impl UnixStream {
     /// Outside a runtime; the OS error of `connect` (`NotFound`,
     /// `ConnectionRefused`; `WouldBlock` on Linux when the listener's
     /// backlog is full).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::{UnixListener, UnixStream};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("ebbtide-doc-connect-{}.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let listener = UnixListener::bind(&path)?;
+    ///     let client = UnixStream::connect(&path).await?;
+    ///     assert_eq!(client.peer_addr()?.as_pathname(), Some(path.as_path()));
+    ///     let (_server, _) = listener.accept().await?;
+    ///     std::fs::remove_file(&path)?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
         socket::ensure_runtime("UnixStream::connect")?;
         let addr = SockAddr::unix(path)?;
@@ -177,6 +313,23 @@ impl UnixStream {
     /// # Errors
     ///
     /// Outside a runtime; the OS error of `socketpair`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::io::{AsyncReadExt, AsyncWriteExt};
+    /// use ebbtide::net::UnixStream;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (mut a, mut b) = UnixStream::pair()?;
+    ///     a.write_all(b"ping").await?;
+    ///     let mut buf = [0; 4];
+    ///     b.read_exact(&mut buf).await?;
+    ///     assert_eq!(&buf, b"ping");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
         socket::ensure_runtime("UnixStream::pair")?;
         let (a, b) = std_unix::UnixStream::pair()?;
@@ -194,6 +347,22 @@ impl UnixStream {
     /// # Cancel safety
     ///
     /// Cancel-safe: the buffer is dropped with the future.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::io::{AsyncWriteExt, BufResult};
+    /// use ebbtide::net::UnixStream;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (mut a, b) = UnixStream::pair()?;
+    ///     a.write_all(b"hello").await?;
+    ///     let BufResult(res, buf) = b.read_owned(Vec::with_capacity(16)).await;
+    ///     assert_eq!(&buf[..res?], b"hello");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn read_owned<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         socket::read_owned(&self.io, buf).await
     }
@@ -207,6 +376,21 @@ impl UnixStream {
     /// # Cancel safety
     ///
     /// Cancel-safe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::io::BufResult;
+    /// use ebbtide::net::UnixStream;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, _b) = UnixStream::pair()?;
+    ///     let BufResult(res, buf) = a.write_owned(b"hello".to_vec()).await;
+    ///     assert!(res? <= buf.len()); // the buffer comes back
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn write_owned<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
         socket::write_owned(&self.io, buf).await
     }
@@ -221,6 +405,24 @@ impl UnixStream {
     /// # Cancel safety
     ///
     /// Not cancel-safe: dropped part-way, an unknown prefix was sent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::io::{AsyncReadExt, BufResult};
+    /// use ebbtide::net::UnixStream;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, mut b) = UnixStream::pair()?;
+    ///     let BufResult(res, _buf) = a.write_all_owned(b"hello".to_vec()).await;
+    ///     res?;
+    ///     let mut got = [0; 5];
+    ///     b.read_exact(&mut got).await?;
+    ///     assert_eq!(&got, b"hello");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn write_all_owned<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
         socket::write_all_owned(&self.io, buf).await
     }
@@ -403,6 +605,21 @@ impl UnixStream {
     /// # Errors
     ///
     /// If the runtime shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixStream;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, b) = UnixStream::pair()?;
+    ///     a.try_write(b"x")?;
+    ///     b.readable().await?;
+    ///     assert_eq!(b.try_read(&mut [0; 8])?, 1);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn readable(&self) -> io::Result<()> {
         self.io.readable().await
     }
@@ -412,6 +629,20 @@ impl UnixStream {
     /// # Errors
     ///
     /// If the runtime shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixStream;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, _b) = UnixStream::pair()?;
+    ///     a.writable().await?; // an idle stream is writable
+    ///     assert_eq!(a.try_write(b"hi")?, 2);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn writable(&self) -> io::Result<()> {
         self.io.writable().await
     }
@@ -421,6 +652,24 @@ impl UnixStream {
     /// # Errors
     ///
     /// The OS error of `getsockname`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::{UnixListener, UnixStream};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("ebbtide-doc-stream-local-{}.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let listener = UnixListener::bind(&path)?;
+    ///     let _client = UnixStream::connect(&path).await?;
+    ///     let (server, _) = listener.accept().await?;
+    ///     assert_eq!(server.local_addr()?.as_pathname(), Some(path.as_path()));
+    ///     std::fs::remove_file(&path)?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.io.get_ref().local_addr()
     }
@@ -430,6 +679,24 @@ impl UnixStream {
     /// # Errors
     ///
     /// The OS error of `getpeername`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::{UnixListener, UnixStream};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("ebbtide-doc-stream-peer-{}.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let listener = UnixListener::bind(&path)?;
+    ///     let client = UnixStream::connect(&path).await?;
+    ///     assert_eq!(client.peer_addr()?.as_pathname(), Some(path.as_path()));
+    ///     drop(listener);
+    ///     std::fs::remove_file(&path)?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.io.get_ref().peer_addr()
     }
@@ -439,11 +706,43 @@ impl UnixStream {
     /// # Errors
     ///
     /// The OS error of `shutdown`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::net::Shutdown;
+    /// use ebbtide::io::AsyncReadExt;
+    /// use ebbtide::net::UnixStream;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, mut b) = UnixStream::pair()?;
+    ///     a.shutdown(Shutdown::Write)?;
+    ///     let mut rest = Vec::new();
+    ///     b.read_to_end(&mut rest).await?; // end-of-file at once
+    ///     assert!(rest.is_empty());
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.io.get_ref().shutdown(how)
     }
 
     /// The std stream inside (non-blocking).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixStream;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, _b) = UnixStream::pair()?;
+    ///     let std_stream: &std::os::unix::net::UnixStream = a.get_ref();
+    ///     assert!(std_stream.peer_addr().is_ok());
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn get_ref(&self) -> &std_unix::UnixStream {
         self.io.get_ref()
     }
@@ -454,6 +753,20 @@ impl UnixStream {
     /// # Errors
     ///
     /// If the poller fails to deregister it (it is closed then).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixStream;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, _b) = UnixStream::pair()?;
+    ///     let std_stream = a.into_std()?;
+    ///     std_stream.set_nonblocking(false)?; // for blocking use
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn into_std(self) -> io::Result<std_unix::UnixStream> {
         self.io.into_inner()
     }
@@ -468,6 +781,20 @@ impl TryFrom<std_unix::UnixStream> for UnixStream {
     /// # Errors
     ///
     /// Outside a runtime; the OS error of registering it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixStream;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, _b) = std::os::unix::net::UnixStream::pair()?;
+    ///     let a = UnixStream::try_from(a)?;
+    ///     assert_eq!(a.try_write(b"hi")?, 2);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     fn try_from(stream: std_unix::UnixStream) -> io::Result<UnixStream> {
         let io = register(stream, "UnixStream::try_from")?;
         Ok(UnixStream { io })
@@ -505,6 +832,22 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// Outside a runtime; the OS error of `bind` (`AddrInUse`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("ebbtide-doc-dgram-bind-{}.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let socket = UnixDatagram::bind(&path)?;
+    ///     assert_eq!(socket.local_addr()?.as_pathname(), Some(path.as_path()));
+    ///     std::fs::remove_file(&path)?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixDatagram> {
         socket::ensure_runtime("UnixDatagram::bind")?;
         UnixDatagram::try_from(std_unix::UnixDatagram::bind(path)?)
@@ -516,6 +859,24 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// Outside a runtime; the OS error of `socket`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("ebbtide-doc-dgram-unbound-{}.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let rx = UnixDatagram::bind(&path)?;
+    ///     let tx = UnixDatagram::unbound()?;
+    ///     tx.send_to(b"hi", &path).await?;
+    ///     assert_eq!(rx.recv(&mut [0; 8]).await?, 2);
+    ///     std::fs::remove_file(&path)?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn unbound() -> io::Result<UnixDatagram> {
         socket::ensure_runtime("UnixDatagram::unbound")?;
         UnixDatagram::try_from(std_unix::UnixDatagram::unbound()?)
@@ -526,6 +887,20 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// Outside a runtime; the OS error of `socketpair`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, b) = UnixDatagram::pair()?;
+    ///     a.send(b"hi").await?;
+    ///     assert_eq!(b.recv(&mut [0; 8]).await?, 2);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn pair() -> io::Result<(UnixDatagram, UnixDatagram)> {
         socket::ensure_runtime("UnixDatagram::pair")?;
         let (a, b) = std_unix::UnixDatagram::pair()?;
@@ -538,6 +913,25 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// The OS error of `connect` (`NotFound`, `ConnectionRefused`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("ebbtide-doc-dgram-connect-{}.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let rx = UnixDatagram::bind(&path)?;
+    ///     let tx = UnixDatagram::unbound()?;
+    ///     tx.connect(&path)?;
+    ///     tx.send(b"hi").await?;
+    ///     assert_eq!(rx.recv(&mut [0; 8]).await?, 2);
+    ///     std::fs::remove_file(&path)?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn connect(&self, path: impl AsRef<Path>) -> io::Result<()> {
         self.io.get_ref().connect(path)
     }
@@ -551,6 +945,24 @@ impl UnixDatagram {
     /// # Cancel safety
     ///
     /// Cancel-safe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("ebbtide-doc-dgram-send-to-{}.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let rx = UnixDatagram::bind(&path)?;
+    ///     let tx = UnixDatagram::unbound()?;
+    ///     assert_eq!(tx.send_to(b"hi", &path).await?, 2);
+    ///     assert_eq!(rx.recv(&mut [0; 8]).await?, 2);
+    ///     std::fs::remove_file(&path)?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn send_to(&self, buf: &[u8], path: impl AsRef<Path>) -> io::Result<usize> {
         let path = path.as_ref();
         socket::io_with(&self.io, Direction::Write, |s| s.send_to(buf, path)).await
@@ -565,6 +977,29 @@ impl UnixDatagram {
     /// # Cancel safety
     ///
     /// Cancel-safe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("ebbtide-doc-dgram-recv-from-{}.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let rx = UnixDatagram::bind(&path)?;
+    ///     let tx_path = path.with_extension("tx");
+    ///     let _ = std::fs::remove_file(&tx_path);
+    ///     let tx = UnixDatagram::bind(&tx_path)?;
+    ///     tx.send_to(b"hi", &path).await?;
+    ///     let mut buf = [0; 8];
+    ///     let (n, from) = rx.recv_from(&mut buf).await?;
+    ///     assert_eq!((&buf[..n], from.as_pathname()), (&b"hi"[..], Some(tx_path.as_path())));
+    ///     std::fs::remove_file(&path)?;
+    ///     std::fs::remove_file(&tx_path)?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         socket::io_with(&self.io, Direction::Read, |s| s.recv_from(buf)).await
     }
@@ -578,6 +1013,20 @@ impl UnixDatagram {
     /// # Cancel safety
     ///
     /// Cancel-safe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, b) = UnixDatagram::pair()?;
+    ///     assert_eq!(a.send(b"hi").await?, 2);
+    ///     assert_eq!(b.recv(&mut [0; 8]).await?, 2);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
         socket::io_with(&self.io, Direction::Write, |s| s.send(buf)).await
     }
@@ -591,6 +1040,22 @@ impl UnixDatagram {
     /// # Cancel safety
     ///
     /// Cancel-safe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, b) = UnixDatagram::pair()?;
+    ///     a.send(b"hi").await?;
+    ///     let mut buf = [0; 8];
+    ///     let n = b.recv(&mut buf).await?;
+    ///     assert_eq!(&buf[..n], b"hi");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         socket::io_with(&self.io, Direction::Read, |s| s.recv(buf)).await
     }
@@ -604,6 +1069,26 @@ impl UnixDatagram {
     /// # Cancel safety
     ///
     /// Cancel-safe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::io::BufResult;
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("ebbtide-doc-dgram-send-to-owned-{}.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let rx = UnixDatagram::bind(&path)?;
+    ///     let tx = UnixDatagram::unbound()?;
+    ///     let BufResult(res, _buf) = tx.send_to_owned(b"hi".to_vec(), &path).await;
+    ///     assert_eq!(res?, 2);
+    ///     assert_eq!(rx.recv(&mut [0; 8]).await?, 2);
+    ///     std::fs::remove_file(&path)?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn send_to_owned<B: IoBuf>(
         &self,
         buf: B,
@@ -624,6 +1109,23 @@ impl UnixDatagram {
     /// # Cancel safety
     ///
     /// Cancel-safe: the buffer is dropped with the future.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::io::BufResult;
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, b) = UnixDatagram::pair()?;
+    ///     a.send(b"hi").await?;
+    ///     let BufResult(res, buf) = b.recv_from_owned(Vec::with_capacity(16)).await;
+    ///     let (n, _from) = res?;
+    ///     assert_eq!(&buf[..n], b"hi");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn recv_from_owned<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, SocketAddr), B> {
         let BufResult(res, buf) = socket::recv_from_owned(&self.io, buf).await;
         BufResult(res.and_then(|(n, from)| Ok((n, unix_addr(&from)?))), buf)
@@ -638,6 +1140,22 @@ impl UnixDatagram {
     /// # Cancel safety
     ///
     /// Cancel-safe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::io::BufResult;
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, b) = UnixDatagram::pair()?;
+    ///     let BufResult(res, _buf) = a.send_owned(b"hi".to_vec()).await;
+    ///     assert_eq!(res?, 2);
+    ///     assert_eq!(b.recv(&mut [0; 8]).await?, 2);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn send_owned<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
         socket::send_owned(&self.io, buf, |s, bytes| s.send(bytes)).await
     }
@@ -652,6 +1170,22 @@ impl UnixDatagram {
     /// # Cancel safety
     ///
     /// Cancel-safe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::io::BufResult;
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, b) = UnixDatagram::pair()?;
+    ///     a.send(b"hi").await?;
+    ///     let BufResult(res, buf) = b.recv_owned(Vec::with_capacity(16)).await;
+    ///     assert_eq!(&buf[..res?], b"hi");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn recv_owned<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         socket::recv_owned(&self.io, buf).await
     }
@@ -801,6 +1335,21 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// If the runtime shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, b) = UnixDatagram::pair()?;
+    ///     a.send(b"hi").await?;
+    ///     b.readable().await?;
+    ///     assert_eq!(b.try_recv(&mut [0; 8])?, 2);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn readable(&self) -> io::Result<()> {
         self.io.readable().await
     }
@@ -810,6 +1359,20 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// If the runtime shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, _b) = UnixDatagram::pair()?;
+    ///     a.writable().await?;
+    ///     assert_eq!(a.try_send(b"hi")?, 2);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn writable(&self) -> io::Result<()> {
         self.io.writable().await
     }
@@ -819,6 +1382,22 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// The OS error of `getsockname`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("ebbtide-doc-dgram-local-{}.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let socket = UnixDatagram::bind(&path)?;
+    ///     assert_eq!(socket.local_addr()?.as_pathname(), Some(path.as_path()));
+    ///     std::fs::remove_file(&path)?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.io.get_ref().local_addr()
     }
@@ -828,6 +1407,25 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// `NotConnected` before [`connect`](Self::connect).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("ebbtide-doc-dgram-peer-{}.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let rx = UnixDatagram::bind(&path)?;
+    ///     let tx = UnixDatagram::unbound()?;
+    ///     tx.connect(&path)?;
+    ///     assert_eq!(tx.peer_addr()?.as_pathname(), Some(path.as_path()));
+    ///     drop(rx);
+    ///     std::fs::remove_file(&path)?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.io.get_ref().peer_addr()
     }
@@ -837,11 +1435,40 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// The OS error of `shutdown`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::net::Shutdown;
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, _b) = UnixDatagram::pair()?;
+    ///     a.shutdown(Shutdown::Write)?;
+    ///     assert!(a.send(b"late").await.is_err()); // nothing more can be sent
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.io.get_ref().shutdown(how)
     }
 
     /// The std socket inside (non-blocking).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, _b) = UnixDatagram::pair()?;
+    ///     let std_socket: &std::os::unix::net::UnixDatagram = a.get_ref();
+    ///     assert!(std_socket.peer_addr().is_ok());
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn get_ref(&self) -> &std_unix::UnixDatagram {
         self.io.get_ref()
     }
@@ -852,6 +1479,22 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// If the poller fails to deregister it (it is closed then).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, b) = UnixDatagram::pair()?;
+    ///     let std_socket = a.into_std()?;
+    ///     std_socket.set_nonblocking(false)?; // for blocking use
+    ///     std_socket.send(b"hi")?;
+    ///     assert_eq!(b.recv(&mut [0; 8]).await?, 2);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn into_std(self) -> io::Result<std_unix::UnixDatagram> {
         self.io.into_inner()
     }
@@ -866,6 +1509,20 @@ impl TryFrom<std_unix::UnixDatagram> for UnixDatagram {
     /// # Errors
     ///
     /// Outside a runtime; the OS error of registering it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, _b) = std::os::unix::net::UnixDatagram::pair()?;
+    ///     let a = UnixDatagram::try_from(a)?;
+    ///     assert_eq!(a.try_send(b"hi")?, 2);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     fn try_from(socket: std_unix::UnixDatagram) -> io::Result<UnixDatagram> {
         let io = register(socket, "UnixDatagram::try_from")?;
         Ok(UnixDatagram { io })
