@@ -5,13 +5,24 @@
 //! implement the `futures-io` traits ([`AsyncRead`](crate::io::AsyncRead),
 //! [`AsyncWrite`](crate::io::AsyncWrite)) for `T` and for `&T`, so one task
 //! may read while another writes through a shared reference, with no
-//! `split`. Every socket type also has owned-buffer methods
+//! `split` needed (it exists for code written in tokio's shape). Every socket type also has owned-buffer methods
 //! (`read_owned`, `write_all_owned`, `recv_from_owned`, …) that take a
 //! buffer by value and return it in a [`BufResult`](crate::io::BufResult),
 //! on success and on error alike.
 //!
-//! Addresses are anything [`ToSocketAddrs`]: literal IP addresses are used
-//! at once; host names are resolved on the runtime's blocking pool.
+//! Addresses are anything [`ToSocketAddrs`] (`"127.0.0.1:0"`,
+//! `([127, 0, 0, 1], 0)`, `("localhost", 80)`, `&[SocketAddr]`, …): literal
+//! IP addresses are used at once; host names are resolved on the runtime's
+//! blocking pool, as [`lookup_host`] does.
+//!
+//! Beyond reading and writing, the surface tokio users expect:
+//! [`TcpSocket`] sets options (`SO_REUSEADDR`, `SO_REUSEPORT`, keepalive,
+//! buffer sizes) before `listen` or `connect`; streams have keepalive and
+//! buffer sizes too; every socket has non-waiting `try_*` methods
+//! (`try_read`, `try_write`, `try_send`, `try_recv_from`, …) beside
+//! `readable()` / `writable()`, and `peek`; and a [`TcpStream`] splits into
+//! halves for two tasks ([`TcpStream::into_split`], with `reunite`, in
+//! [`tcp`]).
 //!
 //! # How an operation runs (the readiness protocol)
 //!
@@ -25,7 +36,11 @@
 //!    direction; if no event arrived since, the future stores its waker and
 //!    returns `Pending`. (`Interrupted` retries at once.)
 //! 3. When woken, go back to step 1. Any other result, success or error,
-//!    completes the operation.
+//!    completes the operation. (The `try_*` methods run step 1 only: a
+//!    `WouldBlock` is returned to the caller, and it clears the direction's
+//!    readiness as step 2 would, without storing a waker, so that a
+//!    following `readable()` / `writable()` waits for the next event
+//!    instead of resolving on stale readiness and spinning.)
 //! 4. Owned-buffer operations keep the buffer *in the future* the whole
 //!    time. The kernel sees the buffer only during the system call of step
 //!    1, which returns before `poll` does: on these readiness backends the

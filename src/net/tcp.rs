@@ -332,7 +332,8 @@ raw_handle_traits!(TcpListener);
 /// Read and write with the `futures-io` traits
 /// ([`AsyncReadExt`](crate::io::AsyncReadExt),
 /// [`AsyncWriteExt`](crate::io::AsyncWriteExt)), on the stream or on
-/// `&TcpStream` (one reader and one writer may share it: no `split`), or
+/// `&TcpStream` (one reader and one writer may share it with no `split`;
+/// [`into_split`](Self::into_split) gives halves that move to two tasks), or
 /// with owned buffers ([`read_owned`](Self::read_owned),
 /// [`write_all_owned`](Self::write_all_owned)). Closing through
 /// `AsyncWriteExt::close` shuts down the write half (and is `Ok` on a
