@@ -608,3 +608,71 @@ fn every_address_form_binds_and_connects() {
         });
     });
 }
+
+#[cfg(unix)]
+#[test]
+fn unix_into_split_halves_move_data_both_ways_and_dropping_the_write_half_sends_eof() {
+    use ebbtide::net::UnixStream;
+    const LEN: usize = 256 * 1024;
+    watchdog(|| {
+        workers(2).block_on(async {
+            let (a, b) = UnixStream::pair().unwrap();
+            let (mut a_rd, mut a_wr) = a.into_split();
+            let (mut b_rd, mut b_wr) = b.into_split();
+            let (up, down) = (pattern(3, LEN), pattern(4, LEN));
+            let (up_sum, down_sum) = (checksum(&up), checksum(&down));
+            let writers = [
+                ebbtide::spawn(async move {
+                    a_wr.write_all(&up).await.unwrap();
+                    drop(a_wr); // shutdown on drop: b reads EOF
+                }),
+                ebbtide::spawn(async move {
+                    b_wr.write_all(&down).await.unwrap();
+                    b_wr.close().await.unwrap();
+                }),
+            ];
+            let b_reader = ebbtide::spawn(async move {
+                let mut got = Vec::new();
+                b_rd.read_to_end(&mut got).await.unwrap();
+                (checksum(&got), b_rd)
+            });
+            let mut got = Vec::new();
+            a_rd.read_to_end(&mut got).await.unwrap();
+            assert_eq!(checksum(&got), down_sum);
+            let (sum, _b_rd) = b_reader.await.unwrap();
+            assert_eq!(sum, up_sum);
+            for w in writers {
+                w.await.unwrap();
+            }
+        });
+    });
+}
+
+#[cfg(unix)]
+#[test]
+fn unix_reunite_gives_back_the_stream_or_both_mismatched_halves() {
+    use ebbtide::net::UnixStream;
+    watchdog(|| {
+        current_thread().block_on(async {
+            let (a, mut a_peer) = UnixStream::pair().unwrap();
+            let (b, _b_peer) = UnixStream::pair().unwrap();
+            let (a_rd, a_wr) = a.into_split();
+            let (b_rd, b_wr) = b.into_split();
+            let err = a_rd.reunite(b_wr).unwrap_err();
+            assert!(err.to_string().contains("not from the same"), "{err}");
+            let ebbtide::net::unix::ReuniteError(a_rd, b_wr) = err;
+            let _b = b_wr.reunite(b_rd).unwrap();
+            let mut a = a_rd.reunite(a_wr).unwrap();
+            a.write_all(b"whole").await.unwrap();
+            let mut buf = [0; 5];
+            a_peer.read_exact(&mut buf).await.unwrap();
+            assert_eq!(&buf, b"whole");
+            // Borrowed halves: closing the write half ends the peer's reads.
+            let (_rd, mut wr) = a.split();
+            wr.close().await.unwrap();
+            let mut rest = Vec::new();
+            a_peer.read_to_end(&mut rest).await.unwrap();
+            assert!(rest.is_empty());
+        });
+    });
+}

@@ -79,8 +79,12 @@ mod tcp_socket;
 #[path = "tcp.rs"]
 mod tcp_stream;
 mod udp;
+// The file keeps its name; the module name `unix` is the public one below.
 #[cfg(unix)]
-mod unix;
+#[path = "unix.rs"]
+mod unix_sockets;
+#[cfg(unix)]
+mod unix_split;
 
 /// The halves of a [`TcpStream`] (tokio's `net::tcp` module): owned ones
 /// from [`TcpStream::into_split`], borrowed ones from
@@ -108,11 +112,36 @@ pub mod tcp {
     pub use super::split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, WriteHalf};
 }
 
+/// The halves of a [`UnixStream`] (tokio's `net::unix` module): owned ones
+/// from [`UnixStream::into_split`], borrowed ones from
+/// [`UnixStream::split`], and the error of a mismatched `reunite`.
+///
+/// # Examples
+///
+/// ```
+/// use ebbtide::io::AsyncWriteExt;
+/// use ebbtide::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+/// use ebbtide::net::UnixStream;
+///
+/// ebbtide::block_on(async {
+///     let (client, _server) = UnixStream::pair()?;
+///     let (rd, mut wr): (OwnedReadHalf, OwnedWriteHalf) = client.into_split();
+///     wr.write_all(b"hi").await?;
+///     let _client: UnixStream = rd.reunite(wr).expect("halves of one stream");
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[cfg(unix)]
+pub mod unix {
+    pub use super::unix_split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, WriteHalf};
+}
+
 pub use addr::{lookup_host, ToSocketAddrs};
 pub use tcp_socket::TcpSocket;
 pub use tcp_stream::{TcpListener, TcpStream};
 pub use udp::UdpSocket;
 #[cfg(unix)]
-pub use unix::{UnixDatagram, UnixListener, UnixStream};
+pub use unix_sockets::{UnixDatagram, UnixListener, UnixStream};
 
 pub use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV4, SocketAddrV6};

@@ -600,6 +600,69 @@ impl UnixStream {
         socket::try_io(&self.io, Direction::Read, |s| peek_stream(s, buf))
     }
 
+    /// Splits the stream into a read half and a write half that can move
+    /// to different tasks; [`reunite`](super::unix::OwnedReadHalf::reunite)
+    /// puts them back together. Dropping the
+    /// [`OwnedWriteHalf`](super::unix::OwnedWriteHalf) shuts down the write
+    /// direction (the peer reads end-of-file) while the read half keeps
+    /// reading; the socket closes when both halves are gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::io::{AsyncReadExt, AsyncWriteExt};
+    /// use ebbtide::net::UnixStream;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (client, mut server) = UnixStream::pair()?;
+    ///     let (mut rd, mut wr) = client.into_split();
+    ///     let writer = ebbtide::spawn(async move {
+    ///         wr.write_all(b"ping").await?;
+    ///         Ok::<_, std::io::Error>(wr)
+    ///     });
+    ///     let mut buf = [0; 4];
+    ///     server.read_exact(&mut buf).await?;
+    ///     server.write_all(b"pong").await?;
+    ///     rd.read_exact(&mut buf).await?;
+    ///     assert_eq!(&buf, b"pong");
+    ///     let wr = writer.await.unwrap()?;
+    ///     let _client: UnixStream = rd.reunite(wr).unwrap();
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn into_split(self) -> (super::unix::OwnedReadHalf, super::unix::OwnedWriteHalf) {
+        super::unix_split::into_split(self)
+    }
+
+    /// Borrows the stream as a read half and a write half, for use in one
+    /// task (`&UnixStream` implements both `AsyncRead` and `AsyncWrite`
+    /// too; this is for code written in tokio's shape). Dropping the halves
+    /// does nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::io::{AsyncReadExt, AsyncWriteExt};
+    /// use ebbtide::net::UnixStream;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (mut client, mut server) = UnixStream::pair()?;
+    ///     let (mut rd, mut wr) = server.split();
+    ///     client.write_all(b"echo").await?;
+    ///     let mut buf = [0; 4];
+    ///     rd.read_exact(&mut buf).await?;
+    ///     wr.write_all(&buf).await?;
+    ///     client.read_exact(&mut buf).await?;
+    ///     assert_eq!(&buf, b"echo");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn split(&mut self) -> (super::unix::ReadHalf<'_>, super::unix::WriteHalf<'_>) {
+        super::unix_split::split(self)
+    }
+
     /// Waits until the stream may be readable.
     ///
     /// # Errors
