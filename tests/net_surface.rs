@@ -676,3 +676,37 @@ fn unix_reunite_gives_back_the_stream_or_both_mismatched_halves() {
         });
     });
 }
+
+#[test]
+fn ready_reports_only_the_asked_directions_that_may_be_ready() {
+    use ebbtide::io::Interest;
+    watchdog(|| {
+        workers(2).block_on(async {
+            let (client, server) = tcp_pair().await;
+            let both = Interest::READABLE | Interest::WRITABLE;
+            let r = client.ready(both).await.unwrap();
+            assert!(r.is_writable() && !r.is_readable(), "idle: {r:?}");
+            // Only what was asked is reported.
+            server.try_write(b"x").unwrap();
+            let r = client.ready(Interest::READABLE).await.unwrap();
+            assert!(r.is_readable() && !r.is_writable(), "{r:?}");
+            assert_eq!(client.try_read(&mut [0; 8]).unwrap(), 1);
+
+            // Send buffer full and nothing to read: ready() waits ...
+            let chunk = vec![0u8; 64 * 1024];
+            let mut written = 0;
+            while let Ok(n) = client.try_write(&chunk) {
+                written += n;
+            }
+            assert!(would_block(client.try_read(&mut [0; 8])));
+            let mut ready = Box::pin(client.ready(both));
+            assert!(poll_once(&mut ready).await.is_none(), "neither direction is ready");
+            // ... until the peer sends: readable, still not writable.
+            server.try_write(b"y").unwrap();
+            let r = ready.await.unwrap();
+            assert!(r.is_readable() && !r.is_writable(), "{r:?}");
+            drop(server);
+            assert!(written > 0);
+        });
+    });
+}

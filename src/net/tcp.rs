@@ -561,6 +561,36 @@ impl TcpStream {
         socket::io_with(&self.io, Direction::Read, |s| s.peek(buf)).await
     }
 
+    /// Waits until the stream may be ready in a direction of `interest`
+    /// (readable, writable or both), and says which (tokio's `ready`).
+    /// A `WouldBlock` from a `try_*` call clears a direction again.
+    ///
+    /// # Errors
+    ///
+    /// If the runtime shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::io::{AsyncWriteExt, Interest};
+    /// use ebbtide::net::{TcpListener, TcpStream};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     let mut client = TcpStream::connect(listener.local_addr()?).await?;
+    ///     let (server, _) = listener.accept().await?;
+    ///     client.write_all(b"hi").await?;
+    ///     let ready = server.ready(Interest::READABLE).await?;
+    ///     assert!(ready.is_readable());
+    ///     assert_eq!(server.try_read(&mut [0; 8])?, 2);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub async fn ready(&self, interest: crate::io::Interest) -> io::Result<crate::io::Ready> {
+        self.io.ready(interest).await
+    }
+
     /// Waits until the stream may be readable (a later read may still
     /// return `WouldBlock` through `get_ref`).
     ///

@@ -623,6 +623,32 @@ impl UdpSocket {
         socket::try_io(&self.io, Direction::Read, |s| s.peek_from(buf))
     }
 
+    /// Waits until the socket may be ready in a direction of `interest`
+    /// (readable, writable or both), and says which (tokio's `ready`).
+    /// A `WouldBlock` from a `try_*` call clears a direction again.
+    ///
+    /// # Errors
+    ///
+    /// If the runtime shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::io::Interest;
+    /// use ebbtide::net::UdpSocket;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let socket = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     let ready = socket.ready(Interest::READABLE | Interest::WRITABLE).await?;
+    ///     assert!(ready.is_writable() && !ready.is_readable()); // nothing received
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub async fn ready(&self, interest: crate::io::Interest) -> io::Result<crate::io::Ready> {
+        self.io.ready(interest).await
+    }
+
     /// Waits until a datagram may be ready to receive.
     ///
     /// # Errors

@@ -663,6 +663,33 @@ impl UnixStream {
         super::unix_split::split(self)
     }
 
+    /// Waits until the stream may be ready in a direction of `interest`
+    /// (readable, writable or both), and says which (tokio's `ready`).
+    /// A `WouldBlock` from a `try_*` call clears a direction again.
+    ///
+    /// # Errors
+    ///
+    /// If the runtime shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::io::Interest;
+    /// use ebbtide::net::UnixStream;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, b) = UnixStream::pair()?;
+    ///     a.try_write(b"hi")?;
+    ///     assert!(b.ready(Interest::READABLE).await?.is_readable());
+    ///     assert_eq!(b.try_read(&mut [0; 8])?, 2);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub async fn ready(&self, interest: crate::io::Interest) -> io::Result<crate::io::Ready> {
+        self.io.ready(interest).await
+    }
+
     /// Waits until the stream may be readable.
     ///
     /// # Errors
@@ -1391,6 +1418,31 @@ impl UnixDatagram {
     /// ```
     pub async fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         socket::io_with(&self.io, Direction::Read, |s| peek_datagram_from(s, buf)).await
+    }
+
+    /// Waits until the socket may be ready in a direction of `interest`
+    /// (readable, writable or both), and says which (tokio's `ready`).
+    /// A `WouldBlock` from a `try_*` call clears a direction again.
+    ///
+    /// # Errors
+    ///
+    /// If the runtime shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::io::Interest;
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, _b) = UnixDatagram::pair()?;
+    ///     assert!(a.ready(Interest::WRITABLE).await?.is_writable());
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub async fn ready(&self, interest: crate::io::Interest) -> io::Result<crate::io::Ready> {
+        self.io.ready(interest).await
     }
 
     /// Waits until a datagram may be ready to receive.
