@@ -753,3 +753,25 @@ fn ready_reports_only_the_asked_directions_that_may_be_ready() {
         });
     });
 }
+
+#[test]
+fn new_socket_types_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<ebbtide::net::TcpSocket>();
+    send_sync::<ebbtide::net::tcp::OwnedReadHalf>();
+    send_sync::<ebbtide::net::tcp::OwnedWriteHalf>();
+    send_sync::<ebbtide::net::tcp::ReadHalf<'static>>();
+    send_sync::<ebbtide::net::tcp::WriteHalf<'static>>();
+    send_sync::<ebbtide::net::tcp::ReuniteError>();
+    send_sync::<ebbtide::io::Interest>();
+    send_sync::<ebbtide::io::Ready>();
+    #[cfg(unix)]
+    {
+        send_sync::<ebbtide::net::unix::OwnedReadHalf>();
+        send_sync::<ebbtide::net::unix::OwnedWriteHalf>();
+        send_sync::<ebbtide::net::unix::ReuniteError>();
+    }
+    // `ReuniteError` is a std error (`?` into `Box<dyn Error>` works).
+    fn is_error<E: std::error::Error + Send + Sync + 'static>() {}
+    is_error::<ebbtide::net::tcp::ReuniteError>();
+}
