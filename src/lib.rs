@@ -69,6 +69,15 @@ mod wake;
 
 pub use executor::{yield_now, JoinError, JoinHandle, YieldNow};
 
+#[cfg(feature = "macros")]
+pub use ebbtide_macros::{main, test};
+
+/// What the `macros` attributes expand to call; not a public API.
+#[cfg(feature = "macros")]
+#[doc(hidden)]
+#[path = "macro_support.rs"]
+pub mod __private;
+
 use std::future::Future;
 
 use runtime::context;

@@ -36,6 +36,7 @@ pub struct Builder {
     blocking_keep_alive: Duration,
     drain_timeout: Duration,
     stack_size: Option<usize>,
+    start_paused: bool,
 }
 
 impl Default for Builder {
@@ -57,6 +58,7 @@ impl Builder {
             blocking_keep_alive: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(1),
             stack_size: None,
+            start_paused: false,
         }
     }
 
@@ -206,6 +208,20 @@ impl Builder {
             }
         }
         Ok(Runtime::from_parts(shared, threads))
+    }
+
+    /// Starts the runtime with its clock paused (see `time::pause`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = ebbtide::runtime::Runtime::builder().current_thread().start_paused(true).build()?;
+    /// # drop(rt);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn start_paused(&mut self, paused: bool) -> &mut Builder {
+        self.start_paused = paused;
+        self
     }
 }
 
