@@ -8,7 +8,6 @@ use proc_macro2::TokenStream;
 use quote::ToTokens;
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
-use syn::spanned::Spanned;
 use syn::{Error, Expr, ExprLit, Lit, Meta, MetaNameValue, Token};
 
 use crate::duration;
@@ -153,7 +152,7 @@ fn unknown(arg: &MetaNameValue) -> Error {
 fn literal<'a>(arg: &'a MetaNameValue, expected: &str) -> Result<&'a Lit, Error> {
     match &arg.value {
         Expr::Lit(ExprLit { lit, .. }) => Ok(lit),
-        other => Err(Error::new(other.span(), format!("expected {expected}"))),
+        other => Err(Error::new_spanned(other, format!("expected {expected}"))),
     }
 }
 
