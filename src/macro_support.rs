@@ -96,13 +96,27 @@ mod tests {
 
     #[test]
     fn a_report_with_leaked_tasks_ops_or_blocking_jobs_fails_the_test() {
-        assert!(fails(ShutdownReport { tasks_leaked: 1, ..Default::default() }));
-        assert!(fails(ShutdownReport { ops_leaked: 1, ..Default::default() }));
-        assert!(fails(ShutdownReport { blocking_leaked: 1, ..Default::default() }));
+        assert!(fails(ShutdownReport {
+            tasks_leaked: 1,
+            ..Default::default()
+        }));
+        assert!(fails(ShutdownReport {
+            ops_leaked: 1,
+            ..Default::default()
+        }));
+        assert!(fails(ShutdownReport {
+            blocking_leaked: 1,
+            ..Default::default()
+        }));
     }
 
     #[test]
     fn a_report_with_only_completed_or_cancelled_tasks_passes() {
-        assert!(!fails(ShutdownReport { completed: 3, cancelled: 2, ops_cancelled: 1, ..Default::default() }));
+        assert!(!fails(ShutdownReport {
+            completed: 3,
+            cancelled: 2,
+            ops_cancelled: 1,
+            ..Default::default()
+        }));
     }
 }

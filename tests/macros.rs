@@ -35,7 +35,10 @@ fn watchdog() -> Watchdog {
             .wait_timeout_while(guard, common::WATCHDOG, |armed| *armed)
             .unwrap();
         if *guard {
-            eprintln!("watchdog: {name} did not finish within {:?}", common::WATCHDOG);
+            eprintln!(
+                "watchdog: {name} did not finish within {:?}",
+                common::WATCHDOG
+            );
             std::process::abort();
         }
     });
@@ -60,7 +63,10 @@ async fn a_test_runs_its_tasks_on_a_current_thread_runtime_of_its_own() {
     let mut sum = 0;
     for t in tasks {
         let (square, thread) = t.await.unwrap();
-        assert_eq!(thread, here, "a current-thread runtime runs tasks on the test thread");
+        assert_eq!(
+            thread, here,
+            "a current-thread runtime runs tasks on the test thread"
+        );
         sum += square;
     }
     assert_eq!(sum, 285);
@@ -163,9 +169,15 @@ async fn main_leaving_a_long_task() {
 fn main_drains_its_tasks_for_the_drain_timeout_it_is_given() {
     let _w = watchdog();
     main_leaving_a_short_task();
-    assert!(DRAINED.load(Ordering::SeqCst), "drained for up to 30 s: the task finished");
+    assert!(
+        DRAINED.load(Ordering::SeqCst),
+        "drained for up to 30 s: the task finished"
+    );
     main_leaving_a_long_task();
-    assert!(!CANCELLED.load(Ordering::SeqCst), "no drain: the task was cancelled");
+    assert!(
+        !CANCELLED.load(Ordering::SeqCst),
+        "no drain: the task was cancelled"
+    );
 }
 
 /// Holds a task in `poll` on a worker thread for a bounded time, so the
@@ -174,7 +186,11 @@ fn stuck_task(started: Arc<AtomicBool>) -> impl std::future::Future<Output = ()>
     async move {
         // The thread in `block_on` also runs queued tasks while a worker is
         // idle: move on until a worker polls this one.
-        let on_worker = || std::thread::current().name().is_some_and(|n| n.contains("-worker-"));
+        let on_worker = || {
+            std::thread::current()
+                .name()
+                .is_some_and(|n| n.contains("-worker-"))
+        };
         while !on_worker() {
             ebbtide::yield_now().await;
         }
@@ -266,5 +282,8 @@ fn run_test_returns_the_output_and_cancels_tasks_left_pending() {
     });
     assert_eq!(output, 42);
     assert_eq!(polls.load(Ordering::SeqCst), 1);
-    assert!(dropped.load(Ordering::SeqCst), "the pending task was cancelled, not leaked");
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "the pending task was cancelled, not leaked"
+    );
 }

@@ -65,7 +65,9 @@ pub(crate) fn parse(args: TokenStream, kind: Kind) -> Result<Options, Error> {
         let Meta::NameValue(arg) = meta else {
             errors.push(Error::new_spanned(
                 &meta,
-                format!("expected `key = value`, with key {KEYS} (e.g. `flavor = \"multi_thread\"`)"),
+                format!(
+                    "expected `key = value`, with key {KEYS} (e.g. `flavor = \"multi_thread\"`)"
+                ),
             ));
             continue;
         };
@@ -84,7 +86,10 @@ pub(crate) fn parse(args: TokenStream, kind: Kind) -> Result<Options, Error> {
             }
         };
         if seen.is_some() {
-            errors.push(Error::new_spanned(&arg.path, format!("`{key}` is given twice")));
+            errors.push(Error::new_spanned(
+                &arg.path,
+                format!("`{key}` is given twice"),
+            ));
             continue;
         }
         *seen = Some(arg.to_token_stream());

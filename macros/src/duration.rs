@@ -45,16 +45,28 @@ mod tests {
 
     #[test]
     fn rejects_a_missing_number_or_unit_and_anything_else() {
-        for bad in ["", "ms", "5", "5 s", " 5s", "5sec", "1.5s", "-1s", "5h", "5S", "5s "] {
+        for bad in [
+            "", "ms", "5", "5 s", " 5s", "5sec", "1.5s", "-1s", "5h", "5S", "5s ",
+        ] {
             let err = parse(bad).unwrap_err();
-            assert!(err.contains("expected a whole number and a unit"), "{bad:?}: {err}");
+            assert!(
+                err.contains("expected a whole number and a unit"),
+                "{bad:?}: {err}"
+            );
         }
     }
 
     #[test]
     fn rejects_what_does_not_fit_a_duration_instead_of_wrapping() {
-        assert!(parse("99999999999999999999s").unwrap_err().contains("too large"));
-        assert!(parse(&format!("{}m", u64::MAX)).unwrap_err().contains("too large"));
-        assert_eq!(parse(&format!("{}s", u64::MAX)), Ok(Duration::from_secs(u64::MAX)));
+        assert!(parse("99999999999999999999s")
+            .unwrap_err()
+            .contains("too large"));
+        assert!(parse(&format!("{}m", u64::MAX))
+            .unwrap_err()
+            .contains("too large"));
+        assert_eq!(
+            parse(&format!("{}s", u64::MAX)),
+            Ok(Duration::from_secs(u64::MAX))
+        );
     }
 }
