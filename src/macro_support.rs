@@ -3,12 +3,12 @@
 //! `ebbtide-macros`, which the `macros` feature pins to this crate's
 //! version.
 //!
-//! 1. [`Options`] carries the attribute's arguments, already checked at
+//! 1. `Options` carries the attribute's arguments, already checked at
 //!    compile time (unknown keys, `worker_threads` on a current-thread
 //!    runtime and bad durations never get here).
-//! 2. [`run_main`] builds the runtime, blocks on the body and returns its
+//! 2. `run_main` builds the runtime, blocks on the body and returns its
 //!    output; dropping the runtime then drains it as usual (`drain_timeout`).
-//! 3. [`run_test`] does the same on a runtime of its own, then shuts it down
+//! 3. `run_test` does the same on a runtime of its own, then shuts it down
 //!    and panics with the shutdown report if the runtime could not stop
 //!    everything: a leaked task, op or blocking job fails the test (a task
 //!    cancelled at the end does not).

@@ -182,21 +182,19 @@ fn main_drains_its_tasks_for_the_drain_timeout_it_is_given() {
 
 /// Holds a task in `poll` on a worker thread for a bounded time, so the
 /// shutdown after the test body has to leave it behind.
-fn stuck_task(started: Arc<AtomicBool>) -> impl std::future::Future<Output = ()> + Send {
-    async move {
-        // The thread in `block_on` also runs queued tasks while a worker is
-        // idle: move on until a worker polls this one.
-        let on_worker = || {
-            std::thread::current()
-                .name()
-                .is_some_and(|n| n.contains("-worker-"))
-        };
-        while !on_worker() {
-            ebbtide::yield_now().await;
-        }
-        started.store(true, Ordering::SeqCst);
-        std::thread::sleep(Duration::from_secs(3));
+async fn stuck_task(started: Arc<AtomicBool>) {
+    // The thread in `block_on` also runs queued tasks while a worker is
+    // idle: move on until a worker polls this one.
+    let on_worker = || {
+        std::thread::current()
+            .name()
+            .is_some_and(|n| n.contains("-worker-"))
+    };
+    while !on_worker() {
+        ebbtide::yield_now().await;
     }
+    started.store(true, Ordering::SeqCst);
+    std::thread::sleep(Duration::from_secs(3));
 }
 
 /// Yields until `flag` is set (no timer: with its only worker stuck, a
