@@ -73,10 +73,11 @@ async fn a_test_runs_its_tasks_on_a_current_thread_runtime_of_its_own() {
     assert_eq!(Handle::current().metrics().spawned_tasks, 10);
 }
 
-#[ebbtide::test(flavor = "multi_thread", worker_threads = 2)]
+/// Three: not a likely core count (the default).
+#[ebbtide::test(flavor = "multi_thread", worker_threads = 3)]
 async fn a_multi_thread_test_gets_the_worker_threads_it_asks_for() {
     let _w = watchdog();
-    assert_eq!(Handle::current().metrics().workers, 2);
+    assert_eq!(Handle::current().metrics().workers, 3);
     assert_eq!(ebbtide::spawn(async { 3 }).await.unwrap(), 3);
 }
 
@@ -149,18 +150,20 @@ fn main_returns_the_bodys_error() {
 static DRAINED: AtomicBool = AtomicBool::new(false);
 static CANCELLED: AtomicBool = AtomicBool::new(false);
 
+/// Its task outlives the default drain (1 s), not this one.
 #[ebbtide::main(drain_timeout = "30s")]
-async fn main_leaving_a_short_task() {
+async fn main_leaving_a_task_longer_than_the_default_drain() {
     ebbtide::spawn(async {
-        ebbtide::time::sleep(Duration::from_millis(10)).await;
+        ebbtide::time::sleep(Duration::from_millis(1200)).await;
         DRAINED.store(true, Ordering::SeqCst);
     });
 }
 
+/// Its task would finish within the default drain (1 s), not this one.
 #[ebbtide::main(drain_timeout = "0ms")]
-async fn main_leaving_a_long_task() {
+async fn main_leaving_a_task_shorter_than_the_default_drain() {
     ebbtide::spawn(async {
-        ebbtide::time::sleep(Duration::from_secs(30)).await;
+        ebbtide::time::sleep(Duration::from_millis(100)).await;
         CANCELLED.store(true, Ordering::SeqCst); // never: cancelled first
     });
 }
@@ -168,12 +171,12 @@ async fn main_leaving_a_long_task() {
 #[test]
 fn main_drains_its_tasks_for_the_drain_timeout_it_is_given() {
     let _w = watchdog();
-    main_leaving_a_short_task();
+    main_leaving_a_task_longer_than_the_default_drain();
     assert!(
         DRAINED.load(Ordering::SeqCst),
         "drained for up to 30 s: the task finished"
     );
-    main_leaving_a_long_task();
+    main_leaving_a_task_shorter_than_the_default_drain();
     assert!(
         !CANCELLED.load(Ordering::SeqCst),
         "no drain: the task was cancelled"
