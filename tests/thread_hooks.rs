@@ -256,3 +256,23 @@ fn an_idle_blocking_thread_runs_its_stop_hook_when_it_exits() {
         assert_eq!(stops.load(Ordering::SeqCst), 1);
     });
 }
+
+#[test]
+fn shutdown_returns_after_every_stop_hook_has_returned() {
+    watchdog(|| {
+        let stops = Arc::new(AtomicUsize::new(0));
+        let counted = stops.clone();
+        let rt = Runtime::builder()
+            .worker_threads(2)
+            .on_thread_stop(move || {
+                std::thread::sleep(Duration::from_millis(100)); // a slow stop hook
+                counted.fetch_add(1, Ordering::SeqCst);
+            })
+            .build()
+            .unwrap();
+        start_blocking_threads(&rt, 2);
+        let report = rt.shutdown(Duration::from_secs(10));
+        assert_eq!((report.workers_leaked, report.blocking_leaked), (0, 0));
+        assert_eq!(stops.load(Ordering::SeqCst), 4, "2 workers, 2 blocking threads");
+    });
+}
