@@ -158,7 +158,7 @@ impl Builder {
     ///         counter.fetch_add(1, Ordering::SeqCst);
     ///     })
     ///     .build()?;
-    /// rt.block_on(ebbtide::spawn_blocking(|| ())).unwrap(); // starts a blocking thread
+    /// rt.block_on(rt.spawn_blocking(|| ())).unwrap(); // starts a blocking thread
     /// rt.shutdown(Duration::from_secs(1));
     /// assert_eq!(started.load(Ordering::SeqCst), 3); // 2 workers, 1 blocking thread
     /// # Ok::<(), std::io::Error>(())
