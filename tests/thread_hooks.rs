@@ -273,6 +273,10 @@ fn shutdown_returns_after_every_stop_hook_has_returned() {
         start_blocking_threads(&rt, 2);
         let report = rt.shutdown(Duration::from_secs(10));
         assert_eq!((report.workers_leaked, report.blocking_leaked), (0, 0));
-        assert_eq!(stops.load(Ordering::SeqCst), 4, "2 workers, 2 blocking threads");
+        assert_eq!(
+            stops.load(Ordering::SeqCst),
+            4,
+            "2 workers, 2 blocking threads"
+        );
     });
 }
