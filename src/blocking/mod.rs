@@ -168,18 +168,22 @@ impl BlockingPool {
         let started = (self.on_thread_start)();
         let mut st = self.lock();
         st.starting -= 1;
+        // Spun since the last job: spin once, then sleep (step 2).
+        let mut spun = false;
         loop {
             if let Some(runnable) = st.queue.pop_front() {
                 self.queued.store(st.queue.len(), Ordering::Relaxed);
                 drop(st);
                 task::run(runnable);
                 st = self.lock();
+                spun = false;
                 continue;
             }
             if st.shutdown {
                 break;
             }
-            if self.spinning.load(Ordering::Relaxed) < self.max_spinning {
+            if !spun && self.spinning.load(Ordering::Relaxed) < self.max_spinning {
+                spun = true;
                 self.spinning.fetch_add(1, Ordering::Relaxed);
                 drop(st);
                 self.spin();
