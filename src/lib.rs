@@ -36,6 +36,7 @@
 //! | `coop` (private) | the cooperative budget: ready operations per task poll |
 //! | [`signal`] | [`ctrl_c`](signal::ctrl_c), Unix `Signals` streams, shutdown on a signal |
 //! | `blocking` (private) | the pool behind [`spawn_blocking`] |
+//! | `main`, `test` (feature `macros`, on by default) | `#[ebbtide::main]` / `#[ebbtide::test]`: an `async fn` run on a fresh runtime |
 //! | `wake` (private) | calling wakers the runtime does not own, panic-isolated |
 //! | `sync` (private) | the locks and atomics of the protocols loom checks (std's, or loom's under `--cfg ebbtide_loom`) |
 //! | `sys` (private) | the one platform switch: syscalls, pollers, signal handlers |
@@ -68,6 +69,15 @@ pub mod time;
 mod wake;
 
 pub use executor::{yield_now, JoinError, JoinHandle, YieldNow};
+
+#[cfg(feature = "macros")]
+pub use ebbtide_macros::{main, test};
+
+/// What the `macros` attributes expand to call; not a public API.
+#[cfg(feature = "macros")]
+#[doc(hidden)]
+#[path = "macro_support.rs"]
+pub mod __private;
 
 use std::future::Future;
 

@@ -27,7 +27,9 @@
 //! 4. A thread idle for `keep_alive` (10 s) exits.
 //! 5. At shutdown, queued jobs that never started are cancelled (their
 //!    handles resolve as cancelled); running ones are waited for until the
-//!    deadline, then left running, detached, and counted.
+//!    deadline, then left running, detached, and counted. A thread counts
+//!    until it has dropped what `ThreadStart` returned (the runtime's stop
+//!    hook runs then), so a joined thread has run its stop hook.
 
 use std::any::Any;
 use std::collections::VecDeque;
@@ -41,8 +43,9 @@ use crate::executor::{JoinHandle, TaskSet};
 use crate::op::{Job, JobQueue};
 
 /// Run first on every new pool thread (the runtime makes itself current
-/// there, so a job may `spawn`); what it returns is dropped when the thread
-/// exits.
+/// there, so a job may `spawn`, and runs its start hook); what it returns is
+/// dropped when the thread leaves its loop (the stop hook), before it stops
+/// counting for `shutdown` (step 5).
 pub(crate) type ThreadStart = Box<dyn Fn() -> Box<dyn Any> + Send + Sync>;
 
 /// The blocking pool of one runtime.
@@ -82,6 +85,10 @@ struct State {
     notified: usize,
     /// Threads started and not yet at their first look at the queue.
     starting: usize,
+    /// Threads that left their loop (no longer in `threads`, so a new job
+    /// starts a thread) and are dropping what `on_thread_start` returned;
+    /// `shutdown` waits for them too.
+    exiting: usize,
     shutdown: bool,
 }
 
@@ -158,21 +165,25 @@ impl BlockingPool {
 
     /// The loop of one pool thread (steps 2–4).
     fn thread_main(&self) {
-        let _ctx = (self.on_thread_start)();
+        let started = (self.on_thread_start)();
         let mut st = self.lock();
         st.starting -= 1;
+        // Spun since the last job: spin once, then sleep (step 2).
+        let mut spun = false;
         loop {
             if let Some(runnable) = st.queue.pop_front() {
                 self.queued.store(st.queue.len(), Ordering::Relaxed);
                 drop(st);
                 task::run(runnable);
                 st = self.lock();
+                spun = false;
                 continue;
             }
             if st.shutdown {
                 break;
             }
-            if self.spinning.load(Ordering::Relaxed) < self.max_spinning {
+            if !spun && self.spinning.load(Ordering::Relaxed) < self.max_spinning {
+                spun = true;
                 self.spinning.fetch_add(1, Ordering::Relaxed);
                 drop(st);
                 self.spin();
@@ -187,7 +198,10 @@ impl BlockingPool {
             }
         }
         st.threads -= 1;
+        st.exiting += 1;
         drop(st);
+        drop(started); // runs user code (the stop hook): outside the lock
+        self.lock().exiting -= 1;
         self.exited.notify_all();
     }
 
@@ -246,7 +260,7 @@ impl BlockingPool {
         self.work.notify_all();
         drop(queued); // cancelled outside the lock
         let mut st = self.lock();
-        while st.threads > 0 {
+        while st.threads + st.exiting > 0 {
             let timeout = deadline.saturating_duration_since(Instant::now());
             if timeout.is_zero() {
                 break;
@@ -257,7 +271,7 @@ impl BlockingPool {
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
-        st.threads
+        st.threads + st.exiting
     }
 
     /// `(threads, idle, queued)`.

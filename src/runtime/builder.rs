@@ -4,6 +4,7 @@ use std::io;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use super::thread_hooks::{Hook, ThreadHooks};
 use super::{context, Config, Lifecycle, Runtime, Shared};
 use crate::blocking::BlockingPool;
 use crate::executor::{Scheduler, Worker};
@@ -36,6 +37,9 @@ pub struct Builder {
     blocking_keep_alive: Duration,
     drain_timeout: Duration,
     stack_size: Option<usize>,
+    on_thread_start: Option<Hook>,
+    on_thread_stop: Option<Hook>,
+    start_paused: bool,
 }
 
 impl Default for Builder {
@@ -57,6 +61,9 @@ impl Builder {
             blocking_keep_alive: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(1),
             stack_size: None,
+            on_thread_start: None,
+            on_thread_stop: None,
+            start_paused: false,
         }
     }
 
@@ -127,6 +134,78 @@ impl Builder {
         self
     }
 
+    /// Runs `f` on every worker thread and every blocking-pool thread of the
+    /// runtime when it starts, before it runs any task, with the runtime
+    /// current ([`Handle::current`](super::Handle::current) works there).
+    /// Not run on the thread that calls [`Runtime::block_on`] (the only
+    /// worker of a [`current_thread`](Builder::current_thread) runtime).
+    /// A panic in `f` is caught and counted in
+    /// [`Metrics::hook_panics`](super::Metrics::hook_panics); the thread
+    /// goes on and runs its tasks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    ///
+    /// let started = Arc::new(AtomicUsize::new(0));
+    /// let counter = started.clone();
+    /// let rt = ebbtide::runtime::Runtime::builder()
+    ///     .worker_threads(2)
+    ///     .on_thread_start(move || {
+    ///         counter.fetch_add(1, Ordering::SeqCst);
+    ///     })
+    ///     .build()?;
+    /// rt.block_on(rt.spawn_blocking(|| ())).unwrap(); // starts a blocking thread
+    /// rt.shutdown(Duration::from_secs(1));
+    /// assert_eq!(started.load(Ordering::SeqCst), 3); // 2 workers, 1 blocking thread
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn on_thread_start<F>(&mut self, f: F) -> &mut Builder
+    where
+        F: Fn() + Send + Sync + 'static,
+    {
+        self.on_thread_start = Some(Hook(Arc::new(f)));
+        self
+    }
+
+    /// Runs `f` on every worker thread and every blocking-pool thread of the
+    /// runtime before it exits, after its last task, with the runtime still
+    /// current. Once [`Runtime::shutdown`] returns, every thread it joined
+    /// has run it (a thread left running past the deadline runs it when, if
+    /// ever, it exits). Panics are caught and counted as for
+    /// [`on_thread_start`](Builder::on_thread_start).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    ///
+    /// let stopped = Arc::new(AtomicUsize::new(0));
+    /// let counter = stopped.clone();
+    /// let rt = ebbtide::runtime::Runtime::builder()
+    ///     .worker_threads(2)
+    ///     .on_thread_stop(move || {
+    ///         counter.fetch_add(1, Ordering::SeqCst);
+    ///     })
+    ///     .build()?;
+    /// assert_eq!(stopped.load(Ordering::SeqCst), 0);
+    /// rt.shutdown(Duration::from_secs(1));
+    /// assert_eq!(stopped.load(Ordering::SeqCst), 2);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn on_thread_stop<F>(&mut self, f: F) -> &mut Builder
+    where
+        F: Fn() + Send + Sync + 'static,
+    {
+        self.on_thread_stop = Some(Hook(Arc::new(f)));
+        self
+    }
+
     /// Builds the runtime and starts its worker threads.
     ///
     /// # Errors
@@ -156,6 +235,10 @@ impl Builder {
         let table = Arc::new(OpTable::new());
         let reactor = Arc::new(Reactor::new(op::completion_handler(&table))?);
         let lifecycle = Arc::new(Lifecycle::new());
+        let thread_hooks = Arc::new(ThreadHooks::new(
+            self.on_thread_start.clone(),
+            self.on_thread_stop.clone(),
+        ));
         let announce = lifecycle.clone();
         let scheduler = Arc::new(Scheduler::new(
             workers,
@@ -164,13 +247,16 @@ impl Builder {
         ));
         let shared = Arc::new_cyclic(|this: &Weak<Shared>| {
             let this = this.clone();
+            let hooks = thread_hooks.clone();
             let blocking = BlockingPool::new(
                 self.max_blocking_threads,
                 self.blocking_keep_alive,
                 format!("{}-blocking", self.thread_name),
                 Box::new(move || {
                     let ctx = this.upgrade().map(|shared| context::enter_handle(&shared));
-                    Box::new(ctx)
+                    let stop = hooks.thread_started();
+                    // Dropped in order: the stop hook, then the context.
+                    Box::new((stop, ctx))
                 }),
             );
             Shared {
@@ -185,6 +271,7 @@ impl Builder {
                 },
                 lifecycle,
                 children: Default::default(),
+                thread_hooks,
             }
         });
         let mut threads = Vec::new();
@@ -207,17 +294,34 @@ impl Builder {
         }
         Ok(Runtime::from_parts(shared, threads))
     }
+
+    /// Starts the runtime with its clock paused (see `time::pause`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = ebbtide::runtime::Runtime::builder().current_thread().start_paused(true).build()?;
+    /// # drop(rt);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn start_paused(&mut self, paused: bool) -> &mut Builder {
+        self.start_paused = paused;
+        self
+    }
 }
 
 /// Entry point of a worker thread: claims worker `index`, makes the runtime
-/// current, and runs the worker loop until the scheduler stops.
+/// current, runs the start hook (`thread_hooks`), and runs the worker loop
+/// until the scheduler stops; then the stop hook.
 fn run_worker_thread(shared: Arc<Shared>, index: usize) {
     let Some(mut worker) = Worker::claim(&shared.scheduler, index, None) else {
         return;
     };
     let ctx = context::enter_runtime_thread(&shared, Some(worker.local().clone()));
+    let stop = shared.thread_hooks.thread_started();
     worker.run(std::pin::pin!(std::future::pending::<()>()), None);
     drop(worker); // releases the slot while the context is still set
+    drop(stop); // after the thread's last task, before it exits
     drop(ctx);
 }
 

@@ -182,6 +182,7 @@ impl Handle {
             panicked_tasks: c.panics.load(Ordering::Relaxed),
             drop_panics: c.drop_panics.load(Ordering::Relaxed),
             waker_panics: crate::wake::panics(),
+            hook_panics: s.thread_hooks.panics(),
             timers: s.reactor.timers.len(),
             io_sources: s.reactor.source_count(),
             ops_submitted: s.ops.table.submitted(),

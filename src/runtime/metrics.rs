@@ -55,6 +55,10 @@ pub struct Metrics {
     /// goes on. Counted for the whole process, since a waker belongs to
     /// whoever polled, not to one runtime.
     pub waker_panics: u64,
+    /// Panics caught from the `on_thread_start` / `on_thread_stop` hooks
+    /// ([`Builder::on_thread_start`](super::Builder::on_thread_start)): the
+    /// thread went on.
+    pub hook_panics: u64,
     /// Pending timers.
     pub timers: usize,
     /// I/O handles registered with the reactor.
@@ -78,7 +82,7 @@ impl fmt::Display for Metrics {
             f,
             "{} workers ({} idle), {} tasks alive / {} spawned, {} polls, {} steals, \
              queues {} injector + {} local, blocking {} threads ({} idle, {} queued), \
-             {} panics ({} in wakers), {} timers, {} io sources, ops {} in flight / {} submitted \
+             {} panics ({} in wakers, {} in thread hooks), {} timers, {} io sources, ops {} in flight / {} submitted \
              ({} cancelled, {} stale)",
             self.workers,
             self.idle_workers,
@@ -93,6 +97,7 @@ impl fmt::Display for Metrics {
             self.blocking_queue_depth,
             self.panicked_tasks,
             self.waker_panics,
+            self.hook_panics,
             self.timers,
             self.io_sources,
             self.ops_in_flight,

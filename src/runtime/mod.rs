@@ -14,6 +14,7 @@ mod global;
 mod handle;
 mod metrics;
 mod shutdown;
+mod thread_hooks;
 
 pub use builder::Builder;
 pub use handle::{EnterGuard, Handle, SpawnError, TryCurrentError};
@@ -49,6 +50,9 @@ pub(crate) struct Shared {
     pub(crate) lifecycle: Arc<Lifecycle>,
     /// Child processes spawned here (`crate::process`), for shutdown.
     pub(crate) children: children::Children,
+    /// `Builder::on_thread_start` / `on_thread_stop`, run by worker and
+    /// blocking-pool threads.
+    pub(crate) thread_hooks: Arc<thread_hooks::ThreadHooks>,
 }
 
 impl Shared {
