@@ -29,10 +29,13 @@
 //! (the runtime's context sets it with `Reactor::enter`), so I/O objects
 //! and timers find it without knowing the runtime.
 
+mod clock;
 mod sleep;
 mod source;
 mod timers;
 
+pub(crate) use clock::now;
+pub use clock::Instant;
 pub use sleep::Sleep;
 pub(crate) use source::{Direction, Source};
 pub(crate) use timers::{deadline_after, TimerKey, Timers};
@@ -42,7 +45,7 @@ use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use polling::{Event, PollMode};
 use slab::Slab;
@@ -70,6 +73,12 @@ pub(crate) struct Reactor {
     sources: Mutex<Slab<Arc<Source>>>,
     /// Pending timers.
     pub(crate) timers: Timers,
+    /// The time the timers are measured against: real, or paused by a test
+    /// (`clock`, which also states the auto-advance steps).
+    pub(crate) clock: clock::Clock,
+    /// Set by every `notify`: a paused clock's driver does not auto-advance
+    /// past a wake that arrived while it looked for events (`clock`, step 3).
+    notified: AtomicBool,
     /// Held by the thread currently driving; `try_lock` decides who drives.
     driver: Mutex<Driver>,
     /// Set at runtime teardown: new registrations and waits fail.
@@ -103,6 +112,8 @@ impl Reactor {
             poller,
             sources: Mutex::new(Slab::new()),
             timers: Timers::new(),
+            clock: clock::Clock::new(),
+            notified: AtomicBool::new(false),
             driver: Mutex::new(Driver {
                 events: Events::new(),
                 wakers: Vec::new(),
@@ -116,6 +127,9 @@ impl Reactor {
     /// Wakes the thread blocked in `Poller::wait`, if any. One CAS and at
     /// most one eventfd write: safe from any thread.
     pub(crate) fn notify(&self) {
+        if self.clock.is_paused() {
+            self.notified.store(true, Ordering::SeqCst);
+        }
         // An error here means the notification pipe is gone (teardown);
         // there is no driver left to wake.
         let _ = self.poller.notify();
@@ -150,12 +164,20 @@ impl Reactor {
         } else {
             self.timers.next_deadline()
         };
-        let mut timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        // `clock`, "Auto-advance": a candidate only while paused and about
+        // to block until a timer.
+        let paused = blocking && deadline.is_some() && self.clock.is_paused();
+        if paused {
+            self.notified.store(false, Ordering::SeqCst);
+        }
+        let now = self.clock.now();
+        let mut timeout = deadline.map(|d| d.saturating_duration_since(now));
         if let Some(cap) = timeout_cap {
             timeout = Some(timeout.map_or(cap, |t| t.min(cap)));
         }
-        if before_block() {
-            timeout = Some(Duration::ZERO);
+        let work = before_block(); // auto-advance step 1
+        if work || paused {
+            timeout = Some(Duration::ZERO); // step 2
         }
         let d = &mut *drv;
         d.events.clear();
@@ -164,6 +186,12 @@ impl Reactor {
             d.events.clear();
         }
         after_wake();
+        if let (true, false, Some(at)) = (paused, work, deadline) {
+            // Step 3: nothing happened; nothing can before `at`.
+            if d.events.is_empty() && !self.notified.load(Ordering::SeqCst) {
+                self.clock.advance_to(at);
+            }
+        }
         self.dispatch(&mut drv);
         let mut wakers = std::mem::take(&mut drv.wakers);
         let mut completions = std::mem::take(&mut drv.completions);
@@ -219,7 +247,7 @@ impl Reactor {
                 }
             }
         }
-        self.timers.fire_due(Instant::now(), wakers);
+        self.timers.fire_due(self.clock.now(), wakers);
     }
 
     fn lock_sources(&self) -> MutexGuard<'_, Slab<Arc<Source>>> {
@@ -262,6 +290,15 @@ impl Reactor {
         drop(removed);
         drop(wakers);
         source.delete(&self.poller)
+    }
+
+    /// Fires the timers due by the clock's time now, with I/O events that
+    /// are ready (a zero-timeout drive); if another thread drives, wakes it
+    /// to do so. For `time::advance`, which moves a paused clock.
+    pub(crate) fn fire_due_now(&self) {
+        if self.drive(Some(Duration::ZERO), || false, || {}) == Drive::Busy {
+            self.notify();
+        }
     }
 
     /// Number of registered sources.
