@@ -534,15 +534,20 @@ fn start_paused_through_the_builder() {
 }
 
 #[test]
-fn a_paused_runtime_drops_without_waiting_for_its_timers() {
-    // A task still sleeping for a day when the runtime drops: shutdown's
-    // drain runs on the paused clock too, and never waits in real time
-    // for the day (the watchdog would trip).
+fn a_paused_runtime_drains_on_its_own_clock() {
+    // Shutdown's drain deadline is real time from now carried over to the
+    // paused clock, even one advanced a day ahead of real time: a task due
+    // in ten minutes completes within an hour's drain, one due in a day is
+    // cancelled, and neither is waited for in real time (the watchdog).
     watchdog(|| {
         let rt = paused();
-        rt.spawn(async { sleep(Duration::from_secs(86_400)).await });
-        rt.block_on(async { ebbtide::yield_now().await });
+        rt.block_on(async {
+            time::advance(Duration::from_secs(86_400)).await;
+            ebbtide::spawn(sleep(10 * 60 * 1000 * MS));
+            ebbtide::spawn(sleep(Duration::from_secs(86_400)));
+            ebbtide::yield_now().await;
+        });
         let report = rt.shutdown(HOUR);
-        assert_eq!(report.cancelled, 1, "{report}");
+        assert_eq!((report.completed, report.cancelled), (1, 1), "{report}");
     });
 }
