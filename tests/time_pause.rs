@@ -18,7 +18,8 @@ use std::time::Duration;
 use common::{panic_message, quiet_expected_panics, watchdog, workers, Rng};
 use ebbtide::runtime::Runtime;
 use ebbtide::time::{
-    self, interval, interval_at, sleep, sleep_until, timeout, Instant, Interval, Sleep,
+    self, interval, interval_at, sleep, sleep_until, timeout, Instant, Interval,
+    MissedTickBehavior, Sleep,
 };
 
 const MS: Duration = Duration::from_millis(1);
@@ -234,6 +235,29 @@ fn interval_ticks_on_the_paused_clock() {
             for k in 5..10 {
                 assert_eq!(every.tick().await, start + k * 300 * MS);
                 assert_eq!(Instant::now(), start + k * 300 * MS);
+            }
+        })
+    });
+}
+
+#[test]
+fn missed_ticks_are_counted_on_the_paused_clock() {
+    // Ticks missed while the clock jumped 35 ms: `Skip` resumes on the
+    // original schedule after the present, `Delay` one period after it.
+    watchdog(|| {
+        paused().block_on(async {
+            for (behavior, next) in [
+                (MissedTickBehavior::Burst, 20),
+                (MissedTickBehavior::Skip, 40),
+                (MissedTickBehavior::Delay, 45),
+            ] {
+                let start = Instant::now();
+                let mut every = interval(10 * MS);
+                every.set_missed_tick_behavior(behavior);
+                assert_eq!(every.tick().await, start);
+                time::advance(35 * MS).await;
+                assert_eq!(every.tick().await, start + 10 * MS, "{behavior:?}");
+                assert_eq!(every.tick().await, start + next * MS, "{behavior:?}");
             }
         })
     });
