@@ -181,7 +181,7 @@ impl Clock {
     /// `real` lies ahead of real time: a deadline the runtime computed from
     /// `std::time::Instant::now()` (its shutdown's), carried over to a clock
     /// that may stand elsewhere.
-    pub(crate) fn from_real(&self, real: std::time::Instant) -> std::time::Instant {
+    pub(crate) fn carry_over(&self, real: std::time::Instant) -> std::time::Instant {
         if !self.is_virtual.load(Ordering::Relaxed) {
             return real;
         }

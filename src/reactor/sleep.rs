@@ -46,10 +46,10 @@ impl Sleep {
     ///
     /// `deadline` is in real time (the runtime's shutdown computes it from
     /// `std::time::Instant::now()`); it is carried over to the reactor's
-    /// clock, which a test may have paused and advanced (`Clock::from_real`).
+    /// clock, which a test may have paused and advanced (`Clock::carry_over`).
     pub(crate) fn on(reactor: &Arc<Reactor>, deadline: std::time::Instant) -> Sleep {
         Sleep {
-            deadline: reactor.clock.from_real(deadline).into(),
+            deadline: reactor.clock.carry_over(deadline).into(),
             reactor: Some(reactor.clone()),
             key: None,
         }
