@@ -477,6 +477,34 @@ fn io_still_wakes_a_paused_runtime() {
 }
 
 #[test]
+fn a_blocking_job_holds_back_auto_advance() {
+    // While a `spawn_blocking` job runs, the clock does not jump to the
+    // next timer: the job's result wins over a one-hour timeout, as it
+    // would in real time.
+    watchdog(|| {
+        paused().block_on(async {
+            let start = Instant::now();
+            let job = ebbtide::spawn_blocking(|| {
+                std::thread::sleep(20 * MS);
+                7
+            });
+            let r = timeout(HOUR, job).await;
+            assert_eq!(r.expect("the job beat the timeout").unwrap(), 7);
+            assert_eq!(Instant::now(), start, "the clock did not move");
+            // File operations run on the same pool (or complete as events).
+            let path = std::env::temp_dir().join(format!("ebbtide-pause-{}", std::process::id()));
+            std::fs::write(&path, b"contents").unwrap();
+            let r = timeout(HOUR, ebbtide::fs::read(&path)).await;
+            std::fs::remove_file(&path).unwrap();
+            assert_eq!(r.expect("the read beat the timeout").unwrap(), b"contents");
+            // Once the pool is idle, the clock jumps again.
+            sleep(HOUR).await;
+            assert_eq!(start.elapsed(), HOUR);
+        })
+    });
+}
+
+#[test]
 fn a_wake_from_another_thread_reaches_a_paused_runtime() {
     watchdog(|| {
         paused().block_on(async {

@@ -37,6 +37,13 @@
 //!    waiting for it in real time would only make the test slow.
 //! 4. With no timer pending it blocks as usual (no timeout): I/O readiness,
 //!    completions and cross-thread wakes still wake a paused runtime.
+//! 5. While the runtime's blocking pool has a job queued or running (a
+//!    `spawn_blocking` closure, a file operation), the clock does not
+//!    advance: the driver waits for events up to `HELD_POLL` (1 ms) of real
+//!    time at a stretch and checks again. Why: the job's result would wake
+//!    a task before the timer, had the time really passed; and polling (not
+//!    blocking until the job's wake) cannot miss a job that finished just
+//!    as the driver looked.
 //!
 //! Only a current-thread runtime may be paused (the time layer checks):
 //! there the driver is the only thread that runs tasks, so "no task is
@@ -50,6 +57,13 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::{deadline_after, CURRENT};
+
+/// How long a paused clock's driver waits for events at a stretch while
+/// auto-advance is held back (step 5).
+pub(crate) const HELD_POLL: Duration = Duration::from_millis(1);
+
+/// Whether work the reactor cannot see is in flight (step 5).
+pub(crate) type Busy = Box<dyn Fn() -> bool + Send + Sync>;
 
 /// Clocks in this process that left real time (step 1 of "Reading the
 /// clock"): while zero, [`now`] never looks for the current runtime.
@@ -77,6 +91,9 @@ pub(crate) struct Clock {
     paused: AtomicBool,
     /// Where a virtual clock stands.
     reading: Mutex<Reading>,
+    /// Set once by the runtime: whether its blocking pool is busy, which
+    /// holds auto-advance back (step 5).
+    busy: std::sync::OnceLock<Busy>,
 }
 
 /// A virtual clock's position.
@@ -105,7 +122,18 @@ impl Clock {
                 at: std::time::Instant::now(),
                 running_since: None,
             }),
+            busy: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Step 5: auto-advance waits while `busy` returns `true`. Set once.
+    pub(crate) fn hold_auto_advance_while(&self, busy: Busy) {
+        let _ = self.busy.set(busy);
+    }
+
+    /// Whether auto-advance is held back now (step 5).
+    pub(crate) fn is_held(&self) -> bool {
+        self.busy.get().is_some_and(|busy| busy())
     }
 
     fn lock(&self) -> MutexGuard<'_, Reading> {

@@ -176,8 +176,11 @@ impl Reactor {
             timeout = Some(timeout.map_or(cap, |t| t.min(cap)));
         }
         let work = before_block(); // auto-advance step 1
-        if work || paused {
+        let held = paused && self.clock.is_held(); // step 5
+        if work || (paused && !held) {
             timeout = Some(Duration::ZERO); // step 2
+        } else if held {
+            timeout = timeout.map(|t| t.min(clock::HELD_POLL));
         }
         let d = &mut *drv;
         d.events.clear();
@@ -186,7 +189,7 @@ impl Reactor {
             d.events.clear();
         }
         after_wake();
-        if let (true, false, Some(at)) = (paused, work, deadline) {
+        if let (true, false, false, Some(at)) = (paused, work, held, deadline) {
             // Step 3: nothing happened; nothing can before `at`.
             if d.events.is_empty() && !self.notified.load(Ordering::SeqCst) {
                 self.clock.advance_to(at);

@@ -225,6 +225,13 @@ impl Builder {
                 children: Default::default(),
             }
         });
+        let pool = Arc::downgrade(&shared.blocking);
+        shared
+            .reactor
+            .clock
+            .hold_auto_advance_while(Box::new(move || {
+                pool.upgrade().is_some_and(|p| p.is_busy())
+            }));
         let mut threads = Vec::new();
         if !self.current_thread {
             for index in 0..workers {
