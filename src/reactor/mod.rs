@@ -14,6 +14,9 @@
 //!    executor's Dekker-style check against lost wakeups); if so, wait with a
 //!    zero timeout.
 //! 4. `Poller::wait` until an event, the deadline, or `Poller::notify`.
+//!    On a paused clock (`clock`), wait with a zero timeout instead and,
+//!    if nothing arrived, move the clock to the deadline (auto-advance;
+//!    the steps and their reasons are in `clock`).
 //! 5. Collect the wakers of ready sources and due timers, and the keys of
 //!    completion events (those the `Completions` object the reactor was
 //!    built with claims), then release the driver lock.
@@ -24,6 +27,9 @@
 //! The reactor knows nothing of ops: a completion backend (`crate::op`)
 //! gives it the `Completions` object at construction. Where there is no
 //! completion backend, every event is a readiness event.
+//!
+//! Timers are due by the reactor's `Clock`: real time, or a virtual time a
+//! test controls (`time::pause`).
 //!
 //! The reactor of the runtime current on a thread is `Reactor::current`
 //! (the runtime's context sets it with `Reactor::enter`), so I/O objects
