@@ -71,10 +71,25 @@ static VIRTUAL_CLOCKS: AtomicUsize = AtomicUsize::new(0);
 
 /// The current time as the current runtime's clock reads it: real time
 /// outside a runtime, or when the runtime's clock was never paused.
+#[inline]
 pub(crate) fn now() -> std::time::Instant {
-    if VIRTUAL_CLOCKS.load(Ordering::Relaxed) == 0 {
+    if all_real() {
         return std::time::Instant::now();
     }
+    current_clock_now()
+}
+
+/// Whether every clock in the process reads real time, so any clock's
+/// `now` is `std::time::Instant::now()` (step 1).
+#[inline]
+pub(crate) fn all_real() -> bool {
+    VIRTUAL_CLOCKS.load(Ordering::Relaxed) == 0
+}
+
+/// [`now`] once some clock in the process is virtual.
+#[cold]
+#[inline(never)]
+fn current_clock_now() -> std::time::Instant {
     CURRENT
         .try_with(|c| c.borrow().as_ref().map(|r| r.clock.now()))
         .ok()
@@ -147,6 +162,12 @@ impl Clock {
         if !self.is_virtual.load(Ordering::Relaxed) {
             return std::time::Instant::now();
         }
+        self.virtual_now()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn virtual_now(&self) -> std::time::Instant {
         self.lock().now()
     }
 
@@ -272,6 +293,7 @@ impl Instant {
     /// let b = Instant::now();
     /// assert!(b >= a);
     /// ```
+    #[inline]
     pub fn now() -> Instant {
         Instant { std: now() }
     }

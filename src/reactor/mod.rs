@@ -182,12 +182,14 @@ impl Reactor {
             timeout = Some(timeout.map_or(cap, |t| t.min(cap)));
         }
         let work = before_block(); // auto-advance step 1
-        let held = paused && self.clock.is_held(); // step 5
-        if work || (paused && !held) {
-            timeout = Some(Duration::ZERO); // step 2
-        } else if held {
-            timeout = timeout.map(|t| t.min(clock::HELD_POLL));
+        if work {
+            timeout = Some(Duration::ZERO);
         }
+        let advance_to = if paused && !work {
+            self.auto_advance_wait(&mut timeout, deadline)
+        } else {
+            None
+        };
         let d = &mut *drv;
         d.events.clear();
         if self.poller.wait(&mut d.events, timeout).is_err() {
@@ -195,11 +197,8 @@ impl Reactor {
             d.events.clear();
         }
         after_wake();
-        if let (true, false, false, Some(at)) = (paused, work, held, deadline) {
-            // Step 3: nothing happened; nothing can before `at`.
-            if d.events.is_empty() && !self.notified.load(Ordering::SeqCst) {
-                self.clock.advance_to(at);
-            }
+        if let Some(at) = advance_to {
+            self.auto_advance(at, &d.events);
         }
         self.dispatch(&mut drv);
         let mut wakers = std::mem::take(&mut drv.wakers);
@@ -225,6 +224,30 @@ impl Reactor {
             }
         }
         Drive::Woke(n)
+    }
+
+    /// Auto-advance steps 2 and 5 (`clock`): the deadline this wait may
+    /// move a paused clock to, with the wait's timeout set for it.
+    #[cold]
+    fn auto_advance_wait(
+        &self,
+        timeout: &mut Option<Duration>,
+        deadline: Option<std::time::Instant>,
+    ) -> Option<std::time::Instant> {
+        if self.clock.is_held() {
+            *timeout = timeout.map(|t| t.min(clock::HELD_POLL));
+            return None;
+        }
+        *timeout = Some(Duration::ZERO);
+        deadline
+    }
+
+    /// Auto-advance step 3: nothing happened, so nothing can before `at`.
+    #[cold]
+    fn auto_advance(&self, at: std::time::Instant, events: &Events) {
+        if events.is_empty() && !self.notified.load(Ordering::SeqCst) {
+            self.clock.advance_to(at);
+        }
     }
 
     /// Step 5: turns events and due timers into wakers in `drv.wakers`, and

@@ -89,7 +89,16 @@ impl Sleep {
 
     /// The time by this sleep's clock: its reactor's once bound, else the
     /// current runtime's (`clock::now`; real time unless a test paused it).
+    #[inline]
     fn now(&self) -> std::time::Instant {
+        if clock::all_real() {
+            return std::time::Instant::now(); // the hot path: one load
+        }
+        self.clock_now()
+    }
+
+    #[cold]
+    fn clock_now(&self) -> std::time::Instant {
         match &self.reactor {
             Some(reactor) => reactor.clock.now(),
             None => clock::now(),
