@@ -234,14 +234,14 @@ impl BlockingPool {
         }
     }
 
-    /// Whether a job is queued or running (or a thread that just ran one
-    /// still spins for the next, step 2: counted as busy, which errs on
-    /// the safe side). A paused clock does not auto-advance meanwhile
-    /// (`reactor::clock`): the job may finish and wake a task before the
-    /// next timer would have fired.
+    /// Whether a job is queued or running: some thread is neither idle nor
+    /// spinning (both counts change only under the lock held here; a
+    /// thread still starting counts as busy). A paused clock does not
+    /// auto-advance meanwhile (`reactor::clock`): the job may finish and
+    /// wake a task before the next timer would have fired.
     pub(crate) fn is_busy(&self) -> bool {
         let st = self.lock();
-        !st.queue.is_empty() || st.threads > st.idle
+        !st.queue.is_empty() || st.threads > st.idle + self.spinning.load(Ordering::Relaxed)
     }
 
     /// Step 5: cancels queued jobs and waits until `deadline` for running
