@@ -24,14 +24,14 @@
 //! | --- | --- |
 //! | [`runtime`] | [`Runtime`](runtime::Runtime), [`Builder`](runtime::Builder), [`Handle`](runtime::Handle), metrics, `block_on`, the global runtime, graceful shutdown ([`ShutdownReport`](runtime::ShutdownReport)) |
 //! | `executor` (private) | queues, the worker loop, the wake/sleep protocol, `!Send` tasks, [`JoinHandle`] |
-//! | `reactor` (private) | the poller, readiness of registered handles, the timer store |
+//! | `reactor` (private) | the poller, readiness of registered handles, the timer store, the clock (real or paused) |
 //! | `op` (private) | the owned-buffer op table (a slot owns an operation's buffer and OS state until the backend acknowledges) and its completion backends |
 //! | [`io`] | owned buffers ([`IoBuf`](io::IoBuf), [`BufResult`](io::BufResult)), [`Async`](io::Async), the readiness adapter; `futures-io` traits |
 //! | [`net`] | TCP, UDP and (on Unix) Unix-domain sockets, readiness and owned-buffer APIs |
 //! | [`fs`] | files and directories on the blocking pool, owned buffers |
 //! | [`os`] | platform-only APIs (Windows named pipes) |
 //! | [`process`] | child processes: [`Command`](process::Command), [`Child`](process::Child) and its pipes, on the runtime's reactor |
-//! | [`time`] | [`sleep`](time::sleep), [`timeout`](time::timeout), [`interval`](time::interval) |
+//! | [`time`] | [`sleep`](time::sleep), [`timeout`](time::timeout), [`interval`](time::interval), [`Instant`](time::Instant), the test clock ([`pause`](time::pause), [`advance`](time::advance)) |
 //! | [`task`] | spawning, [`JoinHandle`], [`yield_now`], [`unconstrained`](task::unconstrained) |
 //! | `coop` (private) | the cooperative budget: ready operations per task poll |
 //! | [`signal`] | [`ctrl_c`](signal::ctrl_c), Unix `Signals` streams, shutdown on a signal |
@@ -40,6 +40,43 @@
 //! | `wake` (private) | calling wakers the runtime does not own, panic-isolated |
 //! | `sync` (private) | the locks and atomics of the protocols loom checks (std's, or loom's under `--cfg ebbtide_loom`) |
 //! | `sys` (private) | the one platform switch: syscalls, pollers, signal handlers |
+//!
+//! ## Testing with the paused clock
+//!
+//! A test of a timeout, a retry back-off or an idle timer need not wait for
+//! it. On a current-thread runtime built with
+//! [`start_paused(true)`](runtime::Builder::start_paused) (or after
+//! [`time::pause`]), the clock stands still: it moves only by
+//! [`time::advance`], or, when no task can run and the next thing due is a
+//! timer, it jumps straight to that timer's deadline. [`time::Instant`],
+//! [`sleep`](time::sleep), [`timeout`](time::timeout) and
+//! [`interval`](time::interval()) all follow it, so the test runs in
+//! microseconds and every run sees the same times. Ready I/O is delivered
+//! before the clock jumps, and a runtime with a read pending and no timer
+//! waits for the read as usual. [`time::resume`] lets the clock run again.
+//!
+//! ```
+//! use std::time::Duration;
+//! use ebbtide::time::{self, Instant};
+//!
+//! let rt = ebbtide::runtime::Runtime::builder()
+//!     .current_thread()
+//!     .start_paused(true)
+//!     .build()?;
+//! rt.block_on(async {
+//!     let start = Instant::now();
+//!     // An hour-long timeout fires at once, exactly an hour later.
+//!     let r = time::timeout(Duration::from_secs(3600), std::future::pending::<()>()).await;
+//!     assert!(r.is_err());
+//!     assert_eq!(start.elapsed(), Duration::from_secs(3600));
+//!     // Or move the clock by hand.
+//!     let mut every = time::interval(Duration::from_secs(60));
+//!     every.tick().await;
+//!     time::advance(Duration::from_secs(60)).await;
+//!     assert_eq!(every.tick().await, start + Duration::from_secs(3660));
+//! });
+//! # Ok::<(), std::io::Error>(())
+//! ```
 //!
 //! ## Rules the code keeps
 //!

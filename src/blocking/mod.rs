@@ -248,6 +248,16 @@ impl BlockingPool {
         }
     }
 
+    /// Whether a job is queued or running: some thread is neither idle nor
+    /// spinning (both counts change only under the lock held here; a
+    /// thread still starting counts as busy). A paused clock does not
+    /// auto-advance meanwhile (`reactor::clock`): the job may finish and
+    /// wake a task before the next timer would have fired.
+    pub(crate) fn is_busy(&self) -> bool {
+        let st = self.lock();
+        !st.queue.is_empty() || st.threads > st.idle + self.spinning.load(Ordering::Relaxed)
+    }
+
     /// Step 5: cancels queued jobs and waits until `deadline` for running
     /// ones; returns how many threads were still busy then.
     pub(crate) fn shutdown(&self, deadline: Instant) -> usize {

@@ -206,11 +206,38 @@ impl Builder {
         self
     }
 
+    /// Whether the runtime's clock starts paused (default `false`), as if
+    /// [`time::pause`](crate::time::pause) were its first call: time then
+    /// moves only by [`time::advance`](crate::time::advance) or by jumping
+    /// to the next timer when every task is idle. For tests; needs
+    /// [`current_thread`](Builder::current_thread).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ebbtide::time::{self, Instant};
+    ///
+    /// let rt = ebbtide::runtime::Runtime::builder().current_thread().start_paused(true).build()?;
+    /// rt.block_on(async {
+    ///     let start = Instant::now();
+    ///     let r = time::timeout(Duration::from_secs(60), std::future::pending::<()>()).await;
+    ///     assert!(r.is_err());
+    ///     assert_eq!(start.elapsed(), Duration::from_secs(60));
+    /// });
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn start_paused(&mut self, paused: bool) -> &mut Builder {
+        self.start_paused = paused;
+        self
+    }
+
     /// Builds the runtime and starts its worker threads.
     ///
     /// # Errors
     ///
-    /// `InvalidInput` if `worker_threads(0)` or `max_blocking_threads(0)`;
+    /// `InvalidInput` if `worker_threads(0)` or `max_blocking_threads(0)`,
+    /// or `start_paused(true)` without `current_thread`;
     /// the OS error if the poller or a worker thread cannot be created.
     ///
     /// # Examples
@@ -229,11 +256,20 @@ impl Builder {
         if self.max_blocking_threads == 0 {
             return Err(invalid("max_blocking_threads must be at least 1"));
         }
+        if self.start_paused && !self.current_thread {
+            return Err(invalid(
+                "start_paused(true) needs current_thread(): only a current-thread runtime's \
+                 clock can be paused",
+            ));
+        }
         // Bottom up: the op table, the reactor that hands it completions,
         // the scheduler that parks on the reactor, the pool whose threads
         // enter this runtime.
         let table = Arc::new(OpTable::new());
         let reactor = Arc::new(Reactor::new(op::completion_handler(&table))?);
+        if self.start_paused {
+            reactor.clock.pause();
+        }
         let lifecycle = Arc::new(Lifecycle::new());
         let thread_hooks = Arc::new(ThreadHooks::new(
             self.on_thread_start.clone(),
@@ -274,6 +310,13 @@ impl Builder {
                 thread_hooks,
             }
         });
+        let pool = Arc::downgrade(&shared.blocking);
+        shared
+            .reactor
+            .clock
+            .hold_auto_advance_while(Box::new(move || {
+                pool.upgrade().is_some_and(|p| p.is_busy())
+            }));
         let mut threads = Vec::new();
         if !self.current_thread {
             for index in 0..workers {
@@ -295,19 +338,6 @@ impl Builder {
         Ok(Runtime::from_parts(shared, threads))
     }
 
-    /// Starts the runtime with its clock paused (see `time::pause`).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let rt = ebbtide::runtime::Runtime::builder().current_thread().start_paused(true).build()?;
-    /// # drop(rt);
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn start_paused(&mut self, paused: bool) -> &mut Builder {
-        self.start_paused = paused;
-        self
-    }
 }
 
 /// Entry point of a worker thread: claims worker `index`, makes the runtime
