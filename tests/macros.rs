@@ -101,8 +101,19 @@ async fn local_tasks_run_in_a_test() {
 }
 
 #[ebbtide::test(start_paused = true)]
-async fn start_paused_is_accepted_on_a_current_thread_test() {
+async fn a_test_with_start_paused_runs_on_a_paused_clock() {
     assert_eq!(Handle::current().metrics().workers, 1);
+    // The clock is paused from the start: a minute-long timeout fires when
+    // every task is idle, with the clock exactly one minute on (on a real
+    // clock it would take a minute and end a little later).
+    let start = ebbtide::time::Instant::now();
+    let timed = ebbtide::time::timeout(
+        std::time::Duration::from_secs(60),
+        std::future::pending::<()>(),
+    )
+    .await;
+    assert!(timed.is_err());
+    assert_eq!(start.elapsed(), std::time::Duration::from_secs(60));
 }
 
 /// The whole prelude's `Result` and `Option` shadowed where the attribute
