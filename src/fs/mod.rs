@@ -296,7 +296,7 @@ impl OpenOptions {
     ///
     /// ```
     /// ebbtide::block_on(async {
-    ///     let file = ebbtide::fs::OpenOptions::new().read(true).open("Cargo.toml").await?;
+    ///     let mut file = ebbtide::fs::OpenOptions::new().read(true).open("Cargo.toml").await?;
     ///     assert!(file.metadata().await?.len() > 0);
     ///     Ok::<(), std::io::Error>(())
     /// })?;
