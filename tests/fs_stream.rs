@@ -367,20 +367,35 @@ fn close_and_flush_wait_for_accepted_writes() {
     watchdog(|| {
         let dir = TempDir::new("close");
         let path = dir.path("f");
-        let data = pattern(5 << 20, 4);
-        let expect = data.clone();
         let p = path.clone();
-        ebbtide::block_on(async move {
+        one_pool_thread().block_on(async move {
             let mut file = File::create(&p).await.unwrap();
-            file.write_all(&data).await.unwrap();
+            let (release, held) = hold_the_pool();
+            // Accepted at once, written once the pool runs it.
+            assert_eq!(file.write(HELLO).await.unwrap(), HELLO.len());
+            assert!(
+                poll_then_drop(file.flush(), 3).is_none(),
+                "flush waits for the write"
+            );
+            drop(release);
+            held.await.unwrap();
             file.flush().await.unwrap();
-            assert!(std::fs::read(&p).unwrap() == data, "flushed");
-            file.write_all(HELLO).await.unwrap();
+            assert_eq!(std::fs::read(&p).unwrap(), HELLO, "flushed");
+            let (release, held) = hold_the_pool();
+            file.write_all(b"!!").await.unwrap();
+            assert!(
+                poll_then_drop(file.close(), 3).is_none(),
+                "close waits for the write"
+            );
+            drop(release);
+            held.await.unwrap();
             file.close().await.unwrap();
         });
-        let on_disk = std::fs::read(&path).unwrap();
-        assert_eq!(on_disk.len(), expect.len() + HELLO.len());
-        assert!(on_disk.ends_with(HELLO), "closed");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            [HELLO, b"!!"].concat(),
+            "closed"
+        );
     });
 }
 
@@ -389,10 +404,13 @@ fn write_error_is_reported_by_the_next_flush() {
     watchdog(|| {
         let dir = TempDir::new("write-error");
         let path = dir.file("ro", b"read only");
-        ebbtide::block_on(async move {
+        one_pool_thread().block_on(async move {
             let mut file = File::open(&path).await.unwrap();
+            let (release, held) = hold_the_pool();
             // Accepted into the buffer: the OS says no only later.
             assert_eq!(file.write(b"data").await.unwrap(), 4);
+            drop(release);
+            held.await.unwrap();
             assert!(file.flush().await.is_err(), "the write's error");
             file.flush().await.unwrap();
             let mut back = String::new();
@@ -433,32 +451,50 @@ fn set_len_and_metadata_wait_for_the_pending_write() {
         let dir = TempDir::new("set-len");
         let path = dir.path("f");
         let chunk = vec![7u8; 2 << 20];
+        let p = path.clone();
+        let c = chunk.clone();
+        one_pool_thread().block_on(async move {
+            let mut file = open_rw(&p).await;
+            let (release, held) = hold_the_pool();
+            assert_eq!(file.write(&c).await.unwrap(), c.len());
+            // set_len waits for the accepted write: dropped while it waits,
+            // it never started.
+            assert!(poll_then_drop(file.set_len(10), 1).is_none());
+            drop(release);
+            held.await.unwrap();
+            file.flush().await.unwrap();
+            // Every job queued before this one has run (one pool thread).
+            ebbtide::spawn_blocking(|| ()).await.unwrap();
+            assert_eq!(std::fs::metadata(&p).unwrap().len(), c.len() as u64);
+            // Awaited, it lands after the write, and moves no position.
+            file.seek(SeekFrom::Start(0)).await.unwrap();
+            assert_eq!(file.write(&c).await.unwrap(), c.len());
+            file.set_len(10).await.unwrap();
+            assert_eq!(std::fs::metadata(&p).unwrap().len(), 10);
+            assert_eq!(file.position(), c.len() as u64);
+        });
+        // metadata: with two pool threads, a metadata that did not wait
+        // would run beside the write.
         let rt = ebbtide::runtime::Runtime::builder()
-            .worker_threads(2)
-            .max_blocking_threads(4)
+            .worker_threads(1)
+            .max_blocking_threads(2)
             .build()
             .unwrap();
         rt.block_on(async move {
             let mut file = open_rw(&path).await;
-            for round in 0..20u64 {
-                file.seek(SeekFrom::Start(0)).await.unwrap();
-                // Accepted, in flight: set_len must not run before it.
+            let chunk = vec![7u8; 8 << 20];
+            file.set_max_buf_size(chunk.len());
+            for round in 1..=8u64 {
+                let (release1, held1) = hold_the_pool();
+                let (release2, held2) = hold_the_pool();
                 assert_eq!(file.write(&chunk).await.unwrap(), chunk.len());
-                file.set_len(10 + round).await.unwrap();
-                assert_eq!(
-                    std::fs::metadata(&path).unwrap().len(),
-                    10 + round,
-                    "round {round}"
-                );
-                assert_eq!(
-                    file.position(),
-                    chunk.len() as u64,
-                    "set_len moves no position"
-                );
-                // And metadata sees a write in flight as done.
-                file.seek(SeekFrom::Start(0)).await.unwrap();
-                assert_eq!(file.write(&chunk).await.unwrap(), chunk.len());
-                assert_eq!(file.metadata().await.unwrap().len(), chunk.len() as u64);
+                let mut meta = Box::pin(file.metadata());
+                assert!(poll_then_drop(meta.as_mut(), 1).is_none());
+                drop((release1, release2));
+                let len = meta.await.unwrap().len();
+                assert_eq!(len, round * chunk.len() as u64, "round {round}");
+                held1.await.unwrap();
+                held2.await.unwrap();
             }
         });
         rt.shutdown(Duration::from_secs(5));
