@@ -361,9 +361,14 @@ impl File {
     /// otherwise `self` back. The std file's cursor is set to this `File`'s
     /// position (if it can seek).
     ///
+    /// A `File` opened by [`OpenOptions::open`] on Windows uses overlapped
+    /// I/O, which std's `File` cannot use (its reads would abort the
+    /// process): such a `File` is never converted.
+    ///
     /// # Errors
     ///
-    /// `self`, while an op still holds the handle.
+    /// `self`, while an op still holds the handle, or if it is an
+    /// overlapped handle.
     ///
     /// # Examples
     ///
@@ -371,7 +376,7 @@ impl File {
     /// use std::io::Read;
     ///
     /// ebbtide::block_on(async {
-    ///     let file = ebbtide::fs::File::open("Cargo.toml").await?;
+    ///     let file = ebbtide::fs::File::from_std(std::fs::File::open("Cargo.toml")?);
     ///     let mut std_file = file.try_into_std().expect("no op in flight");
     ///     let mut text = String::new();
     ///     std_file.read_to_string(&mut text)?;
@@ -385,7 +390,7 @@ impl File {
     // move the cost to every caller.
     #[allow(clippy::result_large_err)]
     pub fn try_into_std(mut self) -> Result<std::fs::File, File> {
-        if self.busy.is_some() {
+        if self.busy.is_some() || self.handle.overlapped {
             return Err(self);
         }
         let pos = self.position();
@@ -412,8 +417,10 @@ impl File {
     ///
     /// # Errors
     ///
-    /// The error of a write this `File` accepted and never reported, or the
-    /// OS error of duplicating the handle.
+    /// The error of a write this `File` accepted and never reported, the OS
+    /// error of duplicating the handle, or `Unsupported` for an overlapped
+    /// handle (Windows: see [`try_into_std`](File::try_into_std)); the
+    /// file's writes are done in every case.
     ///
     /// # Examples
     ///
@@ -423,7 +430,7 @@ impl File {
     ///
     /// ebbtide::block_on(async {
     ///     let path = std::env::temp_dir().join(format!("ebbtide-doc-into-std-{}", std::process::id()));
-    ///     let mut file = ebbtide::fs::File::create(&path).await?;
+    ///     let mut file = ebbtide::fs::File::from_std(std::fs::File::create(&path)?);
     ///     file.write_all(b"async ").await?;
     ///     // No flush: `into_std` waits for the write.
     ///     let mut std_file = file.into_std().await?;
@@ -435,6 +442,13 @@ impl File {
     /// ```
     pub async fn into_std(mut self) -> io::Result<std::fs::File> {
         self.settle().await?;
+        if self.handle.overlapped {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "ebbtide::fs::File::into_std: this file was opened for overlapped I/O, which \
+                 std's File cannot use; open it with std and wrap it with File::from_std instead",
+            ));
+        }
         match self.try_into_std() {
             Ok(file) => Ok(file),
             Err(this) => {

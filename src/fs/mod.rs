@@ -33,10 +33,12 @@
 //! kernel cursor), and every read and write is positional, so the stream
 //! works the same on every platform:
 //!
-//! 1. At most one op of a `File` is in flight, and the `File` owns it (in
-//!    its `busy` field): the op owns the `File`'s buffer until it
-//!    completes. Every method first waits for that op and applies its
-//!    result, so ops happen in the order they were started.
+//! 1. At most one op of a `File` is in flight, and the `File` owns it, not
+//!    the future of the call that started it; a stream read's or write's
+//!    op owns the `File`'s buffer until it completes (`crate::op`'s rules:
+//!    a cancelled op's buffer is freed only on the backend's
+//!    acknowledgement). Every method first waits for that op and
+//!    applies its result, so ops happen in the order they were started.
 //! 2. A read fills the buffer (at least 64 KiB, at most the
 //!    [`max_buf_size`](File::set_max_buf_size)) at the position and hands
 //!    out bytes from it; the position moves as bytes are handed out.
