@@ -950,3 +950,10 @@ impl fmt::Debug for File {
             .finish()
     }
 }
+
+// A `File` may be shared between tasks (`Arc<File>` for positional I/O)
+// and moved between threads; its op in flight must not take that away.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<File>();
+};
