@@ -54,7 +54,7 @@ fn positional_reads_and_writes_round_trip() {
             assert_eq!(n.unwrap(), 3);
             drop(file);
 
-            let file = File::open(&path).await.unwrap();
+            let mut file = File::open(&path).await.unwrap();
             assert_eq!(file.metadata().await.unwrap().len(), 23);
             // Reads fill spare capacity after the initialized bytes.
             let mut head = Vec::with_capacity(8);
@@ -376,7 +376,7 @@ fn runtime_dropped_with_file_ops_in_flight_settles_them() {
             .max_blocking_threads(2)
             .build()
             .unwrap();
-        let file = rt.block_on(File::open(&path)).unwrap();
+        let file = Arc::new(rt.block_on(File::open(&path)).unwrap());
         for i in 0..2000u64 {
             let file = file.clone();
             let buf = Watched::new(&stats, 512);
