@@ -45,7 +45,33 @@ impl TempDir {
         std::fs::write(&path, contents).unwrap();
         path
     }
+
+    /// A file whose pages are not in the page cache: its reads go to the
+    /// blocking pool, where a test can hold them in flight (a read of cached
+    /// bytes completes at once on the task's thread on Linux; see
+    /// `fs::File::read_at`).
+    fn uncached_file(&self, name: &str, contents: &[u8]) -> PathBuf {
+        let path = self.file(name, contents);
+        evict_from_page_cache(&path);
+        path
+    }
 }
+
+/// Writes the file's dirty pages back and drops its clean ones from the
+/// page cache (`posix_fadvise(DONTNEED)`), so its next reads miss it.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn evict_from_page_cache(path: &std::path::Path) {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::File::open(path).unwrap();
+    file.sync_all().unwrap();
+    // SAFETY: a valid descriptor; the call only advises the kernel.
+    let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    assert_eq!(rc, 0, "posix_fadvise");
+}
+
+/// Elsewhere every file read goes to the blocking pool (or IOCP) anyway.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn evict_from_page_cache(_path: &std::path::Path) {}
 
 impl Drop for TempDir {
     fn drop(&mut self) {
@@ -231,7 +257,7 @@ fn read_dropped_mid_flight_loses_and_repeats_no_byte() {
     watchdog_for(Duration::from_secs(120), || {
         let dir = TempDir::new("dropped-read");
         let data = pattern(4 << 20, 3);
-        let path = dir.file("f", &data);
+        let path = dir.uncached_file("f", &data);
         let (out, dropped_pending) = ebbtide::block_on(async move {
             let mut file = File::open(&path).await.unwrap();
             // Small reads so that many of them start an op; the read-ahead
@@ -241,6 +267,10 @@ fn read_dropped_mid_flight_loses_and_repeats_no_byte() {
             let mut out = Vec::new();
             let mut dropped_pending = 0;
             loop {
+                // Uncached every time: the kernel's read-ahead would
+                // otherwise cache the next pages, whose reads then complete
+                // at once instead of going to the pool.
+                evict_from_page_cache(&path);
                 let mut buf = vec![0; 1 + rng.below(3000) as usize];
                 let polls = rng.below(3);
                 // Poll 0, 1 or 2 times and drop: a read op may be left in
@@ -320,7 +350,7 @@ fn seek_waits_for_a_read_dropped_in_flight() {
     watchdog(|| {
         let dir = TempDir::new("seek-dropped");
         let data: Vec<u8> = (0..200).map(|i| i as u8).collect();
-        let path = dir.file("f", &data);
+        let path = dir.uncached_file("f", &data);
         one_pool_thread().block_on(async move {
             let mut file = File::open(&path).await.unwrap();
             file.seek(SeekFrom::Start(20)).await.unwrap();
@@ -632,7 +662,7 @@ fn dropped_owned_write_lands_before_the_next_operation() {
 fn dropped_owned_read_leaves_the_position() {
     watchdog(|| {
         let dir = TempDir::new("dropped-owned-read");
-        let path = dir.file("f", b"abcdef");
+        let path = dir.uncached_file("f", b"abcdef");
         one_pool_thread().block_on(async move {
             let mut file = File::open(&path).await.unwrap();
             let (release, held) = hold_the_pool();

@@ -337,7 +337,6 @@ impl Builder {
         }
         Ok(Runtime::from_parts(shared, threads))
     }
-
 }
 
 /// Entry point of a worker thread: claims worker `index`, makes the runtime
