@@ -55,9 +55,9 @@ fn main() -> Result<(), BoxError> {
             .map(|id| ebbtide::spawn(client(id, addr)))
             .collect();
         for c in clients {
-            c.await??;
+            c.await.expect("a client task panicked")?;
         }
-        server.await??;
+        server.await.expect("the server task panicked")?;
         Ok::<_, BoxError>(())
     })?;
 
