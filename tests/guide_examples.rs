@@ -39,10 +39,9 @@ fn example_binary(name: &str) -> PathBuf {
     bin
 }
 
-/// Runs the example to its end (killed after 20 s: a hang); returns its
-/// stdout, asserting it exited 0.
-fn run_example(name: &str) -> String {
-    let bin = example_binary(name);
+/// Runs the example's binary `bin` to its end (killed after 20 s: a
+/// hang); returns its stdout, asserting it exited 0.
+fn run_example(name: &str, bin: PathBuf) -> String {
     let mut child = Command::new(&bin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -84,12 +83,15 @@ fn assert_clients_served(name: &str, stdout: &str, per_client: &str) {
 
 #[test]
 fn tls_echo_example_echoes_every_client_over_tls_and_exits_0() {
-    let stdout = watchdog(|| run_example("tls_echo"));
+    // Built (if missing) outside the watchdog: a build is not a hang.
+    let bin = example_binary("tls_echo");
+    let stdout = watchdog(move || run_example("tls_echo", bin));
     assert_clients_served("tls_echo", &stdout, "3 lines echoed");
 }
 
 #[test]
 fn websocket_echo_example_echoes_every_client_message_and_exits_0() {
-    let stdout = watchdog(|| run_example("websocket_echo"));
+    let bin = example_binary("websocket_echo");
+    let stdout = watchdog(move || run_example("websocket_echo", bin));
     assert_clients_served("websocket_echo", &stdout, "2 messages echoed");
 }
