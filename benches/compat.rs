@@ -15,6 +15,9 @@
 //!
 //! Variants:
 //! - `ebbtide`: `ebbtide::net::TcpStream` through the futures-io traits.
+//! - `compat-client`: the same ebbtide server; the client is tokio's
+//!   `TcpStream` inside `Compat` (one tokio-based client crate talking to
+//!   an ebbtide or outside server: only its end pays).
 //! - `compat`: the same ebbtide runtime, both ends tokio's
 //!   `tokio::net::{TcpListener, TcpStream}` and `tokio::io` traits, each
 //!   task wrapped in `Compat::new`. tokio's sockets register with the
@@ -28,7 +31,7 @@
 //! with `--quick`), variants interleaved with the order rotated per rep:
 //! **CPU time per round trip** (this process's user + system time from
 //! `getrusage`, every thread: workers, the compat thread, the idle other
-//! runtime), wall time per round trip, and for `compat` the share of that
+//! runtime), wall time per round trip, and for the compat variants the share of that
 //! CPU spent on the `async-compat/tokio-1` thread (from
 //! `/proc/self/task/<tid>/schedstat`, ns on CPU). CPU time is far steadier
 //! than wall time on a shared machine. Also printed: the threads the
@@ -38,6 +41,7 @@
 mod common;
 
 use std::io;
+use std::net::SocketAddr;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -51,16 +55,23 @@ const SIZES: [usize; 2] = [1, 64];
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Variant {
     Ebbtide,
+    CompatClient,
     Compat,
     Tokio,
 }
 
-const VARIANTS: [Variant; 3] = [Variant::Ebbtide, Variant::Compat, Variant::Tokio];
+const VARIANTS: [Variant; 4] = [
+    Variant::Ebbtide,
+    Variant::CompatClient,
+    Variant::Compat,
+    Variant::Tokio,
+];
 
 impl Variant {
     fn name(self) -> &'static str {
         match self {
             Variant::Ebbtide => "ebbtide",
+            Variant::CompatClient => "compat-client",
             Variant::Compat => "compat",
             Variant::Tokio => "tokio",
         }
@@ -163,9 +174,10 @@ impl Meter {
 // The ping-pong, once per I/O API
 // ---------------------------------------------------------------------------
 
-/// ebbtide's sockets and the futures-io traits; client and server tasks on
-/// the current ebbtide runtime.
-async fn ebbtide_ping_pong(size: usize, rounds: usize) -> io::Result<Sample> {
+/// An ebbtide server (its sockets, the futures-io traits) and a client
+/// task on the current ebbtide runtime: ebbtide's own `TcpStream`, or
+/// (`tokio_client`) tokio's inside `Compat`.
+async fn ebbtide_ping_pong(size: usize, rounds: usize, tokio_client: bool) -> io::Result<Sample> {
     use ebbtide::io::{AsyncReadExt, AsyncWriteExt};
     let listener = ebbtide::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
@@ -178,21 +190,25 @@ async fn ebbtide_ping_pong(size: usize, rounds: usize) -> io::Result<Sample> {
         }
         io::Result::Ok(())
     });
-    let mut c = ebbtide::net::TcpStream::connect(addr).await?;
-    c.set_nodelay(true)?;
-    let msg = vec![7u8; size];
-    let mut back = vec![0u8; size];
-    let mut meter = None;
-    for i in 0..WARM_ROUNDS + rounds {
-        if i == WARM_ROUNDS {
-            meter = Some(Meter::start());
+    let sample = match tokio_client {
+        true => Compat::new(tokio_client_rounds(addr, size, rounds)).await?,
+        false => {
+            let mut c = ebbtide::net::TcpStream::connect(addr).await?;
+            c.set_nodelay(true)?;
+            let msg = vec![7u8; size];
+            let mut back = vec![0u8; size];
+            let mut meter = None;
+            for i in 0..WARM_ROUNDS + rounds {
+                if i == WARM_ROUNDS {
+                    meter = Some(Meter::start());
+                }
+                c.write_all(&msg).await?;
+                c.read_exact(&mut back).await?;
+            }
+            assert_eq!(back, msg, "echo differs from the message sent");
+            meter.expect("rounds > 0").stop()
         }
-        c.write_all(&msg).await?;
-        c.read_exact(&mut back).await?;
-    }
-    let sample = meter.expect("rounds > 0").stop();
-    assert_eq!(back, msg, "echo differs from the message sent");
-    drop(c);
+    };
     server
         .await
         .map_err(|e| io::Error::other(e.to_string()))??;
@@ -219,6 +235,15 @@ where
         }
         Ok(())
     }));
+    let sample = tokio_client_rounds(addr, size, rounds).await?;
+    server.await?;
+    Ok(sample)
+}
+
+/// The client with tokio's `TcpStream`: connects, runs the warm-up and the
+/// measured rounds, closes.
+async fn tokio_client_rounds(addr: SocketAddr, size: usize, rounds: usize) -> io::Result<Sample> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut c = tokio::net::TcpStream::connect(addr).await?;
     c.set_nodelay(true)?;
     let msg = vec![7u8; size];
@@ -231,11 +256,8 @@ where
         c.write_all(&msg).await?;
         c.read_exact(&mut back).await?;
     }
-    let sample = meter.expect("rounds > 0").stop();
     assert_eq!(back, msg, "echo differs from the message sent");
-    drop(c);
-    server.await?;
-    Ok(sample)
+    Ok(meter.expect("rounds > 0").stop())
 }
 
 struct Runtimes {
@@ -248,9 +270,10 @@ impl Runtimes {
     fn run(&self, v: Variant, size: usize, rounds: usize) -> Sample {
         let (tx, rx) = mpsc::channel();
         match v {
-            Variant::Ebbtide => {
+            Variant::Ebbtide | Variant::CompatClient => {
+                let tokio_client = v == Variant::CompatClient;
                 self.ebbtide.spawn(async move {
-                    let _ = tx.send(ebbtide_ping_pong(size, rounds).await);
+                    let _ = tx.send(ebbtide_ping_pong(size, rounds, tokio_client).await);
                 });
             }
             Variant::Compat => {
@@ -342,9 +365,10 @@ fn main() {
     );
     rts.run(Variant::Compat, 1, 1);
     watchdog::idle();
+    // By thread id: a thread started just before may have been renamed since.
     let added: Vec<String> = threads()
         .into_iter()
-        .filter(|t| !before.contains(t))
+        .filter(|(tid, _)| !before.iter().any(|(b, _)| b == tid))
         .map(|(_, name)| name)
         .collect();
 
@@ -359,27 +383,18 @@ fn main() {
         added.len()
     );
     println!(
-        "cells: median CPU µs per round trip (every thread of the process), wall µs per round \
-         trip; compat/ebbtide is the CPU ratio; compat thread: share of compat's CPU spent on \
-         async-compat/tokio-1\n"
+        "per size and variant: median CPU µs per round trip (every thread of the process), its \
+         ratio to ebbtide's, median wall µs per round trip, and the share of the CPU spent on \
+         the async-compat/tokio-1 thread\n"
     );
     println!(
-        "{:<6} | {:>13} {:>13} {:>13} | {:>10} {:>10} {:>10} | {:>14} {:>13} | {:>13}",
-        "size",
-        "ebbtide cpu",
-        "compat cpu",
-        "tokio cpu",
-        "ebb wall",
-        "compat wall",
-        "tokio wall",
-        "compat/ebbtide",
-        "tokio/ebbtide",
-        "compat thread"
+        "{:<6} {:<14} | {:>8} {:>9} | {:>8} | {:>13}",
+        "size", "variant", "cpu µs", "cpu/ebb", "wall µs", "compat thread"
     );
     for size in SIZES {
-        let mut cpu: [Vec<f64>; 3] = Default::default();
-        let mut wall: [Vec<f64>; 3] = Default::default();
-        let mut share = Vec::new();
+        let mut cpu: [Vec<f64>; 4] = Default::default();
+        let mut wall: [Vec<f64>; 4] = Default::default();
+        let mut share: [Vec<f64>; 4] = Default::default();
         for rep in 0..reps {
             for k in 0..VARIANTS.len() {
                 let which = (rep + k) % VARIANTS.len();
@@ -390,29 +405,27 @@ fn main() {
                 watchdog::idle();
                 cpu[which].push(micros(s.cpu, rounds));
                 wall[which].push(micros(s.wall, rounds));
-                if v == Variant::Compat && !s.cpu.is_zero() {
-                    share.push(100.0 * s.compat_thread.as_secs_f64() / s.cpu.as_secs_f64());
+                if matches!(v, Variant::Compat | Variant::CompatClient) && !s.cpu.is_zero() {
+                    share[which].push(100.0 * s.compat_thread.as_secs_f64() / s.cpu.as_secs_f64());
                 }
             }
         }
         let cpu = cpu.map(|mut v| median(&mut v));
         let wall = wall.map(|mut v| median(&mut v));
-        let share = match share.is_empty() {
-            true => "n/a".to_string(),
-            false => format!("{:.0} %", median(&mut share)),
-        };
-        println!(
-            "{:<6} | {:>13.2} {:>13.2} {:>13.2} | {:>10.2} {:>10.2} {:>10.2} | {:>14.2} {:>13.2} | {:>13}",
-            format!("{size} B"),
-            cpu[0],
-            cpu[1],
-            cpu[2],
-            wall[0],
-            wall[1],
-            wall[2],
-            cpu[1] / cpu[0],
-            cpu[2] / cpu[0],
-            share
-        );
+        for (k, v) in VARIANTS.into_iter().enumerate() {
+            let share = match share[k].is_empty() {
+                true => "-".to_string(),
+                false => format!("{:.0} %", median(&mut share[k])),
+            };
+            println!(
+                "{:<6} {:<14} | {:>8.2} {:>9.2} | {:>8.2} | {:>13}",
+                format!("{size} B"),
+                v.name(),
+                cpu[k],
+                cpu[k] / cpu[0],
+                wall[k],
+                share
+            );
+        }
     }
 }
