@@ -4,9 +4,11 @@
 //! Built on `crate::sync` so that the loom model in
 //! `src/runtime/shutdown.rs` runs this code, not a copy of it.
 
+use std::collections::HashMap;
 use std::task::{Context, Poll, Waker};
 
 use super::registry::{self, Registry};
+use super::task::Site;
 use crate::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use crate::sync::{Mutex, MutexGuard, Padded};
 
@@ -36,7 +38,16 @@ pub(crate) struct TaskSet {
     cancelling: AtomicBool,
     /// Woken when `alive` drops to zero (shutdown waits on it).
     idle_waiters: Mutex<Vec<Waker>>,
+    /// Set by shutdown: from then on each cancelled task's spawn site is
+    /// counted in `cancelled_sites` (a lock per cancelled task, never per
+    /// poll, and none before shutdown).
+    recording_sites: AtomicBool,
+    cancelled_sites: Mutex<SiteCounts>,
 }
+
+/// Spawn site → how many tasks, keyed by the location's and the name's
+/// addresses (the entry holds the name, so its address is not reused).
+type SiteCounts = HashMap<(usize, usize), (Site, u64)>;
 
 impl TaskSet {
     pub(crate) fn new(workers: usize) -> TaskSet {
@@ -51,7 +62,42 @@ impl TaskSet {
             registry: Registry::new(workers),
             cancelling: AtomicBool::new(false),
             idle_waiters: Mutex::new(Vec::new()),
+            recording_sites: AtomicBool::new(false),
+            cancelled_sites: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// A task's future was dropped before completing (`task`, step 5).
+    pub(crate) fn count_cancelled(&self, site: &Site) {
+        self.cancelled.fetch_add(1, Ordering::Relaxed);
+        if !self.recording_sites.load(Ordering::Relaxed) {
+            return;
+        }
+        let key = (
+            site.location as *const _ as usize,
+            site.name
+                .as_ref()
+                .map_or(0, |n| std::sync::Arc::as_ptr(n) as usize),
+        );
+        let mut sites = self
+            .cancelled_sites
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        sites.entry(key).or_insert_with(|| (site.clone(), 0)).1 += 1;
+    }
+
+    /// Shutdown: count the spawn sites of the tasks cancelled from now on.
+    pub(crate) fn record_cancelled_sites(&self) {
+        self.recording_sites.store(true, Ordering::Relaxed);
+    }
+
+    /// The spawn sites counted since `record_cancelled_sites`, with counts.
+    pub(crate) fn cancelled_sites(&self) -> Vec<(Site, u64)> {
+        let sites = self
+            .cancelled_sites
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        sites.values().cloned().collect()
     }
 
     pub(crate) fn is_cancelling(&self) -> bool {
