@@ -33,6 +33,13 @@ fn flavours(threshold: Option<Duration>) -> Vec<(&'static str, Runtime, Seen)> {
     vec![("current_thread", ct, ct_seen), ("2 workers", mt, mt_seen)]
 }
 
+/// Shuts `rt` down, joining its workers: a report is made after the poll
+/// it is about, which may be after `block_on` saw the task's output.
+fn settle(rt: &Runtime) {
+    let report = rt.shutdown(Duration::from_secs(5));
+    assert_eq!(report.workers_leaked, 0, "{report}");
+}
+
 const THRESHOLD: Option<Duration> = Some(Duration::from_millis(100));
 const BLOCK: Duration = Duration::from_millis(300);
 
@@ -43,6 +50,7 @@ fn a_blocking_poll_is_reported_with_its_spawn_location() {
             let line = line!() + 1;
             let task = rt.spawn(async { std::thread::sleep(BLOCK) });
             rt.block_on(task).unwrap();
+            settle(&rt);
             let seen = seen.lock().unwrap();
             assert_eq!(seen.len(), 1, "{name}: {seen:?}");
             let report = &seen[0];
@@ -74,8 +82,10 @@ fn a_site_is_reported_once_and_each_stalled_poll_is_counted() {
             let line = line!() + 1;
             let other = rt.spawn(async { std::thread::sleep(Duration::from_millis(100)) });
             rt.block_on(other).unwrap();
+            settle(&rt);
             let seen = seen.lock().unwrap();
-            let reported: Vec<u32> = seen.iter().map(|r| r.location.line()).collect();
+            let mut reported: Vec<u32> = seen.iter().map(|r| r.location.line()).collect();
+            reported.sort(); // two workers may report in either order
             assert_eq!(reported, [lines[0], line], "{name}: one report per site");
             assert_eq!(lines[0], lines[1]);
             assert_eq!(rt.metrics().stalled_polls, 3, "{name}: every stall counted");
@@ -90,6 +100,7 @@ fn a_stall_threshold_of_none_reports_nothing() {
             let task = rt.spawn(async { std::thread::sleep(BLOCK) });
             rt.block_on(task).unwrap();
             rt.block_on(async { std::thread::sleep(BLOCK) });
+            settle(&rt);
             assert!(seen.lock().unwrap().is_empty(), "{name}");
             assert_eq!(rt.metrics().stalled_polls, 0, "{name}");
         }
@@ -104,6 +115,7 @@ fn a_named_task_is_reported_by_its_name() {
             let line = line!() + 1;
             let task = builder.spawn_on(async { std::thread::sleep(BLOCK) }, rt.handle());
             rt.block_on(task.unwrap()).unwrap();
+            settle(&rt);
             let seen = seen.lock().unwrap();
             assert_eq!(seen.len(), 1, "{name}: {seen:?}");
             assert_eq!(seen[0].name.as_deref(), Some("acceptor"), "{name}");
@@ -128,6 +140,7 @@ fn a_local_task_and_a_block_on_future_are_reported_at_their_call_sites() {
                     .unwrap();
             });
             rt.block_on(async { std::thread::sleep(BLOCK) });
+            settle(&rt);
             let seen = seen.lock().unwrap();
             let got: Vec<(u32, bool)> = seen
                 .iter()
@@ -154,6 +167,7 @@ fn time_spent_waiting_for_a_timer_is_no_stall() {
             let task = rt.spawn(ebbtide::time::sleep(BLOCK));
             rt.block_on(task).unwrap();
             rt.block_on(ebbtide::time::sleep(BLOCK));
+            settle(&rt);
             assert!(seen.lock().unwrap().is_empty(), "{name}");
             assert_eq!(rt.metrics().stalled_polls, 0, "{name}");
         }
@@ -178,8 +192,54 @@ fn a_panicking_stall_hook_is_counted_and_its_worker_goes_on() {
             // The same (only) worker still runs tasks.
             let after = rt.spawn(async { 7 });
             assert_eq!(rt.block_on(after).unwrap(), 7);
+            settle(&rt);
             let m = rt.metrics();
             assert_eq!((m.stalled_polls, m.stall_hook_panics), (1, 1), "{m}");
         }
+    });
+}
+
+#[test]
+fn without_a_hook_a_stall_is_one_line_on_stderr() {
+    const CHILD: &str = "EBBTIDE_STALL_TEST_CHILD";
+    let line = line!() + 9;
+    if std::env::var_os(CHILD).is_some() {
+        // The child: two stalls of one site, then exit.
+        let rt = Runtime::builder()
+            .current_thread()
+            .stall_threshold(Some(Duration::from_millis(50)))
+            .build()
+            .unwrap();
+        for _ in 0..2 {
+            let task = ebbtide::task::Builder::new().name("sleeper").spawn_on(
+                async { std::thread::sleep(Duration::from_millis(100)) },
+                rt.handle(),
+            );
+            rt.block_on(task.unwrap()).unwrap();
+        }
+        assert_eq!(rt.metrics().stalled_polls, 2);
+        return;
+    }
+    watchdog(move || {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "without_a_hook_a_stall_is_one_line_on_stderr",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD, "1")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("ebbtide:")).collect();
+        assert_eq!(warnings.len(), 1, "{stderr}");
+        let site = format!("a task spawned at {}:{line}:", file!());
+        assert!(
+            warnings[0].contains(&site) && warnings[0].contains("(sleeper) ran "),
+            "{}",
+            warnings[0]
+        );
     });
 }

@@ -364,3 +364,18 @@ impl<F: Future> Future for Catching<F> {
         Poll::Ready(QuietOutcome(Some(outcome)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Site, TaskMeta};
+    use std::mem::size_of;
+
+    /// The spawn site costs a task's header two words: the location and
+    /// the (thin) name pointer.
+    #[test]
+    fn a_spawn_site_costs_a_task_header_two_words() {
+        let word = size_of::<usize>();
+        assert_eq!(size_of::<Site>(), 2 * word);
+        assert_eq!(size_of::<TaskMeta>(), 2 * word + 2 * word);
+    }
+}

@@ -286,7 +286,8 @@ pub struct ShutdownReport {
 /// let report = rt.shutdown(Duration::ZERO);
 /// let site = &report.cancelled_sites[0];
 /// assert_eq!((site.location.line(), site.count), (line, 1));
-/// assert_eq!(site.to_string(), format!("1 at {}:{line}:1", file!()));
+/// let column = site.location.column();
+/// assert_eq!(site.to_string(), format!("1 at {}:{line}:{column}", file!()));
 /// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
