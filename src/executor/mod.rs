@@ -106,8 +106,10 @@ pub(crate) struct WorkerSlot {
     pub(crate) polls: AtomicU64,
     /// Successful steals by this worker.
     pub(crate) steals: AtomicU64,
-    /// The task it is polling, for shutdown's report of leaked tasks.
-    pub(crate) now_polling: stall::NowPolling,
+    /// The task it is polling, for shutdown's report of leaked tasks:
+    /// written twice per poll, so on a cache line of its own (the fields
+    /// above are read by other workers when they steal or wake this one).
+    pub(crate) now_polling: crate::sync::Padded<stall::NowPolling>,
 }
 
 /// The executor half of a runtime.
@@ -166,7 +168,7 @@ impl Scheduler {
                     owner: Mutex::new(Some((parker, producer))),
                     polls: AtomicU64::new(0),
                     steals: AtomicU64::new(0),
-                    now_polling: stall::NowPolling::new(),
+                    now_polling: crate::sync::Padded(stall::NowPolling::new()),
                 }
             })
             .collect();

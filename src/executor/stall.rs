@@ -162,6 +162,7 @@ impl StallDetector {
         StallDetector::new(None, None)
     }
 
+    #[inline]
     fn is_on(&self) -> bool {
         self.threshold_ns != u64::MAX
     }
@@ -306,15 +307,21 @@ impl NowPolling {
         }
     }
 
-    /// After the poll: the name published by `begin`, unless a reader
-    /// took it.
+    /// After the poll: the location published by `begin`, and its name,
+    /// unless a reader took it.
     #[inline]
-    pub(crate) fn end(&self, named: bool) -> Option<TaskName> {
+    pub(crate) fn end(&self, named: bool) -> (&'static Location<'static>, Option<TaskName>) {
+        // Read back rather than kept across the poll: one load is cheaper
+        // than the register the caller would save and restore around it.
+        let location = self.location.load(Ordering::Relaxed);
+        // SAFETY: `begin` stored a `&'static Location` (never null), and
+        // only this worker thread stores here.
+        let location = unsafe { &*location };
         self.location.store(std::ptr::null_mut(), Ordering::Relaxed);
         if !named {
-            return None;
+            return (location, None);
         }
-        take_name(&self.name)
+        (location, take_name(&self.name))
     }
 
     /// Shutdown, for a worker that did not exit: the site of the task it

@@ -30,7 +30,7 @@ use std::time::Duration;
 use parking::Parker;
 
 use super::park::WakeTarget;
-use super::stall::PollClock;
+use super::stall::{NowPolling, PollClock};
 use super::task::{self, Runnable};
 use super::{
     LocalTasks, Producer, ProducerCell, Scheduler, Waiter, LIFO, LOCAL_QUEUE_CAPACITY, PRODUCER,
@@ -77,6 +77,7 @@ impl MainWake {
 
     /// After a poll of the future: the stall clock's step (or a restart,
     /// for a wait of the runtime's own).
+    #[inline]
     pub(crate) fn polled(&self, clock: &mut PollClock, stall: &super::StallDetector) {
         match self.site {
             Some(site) => clock.polled(stall, site, None, true),
@@ -140,6 +141,8 @@ pub(crate) struct Worker<'a> {
     polls: u64,
     /// When the last poll ended (`stall`).
     clock: PollClock,
+    /// This worker's slot's `NowPolling`.
+    now_polling: &'a NowPolling,
     rng: u32,
 }
 
@@ -183,6 +186,7 @@ impl<'a> Worker<'a> {
             searching: false,
             polls: 0,
             clock: PollClock::start(&sched.stall),
+            now_polling: &slot.now_polling,
             rng: 0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B),
         })
     }
@@ -253,14 +257,11 @@ impl<'a> Worker<'a> {
             }
         }
         self.polls += 1;
-        let sched = self.sched;
-        let now_polling = &sched.workers[self.index].now_polling;
-        let location = runnable.metadata().site().location;
-        let named = now_polling.begin(runnable.metadata().site());
+        let named = self.now_polling.begin(runnable.metadata().site());
         task::run(runnable);
-        let name = now_polling.end(named);
+        let (location, name) = self.now_polling.end(named);
         self.clock
-            .polled(&sched.stall, location, name.as_ref(), false);
+            .polled(&self.sched.stall, location, name.as_ref(), false);
     }
 
     /// Step 2 of the module doc.
