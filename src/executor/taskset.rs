@@ -47,7 +47,38 @@ pub(crate) struct TaskSet {
 
 /// Spawn site → how many tasks, keyed by the location's and the name's
 /// addresses (the entry holds the name, so its address is not reused).
-type SiteCounts = HashMap<(usize, usize), (Site, u64)>;
+#[derive(Default)]
+struct SiteCounts {
+    /// The site counted last, and its index: tasks cancelled one after the
+    /// other mostly come from one site, and then need no hashing.
+    last: Option<((usize, usize), usize)>,
+    sites: Vec<(Site, u64)>,
+    index: HashMap<(usize, usize), usize>,
+}
+
+impl SiteCounts {
+    fn count(&mut self, site: &Site) {
+        let key = (
+            site.location as *const _ as usize,
+            site.name
+                .as_ref()
+                .map_or(0, |n| std::sync::Arc::as_ptr(n) as usize),
+        );
+        let at = match self.last {
+            Some((last, at)) if last == key => at,
+            _ => {
+                let next = self.sites.len();
+                let at = *self.index.entry(key).or_insert(next);
+                if at == next {
+                    self.sites.push((site.clone(), 0));
+                }
+                self.last = Some((key, at));
+                at
+            }
+        };
+        self.sites[at].1 += 1;
+    }
+}
 
 impl TaskSet {
     pub(crate) fn new(workers: usize) -> TaskSet {
@@ -63,7 +94,7 @@ impl TaskSet {
             cancelling: AtomicBool::new(false),
             idle_waiters: Mutex::new(Vec::new()),
             recording_sites: AtomicBool::new(false),
-            cancelled_sites: Mutex::new(HashMap::new()),
+            cancelled_sites: Mutex::new(SiteCounts::default()),
         }
     }
 
@@ -73,17 +104,11 @@ impl TaskSet {
         if !self.recording_sites.load(Ordering::Relaxed) {
             return;
         }
-        let key = (
-            site.location as *const _ as usize,
-            site.name
-                .as_ref()
-                .map_or(0, |n| std::sync::Arc::as_ptr(n) as usize),
-        );
         let mut sites = self
             .cancelled_sites
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        sites.entry(key).or_insert_with(|| (site.clone(), 0)).1 += 1;
+        sites.count(site);
     }
 
     /// Shutdown: count the spawn sites of the tasks cancelled from now on.
@@ -97,7 +122,7 @@ impl TaskSet {
             .cancelled_sites
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        sites.values().cloned().collect()
+        sites.sites.clone()
     }
 
     pub(crate) fn is_cancelling(&self) -> bool {
