@@ -163,9 +163,11 @@ pub(crate) fn coarse_clock() -> u64 {
     // SAFETY: `ts` is a valid, writable timespec; a monotonic clock exists
     // on every supported system, so the call cannot fail.
     unsafe { libc::clock_gettime(CLOCK, &mut ts) };
+    // Wrapping, not saturating: a monotonic clock's seconds since boot stay
+    // far below the 584 years that would overflow, and this runs per poll.
     (ts.tv_sec as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(ts.tv_nsec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts.tv_nsec as u64)
 }
 
 /// How far [`coarse_clock`] may lag real time, in nanoseconds (the kernel
