@@ -10,11 +10,14 @@
 //!    reactor's maintenance tick), it is read again, so that time is never
 //!    charged to a task.
 //! 2. The clock is `sys::coarse_clock`: on Linux the kernel's tick from the
-//!    vDSO page, a few times cheaper than `Instant::now`. No lock, no
-//!    syscall, no shared write per poll; with the detector off (`None`),
-//!    not even the clock read. It lags real time by up to its resolution
-//!    (a tick, 1–10 ms), so a reported duration adds that resolution: it is
-//!    never less than the time the poll really took.
+//!    vDSO page, several times cheaper than `Instant::now`
+//!    (`docs/benchmarks.md`, "Stall detector"). It lags real time by up to
+//!    its resolution (a tick, 1–10 ms), so a reported duration adds that
+//!    resolution: it is never less than the time the poll really took. No
+//!    lock, no syscall and no atomic read-modify-write per poll; with the
+//!    detector off (`None`), not even the clock read. (Besides, a worker
+//!    stores what it polls, for shutdown: `NowPolling`, two plain stores
+//!    to a cache line only that worker writes.)
 //! 3. A poll of at least the threshold counts in `Metrics::stalled_polls`.
 //!    The first one of each spawn site (location and name) is reported: a
 //!    [`StallReport`] passed to the `on_stall` hook, or else one line on
