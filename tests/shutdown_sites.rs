@@ -239,3 +239,55 @@ fn a_report_with_nothing_cancelled_reads_as_before() {
         }
     });
 }
+
+#[test]
+fn every_spawn_function_records_the_line_that_called_it() {
+    watchdog(|| {
+        let rt = Runtime::builder()
+            .worker_threads(1)
+            .max_blocking_threads(1)
+            .build()
+            .unwrap();
+        let handle = rt.handle().clone();
+        // Occupies the one blocking thread, so the jobs below stay queued
+        // (and are cancelled by the shutdown).
+        let (release, blocked) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started) = std::sync::mpsc::channel::<()>();
+        let blocker = rt.spawn_blocking(move || {
+            started_tx.send(()).unwrap();
+            let _ = blocked.recv();
+        });
+        started.recv().unwrap();
+        let mut lines = Vec::new();
+        lines.push(line!() + 1);
+        rt.spawn(pending::<()>());
+        lines.push(line!() + 1);
+        handle.spawn(pending::<()>());
+        lines.push(line!() + 1);
+        handle.try_spawn(pending::<()>()).unwrap();
+        lines.push(line!() + 1);
+        rt.spawn_blocking(|| ());
+        lines.push(line!() + 1);
+        handle.spawn_blocking(|| ());
+        let (inner, inner_blocking) = (line!() + 2, line!() + 3);
+        rt.block_on(async {
+            ebbtide::spawn(pending::<()>());
+            ebbtide::task::spawn_blocking(|| ());
+            ebbtide::task::Builder::new().spawn_blocking(|| ()).unwrap();
+        });
+        lines.extend([inner, inner_blocking, inner_blocking + 1]);
+        let report = rt.shutdown(Duration::from_millis(10));
+        release.send(()).unwrap();
+        drop(blocker);
+        let mut listed: Vec<u32> = sites(&report.cancelled_sites)
+            .into_iter()
+            .map(|(line, _, count)| {
+                assert_eq!(count, 1);
+                line
+            })
+            .collect();
+        listed.sort();
+        lines.sort();
+        assert_eq!(listed, lines, "{report}");
+    });
+}
