@@ -132,14 +132,16 @@ use runtime::context;
 ///     assert_eq!(h.await.unwrap(), "hi");
 /// });
 /// ```
+#[track_caller]
 pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
+    let site = executor::Site::caller(); // the closure below has no caller
     context::with_current(|s| match s {
-        Some(shared) => shared.spawn(future),
-        None => runtime::global().spawn(future),
+        Some(shared) => shared.spawn_at(future, site),
+        None => runtime::global().spawn_at(future, site),
     })
 }
 
@@ -168,13 +170,15 @@ where
 ///     assert_eq!(h.await.unwrap(), 6);
 /// });
 /// ```
+#[track_caller]
 pub fn spawn_local<F>(future: F) -> JoinHandle<F::Output>
 where
     F: Future + 'static,
     F::Output: 'static,
 {
+    let site = executor::Site::caller();
     context::with_local(|local| match local {
-        Some(local) => local.spawn(future),
+        Some(local) => local.spawn(future, site),
         None => panic!(
             "ebbtide::spawn_local called on a thread that runs no runtime: call it inside \
              `block_on` or from a task, or use `ebbtide::spawn` for a Send future"
@@ -193,14 +197,16 @@ where
 ///     assert_eq!(n, 3_628_800);
 /// });
 /// ```
+#[track_caller]
 pub fn spawn_blocking<F, R>(f: F) -> JoinHandle<R>
 where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
+    let site = executor::Site::caller();
     context::with_current(|s| match s {
-        Some(shared) => shared.spawn_blocking(f),
-        None => runtime::global().spawn_blocking(f),
+        Some(shared) => shared.spawn_blocking_at(f, site),
+        None => runtime::global().spawn_blocking_at(f, site),
     })
 }
 
@@ -217,6 +223,7 @@ where
 /// ```
 /// assert_eq!(ebbtide::block_on(async { 1 + 2 }), 3);
 /// ```
+#[track_caller]
 pub fn block_on<F: Future>(future: F) -> F::Output {
     assert!(
         !context::in_runtime_thread(),

@@ -38,7 +38,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-use crate::executor::task::{self, Catching, MetaRef, Runnable, TaskMeta};
+use crate::executor::task::{self, Catching, MetaRef, Runnable, Site, TaskMeta};
 use crate::executor::{JoinHandle, TaskSet};
 use crate::op::{Job, JobQueue};
 
@@ -299,7 +299,7 @@ impl JobQueue for BlockingPool {
     fn push_job(&self, job: Job) {
         let this = self.this.clone();
         let (runnable, task) = async_task::Builder::new()
-            .metadata(TaskMeta::default())
+            .metadata(TaskMeta::new(Site::caller()))
             .spawn(
                 move |_: &TaskMeta| BlockingJob(Some(job)),
                 move |r| match this.upgrade() {
@@ -313,8 +313,13 @@ impl JobQueue for BlockingPool {
 }
 
 impl BlockingPool {
-    /// Step 1: runs `f` on the pool as a task of `tasks`.
-    pub(crate) fn spawn<F, R>(self: &Arc<Self>, tasks: &Arc<TaskSet>, f: F) -> JoinHandle<R>
+    /// Step 1: runs `f` on the pool as a task of `tasks`, spawned at `site`.
+    pub(crate) fn spawn<F, R>(
+        self: &Arc<Self>,
+        tasks: &Arc<TaskSet>,
+        f: F,
+        site: Site,
+    ) -> JoinHandle<R>
     where
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
@@ -328,7 +333,7 @@ impl BlockingPool {
             f()
         };
         let (runnable, task) = async_task::Builder::new()
-            .metadata(TaskMeta::default())
+            .metadata(TaskMeta::new(site))
             .spawn(
                 move |meta: &TaskMeta| {
                     Catching::new(BlockingJob(Some(job)), tasks, MetaRef::new(meta))

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::thread_hooks::{Hook, ThreadHooks};
 use super::{context, Config, Lifecycle, Runtime, Shared};
 use crate::blocking::BlockingPool;
-use crate::executor::{Scheduler, Worker};
+use crate::executor::{Scheduler, StallDetector, StallHook, StallReport, Worker};
 use crate::op::{self, OpContext, OpTable};
 use crate::reactor::Reactor;
 
@@ -40,6 +40,10 @@ pub struct Builder {
     on_thread_start: Option<Hook>,
     on_thread_stop: Option<Hook>,
     start_paused: bool,
+    /// Polls longer than this are reported (`None`: off).
+    stall_threshold: Option<Duration>,
+    /// Where stall reports go (default: one line on stderr).
+    on_stall: Option<StallHook>,
 }
 
 impl Default for Builder {
@@ -64,6 +68,8 @@ impl Builder {
             on_thread_start: None,
             on_thread_stop: None,
             start_paused: false,
+            stall_threshold: Some(Duration::from_millis(100)),
+            on_stall: None,
         }
     }
 
@@ -232,6 +238,73 @@ impl Builder {
         self
     }
 
+    /// A task poll that runs at least this long is a stall (default
+    /// 100 ms; `None` turns detection off): it is counted in
+    /// [`Metrics::stalled_polls`](super::Metrics::stalled_polls) and, the
+    /// first time for each spawn site (location and name), reported to the
+    /// [`on_stall`](Self::on_stall) hook, or else as one line on stderr
+    /// naming the site and the poll's duration. The polls of `block_on`
+    /// futures are timed too; `spawn_blocking` jobs, which are meant to
+    /// block, are not. It costs one read of a coarse clock per poll
+    /// (`src/executor/stall.rs`; `docs/benchmarks.md`, "Stall detector").
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = ebbtide::runtime::Runtime::builder()
+    ///     .current_thread()
+    ///     .stall_threshold(None)
+    ///     .build()?;
+    /// rt.block_on(async { std::thread::sleep(Duration::from_millis(150)) });
+    /// assert_eq!(rt.metrics().stalled_polls, 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn stall_threshold(&mut self, threshold: Option<Duration>) -> &mut Builder {
+        self.stall_threshold = threshold;
+        self
+    }
+
+    /// Sends stall reports (see [`stall_threshold`](Self::stall_threshold))
+    /// to `hook` instead of stderr. It runs on the thread that made the
+    /// poll, right after it, with no lock held; a panic in it is caught and
+    /// counted in
+    /// [`Metrics::stall_hook_panics`](super::Metrics::stall_hook_panics).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    ///
+    /// let reports = Arc::new(AtomicUsize::new(0));
+    /// let count = reports.clone();
+    /// let rt = ebbtide::runtime::Runtime::builder()
+    ///     .worker_threads(1)
+    ///     .stall_threshold(Some(Duration::from_millis(10)))
+    ///     .on_stall(move |report| {
+    ///         assert!(report.duration >= Duration::from_millis(10));
+    ///         count.fetch_add(1, Ordering::SeqCst);
+    ///     })
+    ///     .build()?;
+    /// let task = rt.spawn(async { std::thread::sleep(Duration::from_millis(20)) });
+    /// rt.block_on(task).unwrap();
+    /// // The report follows the poll, perhaps after `block_on` has the
+    /// // output; shutting down joins the worker that makes it.
+    /// rt.shutdown(Duration::from_secs(1));
+    /// assert_eq!(reports.load(Ordering::SeqCst), 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn on_stall<F>(&mut self, hook: F) -> &mut Builder
+    where
+        F: Fn(&StallReport) + Send + Sync + 'static,
+    {
+        self.on_stall = Some(StallHook(Arc::new(hook)));
+        self
+    }
+
     /// Builds the runtime and starts its worker threads.
     ///
     /// # Errors
@@ -276,11 +349,17 @@ impl Builder {
             self.on_thread_stop.clone(),
         ));
         let announce = lifecycle.clone();
-        let scheduler = Arc::new(Scheduler::new(
-            workers,
-            reactor.clone(),
-            Box::new(move || announce.announce_if_begun()),
-        ));
+        let scheduler = Arc::new(
+            Scheduler::new(
+                workers,
+                reactor.clone(),
+                Box::new(move || announce.announce_if_begun()),
+            )
+            .with_stall(StallDetector::new(
+                self.stall_threshold,
+                self.on_stall.clone(),
+            )),
+        );
         let shared = Arc::new_cyclic(|this: &Weak<Shared>| {
             let this = this.clone();
             let hooks = thread_hooks.clone();

@@ -74,6 +74,13 @@ pub struct Metrics {
     /// Completions for a missing or stale op slot (a backend bug; never
     /// written through). Should stay 0.
     pub ops_stale_completions: u64,
+    /// Task (and `block_on`) polls that ran at least the stall threshold
+    /// ([`Builder::stall_threshold`](super::Builder::stall_threshold)),
+    /// each counted; only the first of each spawn site is reported.
+    pub stalled_polls: u64,
+    /// Panics caught from the
+    /// [`on_stall`](super::Builder::on_stall) hook.
+    pub stall_hook_panics: u64,
 }
 
 impl fmt::Display for Metrics {
@@ -83,7 +90,7 @@ impl fmt::Display for Metrics {
             "{} workers ({} idle), {} tasks alive / {} spawned, {} polls, {} steals, \
              queues {} injector + {} local, blocking {} threads ({} idle, {} queued), \
              {} panics ({} in wakers, {} in thread hooks), {} timers, {} io sources, ops {} in flight / {} submitted \
-             ({} cancelled, {} stale)",
+             ({} cancelled, {} stale), {} stalled polls",
             self.workers,
             self.idle_workers,
             self.alive_tasks,
@@ -103,7 +110,8 @@ impl fmt::Display for Metrics {
             self.ops_in_flight,
             self.ops_submitted,
             self.ops_cancelled,
-            self.ops_stale_completions
+            self.ops_stale_completions,
+            self.stalled_polls
         )
     }
 }

@@ -187,6 +187,9 @@ pub(crate) use os::{
     borrow, connect_in_progress, prepare_file_options, prepare_listener, raw, read_file_at,
     read_file_at_cached, set_nonblocking, thread_has_exited, write_file_at, RawSource,
 };
+/// A cheap monotonic clock for the stall detector (nanoseconds), and how
+/// far it may lag real time.
+pub(crate) use os::{coarse_clock, coarse_clock_resolution};
 /// `Poller` and `Events` with `polling`'s API, and `REPORTS_READ_CLOSED`:
 /// whether events say when a stream's read side is closed
 /// (`Event::is_interrupt`, from `EPOLLRDHUP`), so a short stream read may

@@ -145,3 +145,50 @@ pub(crate) fn connect_in_progress(e: &io::Error) -> bool {
 pub(crate) fn prepare_file_options(_opts: &mut std::fs::OpenOptions) -> bool {
     false
 }
+
+/// A monotonic clock for the stall detector, read once per task poll, in
+/// nanoseconds. On Linux the coarse clock (`CLOCK_MONOTONIC_COARSE`): the
+/// kernel's last tick, read from the vDSO page without touching the TSC, a
+/// few times cheaper than `Instant::now`; it lags real time by less than
+/// [`coarse_clock_resolution`]. Elsewhere the plain monotonic clock.
+pub(crate) fn coarse_clock() -> u64 {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    const CLOCK: libc::clockid_t = libc::CLOCK_MONOTONIC_COARSE;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    const CLOCK: libc::clockid_t = libc::CLOCK_MONOTONIC;
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; a monotonic clock exists
+    // on every supported system, so the call cannot fail.
+    unsafe { libc::clock_gettime(CLOCK, &mut ts) };
+    // Wrapping, not saturating: a monotonic clock's seconds since boot stay
+    // far below the 584 years that would overflow, and this runs per poll.
+    (ts.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts.tv_nsec as u64)
+}
+
+/// How far [`coarse_clock`] may lag real time, in nanoseconds (the kernel
+/// tick on Linux, 1–10 ms).
+pub(crate) fn coarse_clock_resolution() -> u64 {
+    #[cfg(all(any(target_os = "linux", target_os = "android"), not(miri)))]
+    {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: as in `coarse_clock`.
+        if unsafe { libc::clock_getres(libc::CLOCK_MONOTONIC_COARSE, &mut ts) } == 0 {
+            return (ts.tv_sec as u64)
+                .saturating_mul(1_000_000_000)
+                .saturating_add(ts.tv_nsec as u64);
+        }
+        10_000_000
+    }
+    #[cfg(not(all(any(target_os = "linux", target_os = "android"), not(miri))))]
+    {
+        1_000
+    }
+}

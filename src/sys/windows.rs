@@ -96,3 +96,17 @@ pub(crate) fn prepare_file_options(opts: &mut std::fs::OpenOptions) -> bool {
     opts.custom_flags(windows_sys::Win32::Storage::FileSystem::FILE_FLAG_OVERLAPPED);
     true
 }
+
+/// A monotonic clock for the stall detector, read once per task poll, in
+/// nanoseconds since the first call (`Instant`, i.e.
+/// `QueryPerformanceCounter`).
+pub(crate) fn coarse_clock() -> u64 {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let epoch = *EPOCH.get_or_init(std::time::Instant::now);
+    u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// How far [`coarse_clock`] may lag real time, in nanoseconds.
+pub(crate) fn coarse_clock_resolution() -> u64 {
+    1_000
+}

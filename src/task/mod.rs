@@ -7,6 +7,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+mod builder;
+pub use builder::Builder;
+
 pub use crate::executor::{yield_now, JoinError, JoinHandle, YieldNow};
 pub use crate::{spawn, spawn_blocking, spawn_local};
 
