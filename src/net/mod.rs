@@ -83,8 +83,6 @@ mod udp;
 #[cfg(unix)]
 #[path = "unix.rs"]
 mod unix_sockets;
-#[cfg(unix)]
-mod unix_split;
 
 /// The halves of a [`TcpStream`] (tokio's `net::tcp` module): owned ones
 /// from [`TcpStream::into_split`], borrowed ones from
@@ -109,7 +107,7 @@ mod unix_split;
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub mod tcp {
-    pub use super::split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, WriteHalf};
+    pub use super::split::tcp::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, WriteHalf};
 }
 
 /// The halves of a [`UnixStream`] (tokio's `net::unix` module): owned ones
@@ -134,7 +132,9 @@ pub mod tcp {
 /// ```
 #[cfg(unix)]
 pub mod unix {
-    pub use super::unix_split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, WriteHalf};
+    pub use super::split::unix::{
+        OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, WriteHalf,
+    };
 }
 
 pub use addr::{lookup_host, ToSocketAddrs};

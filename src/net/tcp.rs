@@ -1090,7 +1090,7 @@ impl TcpStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn into_split(self) -> (super::tcp::OwnedReadHalf, super::tcp::OwnedWriteHalf) {
-        super::split::into_split(self)
+        super::split::tcp::into_split(self)
     }
 
     /// Borrows the stream as a read half and a write half, for use in one
@@ -1122,7 +1122,7 @@ impl TcpStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn split(&mut self) -> (super::tcp::ReadHalf<'_>, super::tcp::WriteHalf<'_>) {
-        super::split::split(self)
+        super::split::tcp::split(self)
     }
 
     /// Sets `TCP_NODELAY` (disables Nagle's algorithm when `true`).

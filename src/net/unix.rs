@@ -632,7 +632,7 @@ impl UnixStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn into_split(self) -> (super::unix::OwnedReadHalf, super::unix::OwnedWriteHalf) {
-        super::unix_split::into_split(self)
+        super::split::unix::into_split(self)
     }
 
     /// Borrows the stream as a read half and a write half, for use in one
@@ -660,7 +660,7 @@ impl UnixStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn split(&mut self) -> (super::unix::ReadHalf<'_>, super::unix::WriteHalf<'_>) {
-        super::unix_split::split(self)
+        super::split::unix::split(self)
     }
 
     /// Waits until the stream may be ready in a direction of `interest`
