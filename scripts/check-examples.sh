@@ -122,14 +122,19 @@ def scan(files):
         header = ''         # code since the last `;`, `{` or `}`
         doc = []            # the doc comment lines before the next item
         cfg_test = False    # a `#[cfg(test)]` before the next item
+        attr = 0            # open brackets of an attribute spanning lines
         for no, raw in enumerate(f.read_text().splitlines(), 1):
             s = raw.strip()
+            if attr > 0:
+                attr += s.count('[') - s.count(']')
+                continue
             if s.startswith('///'):
                 doc.append(s)
                 continue
             if s.startswith('#[') or s.startswith('#!['):
                 if re.match(r'#\[cfg\((.*\b)?test\b', s) and 'not(test)' not in s:
                     cfg_test = True
+                attr = s.count('[') - s.count(']')
                 continue
             code = cleaner.clean(raw)
             m = ITEM.match(code)
