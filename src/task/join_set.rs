@@ -753,7 +753,10 @@ mod tests {
             for _ in 0..n {
                 tx.send(()).await.unwrap();
                 let i = set.join_next().await.unwrap().unwrap();
-                assert!(!std::mem::replace(&mut seen[i], true), "task {i} joined twice");
+                assert!(
+                    !std::mem::replace(&mut seen[i], true),
+                    "task {i} joined twice"
+                );
             }
             assert!(set.join_next().await.is_none());
             set.polls
@@ -821,7 +824,11 @@ mod tests {
             while rx.receiver_count() > 1 {
                 crate::yield_now().await;
             }
-            assert_eq!(set.shared.lock().queue.len(), 0, "a detached task was queued");
+            assert_eq!(
+                set.shared.lock().queue.len(),
+                0,
+                "a detached task was queued"
+            );
             assert_eq!(set.polls, n(100) as u64);
         });
     }
