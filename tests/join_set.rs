@@ -195,23 +195,27 @@ fn shutdown_resolves_after_every_future_is_dropped() {
                 for _ in 0..N {
                     // A slow `Drop` on a worker: an unacknowledged shutdown
                     // would return before these finish.
-                    struct SlowDrop(DropGuard);
+                    struct SlowDrop {
+                        _count: DropGuard,
+                    }
                     impl Drop for SlowDrop {
                         fn drop(&mut self) {
                             std::thread::sleep(Duration::from_millis(2));
                         }
                     }
-                    let slow = SlowDrop(drops.guard());
+                    let slow = SlowDrop {
+                        _count: drops.guard(),
+                    };
                     set.spawn_on(
                         async move {
                             let _slow = slow;
                             std::future::pending::<()>().await
                         },
-                        &rt_handle,
+                        rt_handle,
                     );
                 }
                 // Tasks that already finished are discarded too.
-                set.spawn_on(async {}, &rt_handle);
+                set.spawn_on(async {}, rt_handle);
                 ebbtide::yield_now().await;
                 set.shutdown().await;
                 assert!(set.is_empty(), "{name}");
@@ -313,10 +317,10 @@ fn join_all_returns_every_output_and_resumes_a_panic() {
         // when `join_all` unwinds with the panic.
         let drops = DropCount::default();
         let mut set = JoinSet::new();
-        set.spawn_on(pending_counted(&drops), &rt.handle());
+        set.spawn_on(pending_counted(&drops), rt.handle());
         set.spawn_on(
             async { panic!("deliberate: join_all resumes this") },
-            &rt.handle(),
+            rt.handle(),
         );
         let err = rt.block_on(rt.spawn(set.join_all())).unwrap_err();
         assert!(err.is_panic());
@@ -481,7 +485,7 @@ fn spawn_local_joins_non_send_tasks_on_a_current_thread_runtime() {
                     *rc
                 });
             }
-            let mut seen = vec![false; N];
+            let mut seen = [false; N];
             while let Some(result) = set.join_next().await {
                 seen[result.unwrap()] = true;
             }
@@ -628,7 +632,7 @@ fn a_task_whose_runtime_is_gone_comes_out_cancelled() {
                 .drain_timeout(Duration::ZERO)
                 .build()
                 .unwrap();
-            set.spawn_on(pending_counted(&drops), &rt.handle());
+            set.spawn_on(pending_counted(&drops), rt.handle());
             drop(rt);
         }
         assert_eq!(drops.get(), 1, "the runtime's teardown dropped the future");

@@ -295,7 +295,7 @@ impl<T> JoinSet<T> {
     /// ```
     /// let rt = ebbtide::runtime::Runtime::new()?;
     /// let mut set = ebbtide::task::JoinSet::new();
-    /// set.spawn_on(async { 1 }, &rt.handle());
+    /// set.spawn_on(async { 1 }, rt.handle());
     /// assert_eq!(rt.block_on(set.join_next()).unwrap().unwrap(), 1);
     /// # Ok::<(), std::io::Error>(())
     /// ```
