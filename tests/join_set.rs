@@ -713,3 +713,31 @@ fn debug_shows_the_number_of_tasks() {
         });
     });
 }
+
+#[test]
+fn joining_while_tasks_finish_on_other_workers_loses_no_task() {
+    // Tasks finish on other workers while `join_next` polls their handles
+    // for the first time (step 3): a wake landing during that poll must
+    // queue the entry again, or `join_next` would wait forever.
+    watchdog(|| {
+        let rt = workers(4);
+        rt.block_on(async {
+            for round in 0..300 {
+                let mut set = JoinSet::new();
+                for i in 0..32usize {
+                    set.spawn(async move {
+                        if i % 2 == 0 {
+                            ebbtide::yield_now().await;
+                        }
+                        i
+                    });
+                }
+                let mut sum = 0;
+                while let Some(result) = set.join_next().await {
+                    sum += result.unwrap();
+                }
+                assert_eq!(sum, (0..32).sum::<usize>(), "round {round}");
+            }
+        });
+    });
+}

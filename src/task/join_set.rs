@@ -339,8 +339,8 @@ impl<T> JoinSet<T> {
 
     /// Runs `f` on the blocking pool, as
     /// [`ebbtide::spawn_blocking`](crate::spawn_blocking) does, and adds it
-    /// to the set. A blocking job that has started cannot be cancelled:
-    /// `abort_all` and `shutdown` wait for it (its result is discarded).
+    /// to the set. A blocking job that has started cannot be interrupted:
+    /// [`shutdown`](Self::shutdown) waits until it returns.
     ///
     /// # Examples
     ///
@@ -724,6 +724,24 @@ mod tests {
         Runtime::builder().current_thread().build().unwrap()
     }
 
+    /// Runs `body` on its own thread; panics if it hangs (a lost wake, or a
+    /// join that scans the whole set), re-raises its panic.
+    fn watchdog(body: impl FnOnce() + Send + 'static) {
+        let limit = std::time::Duration::from_secs(if cfg!(miri) { 3_600 } else { 30 });
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            body();
+            let _ = tx.send(());
+        });
+        match rx.recv_timeout(limit) {
+            Ok(()) => thread.join().unwrap(),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                std::panic::resume_unwind(thread.join().unwrap_err())
+            }
+            Err(_) => panic!("watchdog: the test did not finish within {limit:?}"),
+        }
+    }
+
     /// Tasks to spawn: many natively, few under Miri.
     fn n(native: usize) -> usize {
         if cfg!(miri) {
@@ -734,102 +752,114 @@ mod tests {
     }
 
     #[test]
+    fn a_set_of_send_outputs_is_send_and_sync() {
+        fn assert_send_sync<S: Send + Sync>() {}
+        assert_send_sync::<JoinSet<u32>>();
+    }
+
+    #[test]
     fn joining_polls_each_entry_twice_however_large_the_set() {
-        let n = n(100_000);
-        let rt = current_thread();
-        let polls = rt.block_on(async {
-            let (tx, rx) = async_channel::unbounded::<()>();
-            let mut set = JoinSet::new();
-            for i in 0..n {
-                let rx = rx.clone();
-                set.spawn(async move {
-                    rx.recv().await.unwrap();
-                    i
-                });
-            }
-            // One task at a time finishes; each join must not poll the
-            // others (that would be n * n / 2 polls).
-            let mut seen = vec![false; n];
-            for _ in 0..n {
-                tx.send(()).await.unwrap();
-                let i = set.join_next().await.unwrap().unwrap();
-                assert!(
-                    !std::mem::replace(&mut seen[i], true),
-                    "task {i} joined twice"
-                );
-            }
-            assert!(set.join_next().await.is_none());
-            set.polls
+        watchdog(|| {
+            let n = n(100_000);
+            let rt = current_thread();
+            let polls = rt.block_on(async {
+                let (tx, rx) = async_channel::unbounded::<()>();
+                let mut set = JoinSet::new();
+                for i in 0..n {
+                    let rx = rx.clone();
+                    set.spawn(async move {
+                        rx.recv().await.unwrap();
+                        i
+                    });
+                }
+                // One task at a time finishes; each join must not poll the
+                // others (that would be n * n / 2 polls).
+                let mut seen = vec![false; n];
+                for _ in 0..n {
+                    tx.send(()).await.unwrap();
+                    let i = set.join_next().await.unwrap().unwrap();
+                    assert!(
+                        !std::mem::replace(&mut seen[i], true),
+                        "task {i} joined twice"
+                    );
+                }
+                assert!(set.join_next().await.is_none());
+                set.polls
+            });
+            // Once to register its waker (step 1), once after it finished.
+            assert!(polls <= 2 * n as u64, "{polls} polls for {n} tasks");
+            assert!(polls >= n as u64, "{polls} polls for {n} tasks");
         });
-        // Once to register its waker (step 1), once after it finished.
-        assert!(polls <= 2 * n as u64, "{polls} polls for {n} tasks");
-        assert!(polls >= n as u64, "{polls} polls for {n} tasks");
     }
 
     #[test]
     fn a_dropped_set_is_freed_once_its_tasks_let_go_of_their_wakers() {
-        let rt = Runtime::builder().worker_threads(2).build().unwrap();
-        let dropped = Arc::new(AtomicUsize::new(0));
-        let shared = rt.block_on(async {
-            let mut set = JoinSet::new();
-            for _ in 0..n(1_000) {
-                struct Count(Arc<AtomicUsize>);
-                impl Drop for Count {
-                    fn drop(&mut self) {
-                        self.0.fetch_add(1, Ordering::SeqCst);
+        watchdog(|| {
+            let rt = Runtime::builder().worker_threads(2).build().unwrap();
+            let dropped = Arc::new(AtomicUsize::new(0));
+            let shared = rt.block_on(async {
+                let mut set = JoinSet::new();
+                for _ in 0..n(1_000) {
+                    struct Count(Arc<AtomicUsize>);
+                    impl Drop for Count {
+                        fn drop(&mut self) {
+                            self.0.fetch_add(1, Ordering::SeqCst);
+                        }
                     }
+                    let count = Count(dropped.clone());
+                    set.spawn(async move {
+                        let _count = count;
+                        std::future::pending::<()>().await
+                    });
                 }
-                let count = Count(dropped.clone());
-                set.spawn(async move {
-                    let _count = count;
-                    std::future::pending::<()>().await
-                });
-            }
-            // Register every entry's waker with its task, then drop the set
-            // while the executor holds those wakers.
-            assert!(set.try_join_next().is_none());
-            let shared = Arc::downgrade(&set.shared);
-            drop(set);
-            shared
+                // Register every entry's waker with its task, then drop the set
+                // while the executor holds those wakers.
+                assert!(set.try_join_next().is_none());
+                let shared = Arc::downgrade(&set.shared);
+                drop(set);
+                shared
+            });
+            let n = n(1_000);
+            rt.block_on(async {
+                while dropped.load(Ordering::SeqCst) < n {
+                    crate::yield_now().await;
+                }
+            });
+            drop(rt);
+            assert!(
+                shared.upgrade().is_none(),
+                "the ready list outlived the set and its tasks (a reference cycle)"
+            );
         });
-        let n = n(1_000);
-        rt.block_on(async {
-            while dropped.load(Ordering::SeqCst) < n {
-                crate::yield_now().await;
-            }
-        });
-        drop(rt);
-        assert!(
-            shared.upgrade().is_none(),
-            "the ready list outlived the set and its tasks (a reference cycle)"
-        );
     }
 
     #[test]
     fn a_detached_entry_pushes_nothing_when_its_task_finishes() {
-        let rt = current_thread();
-        rt.block_on(async {
-            let (tx, rx) = async_channel::unbounded::<()>();
-            let mut set = JoinSet::new();
-            for _ in 0..n(100) {
-                let rx = rx.clone();
-                set.spawn(async move {
-                    let _ = rx.recv().await;
-                });
-            }
-            assert!(set.try_join_next().is_none()); // wakers registered
-            set.detach_all();
-            assert!(set.is_empty());
-            tx.close();
-            while rx.receiver_count() > 1 {
-                crate::yield_now().await;
-            }
-            assert_eq!(
-                set.shared.lock().queue.len(),
-                0,
-                "a detached task was queued"
-            );
-            assert_eq!(set.polls, n(100) as u64);
+        watchdog(|| {
+            let rt = current_thread();
+            rt.block_on(async {
+                let (tx, rx) = async_channel::unbounded::<()>();
+                let mut set = JoinSet::new();
+                for _ in 0..n(100) {
+                    let rx = rx.clone();
+                    set.spawn(async move {
+                        let _ = rx.recv().await;
+                    });
+                }
+                assert!(set.try_join_next().is_none()); // wakers registered
+                set.detach_all();
+                assert!(set.is_empty());
+                tx.close();
+                while rx.receiver_count() > 1 {
+                    crate::yield_now().await;
+                }
+                assert_eq!(
+                    set.shared.lock().queue.len(),
+                    0,
+                    "a detached task was queued"
+                );
+                assert_eq!(set.polls, n(100) as u64);
+            });
         });
     }
 }
