@@ -285,7 +285,7 @@ impl<T> JoinSet<T> {
         F: Future<Output = T> + Send + 'static,
         T: Send + 'static,
     {
-        self.insert(crate::spawn(future));
+        self.insert(super::spawn(future));
     }
 
     /// Spawns `future` on the runtime of `handle` and adds it to the set.
@@ -334,7 +334,7 @@ impl<T> JoinSet<T> {
         F: Future<Output = T> + 'static,
         T: 'static,
     {
-        self.insert(crate::spawn_local(future));
+        self.insert(super::spawn_local(future));
     }
 
     /// Runs `f` on the blocking pool, as
@@ -357,7 +357,7 @@ impl<T> JoinSet<T> {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        self.insert(crate::spawn_blocking(f));
+        self.insert(super::spawn_blocking(f));
     }
 
     /// Waits for the next task to finish and returns its result, or `None`
