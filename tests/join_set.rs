@@ -741,3 +741,33 @@ fn joining_while_tasks_finish_on_other_workers_loses_no_task() {
         });
     });
 }
+
+#[test]
+fn a_task_spawned_into_a_set_is_reported_at_the_callers_location() {
+    watchdog(|| {
+        let rt = workers(1);
+        let mut set = JoinSet::new();
+        let line = line!() + 1;
+        set.spawn_on(std::future::pending::<()>(), rt.handle());
+        let mut lines_expected = vec![line];
+        {
+            let _current = rt.handle().enter();
+            let line_extend = line!() + 1;
+            set.extend([std::future::pending::<()>()]);
+            lines_expected.push(line_extend);
+        }
+        // Keep the tasks alive past the set so shutdown has to cancel them.
+        set.detach_all();
+        let report = rt.shutdown(Duration::from_millis(50));
+        let mut lines: Vec<u32> = report
+            .cancelled_sites
+            .iter()
+            .map(|s| {
+                assert_eq!(s.location.file(), file!(), "{report}");
+                s.location.line()
+            })
+            .collect();
+        lines.sort_unstable();
+        assert_eq!(lines, lines_expected, "{report}");
+    });
+}
