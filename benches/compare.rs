@@ -852,8 +852,8 @@ fn parse_args() -> Opts {
 struct Row {
     name: String,
     iters: u64,
-    /// Per runtime: (min, median) ns per iteration.
-    stats: [(f64, f64); 3],
+    /// Per runtime: (min, median, max) ns per iteration over the rounds.
+    stats: [(f64, f64, f64); 3],
 }
 
 fn fmt_ns(ns: f64) -> String {
@@ -870,28 +870,30 @@ fn fmt_ns(ns: f64) -> String {
 
 fn header() -> String {
     format!(
-        "| {:<34} | {:>7} | {:>21} | {:>21} | {:>21} | {:>5} | {:>5} |\n|{}|{}|{}|{}|{}|{}|{}|",
+        "| {:<34} | {:>7} | {:>29} | {:>29} | {:>29} | {:>5} | {:>5} |\n|{}|{}|{}|{}|{}|{}|{}|",
         "workload",
         "iters",
-        "ebbtide med (min)",
-        "tokio med (min)",
-        "smol med (min)",
+        "ebbtide med (min–max)",
+        "tokio med (min–max)",
+        "smol med (min–max)",
         "e/t",
         "e/s",
         "-".repeat(36),
         "-".repeat(8) + ":",
-        "-".repeat(22) + ":",
-        "-".repeat(22) + ":",
-        "-".repeat(22) + ":",
+        "-".repeat(30) + ":",
+        "-".repeat(30) + ":",
+        "-".repeat(30) + ":",
         "-".repeat(6) + ":",
         "-".repeat(6) + ":",
     )
 }
 
 fn row_line(r: &Row) -> String {
-    let cell = |(min, med): (f64, f64)| format!("{} ({})", fmt_ns(med), fmt_ns(min));
+    let cell = |(min, med, max): (f64, f64, f64)| {
+        format!("{} ({}–{})", fmt_ns(med), fmt_ns(min), fmt_ns(max))
+    };
     format!(
-        "| {:<34} | {:>7} | {:>21} | {:>21} | {:>21} | {:>5.2} | {:>5.2} |",
+        "| {:<34} | {:>7} | {:>29} | {:>29} | {:>29} | {:>5.2} | {:>5.2} |",
         r.name,
         r.iters,
         cell(r.stats[0]),
@@ -925,7 +927,7 @@ fn main() {
         target.as_millis(),
         sizes
     );
-    println!("cells: median (min) time per iteration; e/t, e/s: ratio of medians (< 1: ebbtide faster)\n");
+    println!("cells: median (min–max over the rounds) time per iteration; e/t, e/s: ratio of medians (< 1: ebbtide faster)\n");
     println!("{}", header());
 
     watchdog::start(HANG_LIMIT);
@@ -979,7 +981,8 @@ fn main() {
             }
             let stats = samples.map(|mut v| {
                 let min = v.iter().copied().fold(f64::INFINITY, f64::min);
-                (min, median(&mut v))
+                let max = v.iter().copied().fold(0.0, f64::max);
+                (min, median(&mut v), max)
             });
             if lateness.iter().any(|l| !l.is_empty()) {
                 let cells: Vec<String> = lateness
@@ -1015,7 +1018,7 @@ fn main() {
     if let Some(path) = opts.json {
         let rows: Vec<_> = rows
             .into_iter()
-            .map(|r| (r.name, r.stats.map(|(_, med)| med)))
+            .map(|r| (r.name, r.stats.map(|(_, med, _)| med)))
             .collect();
         common::write_json(&path, &rows);
     }

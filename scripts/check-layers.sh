@@ -22,7 +22,7 @@ layer_of() { # module name -> layer number
     io | op) echo 2 ;;
     executor | blocking) echo 3 ;;
     runtime) echo 4 ;;
-    net | fs | time | signal | os | process | task | hyper | lib) echo 5 ;;
+    net | fs | time | signal | os | process | task | hyper | lib | macro_support) echo 5 ;;
     *) echo "unknown module '$1'" >&2; echo 99 ;;
   esac
 }

@@ -24,22 +24,60 @@
 //! | --- | --- |
 //! | [`runtime`] | [`Runtime`](runtime::Runtime), [`Builder`](runtime::Builder), [`Handle`](runtime::Handle), metrics, `block_on`, the global runtime, graceful shutdown ([`ShutdownReport`](runtime::ShutdownReport)) |
 //! | `executor` (private) | queues, the worker loop, the wake/sleep protocol, `!Send` tasks, [`JoinHandle`] |
-//! | `reactor` (private) | the poller, readiness of registered handles, the timer store |
+//! | `reactor` (private) | the poller, readiness of registered handles, the timer store, the clock (real or paused) |
 //! | `op` (private) | the owned-buffer op table (a slot owns an operation's buffer and OS state until the backend acknowledges) and its completion backends |
 //! | [`io`] | owned buffers ([`IoBuf`](io::IoBuf), [`BufResult`](io::BufResult)), [`Async`](io::Async), the readiness adapter; `futures-io` traits |
 //! | [`net`] | TCP, UDP and (on Unix) Unix-domain sockets, readiness and owned-buffer APIs |
 //! | [`fs`] | files and directories on the blocking pool, owned buffers |
 //! | [`os`] | platform-only APIs (Windows named pipes) |
 //! | [`process`] | child processes: [`Command`](process::Command), [`Child`](process::Child) and its pipes, on the runtime's reactor |
-//! | [`time`] | [`sleep`](time::sleep), [`timeout`](time::timeout), [`interval`](time::interval) |
+//! | [`time`] | [`sleep`](time::sleep), [`timeout`](time::timeout), [`interval`](time::interval), [`Instant`](time::Instant), the test clock ([`pause`](time::pause), [`advance`](time::advance)) |
 //! | [`task`] | spawning, [`JoinHandle`], [`yield_now`], [`unconstrained`](task::unconstrained) |
 //! | `coop` (private) | the cooperative budget: ready operations per task poll |
 //! | [`signal`] | [`ctrl_c`](signal::ctrl_c), Unix `Signals` streams, shutdown on a signal |
 //! | `hyper` (feature `hyper`) | hyper 1.x on ebbtide: `EbbtideIo`, `EbbtideExecutor`, `EbbtideTimer`, and `serve` (HTTP/1.1 and HTTP/2, graceful shutdown) |
 //! | `blocking` (private) | the pool behind [`spawn_blocking`] |
+//! | `main`, `test` (feature `macros`, on by default) | `#[ebbtide::main]` / `#[ebbtide::test]`: an `async fn` run on a fresh runtime |
 //! | `wake` (private) | calling wakers the runtime does not own, panic-isolated |
 //! | `sync` (private) | the locks and atomics of the protocols loom checks (std's, or loom's under `--cfg ebbtide_loom`) |
 //! | `sys` (private) | the one platform switch: syscalls, pollers, signal handlers |
+//!
+//! ## Testing with the paused clock
+//!
+//! A test of a timeout, a retry back-off or an idle timer need not wait for
+//! it. On a current-thread runtime built with
+//! [`start_paused(true)`](runtime::Builder::start_paused) (or after
+//! [`time::pause`]), the clock stands still: it moves only by
+//! [`time::advance`], or, when no task can run and the next thing due is a
+//! timer, it jumps straight to that timer's deadline. [`time::Instant`],
+//! [`sleep`](time::sleep), [`timeout`](time::timeout) and
+//! [`interval`](time::interval()) all follow it, so the test runs in
+//! microseconds and every run sees the same times. Ready I/O is delivered
+//! before the clock jumps, and a runtime with a read pending and no timer
+//! waits for the read as usual. [`time::resume`] lets the clock run again.
+//!
+//! ```
+//! use std::time::Duration;
+//! use ebbtide::time::{self, Instant};
+//!
+//! let rt = ebbtide::runtime::Runtime::builder()
+//!     .current_thread()
+//!     .start_paused(true)
+//!     .build()?;
+//! rt.block_on(async {
+//!     let start = Instant::now();
+//!     // An hour-long timeout fires at once, exactly an hour later.
+//!     let r = time::timeout(Duration::from_secs(3600), std::future::pending::<()>()).await;
+//!     assert!(r.is_err());
+//!     assert_eq!(start.elapsed(), Duration::from_secs(3600));
+//!     // Or move the clock by hand.
+//!     let mut every = time::interval(Duration::from_secs(60));
+//!     every.tick().await;
+//!     time::advance(Duration::from_secs(60)).await;
+//!     assert_eq!(every.tick().await, start + Duration::from_secs(3660));
+//! });
+//! # Ok::<(), std::io::Error>(())
+//! ```
 //!
 //! ## Rules the code keeps
 //!
@@ -72,6 +110,15 @@ mod wake;
 
 pub use executor::{yield_now, JoinError, JoinHandle, YieldNow};
 
+#[cfg(feature = "macros")]
+pub use ebbtide_macros::{main, test};
+
+/// What the `macros` attributes expand to call; not a public API.
+#[cfg(feature = "macros")]
+#[doc(hidden)]
+#[path = "macro_support.rs"]
+pub mod __private;
+
 use std::future::Future;
 
 use runtime::context;
@@ -88,14 +135,16 @@ use runtime::context;
 ///     assert_eq!(h.await.unwrap(), "hi");
 /// });
 /// ```
+#[track_caller]
 pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
+    let site = executor::Site::caller(); // the closure below has no caller
     context::with_current(|s| match s {
-        Some(shared) => shared.spawn(future),
-        None => runtime::global().spawn(future),
+        Some(shared) => shared.spawn_at(future, site),
+        None => runtime::global().spawn_at(future, site),
     })
 }
 
@@ -124,13 +173,15 @@ where
 ///     assert_eq!(h.await.unwrap(), 6);
 /// });
 /// ```
+#[track_caller]
 pub fn spawn_local<F>(future: F) -> JoinHandle<F::Output>
 where
     F: Future + 'static,
     F::Output: 'static,
 {
+    let site = executor::Site::caller();
     context::with_local(|local| match local {
-        Some(local) => local.spawn(future),
+        Some(local) => local.spawn(future, site),
         None => panic!(
             "ebbtide::spawn_local called on a thread that runs no runtime: call it inside \
              `block_on` or from a task, or use `ebbtide::spawn` for a Send future"
@@ -149,14 +200,16 @@ where
 ///     assert_eq!(n, 3_628_800);
 /// });
 /// ```
+#[track_caller]
 pub fn spawn_blocking<F, R>(f: F) -> JoinHandle<R>
 where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
+    let site = executor::Site::caller();
     context::with_current(|s| match s {
-        Some(shared) => shared.spawn_blocking(f),
-        None => runtime::global().spawn_blocking(f),
+        Some(shared) => shared.spawn_blocking_at(f, site),
+        None => runtime::global().spawn_blocking_at(f, site),
     })
 }
 
@@ -173,6 +226,7 @@ where
 /// ```
 /// assert_eq!(ebbtide::block_on(async { 1 + 2 }), 3);
 /// ```
+#[track_caller]
 pub fn block_on<F: Future>(future: F) -> F::Output {
     assert!(
         !context::in_runtime_thread(),
@@ -189,3 +243,8 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+/// The user guide's examples (`docs/guide.md`), compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/guide.md")]
+struct GuideDoctests;

@@ -8,12 +8,13 @@ mod common;
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{current_thread, drop_flag, watchdog, workers, Flavour};
 use ebbtide::runtime::{Handle, Runtime};
 use ebbtide::time::{
-    interval, interval_at, sleep, sleep_until, timeout, timeout_at, Elapsed, MissedTickBehavior,
+    interval, interval_at, sleep, sleep_until, timeout, timeout_at, Elapsed, Instant,
+    MissedTickBehavior,
 };
 use futures_lite::future::poll_once;
 

@@ -12,7 +12,7 @@ fn overlapped_reads_and_writes_past_4_gib_round_trip() {
     common::watchdog(|| {
         let path = std::env::temp_dir().join(format!("ebbtide-win-fs-{}", std::process::id()));
         ebbtide::block_on(async {
-            let file = File::options()
+            let mut file = File::options()
                 .read(true)
                 .write(true)
                 .create(true)

@@ -4,28 +4,48 @@
 //! 1. `spawn_blocking` wraps the closure in a task (so it gets a
 //!    `JoinHandle` like any other) and queues its
 //!    runnable here.
-//! 2. If a thread is idle and not already notified, one is notified;
-//!    otherwise a new thread is started, up to `max_blocking_threads`; past
-//!    that, the job waits in the queue (FIFO).
-//! 3. A thread idle for `keep_alive` (10 s) exits.
-//! 4. At shutdown, queued jobs that never started are cancelled (their
+//! 2. A thread that finishes a job takes the next queued one, and when
+//!    the queue is empty it first *spins* (at most one thread per two
+//!    cores, for at most `SPIN`, yielding the core between looks) before
+//!    it sleeps: short jobs submitted in a stream (cached file reads, a
+//!    `stat`) are picked up by the spinner with no futex and no context
+//!    switch on either side.
+//! 3. Queuing a job wakes nobody while there are at least as many threads
+//!    *coming* for jobs as queued jobs: spinning, notified, or started and
+//!    not yet looking; each takes one. Otherwise an idle thread not
+//!    already notified is notified, or else a new thread is started, up to
+//!    `max_blocking_threads`; past that, the job waits in the queue (FIFO).
+//!    Counting the threads already on their way is what keeps the pool
+//!    small on a loaded machine, where a notified thread may wait
+//!    milliseconds for a core: without it every job queued meanwhile would
+//!    start one more thread. A spinner that gives up leaves the
+//!    spinning count and looks at the queue once more *under the lock*,
+//!    the lock `push` holds while it reads the count: so either `push` saw
+//!    the spinner (and the job is in the queue when the spinner looks) or
+//!    the spinner had left (and `push` woke or started a thread). No job
+//!    waits in the queue while a thread sleeps.
+//! 4. A thread idle for `keep_alive` (10 s) exits.
+//! 5. At shutdown, queued jobs that never started are cancelled (their
 //!    handles resolve as cancelled); running ones are waited for until the
-//!    deadline, then left running, detached, and counted.
+//!    deadline, then left running, detached, and counted. A thread counts
+//!    until it has dropped what `ThreadStart` returned (the runtime's stop
+//!    hook runs then), so a joined thread has run its stop hook.
 
 use std::any::Any;
 use std::collections::VecDeque;
 use std::future::Future;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-use crate::executor::task::{self, Catching, MetaRef, Runnable, TaskMeta};
+use crate::executor::task::{self, Catching, MetaRef, Runnable, Site, TaskMeta};
 use crate::executor::{JoinHandle, TaskSet};
 use crate::op::{Job, JobQueue};
 
 /// Run first on every new pool thread (the runtime makes itself current
-/// there, so a job may `spawn`); what it returns is dropped when the thread
-/// exits.
+/// there, so a job may `spawn`, and runs its start hook); what it returns is
+/// dropped when the thread leaves its loop (the stop hook), before it stops
+/// counting for `shutdown` (step 5).
 pub(crate) type ThreadStart = Box<dyn Fn() -> Box<dyn Any> + Send + Sync>;
 
 /// The blocking pool of one runtime.
@@ -41,7 +61,20 @@ pub(crate) struct BlockingPool {
     max_threads: usize,
     keep_alive: Duration,
     thread_name: String,
+    /// Threads spinning for a job (step 2); changed only under `state`'s
+    /// lock when a spinner gives up (step 3).
+    spinning: AtomicUsize,
+    /// How many threads may spin at once.
+    max_spinning: usize,
+    /// `state.queue.len()`, written under the lock, read by spinners
+    /// without it.
+    queued: AtomicUsize,
 }
+
+/// How long a pool thread with nothing to do looks for a job before it
+/// sleeps (step 2): longer than the hand-off of a job submitted in a
+/// stream, far shorter than the futex sleep and wake it saves.
+const SPIN: Duration = Duration::from_micros(50);
 
 #[derive(Default)]
 struct State {
@@ -50,6 +83,12 @@ struct State {
     idle: usize,
     /// Idle threads already notified (so a second job starts a thread).
     notified: usize,
+    /// Threads started and not yet at their first look at the queue.
+    starting: usize,
+    /// Threads that left their loop (no longer in `threads`, so a new job
+    /// starts a thread) and are dropping what `on_thread_start` returned;
+    /// `shutdown` waits for them too.
+    exiting: usize,
     shutdown: bool,
 }
 
@@ -69,6 +108,9 @@ impl BlockingPool {
             max_threads,
             keep_alive,
             thread_name,
+            spinning: AtomicUsize::new(0),
+            max_spinning: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            queued: AtomicUsize::new(0),
         })
     }
 
@@ -77,7 +119,7 @@ impl BlockingPool {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Step 2: queues a job and makes sure a thread will take it.
+    /// Step 3: queues a job and makes sure a thread will take it.
     fn push(&self, runnable: Runnable) {
         let mut st = self.lock();
         if st.shutdown {
@@ -86,6 +128,11 @@ impl BlockingPool {
             return;
         }
         st.queue.push_back(runnable);
+        self.queued.store(st.queue.len(), Ordering::Relaxed);
+        let coming = self.spinning.load(Ordering::Relaxed) + st.notified + st.starting;
+        if st.queue.len() <= coming {
+            return; // a thread on its way takes it
+        }
         if st.idle > st.notified {
             st.notified += 1;
             self.work.notify_one();
@@ -95,6 +142,7 @@ impl BlockingPool {
             return; // waits in the queue for a busy thread
         }
         st.threads += 1;
+        st.starting += 1;
         drop(st);
         let this = self.this.clone();
         let spawned = std::thread::Builder::new()
@@ -107,24 +155,41 @@ impl BlockingPool {
         if spawned.is_err() {
             // Out of threads (EAGAIN): the job stays queued for a live
             // thread, or for the next spawn to retry.
-            self.lock().threads -= 1;
+            let mut st = self.lock();
+            st.threads -= 1;
+            st.starting -= 1;
+            drop(st);
             self.exited.notify_all();
         }
     }
 
-    /// The loop of one pool thread (steps 2–3).
+    /// The loop of one pool thread (steps 2–4).
     fn thread_main(&self) {
-        let _ctx = (self.on_thread_start)();
+        let started = (self.on_thread_start)();
         let mut st = self.lock();
+        st.starting -= 1;
+        // Spun since the last job: spin once, then sleep (step 2).
+        let mut spun = false;
         loop {
             if let Some(runnable) = st.queue.pop_front() {
+                self.queued.store(st.queue.len(), Ordering::Relaxed);
                 drop(st);
                 task::run(runnable);
                 st = self.lock();
+                spun = false;
                 continue;
             }
             if st.shutdown {
                 break;
+            }
+            if !spun && self.spinning.load(Ordering::Relaxed) < self.max_spinning {
+                spun = true;
+                self.spinning.fetch_add(1, Ordering::Relaxed);
+                drop(st);
+                self.spin();
+                st = self.lock();
+                self.spinning.fetch_sub(1, Ordering::Relaxed);
+                continue; // looks at the queue under the lock (step 3)
             }
             let (guard, got_job) = self.wait_for_job(st);
             st = guard;
@@ -133,8 +198,30 @@ impl BlockingPool {
             }
         }
         st.threads -= 1;
+        st.exiting += 1;
         drop(st);
+        drop(started); // runs user code (the stop hook): outside the lock
+        self.lock().exiting -= 1;
         self.exited.notify_all();
+    }
+
+    /// Step 2: looks for a queued job for up to `SPIN`, giving the core
+    /// away between looks (on a busy machine the job's submitter may need
+    /// it); returns when one is seen or the time is up.
+    fn spin(&self) {
+        let start = Instant::now();
+        loop {
+            for _ in 0..16 {
+                if self.queued.load(Ordering::Relaxed) > 0 {
+                    return;
+                }
+                std::hint::spin_loop();
+            }
+            if start.elapsed() >= SPIN {
+                return;
+            }
+            std::thread::yield_now();
+        }
     }
 
     /// Waits as an idle thread; `false` when the thread should exit (idle
@@ -161,18 +248,29 @@ impl BlockingPool {
         }
     }
 
-    /// Step 4: cancels queued jobs and waits until `deadline` for running
+    /// Whether a job is queued or running: some thread is neither idle nor
+    /// spinning (both counts change only under the lock held here; a
+    /// thread still starting counts as busy). A paused clock does not
+    /// auto-advance meanwhile (`reactor::clock`): the job may finish and
+    /// wake a task before the next timer would have fired.
+    pub(crate) fn is_busy(&self) -> bool {
+        let st = self.lock();
+        !st.queue.is_empty() || st.threads > st.idle + self.spinning.load(Ordering::Relaxed)
+    }
+
+    /// Step 5: cancels queued jobs and waits until `deadline` for running
     /// ones; returns how many threads were still busy then.
     pub(crate) fn shutdown(&self, deadline: Instant) -> usize {
         let queued: Vec<Runnable> = {
             let mut st = self.lock();
             st.shutdown = true;
+            self.queued.store(0, Ordering::Relaxed);
             st.queue.drain(..).collect()
         };
         self.work.notify_all();
         drop(queued); // cancelled outside the lock
         let mut st = self.lock();
-        while st.threads > 0 {
+        while st.threads + st.exiting > 0 {
             let timeout = deadline.saturating_duration_since(Instant::now());
             if timeout.is_zero() {
                 break;
@@ -183,7 +281,7 @@ impl BlockingPool {
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
-        st.threads
+        st.threads + st.exiting
     }
 
     /// `(threads, idle, queued)`.
@@ -201,7 +299,7 @@ impl JobQueue for BlockingPool {
     fn push_job(&self, job: Job) {
         let this = self.this.clone();
         let (runnable, task) = async_task::Builder::new()
-            .metadata(TaskMeta::default())
+            .metadata(TaskMeta::new(Site::caller()))
             .spawn(
                 move |_: &TaskMeta| BlockingJob(Some(job)),
                 move |r| match this.upgrade() {
@@ -215,8 +313,13 @@ impl JobQueue for BlockingPool {
 }
 
 impl BlockingPool {
-    /// Step 1: runs `f` on the pool as a task of `tasks`.
-    pub(crate) fn spawn<F, R>(self: &Arc<Self>, tasks: &Arc<TaskSet>, f: F) -> JoinHandle<R>
+    /// Step 1: runs `f` on the pool as a task of `tasks`, spawned at `site`.
+    pub(crate) fn spawn<F, R>(
+        self: &Arc<Self>,
+        tasks: &Arc<TaskSet>,
+        f: F,
+        site: Site,
+    ) -> JoinHandle<R>
     where
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
@@ -230,7 +333,7 @@ impl BlockingPool {
             f()
         };
         let (runnable, task) = async_task::Builder::new()
-            .metadata(TaskMeta::default())
+            .metadata(TaskMeta::new(site))
             .spawn(
                 move |meta: &TaskMeta| {
                     Catching::new(BlockingJob(Some(job)), tasks, MetaRef::new(meta))

@@ -199,6 +199,9 @@ impl<T> fmt::Debug for JoinHandle<T> {
 ///     let err = ebbtide::spawn(async { panic!("boom") }).await.unwrap_err();
 ///     assert!(err.is_panic());
 ///     assert_eq!(err.to_string(), "task panicked: boom");
+///     // Send + Sync: `?` makes it a `Box<dyn Error + Send + Sync>`.
+///     let boxed: Box<dyn std::error::Error + Send + Sync> = err.into();
+///     assert_eq!(boxed.to_string(), "task panicked: boom");
 /// });
 /// ```
 pub struct JoinError {
@@ -207,7 +210,14 @@ pub struct JoinError {
 
 enum Repr {
     Cancelled,
-    Panic(Payload),
+    /// The payload behind a mutex and its message read once: `JoinError`
+    /// is `Send + Sync` (so `?` turns it into a `Box<dyn Error + Send +
+    /// Sync>`) although a payload is only `Send`; the payload is reached
+    /// only by value, the message is a copy.
+    Panic {
+        payload: std::sync::Mutex<Payload>,
+        message: Option<String>,
+    },
 }
 
 impl JoinError {
@@ -218,8 +228,15 @@ impl JoinError {
     }
 
     fn panic(payload: Payload) -> JoinError {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned());
         JoinError {
-            repr: Repr::Panic(payload),
+            repr: Repr::Panic {
+                payload: std::sync::Mutex::new(payload),
+                message,
+            },
         }
     }
 
@@ -230,7 +247,7 @@ impl JoinError {
 
     /// The task's future panicked (in `poll` or in its `Drop`).
     pub fn is_panic(&self) -> bool {
-        matches!(self.repr, Repr::Panic(_))
+        matches!(self.repr, Repr::Panic { .. })
     }
 
     /// The panic payload, to re-raise with `std::panic::resume_unwind`.
@@ -246,18 +263,18 @@ impl JoinError {
     /// The panic payload, or `Err(self)` if the task was cancelled.
     pub fn try_into_panic(self) -> Result<Box<dyn std::any::Any + Send + 'static>, JoinError> {
         match self.repr {
-            Repr::Panic(p) => Ok(p),
+            Repr::Panic { payload, .. } => {
+                Ok(payload.into_inner().unwrap_or_else(|e| e.into_inner()))
+            }
             Repr::Cancelled => Err(self),
         }
     }
 
     fn message(&self) -> Option<&str> {
-        let Repr::Panic(p) = &self.repr else {
-            return None;
-        };
-        p.downcast_ref::<&str>()
-            .copied()
-            .or_else(|| p.downcast_ref::<String>().map(String::as_str))
+        match &self.repr {
+            Repr::Panic { message, .. } => message.as_deref(),
+            Repr::Cancelled => None,
+        }
     }
 }
 
@@ -265,8 +282,8 @@ impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (&self.repr, self.message()) {
             (Repr::Cancelled, _) => f.write_str("task was cancelled before it finished"),
-            (Repr::Panic(_), Some(msg)) => write!(f, "task panicked: {msg}"),
-            (Repr::Panic(_), None) => f.write_str("task panicked (non-string payload)"),
+            (Repr::Panic { .. }, Some(msg)) => write!(f, "task panicked: {msg}"),
+            (Repr::Panic { .. }, None) => f.write_str("task panicked (non-string payload)"),
         }
     }
 }
@@ -275,7 +292,9 @@ impl fmt::Debug for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
             Repr::Cancelled => f.write_str("JoinError::Cancelled"),
-            Repr::Panic(_) => write!(f, "JoinError::Panic({:?})", self.message().unwrap_or("..")),
+            Repr::Panic { .. } => {
+                write!(f, "JoinError::Panic({:?})", self.message().unwrap_or(".."))
+            }
         }
     }
 }

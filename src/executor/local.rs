@@ -23,7 +23,7 @@ use concurrent_queue::ConcurrentQueue;
 use slab::Slab;
 
 use super::park::WakeTarget;
-use super::task::{Catching, MetaRef, Runnable, TaskMeta};
+use super::task::{Catching, MetaRef, Runnable, Site, TaskMeta};
 use super::Scheduler;
 use super::{JoinHandle, Waiter};
 
@@ -88,8 +88,8 @@ impl LocalTasks {
         }
     }
 
-    /// Step 1.
-    pub(crate) fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    /// Step 1, for a task spawned at `site`.
+    pub(crate) fn spawn<F>(&self, future: F, site: Site) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
         F::Output: 'static,
@@ -108,7 +108,7 @@ impl LocalTasks {
         };
         let queue = self.queue.clone();
         let (runnable, task) = async_task::Builder::new()
-            .metadata(TaskMeta::default())
+            .metadata(TaskMeta::new(site))
             .spawn_local(
                 move |meta: &TaskMeta| Catching::new(future, tasks, MetaRef::new(meta)),
                 move |r| queue.schedule(r),

@@ -48,6 +48,7 @@ mod local;
 mod park;
 pub(crate) mod registry;
 mod ring;
+mod stall;
 pub(crate) mod task;
 mod taskset;
 mod worker;
@@ -55,6 +56,9 @@ mod worker;
 pub use join::{JoinError, JoinHandle};
 pub(crate) use local::LocalTasks;
 pub(crate) use park::Waiter;
+pub use stall::StallReport;
+pub(crate) use stall::{PollClock, StallDetector, StallHook};
+pub(crate) use task::Site;
 pub(crate) use worker::{MainWake, Worker};
 
 use std::cell::{Cell, RefCell};
@@ -102,6 +106,10 @@ pub(crate) struct WorkerSlot {
     pub(crate) polls: AtomicU64,
     /// Successful steals by this worker.
     pub(crate) steals: AtomicU64,
+    /// The task it is polling, for shutdown's report of leaked tasks:
+    /// written twice per poll, so on a cache line of its own (the fields
+    /// above are read by other workers when they steal or wake this one).
+    pub(crate) now_polling: crate::sync::Padded<stall::NowPolling>,
 }
 
 /// The executor half of a runtime.
@@ -120,6 +128,8 @@ pub(crate) struct Scheduler {
     graveyard: Arc<Graveyard>,
     /// The reactor idle workers park on (one of them drives it).
     pub(crate) reactor: Arc<Reactor>,
+    /// Reports task polls that run too long (`stall`).
+    pub(crate) stall: StallDetector,
     /// Run by workers on every maintenance tick and after every park: the
     /// layer above does there what must not wait for a task (the runtime
     /// announces a shutdown that a signal handler began).
@@ -158,6 +168,7 @@ impl Scheduler {
                     owner: Mutex::new(Some((parker, producer))),
                     polls: AtomicU64::new(0),
                     steals: AtomicU64::new(0),
+                    now_polling: crate::sync::Padded(stall::NowPolling::new()),
                 }
             })
             .collect();
@@ -170,8 +181,21 @@ impl Scheduler {
             tasks: Arc::new(TaskSet::new(count)),
             graveyard: Arc::new(Graveyard::new()),
             reactor,
+            stall: StallDetector::off(),
             on_tick,
         }
+    }
+
+    /// Reports task polls that run too long with `stall` (off by default).
+    pub(crate) fn with_stall(mut self, stall: StallDetector) -> Scheduler {
+        self.stall = stall;
+        self
+    }
+
+    /// Shutdown, after the join: the spawn site of the task worker `index`
+    /// is stuck in, if it never returned from a poll.
+    pub(crate) fn stuck_task(&self, index: usize) -> Option<Site> {
+        self.workers.get(index)?.now_polling.take()
     }
 
     /// The layer above's per-tick work (see `on_tick`).
@@ -444,12 +468,13 @@ impl Graveyard {
 }
 
 impl Scheduler {
-    /// Spawns a `Send` task. `admit` is asked once the task exists: `false`
-    /// (the runtime is draining) cancels it at once, and its handle
-    /// resolves as cancelled.
+    /// Spawns a `Send` task, spawned at `site`. `admit` is asked once the
+    /// task exists: `false` (the runtime is draining) cancels it at once,
+    /// and its handle resolves as cancelled.
     pub(crate) fn spawn<F>(
         self: &Arc<Self>,
         future: F,
+        site: Site,
         admit: impl FnOnce() -> bool,
     ) -> JoinHandle<F::Output>
     where
@@ -464,7 +489,7 @@ impl Scheduler {
             sched.schedule(r, info);
         };
         let (runnable, task) = async_task::Builder::new()
-            .metadata(TaskMeta::registered_lazily())
+            .metadata(TaskMeta::registered_lazily(site))
             .spawn(
                 move |meta: &TaskMeta| Catching::new(future, tasks, MetaRef::new(meta)),
                 async_task::WithInfo(schedule),

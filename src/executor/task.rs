@@ -22,7 +22,17 @@
 //!    task) and removed when it is dropped;
 //! 4. honours `JoinHandle::abort` and shutdown's cancel step: before each
 //!    poll it reads the task's abort flag and the runtime's cancel flag and,
-//!    if either is set, drops the future and completes as aborted.
+//!    if either is set, drops the future and completes as aborted;
+//! 5. tells the task set where a cancelled task was spawned ([`Site`]), so
+//!    that a shutdown report names the spawn sites it cancelled.
+//!
+//! # Where a task was spawned
+//!
+//! Every spawn function is `#[track_caller]`; the caller's
+//! `std::panic::Location` (a `'static` reference: one word) and the task's
+//! name, if it has one (a thin `Arc<String>`: one more word), are kept in
+//! the task's header. Stall reports and shutdown reports read them; the
+//! poll path never does.
 //!
 //! # Why the abort flag is read inside `poll`
 //!
@@ -38,7 +48,7 @@
 
 use std::any::Any;
 use std::future::Future;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -53,6 +63,29 @@ use crate::executor::TaskSet;
 /// A panic payload, as `std::panic::catch_unwind` returns it.
 pub(crate) type Payload = Box<dyn Any + Send + 'static>;
 
+/// A task's name: a thin pointer (one word in the task's header, where an
+/// `Arc<str>` would take two), shared by the tasks a `task::Builder`
+/// spawns.
+pub(crate) type TaskName = Arc<String>;
+
+/// Where a task was spawned, and its name if it has one.
+#[derive(Clone, Debug)]
+pub(crate) struct Site {
+    pub(crate) location: &'static Location<'static>,
+    pub(crate) name: Option<TaskName>,
+}
+
+impl Site {
+    /// The caller of the (`#[track_caller]`) spawn function, unnamed.
+    #[track_caller]
+    pub(crate) fn caller() -> Site {
+        Site {
+            location: Location::caller(),
+            name: None,
+        }
+    }
+}
+
 /// Stored in every task's header (`async_task` metadata).
 #[derive(Debug)]
 pub(crate) struct TaskMeta {
@@ -62,25 +95,31 @@ pub(crate) struct TaskMeta {
     /// a `Send` task until it first parks, `registry::NONE` for tasks that
     /// are never registered (local and blocking ones).
     slot: AtomicUsize,
-}
-
-impl Default for TaskMeta {
-    fn default() -> TaskMeta {
-        TaskMeta {
-            aborted: AtomicBool::new(false),
-            slot: AtomicUsize::new(registry::NONE),
-        }
-    }
+    /// Where it was spawned, for stall and shutdown reports.
+    site: Site,
 }
 
 impl TaskMeta {
+    /// For a local or blocking task: never registered.
+    pub(crate) fn new(site: Site) -> TaskMeta {
+        TaskMeta {
+            aborted: AtomicBool::new(false),
+            slot: AtomicUsize::new(registry::NONE),
+            site,
+        }
+    }
+
     /// For a `Send` task: registered in the runtime's registry when it
     /// first parks.
-    pub(crate) fn registered_lazily() -> TaskMeta {
+    pub(crate) fn registered_lazily(site: Site) -> TaskMeta {
         TaskMeta {
             slot: AtomicUsize::new(registry::LAZY),
-            ..TaskMeta::default()
+            ..TaskMeta::new(site)
         }
+    }
+
+    pub(crate) fn site(&self) -> &Site {
+        &self.site
     }
 
     /// Set once, inside the poll in which the future first returns
@@ -119,8 +158,9 @@ pub(crate) type Runnable = async_task::Runnable<TaskMeta>;
 ///   reference on the allocation.
 pub(crate) struct MetaRef(NonNull<TaskMeta>);
 
-// SAFETY: `TaskMeta` holds only atomics (`Sync`), and by the invariant the
-// pointee outlives the future that holds this pointer, on any thread.
+// SAFETY: `TaskMeta` is `Sync` (atomics, a `'static` location, an
+// `Arc<String>` only read), and by the invariant the pointee outlives the
+// future that holds this pointer, on any thread.
 unsafe impl Send for MetaRef {}
 // SAFETY: as above; only `&TaskMeta` is ever produced.
 unsafe impl Sync for MetaRef {}
@@ -217,7 +257,9 @@ pin_project! {
             if let Stage::Running { .. } = *this.stage {
                 // Dropped before completing: cancelled (abort, shutdown, or
                 // its runnable dropped at teardown).
-                this.tasks.cancelled.fetch_add(1, Ordering::Relaxed);
+                // SAFETY: the task's own future, being dropped: async-task
+                // drops the metadata after it.
+                this.tasks.count_cancelled(unsafe { this.meta.get() }.site());
             }
             finish(this.stage, this.tasks, this.meta);
         }
@@ -270,8 +312,10 @@ impl<F: Future> Future for Catching<F> {
         let mut this = self.project();
         // SAFETY: `self` is the task's future, alive while polled.
         if unsafe { this.meta.get() }.is_aborted() || this.tasks.is_cancelling() {
-            // Step 4 (and shutdown's cancel step).
-            this.tasks.cancelled.fetch_add(1, Ordering::Relaxed);
+            // Steps 4 and 5 (and shutdown's cancel step).
+            // SAFETY: as above.
+            this.tasks
+                .count_cancelled(unsafe { this.meta.get() }.site());
             let outcome = match drop_stage(this.stage, this.tasks, this.meta) {
                 Ok(()) => Outcome::Aborted,
                 Err(payload) => {
@@ -318,5 +362,20 @@ impl<F: Future> Future for Catching<F> {
             }
         };
         Poll::Ready(QuietOutcome(Some(outcome)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Site, TaskMeta};
+    use std::mem::size_of;
+
+    /// The spawn site costs a task's header two words: the location and
+    /// the (thin) name pointer.
+    #[test]
+    fn a_spawn_site_costs_a_task_header_two_words() {
+        let word = size_of::<usize>();
+        assert_eq!(size_of::<Site>(), 2 * word);
+        assert_eq!(size_of::<TaskMeta>(), 2 * word + 2 * word);
     }
 }

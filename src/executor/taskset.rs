@@ -4,9 +4,11 @@
 //! Built on `crate::sync` so that the loom model in
 //! `src/runtime/shutdown.rs` runs this code, not a copy of it.
 
+use std::collections::HashMap;
 use std::task::{Context, Poll, Waker};
 
 use super::registry::{self, Registry};
+use super::task::Site;
 use crate::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use crate::sync::{Mutex, MutexGuard, Padded};
 
@@ -36,6 +38,46 @@ pub(crate) struct TaskSet {
     cancelling: AtomicBool,
     /// Woken when `alive` drops to zero (shutdown waits on it).
     idle_waiters: Mutex<Vec<Waker>>,
+    /// Set by shutdown: from then on each cancelled task's spawn site is
+    /// counted in `cancelled_sites` (a lock per cancelled task, never per
+    /// poll, and none before shutdown).
+    recording_sites: AtomicBool,
+    cancelled_sites: Mutex<SiteCounts>,
+}
+
+/// Spawn site → how many tasks, keyed by the location's and the name's
+/// addresses (the entry holds the name, so its address is not reused).
+#[derive(Default)]
+struct SiteCounts {
+    /// The site counted last, and its index: tasks cancelled one after the
+    /// other mostly come from one site, and then need no hashing.
+    last: Option<((usize, usize), usize)>,
+    sites: Vec<(Site, u64)>,
+    index: HashMap<(usize, usize), usize>,
+}
+
+impl SiteCounts {
+    fn count(&mut self, site: &Site) {
+        let key = (
+            site.location as *const _ as usize,
+            site.name
+                .as_ref()
+                .map_or(0, |n| std::sync::Arc::as_ptr(n) as usize),
+        );
+        let at = match self.last {
+            Some((last, at)) if last == key => at,
+            _ => {
+                let next = self.sites.len();
+                let at = *self.index.entry(key).or_insert(next);
+                if at == next {
+                    self.sites.push((site.clone(), 0));
+                }
+                self.last = Some((key, at));
+                at
+            }
+        };
+        self.sites[at].1 += 1;
+    }
 }
 
 impl TaskSet {
@@ -51,7 +93,36 @@ impl TaskSet {
             registry: Registry::new(workers),
             cancelling: AtomicBool::new(false),
             idle_waiters: Mutex::new(Vec::new()),
+            recording_sites: AtomicBool::new(false),
+            cancelled_sites: Mutex::new(SiteCounts::default()),
         }
+    }
+
+    /// A task's future was dropped before completing (`task`, step 5).
+    pub(crate) fn count_cancelled(&self, site: &Site) {
+        self.cancelled.fetch_add(1, Ordering::Relaxed);
+        if !self.recording_sites.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut sites = self
+            .cancelled_sites
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        sites.count(site);
+    }
+
+    /// Shutdown: count the spawn sites of the tasks cancelled from now on.
+    pub(crate) fn record_cancelled_sites(&self) {
+        self.recording_sites.store(true, Ordering::Relaxed);
+    }
+
+    /// The spawn sites counted since `record_cancelled_sites`, with counts.
+    pub(crate) fn cancelled_sites(&self) -> Vec<(Site, u64)> {
+        let sites = self
+            .cancelled_sites
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        sites.sites.clone()
     }
 
     pub(crate) fn is_cancelling(&self) -> bool {

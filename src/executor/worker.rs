@@ -12,9 +12,14 @@
 //! 4. Still none? Park (protocol in `idle`): register idle, re-check, then
 //!    either drive the reactor (block in `Poller::wait` until the next timer)
 //!    or, if another thread drives it, sleep on the parker.
+//!
+//! Around every poll the worker publishes what it polls (`NowPolling`) and
+//! reads its stall clock after it (`stall`, steps 1–3); a park or a
+//! maintenance tick restarts the clock.
 
 use std::cell::{RefCell, RefMut};
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,6 +30,7 @@ use std::time::Duration;
 use parking::Parker;
 
 use super::park::WakeTarget;
+use super::stall::{NowPolling, PollClock};
 use super::task::{self, Runnable};
 use super::{
     LocalTasks, Producer, ProducerCell, Scheduler, Waiter, LIFO, LOCAL_QUEUE_CAPACITY, PRODUCER,
@@ -45,15 +51,38 @@ pub(crate) struct MainWake {
     woken: AtomicBool,
     waiter: WakeTarget,
     reactor: Arc<Reactor>,
+    /// Where `block_on` was called, for stall reports; `None` for the
+    /// runtime's own waits (shutdown), which are not reported.
+    site: Option<&'static Location<'static>>,
 }
 
 impl MainWake {
     pub(crate) fn new(waiter: Arc<Waiter>, reactor: Arc<Reactor>) -> Arc<MainWake> {
+        MainWake::at(waiter, reactor, None)
+    }
+
+    /// For a `block_on` called at `site`.
+    pub(crate) fn at(
+        waiter: Arc<Waiter>,
+        reactor: Arc<Reactor>,
+        site: Option<&'static Location<'static>>,
+    ) -> Arc<MainWake> {
         Arc::new(MainWake {
             woken: AtomicBool::new(true),
             waiter: WakeTarget::new(waiter),
             reactor,
+            site,
         })
+    }
+
+    /// After a poll of the future: the stall clock's step (or a restart,
+    /// for a wait of the runtime's own).
+    #[inline]
+    pub(crate) fn polled(&self, clock: &mut PollClock, stall: &super::StallDetector) {
+        match self.site {
+            Some(site) => clock.polled(stall, site, None, true),
+            None => clock.restart(stall),
+        }
     }
 
     /// The `block_on` thread now sleeps on `waiter`.
@@ -110,6 +139,10 @@ pub(crate) struct Worker<'a> {
     searching: bool,
     /// Polls not yet added to the shared counter.
     polls: u64,
+    /// When the last poll ended (`stall`).
+    clock: PollClock,
+    /// This worker's slot's `NowPolling`.
+    now_polling: &'a NowPolling,
     rng: u32,
 }
 
@@ -152,6 +185,8 @@ impl<'a> Worker<'a> {
             lifo_runs: 0,
             searching: false,
             polls: 0,
+            clock: PollClock::start(&sched.stall),
+            now_polling: &slot.now_polling,
             rng: 0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B),
         })
     }
@@ -191,7 +226,9 @@ impl<'a> Worker<'a> {
             if let (Some(flag), Some(waker)) = (main_wake, &main_waker) {
                 if flag.take() {
                     let _budget = crate::coop::Scope::task();
-                    if let Poll::Ready(v) = main.as_mut().poll(&mut Context::from_waker(waker)) {
+                    let poll = main.as_mut().poll(&mut Context::from_waker(waker));
+                    flag.polled(&mut self.clock, &self.sched.stall);
+                    if let Poll::Ready(v) = poll {
                         return Some(v);
                     }
                 }
@@ -220,7 +257,11 @@ impl<'a> Worker<'a> {
             }
         }
         self.polls += 1;
+        let named = self.now_polling.begin(runnable.metadata().site());
         task::run(runnable);
+        let (location, name) = self.now_polling.end(named);
+        self.clock
+            .polled(&self.sched.stall, location, name.as_ref(), false);
     }
 
     /// Step 2 of the module doc.
@@ -274,6 +315,7 @@ impl<'a> Worker<'a> {
         self.flush_stats();
         self.reactor().drive(Some(Duration::ZERO), || false, || {});
         self.sched().tick();
+        self.clock.restart(&self.sched.stall);
     }
 
     /// Step 3: steal half of a random other worker's queue.
@@ -359,6 +401,7 @@ impl<'a> Worker<'a> {
                 sched.idle.unpark(self.index)
             }
         };
+        self.clock.restart(&sched.stall);
     }
 
     fn flush_stats(&mut self) {
@@ -440,9 +483,9 @@ mod tests {
         let sched = &scheduler();
         let queue = &sched.workers[0].queue;
         let worker = Worker::claim(sched, 0, None).expect("the slot is free");
-        let first = sched.spawn(async { 1 }, || true);
+        let first = sched.spawn(async { 1 }, crate::executor::Site::caller(), || true);
         assert_eq!(queue.len(), 0, "the first task takes the LIFO slot");
-        let second = sched.spawn(async { 2 }, || true);
+        let second = sched.spawn(async { 2 }, crate::executor::Site::caller(), || true);
         assert_eq!(queue.len(), 1, "the displaced task is in the local queue");
         drop(worker);
         assert_eq!(queue.len(), 2, "the LIFO task is queued on drop");

@@ -1,5 +1,7 @@
 //! Files and the file system, on the blocking pool with owned buffers.
 //!
+//! # Operations
+//!
 //! Every call here runs the blocking syscall on the runtime's blocking pool
 //! as an op (`crate::op`):
 //!
@@ -16,33 +18,82 @@
 //! 4. If the runtime shuts down before the job ran, the op completes with
 //!    an error and the buffer comes back with it.
 //!
-//! Outside a runtime these functions fail with an error that says so.
-//!
-//! A dropped `read_owned`/`write_owned` may still complete after the drop
-//! and move the file cursor, as with tokio's `File`; the positional
-//! `read_at`/`write_at` have no cursor to race on.
 //! On Windows, files are opened for overlapped I/O and their positional
 //! reads and writes go through the op layer's completion backend (IOCP)
 //! instead of the pool; the kernel then holds the buffer and the op is
 //! acknowledged by its completion (`crate::op`, step 4).
+//!
+//! Outside a runtime these functions fail with an error that says so.
+//!
+//! # A `File` as a stream
+//!
+//! [`File`] implements futures-io's `AsyncRead`, `AsyncWrite` and
+//! `AsyncSeek` with one buffer of its own, as tokio's `File` does. The
+//! position is kept by the `File` (a file opened for overlapped I/O has no
+//! kernel cursor), and every read and write is positional, so the stream
+//! works the same on every platform:
+//!
+//! 1. At most one op of a `File` is in flight, and the `File` owns it, not
+//!    the future of the call that started it; a stream read's or write's
+//!    op owns the `File`'s buffer until it completes (`crate::op`'s rules:
+//!    a cancelled op's buffer is freed only on the backend's
+//!    acknowledgement). Every method first waits for that op and
+//!    applies its result, so ops happen in the order they were started.
+//! 2. A read fills the buffer (at least 64 KiB, at most the
+//!    [`max_buf_size`](File::set_max_buf_size)) at the position and hands
+//!    out bytes from it; the position moves as bytes are handed out.
+//! 3. A write copies the bytes into the buffer, starts the op and returns
+//!    `Ready(n)` at once: the bytes are accepted, the position moves past
+//!    them, and `Pending` never takes any. The op's error, if any, is
+//!    returned by the next operation of the `File` (`poll_flush` is the
+//!    one to call); `poll_flush` and `poll_close` wait for the write.
+//!    Flushing does not `fsync` (see [`File::sync_all`]).
+//! 4. A seek waits for the op in flight, then drops the bytes read ahead:
+//!    `SeekFrom::Current` counts from the position of the bytes handed out,
+//!    not from where the read-ahead stopped; `SeekFrom::End` reads the
+//!    length with one more op.
+//!
+//! Cancel safety: dropping a read, write, seek or flush future (or any
+//! owned-buffer call of a `File`) never loses or duplicates a byte and never
+//! leaves the position between two states:
+//!
+//! - a dropped read's op stays in the `File`; the next operation takes its
+//!   result first: its bytes are handed out by the next read, or dropped by
+//!   a seek or write, which count from the bytes handed out (so does
+//!   `position()`, which never counts bytes not handed out);
+//! - a write's bytes were accepted when it returned `Ready`; they are
+//!   written before the next operation starts, even if the caller went on
+//!   to drop its future;
+//! - a dropped [`read_owned`](File::read_owned) leaves the position where
+//!   it was (the bytes it read went with its buffer); a dropped
+//!   [`write_all_owned`](File::write_all_owned) or
+//!   [`set_len`](File::set_len) still completes before the next operation
+//!   starts, and its error is returned by that operation (a failed
+//!   `write_all_owned` moves the position back to where it started);
+//! - dropping the `File` itself with a write (or another call that
+//!   changes the file) in flight hands that op to a task of the current
+//!   runtime, which finishes it; outside a runtime the op is dropped
+//!   (a blocking-pool job still runs; an overlapped write may be
+//!   cancelled); a read in flight is dropped (`crate::op`, step 3).
+//!
+//! The positional calls ([`File::read_at`], [`File::write_at`],
+//! [`File::write_all_at`]) neither use nor wait for the stream: they may
+//! run at the same time as its op.
 
-use std::ffi::OsString;
-use std::fmt;
+mod dir;
+mod file;
+mod stream;
+
 use std::io;
-use std::path::{Path, PathBuf};
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::path::Path;
 
-use futures_lite::Stream;
-
-use crate::io::{BufResult, IoBuf, IoBufMut};
-use crate::op::{self, job_not_run, OpContext};
+use crate::io::{BufResult, IoBuf};
+use crate::op::{job_not_run, OpContext};
 use crate::runtime::context;
 use crate::sys;
 
-/// How many directory entries one blocking job reads.
-const DIR_BATCH: usize = 64;
+pub use dir::{read_dir, DirEntry, ReadDir};
+pub use file::File;
 
 /// The current runtime's op context, or the error that says none is.
 fn current() -> io::Result<OpContext> {
@@ -82,344 +133,183 @@ where
     .await
 }
 
-/// Reads at `pos` into `buf`'s spare capacity; grows its length by the
-/// count. Runs on a pool thread.
-fn read_into<B: IoBufMut>(file: &std::fs::File, buf: &mut B, pos: u64) -> io::Result<usize> {
-    let spare = buf.spare_zeroed();
-    if spare.is_empty() {
-        return Ok(0);
-    }
-    let n = sys::read_file_at(file, spare, pos)?;
-    // SAFETY: the OS wrote `n` bytes (at most `spare.len()`) into the spare
-    // capacity, which `spare_zeroed` had initialized anyway.
-    unsafe { buf.advance_init(n) };
-    Ok(n)
-}
-
-/// An open file. Cheap to share: each op holds its own reference to the
-/// handle until the op is over.
+/// Options for opening a file, as `std::fs::OpenOptions`.
 ///
 /// # Examples
 ///
 /// ```
-/// use ebbtide::fs::File;
-/// use ebbtide::io::BufResult;
+/// use ebbtide::fs::OpenOptions;
 ///
 /// ebbtide::block_on(async {
-///     let path = std::env::temp_dir().join(format!("ebbtide-doc-{}", std::process::id()));
-///     let file = File::options()
-///         .read(true)
-///         .write(true)
-///         .create(true)
-///         .truncate(true)
-///         .open(&path)
-///         .await?;
-///     let BufResult(res, _) = file.write_at(b"hello world".to_vec(), 0).await;
-///     res?;
-///     let BufResult(n, buf) = file.read_at(Vec::with_capacity(5), 6).await;
-///     assert_eq!(n?, 5);
-///     assert_eq!(buf, b"world");
-///     ebbtide::fs::remove_file(&path).await?;
-///     Ok::<(), std::io::Error>(())
+///     let path = std::env::temp_dir().join(format!("ebbtide-doc-options-{}", std::process::id()));
+///     let file = OpenOptions::new().write(true).create_new(true).open(&path).await?;
+///     drop(file);
+///     // A second `create_new` fails: the file exists.
+///     let again = OpenOptions::new().write(true).create_new(true).open(&path).await;
+///     assert_eq!(again.unwrap_err().kind(), std::io::ErrorKind::AlreadyExists);
+///     ebbtide::fs::remove_file(&path).await
 /// })?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
-#[derive(Clone)]
-pub struct File {
-    inner: Arc<std::fs::File>,
-    /// The position `read_owned`/`write_owned` use and advance.
-    pos: u64,
-    /// Opened for the completion backend (overlapped I/O on Windows): reads
-    /// and writes go to the kernel as ops instead of the blocking pool.
-    overlapped: bool,
-}
-
-impl File {
-    /// Opens a file for reading.
-    ///
-    /// # Errors
-    ///
-    /// The OS error of `open`, or the "outside a runtime" error.
-    pub async fn open(path: impl AsRef<Path>) -> io::Result<File> {
-        OpenOptions::new().read(true).open(path).await
-    }
-
-    /// Creates (or truncates) a file for writing.
-    ///
-    /// # Errors
-    ///
-    /// As for [`open`](File::open).
-    pub async fn create(path: impl AsRef<Path>) -> io::Result<File> {
-        OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(path)
-            .await
-    }
-
-    /// Options to open a file with.
-    pub fn options() -> OpenOptions {
-        OpenOptions::new()
-    }
-
-    /// Wraps an open std file.
-    pub fn from_std(file: std::fs::File) -> File {
-        File {
-            inner: Arc::new(file),
-            pos: 0,
-            overlapped: false,
-        }
-    }
-
-    /// The std file, if no op still holds it (after every op future
-    /// finished or its job returned); otherwise `self` back.
-    ///
-    /// # Errors
-    ///
-    /// `self`, while an op (or a clone of this `File`) still holds the handle.
-    pub fn try_into_std(self) -> Result<std::fs::File, File> {
-        let pos = self.pos;
-        let overlapped = self.overlapped;
-        Arc::try_unwrap(self.inner).map_err(|inner| File {
-            inner,
-            pos,
-            overlapped,
-        })
-    }
-
-    /// Reads up to the buffer's spare capacity at `pos` (the file cursor is
-    /// not used); the buffer's length grows by the count, `Ok(0)` at EOF or
-    /// when the buffer has no spare capacity.
-    ///
-    /// # Errors
-    ///
-    /// The OS error, with the buffer.
-    pub async fn read_at<B: IoBufMut>(&self, buf: B, pos: u64) -> BufResult<usize, B> {
-        let buf = if self.overlapped && buf.buf_len() < buf.buf_capacity() {
-            let ops = match current() {
-                Ok(s) => s,
-                Err(e) => return BufResult(Err(e), buf),
-            };
-            match op::read_file_at(&ops, &self.inner, buf, pos) {
-                Ok(op) => return op.await,
-                Err(buf) => buf,
-            }
-        } else {
-            buf
-        };
-        let file = self.inner.clone();
-        run_buf(buf, move |buf| read_into(&file, buf, pos)).await
-    }
-
-    /// Writes the buffer's initialized bytes at `pos` (the file cursor is not
-    /// used); returns how many were written, which may be fewer.
-    ///
-    /// # Errors
-    ///
-    /// The OS error, with the buffer.
-    pub async fn write_at<B: IoBuf>(&self, buf: B, pos: u64) -> BufResult<usize, B> {
-        let buf = if self.overlapped {
-            let ops = match current() {
-                Ok(s) => s,
-                Err(e) => return BufResult(Err(e), buf),
-            };
-            match op::write_file_at(&ops, &self.inner, buf, pos) {
-                Ok(op) => return op.await,
-                Err(buf) => buf,
-            }
-        } else {
-            buf
-        };
-        let file = self.inner.clone();
-        run_buf(buf, move |buf| {
-            sys::write_file_at(&file, buf.as_init(), pos)
-        })
-        .await
-    }
-
-    /// Writes all the buffer's initialized bytes at `pos`, in one job.
-    ///
-    /// # Errors
-    ///
-    /// The first OS error (some bytes may have been written), with the buffer.
-    pub async fn write_all_at<B: IoBuf>(&self, buf: B, pos: u64) -> BufResult<(), B> {
-        if self.overlapped {
-            // One overlapped write per chunk the kernel takes.
-            let total = buf.buf_len();
-            let mut done = 0;
-            let mut slice = buf.slice(..total);
-            while done < total {
-                let BufResult(res, s) = self.write_at(slice, pos + done as u64).await;
-                let buf = s.into_inner();
-                match res {
-                    Ok(0) => return BufResult(Err(io::ErrorKind::WriteZero.into()), buf),
-                    Ok(n) => done += n,
-                    Err(e) => return BufResult(Err(e), buf),
-                }
-                slice = buf.slice(done..total);
-            }
-            return BufResult(Ok(()), slice.into_inner());
-        }
-        let file = self.inner.clone();
-        run_buf(buf, move |buf| write_all_at(&file, buf.as_init(), pos)).await
-    }
-
-    /// Reads at this `File`'s position and advances it by the count.
-    ///
-    /// # Errors
-    ///
-    /// As for [`read_at`](File::read_at).
-    pub async fn read_owned<B: IoBufMut>(&mut self, buf: B) -> BufResult<usize, B> {
-        let res = self.read_at(buf, self.pos).await;
-        if let Ok(n) = res.0 {
-            self.pos += n as u64;
-        }
-        res
-    }
-
-    /// Writes all the initialized bytes at this `File`'s position and
-    /// advances it.
-    ///
-    /// # Errors
-    ///
-    /// As for [`write_all_at`](File::write_all_at); the position does not
-    /// move on error.
-    pub async fn write_all_owned<B: IoBuf>(&mut self, buf: B) -> BufResult<(), B> {
-        let len = buf.buf_len() as u64;
-        let res = self.write_all_at(buf, self.pos).await;
-        if res.0.is_ok() {
-            self.pos += len;
-        }
-        res
-    }
-
-    /// The position `read_owned`/`write_all_owned` use.
-    pub fn position(&self) -> u64 {
-        self.pos
-    }
-
-    /// Moves the position `read_owned`/`write_all_owned` use.
-    pub fn set_position(&mut self, pos: u64) {
-        self.pos = pos;
-    }
-
-    /// Flushes data and metadata to the device (`fsync`).
-    ///
-    /// # Errors
-    ///
-    /// The OS error.
-    pub async fn sync_all(&self) -> io::Result<()> {
-        let file = self.inner.clone();
-        run(move || file.sync_all()).await
-    }
-
-    /// Flushes data to the device (`fdatasync`).
-    ///
-    /// # Errors
-    ///
-    /// The OS error.
-    pub async fn sync_data(&self) -> io::Result<()> {
-        let file = self.inner.clone();
-        run(move || file.sync_data()).await
-    }
-
-    /// Truncates or extends the file to `len` bytes.
-    ///
-    /// # Errors
-    ///
-    /// The OS error.
-    pub async fn set_len(&self, len: u64) -> io::Result<()> {
-        let file = self.inner.clone();
-        run(move || file.set_len(len)).await
-    }
-
-    /// The file's metadata.
-    ///
-    /// # Errors
-    ///
-    /// The OS error.
-    pub async fn metadata(&self) -> io::Result<std::fs::Metadata> {
-        let file = self.inner.clone();
-        run(move || file.metadata()).await
-    }
-}
-
-impl fmt::Debug for File {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("File")
-            .field("inner", &self.inner)
-            .field("pos", &self.pos)
-            .finish()
-    }
-}
-
-fn write_all_at(file: &std::fs::File, mut bytes: &[u8], mut pos: u64) -> io::Result<()> {
-    while !bytes.is_empty() {
-        match sys::write_file_at(file, bytes, pos) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => {
-                bytes = &bytes[n..];
-                pos += n as u64;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
-/// Options for opening a file, as `std::fs::OpenOptions`.
 #[derive(Clone, Debug)]
 pub struct OpenOptions(std::fs::OpenOptions);
 
 impl OpenOptions {
     /// No access; set some with the methods below.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut opts = ebbtide::fs::OpenOptions::new();
+    /// opts.read(true);
+    /// ```
     pub fn new() -> OpenOptions {
         OpenOptions(std::fs::OpenOptions::new())
     }
+
     /// Read access.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// ebbtide::block_on(async {
+    ///     let file = ebbtide::fs::OpenOptions::new().read(true).open("Cargo.toml").await?;
+    ///     # drop(file);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn read(&mut self, yes: bool) -> &mut OpenOptions {
         self.0.read(yes);
         self
     }
+
     /// Write access.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// ebbtide::block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("ebbtide-doc-write-{}", std::process::id()));
+    ///     let file = ebbtide::fs::OpenOptions::new().write(true).create(true).open(&path).await?;
+    ///     file.write_all_at(b"hi".to_vec(), 0).await.0?;
+    ///     assert_eq!(std::fs::read(&path)?, b"hi");
+    ///     ebbtide::fs::remove_file(&path).await
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn write(&mut self, yes: bool) -> &mut OpenOptions {
         self.0.write(yes);
         self
     }
-    /// Append mode.
+
+    /// Append mode. Every write of a [`File`] is positional, so the OS's
+    /// rule for positional writes to an append-mode file applies: Linux puts
+    /// them at the end of the file, some other systems at the position.
+    /// The `File`'s position does not follow the end of the file.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use futures_lite::AsyncWriteExt;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("ebbtide-doc-append-{}", std::process::id()));
+    ///     std::fs::write(&path, b"log: ")?;
+    ///     let mut file = ebbtide::fs::OpenOptions::new().append(true).open(&path).await?;
+    ///     file.write_all(b"one line").await?;
+    ///     file.close().await?;
+    ///     assert!(std::fs::read(&path)?.ends_with(b"one line"));
+    ///     ebbtide::fs::remove_file(&path).await
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn append(&mut self, yes: bool) -> &mut OpenOptions {
         self.0.append(yes);
         self
     }
+
     /// Truncate on open.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// ebbtide::block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("ebbtide-doc-trunc-{}", std::process::id()));
+    ///     std::fs::write(&path, b"old contents")?;
+    ///     let file = ebbtide::fs::OpenOptions::new().write(true).truncate(true).open(&path).await?;
+    ///     assert_eq!(std::fs::metadata(&path)?.len(), 0);
+    ///     # drop(file);
+    ///     ebbtide::fs::remove_file(&path).await
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn truncate(&mut self, yes: bool) -> &mut OpenOptions {
         self.0.truncate(yes);
         self
     }
+
     /// Create if missing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// ebbtide::block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("ebbtide-doc-create-{}", std::process::id()));
+    ///     let file = ebbtide::fs::OpenOptions::new().write(true).create(true).open(&path).await?;
+    ///     assert!(path.exists());
+    ///     # drop(file);
+    ///     ebbtide::fs::remove_file(&path).await
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn create(&mut self, yes: bool) -> &mut OpenOptions {
         self.0.create(yes);
         self
     }
+
     /// Create, failing if it exists.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// ebbtide::block_on(async {
+    ///     let err = ebbtide::fs::OpenOptions::new()
+    ///         .write(true)
+    ///         .create_new(true)
+    ///         .open("Cargo.toml")
+    ///         .await
+    ///         .unwrap_err();
+    ///     assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+    /// });
+    /// ```
     pub fn create_new(&mut self, yes: bool) -> &mut OpenOptions {
         self.0.create_new(yes);
         self
     }
+
     /// Opens `path` with these options.
     ///
     /// # Errors
     ///
     /// The OS error of `open`, or the "outside a runtime" error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// ebbtide::block_on(async {
+    ///     let mut file = ebbtide::fs::OpenOptions::new().read(true).open("Cargo.toml").await?;
+    ///     assert!(file.metadata().await?.len() > 0);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn open(&self, path: impl AsRef<Path>) -> io::Result<File> {
         let mut opts = self.0.clone();
         let overlapped = sys::prepare_file_options(&mut opts);
         let path = path.as_ref().to_owned();
-        let mut file = run(move || opts.open(path)).await.map(File::from_std)?;
-        file.overlapped = overlapped;
-        Ok(file)
+        let file = run(move || opts.open(path)).await?;
+        Ok(File::from_parts(file, overlapped))
     }
 }
 
@@ -434,6 +324,17 @@ impl Default for OpenOptions {
 /// # Errors
 ///
 /// The OS error of `open` or `read`.
+///
+/// # Examples
+///
+/// ```
+/// ebbtide::block_on(async {
+///     let manifest = ebbtide::fs::read("Cargo.toml").await?;
+///     assert!(manifest.starts_with(b"[package]"));
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub async fn read(path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
     let path = path.as_ref().to_owned();
     run(move || std::fs::read(path)).await
@@ -444,6 +345,17 @@ pub async fn read(path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
 /// # Errors
 ///
 /// The OS error, or `InvalidData` if it is not UTF-8.
+///
+/// # Examples
+///
+/// ```
+/// ebbtide::block_on(async {
+///     let manifest = ebbtide::fs::read_to_string("Cargo.toml").await?;
+///     assert!(manifest.contains("name = \"ebbtide\""));
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub async fn read_to_string(path: impl AsRef<Path>) -> io::Result<String> {
     let path = path.as_ref().to_owned();
     run(move || std::fs::read_to_string(path)).await
@@ -456,6 +368,18 @@ pub async fn read_to_string(path: impl AsRef<Path>) -> io::Result<String> {
 /// # Errors
 ///
 /// The OS error of `open` or `write`.
+///
+/// # Examples
+///
+/// ```
+/// ebbtide::block_on(async {
+///     let path = std::env::temp_dir().join(format!("ebbtide-doc-fswrite-{}", std::process::id()));
+///     ebbtide::fs::write(&path, "contents").await?;
+///     assert_eq!(ebbtide::fs::read(&path).await?, b"contents");
+///     ebbtide::fs::remove_file(&path).await
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub async fn write<B: IoBuf>(path: impl AsRef<Path>, contents: B) -> io::Result<()> {
     let path = path.as_ref().to_owned();
     run_buf(contents, move |c| std::fs::write(path, c.as_init()))
@@ -468,6 +392,17 @@ pub async fn write<B: IoBuf>(path: impl AsRef<Path>, contents: B) -> io::Result<
 /// # Errors
 ///
 /// The OS error of `stat`.
+///
+/// # Examples
+///
+/// ```
+/// ebbtide::block_on(async {
+///     let meta = ebbtide::fs::metadata("src").await?;
+///     assert!(meta.is_dir());
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub async fn metadata(path: impl AsRef<Path>) -> io::Result<std::fs::Metadata> {
     let path = path.as_ref().to_owned();
     run(move || std::fs::metadata(path)).await
@@ -478,6 +413,19 @@ pub async fn metadata(path: impl AsRef<Path>) -> io::Result<std::fs::Metadata> {
 /// # Errors
 ///
 /// The OS error of `unlink`.
+///
+/// # Examples
+///
+/// ```
+/// ebbtide::block_on(async {
+///     let path = std::env::temp_dir().join(format!("ebbtide-doc-rm-{}", std::process::id()));
+///     std::fs::write(&path, b"x")?;
+///     ebbtide::fs::remove_file(&path).await?;
+///     assert!(!path.exists());
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub async fn remove_file(path: impl AsRef<Path>) -> io::Result<()> {
     let path = path.as_ref().to_owned();
     run(move || std::fs::remove_file(path)).await
@@ -488,6 +436,18 @@ pub async fn remove_file(path: impl AsRef<Path>) -> io::Result<()> {
 /// # Errors
 ///
 /// The OS error of `mkdir`.
+///
+/// # Examples
+///
+/// ```
+/// ebbtide::block_on(async {
+///     let dir = std::env::temp_dir().join(format!("ebbtide-doc-mkdir-{}", std::process::id()));
+///     ebbtide::fs::create_dir(&dir).await?;
+///     assert!(dir.is_dir());
+///     ebbtide::fs::remove_dir(&dir).await
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub async fn create_dir(path: impl AsRef<Path>) -> io::Result<()> {
     let path = path.as_ref().to_owned();
     run(move || std::fs::create_dir(path)).await
@@ -498,6 +458,18 @@ pub async fn create_dir(path: impl AsRef<Path>) -> io::Result<()> {
 /// # Errors
 ///
 /// The OS error of `mkdir`.
+///
+/// # Examples
+///
+/// ```
+/// ebbtide::block_on(async {
+///     let root = std::env::temp_dir().join(format!("ebbtide-doc-mkdirs-{}", std::process::id()));
+///     ebbtide::fs::create_dir_all(root.join("a/b")).await?;
+///     assert!(root.join("a/b").is_dir());
+///     ebbtide::fs::remove_dir_all(&root).await
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub async fn create_dir_all(path: impl AsRef<Path>) -> io::Result<()> {
     let path = path.as_ref().to_owned();
     run(move || std::fs::create_dir_all(path)).await
@@ -508,6 +480,19 @@ pub async fn create_dir_all(path: impl AsRef<Path>) -> io::Result<()> {
 /// # Errors
 ///
 /// The OS error of `rmdir`.
+///
+/// # Examples
+///
+/// ```
+/// ebbtide::block_on(async {
+///     let dir = std::env::temp_dir().join(format!("ebbtide-doc-rmdir-{}", std::process::id()));
+///     std::fs::create_dir(&dir)?;
+///     ebbtide::fs::remove_dir(&dir).await?;
+///     assert!(!dir.exists());
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub async fn remove_dir(path: impl AsRef<Path>) -> io::Result<()> {
     let path = path.as_ref().to_owned();
     run(move || std::fs::remove_dir(path)).await
@@ -518,6 +503,20 @@ pub async fn remove_dir(path: impl AsRef<Path>) -> io::Result<()> {
 /// # Errors
 ///
 /// The first OS error.
+///
+/// # Examples
+///
+/// ```
+/// ebbtide::block_on(async {
+///     let root = std::env::temp_dir().join(format!("ebbtide-doc-rmall-{}", std::process::id()));
+///     std::fs::create_dir_all(root.join("sub"))?;
+///     std::fs::write(root.join("sub/f"), b"x")?;
+///     ebbtide::fs::remove_dir_all(&root).await?;
+///     assert!(!root.exists());
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub async fn remove_dir_all(path: impl AsRef<Path>) -> io::Result<()> {
     let path = path.as_ref().to_owned();
     run(move || std::fs::remove_dir_all(path)).await
@@ -528,121 +527,24 @@ pub async fn remove_dir_all(path: impl AsRef<Path>) -> io::Result<()> {
 /// # Errors
 ///
 /// The OS error of `rename`.
+///
+/// # Examples
+///
+/// ```
+/// ebbtide::block_on(async {
+///     let dir = std::env::temp_dir();
+///     let (from, to) = (
+///         dir.join(format!("ebbtide-doc-from-{}", std::process::id())),
+///         dir.join(format!("ebbtide-doc-to-{}", std::process::id())),
+///     );
+///     std::fs::write(&from, b"moved")?;
+///     ebbtide::fs::rename(&from, &to).await?;
+///     assert_eq!(std::fs::read(&to)?, b"moved");
+///     ebbtide::fs::remove_file(&to).await
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub async fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<()> {
     let (from, to) = (from.as_ref().to_owned(), to.as_ref().to_owned());
     run(move || std::fs::rename(from, to)).await
-}
-
-/// The entries of a directory, as a [`Stream`], read on the blocking pool
-/// in batches of 64.
-///
-/// # Errors
-///
-/// The OS error of `opendir`; errors for single entries come through the
-/// stream.
-pub async fn read_dir(path: impl AsRef<Path>) -> io::Result<ReadDir> {
-    let path = path.as_ref().to_owned();
-    let dir = run(move || std::fs::read_dir(path)).await?;
-    Ok(ReadDir {
-        state: DirState::Idle(Some(Box::new(dir))),
-        batch: std::collections::VecDeque::new(),
-    })
-}
-
-/// An entry of a directory, from [`read_dir`].
-#[derive(Debug)]
-pub struct DirEntry(std::fs::DirEntry);
-
-impl DirEntry {
-    /// The entry's full path.
-    pub fn path(&self) -> PathBuf {
-        self.0.path()
-    }
-    /// The entry's name within its directory.
-    pub fn file_name(&self) -> OsString {
-        self.0.file_name()
-    }
-    /// The entry's metadata (not following a symlink at the end).
-    ///
-    /// # Errors
-    ///
-    /// The OS error of `lstat`.
-    pub async fn metadata(&self) -> io::Result<std::fs::Metadata> {
-        let path = self.0.path();
-        run(move || std::fs::symlink_metadata(path)).await
-    }
-    /// The entry's type (usually known without a syscall).
-    ///
-    /// # Errors
-    ///
-    /// The OS error, when a syscall was needed.
-    pub fn file_type(&self) -> io::Result<std::fs::FileType> {
-        self.0.file_type()
-    }
-}
-
-type Batch = (
-    Option<Box<std::fs::ReadDir>>,
-    std::collections::VecDeque<io::Result<DirEntry>>,
-);
-
-enum DirState {
-    /// The std iterator, or `None` when it is exhausted.
-    Idle(Option<Box<std::fs::ReadDir>>),
-    /// A batch being read on the pool.
-    Reading(Pin<Box<dyn std::future::Future<Output = io::Result<Batch>> + Send>>),
-}
-
-/// The stream of a directory's entries, from [`read_dir`].
-pub struct ReadDir {
-    state: DirState,
-    batch: std::collections::VecDeque<io::Result<DirEntry>>,
-}
-
-impl Stream for ReadDir {
-    type Item = io::Result<DirEntry>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        loop {
-            if let Some(entry) = self.batch.pop_front() {
-                return Poll::Ready(Some(entry));
-            }
-            match &mut self.state {
-                DirState::Idle(None) => return Poll::Ready(None),
-                DirState::Idle(dir) => {
-                    let mut dir = dir.take().expect("matched Some");
-                    self.state = DirState::Reading(Box::pin(run(move || {
-                        let batch = dir
-                            .by_ref()
-                            .take(DIR_BATCH)
-                            .map(|e| e.map(DirEntry))
-                            .collect::<std::collections::VecDeque<_>>();
-                        let more = batch.len() == DIR_BATCH;
-                        Ok((more.then_some(dir), batch))
-                    })));
-                }
-                DirState::Reading(fut) => {
-                    let res = std::task::ready!(fut.as_mut().poll(cx));
-                    match res {
-                        Ok((dir, batch)) => {
-                            self.state = DirState::Idle(dir);
-                            self.batch = batch;
-                        }
-                        Err(e) => {
-                            self.state = DirState::Idle(None);
-                            return Poll::Ready(Some(Err(e)));
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-impl fmt::Debug for ReadDir {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ReadDir")
-            .field("buffered", &self.batch.len())
-            .finish_non_exhaustive()
-    }
 }

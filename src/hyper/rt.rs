@@ -5,6 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
+use crate::executor::Site;
 use crate::runtime::context;
 use crate::time::Sleep;
 
@@ -59,7 +60,10 @@ where
         context::with_current(|shared| match shared {
             Some(shared) => {
                 let tasks = &shared.scheduler.tasks;
-                shared.scheduler.spawn(future, || !tasks.is_cancelling())
+                let site = Site::caller();
+                shared
+                    .scheduler
+                    .spawn(future, site, || !tasks.is_cancelling())
             }
             None => crate::runtime::global().spawn(future),
         })

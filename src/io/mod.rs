@@ -3,11 +3,13 @@
 //! traits with their extension methods.
 
 mod buf;
+mod interest;
 mod readiness;
 
 pub use buf::{BufResult, IoBuf, IoBufMut, Slice};
 
 pub use crate::sys::AsSourceHandle;
+pub use interest::{Interest, Ready};
 pub use readiness::Async;
 
 pub use futures_lite::io::{

@@ -13,6 +13,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use super::{Interest, Ready};
 use crate::reactor::{runtime_gone, Direction, Reactor, Source};
 use crate::sys::{self, AsSourceHandle};
 
@@ -166,6 +167,53 @@ impl<T: AsSourceHandle> Async<T> {
         poll_fn(|cx| self.poll_ready(Direction::Write, &mut since, cx)).await
     }
 
+    /// Waits until the handle may be ready in one of the directions of
+    /// `interest`, and says which: each direction resolves as
+    /// [`readable`](Self::readable) / [`writable`](Self::writable) would.
+    ///
+    /// # Errors
+    ///
+    /// As for [`readable`](Self::readable).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::net::{TcpListener, TcpStream};
+    /// use ebbtide::io::{Async, Interest};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0")?;
+    ///     let stream = Async::new(TcpStream::connect(listener.local_addr()?)?)?;
+    ///     let ready = stream.ready(Interest::READABLE | Interest::WRITABLE).await?;
+    ///     assert!(ready.is_writable());
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub async fn ready(&self, interest: Interest) -> io::Result<Ready> {
+        let mut since = [None, None];
+        poll_fn(|cx| {
+            let mut ready = Ready::EMPTY;
+            for (dir, want) in [
+                (Direction::Read, Interest::READABLE),
+                (Direction::Write, Interest::WRITABLE),
+            ] {
+                if interest.add(want) == interest {
+                    let since = &mut since[dir as usize];
+                    if self.poll_ready(dir, since, cx)?.is_ready() {
+                        ready = ready.with(want);
+                    }
+                }
+            }
+            if ready.is_empty() {
+                Poll::Pending
+            } else {
+                Poll::Ready(Ok(ready))
+            }
+        })
+        .await
+    }
+
     /// Runs the non-blocking `op` until it stops returning `WouldBlock`,
     /// waiting for readability in between.
     ///
@@ -197,6 +245,35 @@ impl<T: AsSourceHandle> Async<T> {
         op: &mut impl FnMut(&T) -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
         self.poll_op(dir, cx, op, |_| false)
+    }
+
+    /// One attempt of `op` that never waits and registers no interest (the
+    /// `try_*` socket methods): `WouldBlock` is returned to the caller, and
+    /// clears the direction's readiness as a waiting operation's would
+    /// (`reactor::source` step 4), so a later `readable()`/`writable()`
+    /// waits for the next event. `Interrupted` is retried at once;
+    /// `drained` as for [`poll_op`](Self::poll_op).
+    pub(crate) fn try_op<R>(
+        &self,
+        dir: Direction,
+        mut op: impl FnMut(&T) -> io::Result<R>,
+        drained: impl Fn(&R) -> bool,
+    ) -> io::Result<R> {
+        loop {
+            let tick = self.source.tick(dir);
+            match op(self.get_ref()) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.source.clear_ready(dir, tick);
+                    return Err(e);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Ok(r) => {
+                    self.source.on_success(dir, tick, drained(&r));
+                    return Ok(r);
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// The loop every readiness operation runs (module doc, and

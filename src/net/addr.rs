@@ -16,9 +16,10 @@ use crate::runtime::context;
 /// [`std::net::ToSocketAddrs`].
 ///
 /// Implemented for [`SocketAddr`], [`SocketAddrV4`], [`SocketAddrV6`],
-/// `(IpAddr, u16)`, `(Ipv4Addr, u16)`, `(Ipv6Addr, u16)`, `(&str, u16)`,
-/// `(String, u16)`, `str` / `String` (`"host:port"`), `[SocketAddr]` and
-/// `Vec<SocketAddr>`, and references to any of them. Sealed: the set may
+/// `(IpAddr, u16)`, `(Ipv4Addr, u16)`, `(Ipv6Addr, u16)`, `([u8; 4], u16)`
+/// and `([u16; 8], u16)` (`bind(([127, 0, 0, 1], 0))`), `(&str, u16)`,
+/// `(String, u16)`, `str` / `String` (`"host:port"`), `[SocketAddr]`,
+/// `[SocketAddr; N]` and `Vec<SocketAddr>`, and references to any of them. Sealed: the set may
 /// grow, but other crates cannot add to it.
 ///
 /// Literal IP addresses never leave the calling thread. Host names
@@ -61,12 +62,54 @@ pub(crate) mod sealed {
 
     /// How a [`ToSocketAddrs`](super::ToSocketAddrs) value turns into
     /// addresses.
+    ///
+    /// # Examples
+    ///
+    /// This is how the sealed [`ToSocketAddrs`](crate::net::ToSocketAddrs)
+    /// works inside; users name the public trait instead:
+    ///
+    /// ```
+    /// use ebbtide::net::{ToSocketAddrs, UdpSocket};
+    ///
+    /// // Generic over every address form `bind` accepts:
+    /// async fn bind_any(addr: impl ToSocketAddrs) -> std::io::Result<UdpSocket> {
+    ///     UdpSocket::bind(addr).await
+    /// }
+    ///
+    /// ebbtide::block_on(async {
+    ///     let s = bind_any(([127, 0, 0, 1], 0)).await?;
+    ///     assert!(s.local_addr()?.ip().is_loopback());
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub trait Resolve: Send + Sync {
         /// The addresses, or the host-name query that finds them.
         fn resolve(&self) -> Resolved;
     }
 
     /// The outcome of [`Resolve::resolve`].
+    ///
+    /// # Examples
+    ///
+    /// This is how the sealed [`ToSocketAddrs`](crate::net::ToSocketAddrs)
+    /// works inside; users name the public trait instead:
+    ///
+    /// ```
+    /// use ebbtide::net::{ToSocketAddrs, UdpSocket};
+    ///
+    /// // Generic over every address form `bind` accepts:
+    /// async fn bind_any(addr: impl ToSocketAddrs) -> std::io::Result<UdpSocket> {
+    ///     UdpSocket::bind(addr).await
+    /// }
+    ///
+    /// ebbtide::block_on(async {
+    ///     let s = bind_any(([127, 0, 0, 1], 0)).await?;
+    ///     assert!(s.local_addr()?.ip().is_loopback());
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     #[derive(Debug)]
     pub enum Resolved {
         /// Known without a lookup.
@@ -78,6 +121,27 @@ pub(crate) mod sealed {
     }
 
     /// Resolved addresses, in the order to try them.
+    ///
+    /// # Examples
+    ///
+    /// This is how the sealed [`ToSocketAddrs`](crate::net::ToSocketAddrs)
+    /// works inside; users name the public trait instead:
+    ///
+    /// ```
+    /// use ebbtide::net::{ToSocketAddrs, UdpSocket};
+    ///
+    /// // Generic over every address form `bind` accepts:
+    /// async fn bind_any(addr: impl ToSocketAddrs) -> std::io::Result<UdpSocket> {
+    ///     UdpSocket::bind(addr).await
+    /// }
+    ///
+    /// ebbtide::block_on(async {
+    ///     let s = bind_any(([127, 0, 0, 1], 0)).await?;
+    ///     assert!(s.local_addr()?.ip().is_loopback());
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     #[derive(Debug)]
     pub enum Addrs {
         /// The common case, kept off the heap.
@@ -146,6 +210,18 @@ impl Resolve for (Ipv6Addr, u16) {
     }
 }
 
+impl Resolve for ([u8; 4], u16) {
+    fn resolve(&self) -> Resolved {
+        ready(*self)
+    }
+}
+
+impl Resolve for ([u16; 8], u16) {
+    fn resolve(&self) -> Resolved {
+        ready(*self)
+    }
+}
+
 impl Resolve for (&str, u16) {
     fn resolve(&self) -> Resolved {
         let (host, port) = *self;
@@ -180,6 +256,12 @@ impl Resolve for String {
 impl Resolve for [SocketAddr] {
     fn resolve(&self) -> Resolved {
         Resolved::Ready(Ok(Addrs::Many(self.to_vec())))
+    }
+}
+
+impl<const N: usize> Resolve for [SocketAddr; N] {
+    fn resolve(&self) -> Resolved {
+        self.as_slice().resolve()
     }
 }
 
@@ -222,6 +304,30 @@ pub(crate) async fn resolve<A: ToSocketAddrs + ?Sized>(addr: &A) -> io::Result<A
             "ebbtide: the address lookup on the blocking pool did not finish: {e}"
         ))),
     }
+}
+
+/// Resolves `host` to its socket addresses: a literal address at once, a
+/// host name with std's resolver on the runtime's blocking pool (so no
+/// worker waits on DNS).
+///
+/// # Errors
+///
+/// The resolver's error (an unknown host); a lookup outside a runtime, or
+/// after it shut down.
+///
+/// # Examples
+///
+/// ```
+/// ebbtide::block_on(async {
+///     let addrs: Vec<_> = ebbtide::net::lookup_host("localhost:80").await?.collect();
+///     assert!(addrs.iter().all(|a| a.ip().is_loopback() && a.port() == 80));
+///     assert!(!addrs.is_empty());
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub async fn lookup_host(host: impl ToSocketAddrs) -> io::Result<impl Iterator<Item = SocketAddr>> {
+    Ok(resolve(&host).await?.into_vec().into_iter())
 }
 
 /// A host-name lookup, moved to a blocking thread.

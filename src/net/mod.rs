@@ -5,13 +5,24 @@
 //! implement the `futures-io` traits ([`AsyncRead`](crate::io::AsyncRead),
 //! [`AsyncWrite`](crate::io::AsyncWrite)) for `T` and for `&T`, so one task
 //! may read while another writes through a shared reference, with no
-//! `split`. Every socket type also has owned-buffer methods
+//! `split` needed (it exists for code written in tokio's shape). Every socket type also has owned-buffer methods
 //! (`read_owned`, `write_all_owned`, `recv_from_owned`, …) that take a
 //! buffer by value and return it in a [`BufResult`](crate::io::BufResult),
 //! on success and on error alike.
 //!
-//! Addresses are anything [`ToSocketAddrs`]: literal IP addresses are used
-//! at once; host names are resolved on the runtime's blocking pool.
+//! Addresses are anything [`ToSocketAddrs`] (`"127.0.0.1:0"`,
+//! `([127, 0, 0, 1], 0)`, `("localhost", 80)`, `&[SocketAddr]`, …): literal
+//! IP addresses are used at once; host names are resolved on the runtime's
+//! blocking pool, as [`lookup_host`] does.
+//!
+//! Beyond reading and writing, the surface tokio users expect:
+//! [`TcpSocket`] sets options (`SO_REUSEADDR`, `SO_REUSEPORT`, keepalive,
+//! buffer sizes) before `listen` or `connect`; streams have keepalive and
+//! buffer sizes too; every socket has non-waiting `try_*` methods
+//! (`try_read`, `try_write`, `try_send`, `try_recv_from`, …) beside
+//! `readable()` / `writable()`, and `peek`; and a [`TcpStream`] splits into
+//! halves for two tasks ([`TcpStream::into_split`], with `reunite`, in
+//! [`tcp`]).
 //!
 //! # How an operation runs (the readiness protocol)
 //!
@@ -25,7 +36,11 @@
 //!    direction; if no event arrived since, the future stores its waker and
 //!    returns `Pending`. (`Interrupted` retries at once.)
 //! 3. When woken, go back to step 1. Any other result, success or error,
-//!    completes the operation.
+//!    completes the operation. (The `try_*` methods run step 1 only: a
+//!    `WouldBlock` is returned to the caller, and it clears the direction's
+//!    readiness as step 2 would, without storing a waker, so that a
+//!    following `readable()` / `writable()` waits for the next event
+//!    instead of resolving on stale readiness and spinning.)
 //! 4. Owned-buffer operations keep the buffer *in the future* the whole
 //!    time. The kernel sees the buffer only during the system call of step
 //!    1, which returns before `poll` does: on these readiness backends the
@@ -58,15 +73,75 @@
 
 mod addr;
 pub(crate) mod socket;
-mod tcp;
+mod split;
+// The file keeps its name; the module name `tcp` is the public one below.
+mod tcp_socket;
+#[path = "tcp.rs"]
+mod tcp_stream;
 mod udp;
+// The file keeps its name; the module name `unix` is the public one below.
 #[cfg(unix)]
-mod unix;
+#[path = "unix.rs"]
+mod unix_sockets;
 
-pub use addr::ToSocketAddrs;
-pub use tcp::{TcpListener, TcpStream};
+/// The halves of a [`TcpStream`] (tokio's `net::tcp` module): owned ones
+/// from [`TcpStream::into_split`], borrowed ones from
+/// [`TcpStream::split`], and the error of a mismatched `reunite`.
+///
+/// # Examples
+///
+/// ```
+/// use ebbtide::io::AsyncWriteExt;
+/// use ebbtide::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+/// use ebbtide::net::{TcpListener, TcpStream};
+///
+/// ebbtide::block_on(async {
+///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+///     let client = TcpStream::connect(listener.local_addr()?).await?;
+///     let (_server, _) = listener.accept().await?;
+///     let (rd, mut wr): (OwnedReadHalf, OwnedWriteHalf) = client.into_split();
+///     wr.write_all(b"hi").await?;
+///     let _client: TcpStream = rd.reunite(wr).expect("halves of one stream");
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub mod tcp {
+    pub use super::split::tcp::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, WriteHalf};
+}
+
+/// The halves of a [`UnixStream`] (tokio's `net::unix` module): owned ones
+/// from [`UnixStream::into_split`], borrowed ones from
+/// [`UnixStream::split`], and the error of a mismatched `reunite`.
+///
+/// # Examples
+///
+/// ```
+/// use ebbtide::io::AsyncWriteExt;
+/// use ebbtide::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+/// use ebbtide::net::UnixStream;
+///
+/// ebbtide::block_on(async {
+///     let (client, _server) = UnixStream::pair()?;
+///     let (rd, mut wr): (OwnedReadHalf, OwnedWriteHalf) = client.into_split();
+///     wr.write_all(b"hi").await?;
+///     let _client: UnixStream = rd.reunite(wr).expect("halves of one stream");
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[cfg(unix)]
+pub mod unix {
+    pub use super::split::unix::{
+        OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, WriteHalf,
+    };
+}
+
+pub use addr::{lookup_host, ToSocketAddrs};
+pub use tcp_socket::TcpSocket;
+pub use tcp_stream::{TcpListener, TcpStream};
 pub use udp::UdpSocket;
 #[cfg(unix)]
-pub use unix::{UnixDatagram, UnixListener, UnixStream};
+pub use unix_sockets::{UnixDatagram, UnixListener, UnixStream};
 
 pub use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV4, SocketAddrV6};

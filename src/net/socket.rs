@@ -78,6 +78,39 @@ pub(crate) fn poll_stream_read<T: StreamSocket>(
     Poll::Ready(Ok(n))
 }
 
+/// One attempt of `op` that never waits and registers no interest (the
+/// `try_*` methods): `WouldBlock` when not ready, which clears the sticky
+/// readiness so a later `readable()`/`writable()` waits (`reactor::source`
+/// step 4).
+///
+/// # Errors
+///
+/// Whatever `op` returns, `WouldBlock` included.
+pub(crate) fn try_io<T: AsSourceHandle, R>(
+    io: &Async<T>,
+    dir: Direction,
+    op: impl FnMut(&T) -> io::Result<R>,
+) -> io::Result<R> {
+    io.try_op(dir, op, |_| false)
+}
+
+/// [`try_io`] for one read from a *stream* socket: a read that proves the
+/// receive queue empty clears readiness as [`poll_stream_read`] does.
+///
+/// # Errors
+///
+/// The OS error of `recv`; `WouldBlock` when nothing is queued.
+pub(crate) fn try_stream_read<T: StreamSocket>(io: &Async<T>, buf: &mut [u8]) -> io::Result<usize> {
+    let len = buf.len();
+    // SAFETY: `[u8]` and `[MaybeUninit<u8>]` have one layout, and
+    // `recv_stream` only writes initialized bytes into it, so `buf` stays
+    // initialized.
+    let buf = unsafe { &mut *(std::ptr::from_mut::<[u8]>(buf) as *mut [MaybeUninit<u8>]) };
+    let drained = |&(n, left): &(usize, Option<usize>)| n > 0 && (n < len || left == Some(0));
+    let (n, _) = io.try_op(Direction::Read, |s| s.recv_stream(buf), drained)?;
+    Ok(n)
+}
+
 /// [`poll_io`] as a future. Cancel-safe if `op` is: nothing is held
 /// between attempts.
 pub(crate) async fn io_with<T: AsSourceHandle, R>(

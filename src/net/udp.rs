@@ -64,6 +64,21 @@ impl UdpSocket {
     ///
     /// Outside a runtime; the last address's error; a failed host-name
     /// lookup.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UdpSocket;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let socket = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     assert_ne!(socket.local_addr()?.port(), 0);
+    ///     let v4 = UdpSocket::bind(([127, 0, 0, 1], 0)).await?;
+    ///     assert!(v4.local_addr()?.is_ipv4());
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
         socket::ensure_runtime("UdpSocket::bind")?;
         each_addr(&addr, |a| std::future::ready(UdpSocket::bind_addr(a))).await
@@ -83,6 +98,24 @@ impl UdpSocket {
     /// # Errors
     ///
     /// The last address's error; a failed host-name lookup.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UdpSocket;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let a = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     let b = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     a.connect(b.local_addr()?).await?;
+    ///     assert_eq!(a.peer_addr()?, b.local_addr()?);
+    ///     a.send(b"hi").await?;
+    ///     let (n, from) = b.recv_from(&mut [0; 8]).await?;
+    ///     assert_eq!((n, from), (2, a.local_addr()?));
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
         let io = self.io.get_ref();
         each_addr(&addr, |a| std::future::ready(io.connect(a))).await
@@ -98,6 +131,22 @@ impl UdpSocket {
     /// # Cancel safety
     ///
     /// Cancel-safe: dropped before completion, nothing was sent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UdpSocket;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let a = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     let b = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     assert_eq!(a.send_to(b"hi", b.local_addr()?).await?, 2);
+    ///     let (n, from) = b.recv_from(&mut [0; 8]).await?;
+    ///     assert_eq!((n, from), (2, a.local_addr()?));
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn send_to(&self, buf: &[u8], target: impl ToSocketAddrs) -> io::Result<usize> {
         let target = resolve(&target).await?.first()?;
         socket::io_with(&self.io, Direction::Write, |s| s.send_to(buf, target)).await
@@ -112,6 +161,23 @@ impl UdpSocket {
     /// # Cancel safety
     ///
     /// Cancel-safe: dropped before completion, no datagram was taken.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UdpSocket;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let a = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     let b = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     a.send_to(b"hi", b.local_addr()?).await?;
+    ///     let mut buf = [0; 8];
+    ///     let (n, from) = b.recv_from(&mut buf).await?;
+    ///     assert_eq!((&buf[..n], from), (&b"hi"[..], a.local_addr()?));
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         std::future::poll_fn(|cx| self.poll_recv_from(cx, buf)).await
     }
@@ -121,6 +187,24 @@ impl UdpSocket {
     /// # Errors
     ///
     /// As for [`recv_from`](Self::recv_from).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::future::poll_fn;
+    /// use ebbtide::net::UdpSocket;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let a = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     let b = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     a.send_to(b"hi", b.local_addr()?).await?;
+    ///     let mut buf = [0; 8];
+    ///     let (n, from) = poll_fn(|cx| b.poll_recv_from(cx, &mut buf)).await?;
+    ///     assert_eq!((n, from), (2, a.local_addr()?));
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn poll_recv_from(
         &self,
         cx: &mut Context<'_>,
@@ -134,6 +218,23 @@ impl UdpSocket {
     /// # Errors
     ///
     /// As for [`send_to`](Self::send_to).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::future::poll_fn;
+    /// use ebbtide::net::UdpSocket;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let a = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     let b = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     let to = b.local_addr()?;
+    ///     assert_eq!(poll_fn(|cx| a.poll_send_to(cx, b"hi", to)).await?, 2);
+    ///     assert_eq!(b.recv_from(&mut [0; 8]).await?.0, 2);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn poll_send_to(
         &self,
         cx: &mut Context<'_>,
@@ -153,6 +254,23 @@ impl UdpSocket {
     /// # Cancel safety
     ///
     /// Cancel-safe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UdpSocket;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let a = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     let b = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     a.connect(b.local_addr()?).await?;
+    ///     b.connect(a.local_addr()?).await?;
+    ///     assert_eq!(a.send(b"hi").await?, 2);
+    ///     assert_eq!(b.recv(&mut [0; 8]).await?, 2);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
         socket::io_with(&self.io, Direction::Write, |s| s.send(buf)).await
     }
@@ -166,6 +284,25 @@ impl UdpSocket {
     /// # Cancel safety
     ///
     /// Cancel-safe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UdpSocket;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let a = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     let b = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     a.connect(b.local_addr()?).await?;
+    ///     b.connect(a.local_addr()?).await?;
+    ///     a.send(b"hi").await?;
+    ///     let mut buf = [0; 8];
+    ///     let n = b.recv(&mut buf).await?;
+    ///     assert_eq!(&buf[..n], b"hi");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         socket::io_with(&self.io, Direction::Read, |s| s.recv(buf)).await
     }
@@ -182,6 +319,24 @@ impl UdpSocket {
     ///
     /// Cancel-safe: the buffer is dropped with the future; no datagram was
     /// taken.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::io::BufResult;
+    /// use ebbtide::net::UdpSocket;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let a = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     let b = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     a.send_to(b"hi", b.local_addr()?).await?;
+    ///     let BufResult(res, buf) = b.recv_from_owned(Vec::with_capacity(64)).await;
+    ///     let (n, from) = res?;
+    ///     assert_eq!((&buf[..n], from), (&b"hi"[..], a.local_addr()?));
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn recv_from_owned<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, SocketAddr), B> {
         let BufResult(res, buf) = socket::recv_from_owned(&self.io, buf).await;
         BufResult(res.and_then(|(n, from)| Ok((n, inet(from)?))), buf)
@@ -197,6 +352,23 @@ impl UdpSocket {
     /// # Cancel safety
     ///
     /// Cancel-safe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::io::BufResult;
+    /// use ebbtide::net::UdpSocket;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let a = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     let b = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     let BufResult(res, _buf) = a.send_to_owned(b"hi".to_vec(), b.local_addr()?).await;
+    ///     assert_eq!(res?, 2);
+    ///     assert_eq!(b.recv(&mut [0; 8]).await?, 2);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn send_to_owned<B: IoBuf>(
         &self,
         buf: B,
@@ -219,6 +391,25 @@ impl UdpSocket {
     /// # Cancel safety
     ///
     /// Cancel-safe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::io::BufResult;
+    /// use ebbtide::net::UdpSocket;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let a = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     let b = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     a.connect(b.local_addr()?).await?;
+    ///     b.connect(a.local_addr()?).await?;
+    ///     a.send(b"hi").await?;
+    ///     let BufResult(res, buf) = b.recv_owned(Vec::with_capacity(64)).await;
+    ///     assert_eq!(&buf[..res?], b"hi");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn recv_owned<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         socket::recv_owned(&self.io, buf).await
     }
@@ -232,6 +423,25 @@ impl UdpSocket {
     /// # Cancel safety
     ///
     /// Cancel-safe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::io::BufResult;
+    /// use ebbtide::net::UdpSocket;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let a = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     let b = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     a.connect(b.local_addr()?).await?;
+    ///     b.connect(a.local_addr()?).await?;
+    ///     let BufResult(res, _buf) = a.send_owned(b"hi".to_vec()).await;
+    ///     assert_eq!(res?, 2);
+    ///     assert_eq!(b.recv(&mut [0; 8]).await?, 2);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn send_owned<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
         socket::send_owned(&self.io, buf, |s, bytes| s.send(bytes)).await
     }
@@ -241,8 +451,202 @@ impl UdpSocket {
     /// # Errors
     ///
     /// The OS error of `recvfrom(MSG_PEEK)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UdpSocket;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let a = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     let b = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     a.send_to(b"hi", b.local_addr()?).await?;
+    ///     let mut buf = [0; 8];
+    ///     let (n, from) = b.peek_from(&mut buf).await?;
+    ///     assert_eq!((n, from), (2, a.local_addr()?));
+    ///     assert_eq!(b.recv(&mut buf).await?, 2); // still queued
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         socket::io_with(&self.io, Direction::Read, |s| s.peek_from(buf)).await
+    }
+
+    /// Sends `buf` to the connected peer if the socket can take it now,
+    /// without waiting and without registering interest.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when the send buffer is full (it also clears write
+    /// readiness, so a following [`writable`](Self::writable) waits); the
+    /// OS error of `send`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UdpSocket;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let a = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     let b = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     a.connect(b.local_addr()?).await?;
+    ///     a.writable().await?;
+    ///     assert_eq!(a.try_send(b"hi")?, 2);
+    ///     assert_eq!(b.recv(&mut [0; 8]).await?, 2);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_send(&self, buf: &[u8]) -> io::Result<usize> {
+        socket::try_io(&self.io, Direction::Write, |s| s.send(buf))
+    }
+
+    /// Sends `buf` to `target` if the socket can take it now, without
+    /// waiting (the target is a resolved address: no lookup here).
+    ///
+    /// # Errors
+    ///
+    /// As for [`try_send`](Self::try_send), with `sendto`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UdpSocket;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let a = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     let b = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     a.writable().await?;
+    ///     assert_eq!(a.try_send_to(b"hi", b.local_addr()?)?, 2);
+    ///     let (n, from) = b.recv_from(&mut [0; 8]).await?;
+    ///     assert_eq!((n, from), (2, a.local_addr()?));
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_send_to(&self, buf: &[u8], target: SocketAddr) -> io::Result<usize> {
+        socket::try_io(&self.io, Direction::Write, |s| s.send_to(buf, target))
+    }
+
+    /// Receives a datagram from the connected peer if one is queued now,
+    /// without waiting and without registering interest.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when none is queued (it also clears read readiness, so
+    /// a following [`readable`](Self::readable) waits for a datagram); the
+    /// OS error of `recv`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::ErrorKind;
+    /// use ebbtide::net::UdpSocket;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let a = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     let b = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     b.connect(a.local_addr()?).await?;
+    ///     let mut buf = [0; 8];
+    ///     assert_eq!(b.try_recv(&mut buf).unwrap_err().kind(), ErrorKind::WouldBlock);
+    ///     a.send_to(b"hi", b.local_addr()?).await?;
+    ///     b.readable().await?;
+    ///     assert_eq!(b.try_recv(&mut buf)?, 2);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        socket::try_io(&self.io, Direction::Read, |s| s.recv(buf))
+    }
+
+    /// Receives a datagram and its sender if one is queued now, without
+    /// waiting.
+    ///
+    /// # Errors
+    ///
+    /// As for [`try_recv`](Self::try_recv), with `recvfrom`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UdpSocket;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let a = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     let b = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     a.send_to(b"hi", b.local_addr()?).await?;
+    ///     let mut buf = [0; 8];
+    ///     let (n, from) = loop {
+    ///         b.readable().await?;
+    ///         match b.try_recv_from(&mut buf) {
+    ///             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+    ///             res => break res?,
+    ///         }
+    ///     };
+    ///     assert_eq!((&buf[..n], from), (&b"hi"[..], a.local_addr()?));
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        socket::try_io(&self.io, Direction::Read, |s| s.recv_from(buf))
+    }
+
+    /// Reads the next datagram and its sender without taking it from the
+    /// queue, if one is queued now; never waits.
+    ///
+    /// # Errors
+    ///
+    /// As for [`try_recv_from`](Self::try_recv_from), with
+    /// `recvfrom(MSG_PEEK)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UdpSocket;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let a = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     let b = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     a.send_to(b"hi", b.local_addr()?).await?;
+    ///     b.peek_from(&mut [0; 8]).await?; // wait until it is there
+    ///     let mut buf = [0; 8];
+    ///     assert_eq!(b.try_peek_from(&mut buf)?.0, 2);
+    ///     assert_eq!(b.try_recv_from(&mut buf)?.0, 2); // still queued
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        socket::try_io(&self.io, Direction::Read, |s| s.peek_from(buf))
+    }
+
+    /// Waits until the socket may be ready in a direction of `interest`
+    /// (readable, writable or both), and says which (tokio's `ready`).
+    /// A `WouldBlock` from a `try_*` call clears a direction again.
+    ///
+    /// # Errors
+    ///
+    /// If the runtime shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::io::Interest;
+    /// use ebbtide::net::UdpSocket;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let socket = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     let ready = socket.ready(Interest::READABLE | Interest::WRITABLE).await?;
+    ///     assert!(ready.is_writable() && !ready.is_readable()); // nothing received
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub async fn ready(&self, interest: crate::io::Interest) -> io::Result<crate::io::Ready> {
+        self.io.ready(interest).await
     }
 
     /// Waits until a datagram may be ready to receive.
@@ -250,6 +654,22 @@ impl UdpSocket {
     /// # Errors
     ///
     /// If the runtime shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UdpSocket;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let a = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     let b = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     a.send_to(b"hi", b.local_addr()?).await?;
+    ///     b.readable().await?;
+    ///     assert_eq!(b.try_recv_from(&mut [0; 8])?.0, 2);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn readable(&self) -> io::Result<()> {
         self.io.readable().await
     }
@@ -259,6 +679,21 @@ impl UdpSocket {
     /// # Errors
     ///
     /// If the runtime shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UdpSocket;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let a = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     let b = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     a.writable().await?;
+    ///     assert_eq!(a.try_send_to(b"hi", b.local_addr()?)?, 2);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn writable(&self) -> io::Result<()> {
         self.io.writable().await
     }
@@ -268,6 +703,19 @@ impl UdpSocket {
     /// # Errors
     ///
     /// The OS error of `getsockname`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UdpSocket;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let socket = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     assert!(socket.local_addr()?.ip().is_loopback());
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.io.get_ref().local_addr()
     }
@@ -277,6 +725,21 @@ impl UdpSocket {
     /// # Errors
     ///
     /// `NotConnected` before [`connect`](Self::connect).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UdpSocket;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let a = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     let b = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     a.connect(b.local_addr()?).await?;
+    ///     assert_eq!(a.peer_addr()?, b.local_addr()?);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.io.get_ref().peer_addr()
     }
@@ -286,6 +749,20 @@ impl UdpSocket {
     /// # Errors
     ///
     /// The OS error of `setsockopt`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UdpSocket;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let socket = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     socket.set_broadcast(true)?;
+    ///     assert!(socket.broadcast()?);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_broadcast(&self, on: bool) -> io::Result<()> {
         self.io.get_ref().set_broadcast(on)
     }
@@ -295,6 +772,19 @@ impl UdpSocket {
     /// # Errors
     ///
     /// The OS error of `getsockopt`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UdpSocket;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let socket = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     assert!(!socket.broadcast()?);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn broadcast(&self) -> io::Result<bool> {
         self.io.get_ref().broadcast()
     }
@@ -304,6 +794,20 @@ impl UdpSocket {
     /// # Errors
     ///
     /// The OS error of `setsockopt`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UdpSocket;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let socket = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     socket.set_ttl(42)?;
+    ///     assert_eq!(socket.ttl()?, 42);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
         self.io.get_ref().set_ttl(ttl)
     }
@@ -313,6 +817,19 @@ impl UdpSocket {
     /// # Errors
     ///
     /// The OS error of `getsockopt`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UdpSocket;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let socket = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     assert!(socket.ttl()? > 0);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn ttl(&self) -> io::Result<u32> {
         self.io.get_ref().ttl()
     }
@@ -323,6 +840,25 @@ impl UdpSocket {
     /// # Errors
     ///
     /// The OS error of `setsockopt`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::net::Ipv4Addr;
+    /// use ebbtide::net::UdpSocket;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let socket = UdpSocket::bind("0.0.0.0:0").await?;
+    ///     let group = Ipv4Addr::new(239, 255, 0, 1);
+    ///     match socket.join_multicast_v4(group, Ipv4Addr::UNSPECIFIED) {
+    ///         Ok(()) => socket.leave_multicast_v4(group, Ipv4Addr::UNSPECIFIED)?,
+    ///         // A machine without a multicast route refuses to join.
+    ///         Err(e) => eprintln!("no IPv4 multicast here: {e}"),
+    ///     }
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn join_multicast_v4(&self, group: Ipv4Addr, interface: Ipv4Addr) -> io::Result<()> {
         self.io.get_ref().join_multicast_v4(&group, &interface)
     }
@@ -332,6 +868,25 @@ impl UdpSocket {
     /// # Errors
     ///
     /// The OS error of `setsockopt`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::net::Ipv4Addr;
+    /// use ebbtide::net::UdpSocket;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let socket = UdpSocket::bind("0.0.0.0:0").await?;
+    ///     let group = Ipv4Addr::new(239, 255, 0, 1);
+    ///     match socket.join_multicast_v4(group, Ipv4Addr::UNSPECIFIED) {
+    ///         Ok(()) => socket.leave_multicast_v4(group, Ipv4Addr::UNSPECIFIED)?,
+    ///         // A machine without a multicast route refuses to join.
+    ///         Err(e) => eprintln!("no IPv4 multicast here: {e}"),
+    ///     }
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn leave_multicast_v4(&self, group: Ipv4Addr, interface: Ipv4Addr) -> io::Result<()> {
         self.io.get_ref().leave_multicast_v4(&group, &interface)
     }
@@ -342,6 +897,26 @@ impl UdpSocket {
     /// # Errors
     ///
     /// The OS error of `setsockopt`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::net::Ipv6Addr;
+    /// use ebbtide::net::UdpSocket;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let group = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x123);
+    ///     // Skipped where there is no IPv6.
+    ///     if let Ok(socket) = UdpSocket::bind("[::]:0").await {
+    ///         match socket.join_multicast_v6(group, 0) {
+    ///             Ok(()) => socket.leave_multicast_v6(group, 0)?,
+    ///             Err(e) => eprintln!("no IPv6 multicast here: {e}"),
+    ///         }
+    ///     }
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn join_multicast_v6(&self, group: Ipv6Addr, interface: u32) -> io::Result<()> {
         self.io.get_ref().join_multicast_v6(&group, interface)
     }
@@ -351,6 +926,26 @@ impl UdpSocket {
     /// # Errors
     ///
     /// The OS error of `setsockopt`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::net::Ipv6Addr;
+    /// use ebbtide::net::UdpSocket;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let group = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x123);
+    ///     // Skipped where there is no IPv6.
+    ///     if let Ok(socket) = UdpSocket::bind("[::]:0").await {
+    ///         match socket.join_multicast_v6(group, 0) {
+    ///             Ok(()) => socket.leave_multicast_v6(group, 0)?,
+    ///             Err(e) => eprintln!("no IPv6 multicast here: {e}"),
+    ///         }
+    ///     }
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn leave_multicast_v6(&self, group: Ipv6Addr, interface: u32) -> io::Result<()> {
         self.io.get_ref().leave_multicast_v6(&group, interface)
     }
@@ -360,11 +955,39 @@ impl UdpSocket {
     /// # Errors
     ///
     /// The OS error of `setsockopt`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UdpSocket;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let socket = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     socket.set_multicast_loop_v4(false)?;
+    ///     assert!(!socket.get_ref().multicast_loop_v4()?);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_multicast_loop_v4(&self, on: bool) -> io::Result<()> {
         self.io.get_ref().set_multicast_loop_v4(on)
     }
 
     /// The std socket inside (non-blocking).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UdpSocket;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let socket = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     let std_socket: &std::net::UdpSocket = socket.get_ref();
+    ///     assert_eq!(std_socket.local_addr()?, socket.local_addr()?);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn get_ref(&self) -> &std::net::UdpSocket {
         self.io.get_ref()
     }
@@ -375,6 +998,22 @@ impl UdpSocket {
     /// # Errors
     ///
     /// If the poller fails to deregister it (it is closed then).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UdpSocket;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let socket = UdpSocket::bind("127.0.0.1:0").await?;
+    ///     let addr = socket.local_addr()?;
+    ///     let std_socket = socket.into_std()?;
+    ///     std_socket.set_nonblocking(false)?; // for blocking use
+    ///     assert_eq!(std_socket.local_addr()?, addr);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn into_std(self) -> io::Result<std::net::UdpSocket> {
         self.io.into_inner()
     }
@@ -389,6 +1028,19 @@ impl TryFrom<std::net::UdpSocket> for UdpSocket {
     /// # Errors
     ///
     /// Outside a runtime; the OS error of registering it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UdpSocket;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let socket = UdpSocket::try_from(std::net::UdpSocket::bind("127.0.0.1:0")?)?;
+    ///     assert!(socket.local_addr()?.ip().is_loopback());
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     fn try_from(socket: std::net::UdpSocket) -> io::Result<UdpSocket> {
         let io = register(socket, "UdpSocket::try_from")?;
         Ok(UdpSocket { io })

@@ -1,6 +1,7 @@
 //! Unix-domain sockets: [`UnixListener`], [`UnixStream`], [`UnixDatagram`].
 
 use std::io;
+use std::mem::MaybeUninit;
 use std::net::Shutdown;
 use std::os::unix::net::{self as std_unix, SocketAddr};
 use std::path::Path;
@@ -46,6 +47,22 @@ impl UnixListener {
     /// # Errors
     ///
     /// Outside a runtime; the OS error of `bind`/`listen` (`AddrInUse`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixListener;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("ebbtide-doc-listener-bind-{}.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let listener = UnixListener::bind(&path)?;
+    ///     assert_eq!(listener.local_addr()?.as_pathname(), Some(path.as_path()));
+    ///     std::fs::remove_file(&path)?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
         socket::ensure_runtime("UnixListener::bind")?;
         let listener = std_unix::UnixListener::bind(path)?;
@@ -64,6 +81,24 @@ impl UnixListener {
     /// # Cancel safety
     ///
     /// Cancel-safe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::{UnixListener, UnixStream};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("ebbtide-doc-accept-{}.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let listener = UnixListener::bind(&path)?;
+    ///     let _client = UnixStream::connect(&path).await?;
+    ///     let (server, _peer) = listener.accept().await?;
+    ///     assert_eq!(server.local_addr()?.as_pathname(), Some(path.as_path()));
+    ///     std::fs::remove_file(&path)?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
         std::future::poll_fn(|cx| self.poll_accept(cx)).await
     }
@@ -73,6 +108,24 @@ impl UnixListener {
     /// # Errors
     ///
     /// As for [`accept`](Self::accept).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::future::poll_fn;
+    /// use ebbtide::net::{UnixListener, UnixStream};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("ebbtide-doc-poll-accept-{}.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let listener = UnixListener::bind(&path)?;
+    ///     let _client = UnixStream::connect(&path).await?;
+    ///     let (_server, _peer) = poll_fn(|cx| listener.poll_accept(cx)).await?;
+    ///     std::fs::remove_file(&path)?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(UnixStream, SocketAddr)>> {
         let (stream, peer) =
             std::task::ready!(socket::poll_io(&self.io, Direction::Read, cx, |l| l.accept()))?;
@@ -85,11 +138,44 @@ impl UnixListener {
     /// # Errors
     ///
     /// The OS error of `getsockname`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixListener;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("ebbtide-doc-listener-addr-{}.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let listener = UnixListener::bind(&path)?;
+    ///     assert_eq!(listener.local_addr()?.as_pathname(), Some(path.as_path()));
+    ///     std::fs::remove_file(&path)?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.io.get_ref().local_addr()
     }
 
     /// The std listener inside (non-blocking).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixListener;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("ebbtide-doc-listener-get-ref-{}.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let listener = UnixListener::bind(&path)?;
+    ///     let std_listener: &std::os::unix::net::UnixListener = listener.get_ref();
+    ///     assert!(std_listener.local_addr()?.as_pathname().is_some());
+    ///     std::fs::remove_file(&path)?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn get_ref(&self) -> &std_unix::UnixListener {
         self.io.get_ref()
     }
@@ -100,6 +186,23 @@ impl UnixListener {
     /// # Errors
     ///
     /// If the poller fails to deregister it (it is closed then).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixListener;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("ebbtide-doc-listener-into-std-{}.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let listener = UnixListener::bind(&path)?;
+    ///     let std_listener = listener.into_std()?;
+    ///     std_listener.set_nonblocking(false)?; // for blocking use
+    ///     std::fs::remove_file(&path)?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn into_std(self) -> io::Result<std_unix::UnixListener> {
         self.io.into_inner()
     }
@@ -114,6 +217,22 @@ impl TryFrom<std_unix::UnixListener> for UnixListener {
     /// # Errors
     ///
     /// Outside a runtime; the OS error of registering it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixListener;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("ebbtide-doc-listener-try-from-{}.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let listener = UnixListener::try_from(std::os::unix::net::UnixListener::bind(&path)?)?;
+    ///     assert_eq!(listener.local_addr()?.as_pathname(), Some(path.as_path()));
+    ///     std::fs::remove_file(&path)?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     fn try_from(listener: std_unix::UnixListener) -> io::Result<UnixListener> {
         let io = register(listener, "UnixListener::try_from")?;
         Ok(UnixListener { io })
@@ -157,6 +276,24 @@ impl UnixStream {
     /// Outside a runtime; the OS error of `connect` (`NotFound`,
     /// `ConnectionRefused`; `WouldBlock` on Linux when the listener's
     /// backlog is full).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::{UnixListener, UnixStream};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("ebbtide-doc-connect-{}.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let listener = UnixListener::bind(&path)?;
+    ///     let client = UnixStream::connect(&path).await?;
+    ///     assert_eq!(client.peer_addr()?.as_pathname(), Some(path.as_path()));
+    ///     let (_server, _) = listener.accept().await?;
+    ///     std::fs::remove_file(&path)?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
         socket::ensure_runtime("UnixStream::connect")?;
         let addr = SockAddr::unix(path)?;
@@ -176,6 +313,23 @@ impl UnixStream {
     /// # Errors
     ///
     /// Outside a runtime; the OS error of `socketpair`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::io::{AsyncReadExt, AsyncWriteExt};
+    /// use ebbtide::net::UnixStream;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (mut a, mut b) = UnixStream::pair()?;
+    ///     a.write_all(b"ping").await?;
+    ///     let mut buf = [0; 4];
+    ///     b.read_exact(&mut buf).await?;
+    ///     assert_eq!(&buf, b"ping");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
         socket::ensure_runtime("UnixStream::pair")?;
         let (a, b) = std_unix::UnixStream::pair()?;
@@ -193,6 +347,22 @@ impl UnixStream {
     /// # Cancel safety
     ///
     /// Cancel-safe: the buffer is dropped with the future.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::io::{AsyncWriteExt, BufResult};
+    /// use ebbtide::net::UnixStream;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (mut a, b) = UnixStream::pair()?;
+    ///     a.write_all(b"hello").await?;
+    ///     let BufResult(res, buf) = b.read_owned(Vec::with_capacity(16)).await;
+    ///     assert_eq!(&buf[..res?], b"hello");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn read_owned<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         socket::read_owned(&self.io, buf).await
     }
@@ -206,6 +376,21 @@ impl UnixStream {
     /// # Cancel safety
     ///
     /// Cancel-safe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::io::BufResult;
+    /// use ebbtide::net::UnixStream;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, _b) = UnixStream::pair()?;
+    ///     let BufResult(res, buf) = a.write_owned(b"hello".to_vec()).await;
+    ///     assert!(res? <= buf.len()); // the buffer comes back
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn write_owned<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
         socket::write_owned(&self.io, buf).await
     }
@@ -220,8 +405,289 @@ impl UnixStream {
     /// # Cancel safety
     ///
     /// Not cancel-safe: dropped part-way, an unknown prefix was sent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::io::{AsyncReadExt, BufResult};
+    /// use ebbtide::net::UnixStream;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, mut b) = UnixStream::pair()?;
+    ///     let BufResult(res, _buf) = a.write_all_owned(b"hello".to_vec()).await;
+    ///     res?;
+    ///     let mut got = [0; 5];
+    ///     b.read_exact(&mut got).await?;
+    ///     assert_eq!(&got, b"hello");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn write_all_owned<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
         socket::write_all_owned(&self.io, buf).await
+    }
+
+    /// Reads into `buf` if data is queued now, without waiting and without
+    /// registering interest ([`TcpStream::try_read`](super::TcpStream::try_read)'s
+    /// rules).
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when nothing is queued (it also clears read readiness,
+    /// so a following [`readable`](Self::readable) waits); the OS error of
+    /// `recv`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::ErrorKind;
+    /// use ebbtide::net::UnixStream;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, b) = UnixStream::pair()?;
+    ///     let mut buf = [0; 8];
+    ///     assert_eq!(b.try_read(&mut buf).unwrap_err().kind(), ErrorKind::WouldBlock);
+    ///     assert_eq!(a.try_write(b"hi")?, 2);
+    ///     b.readable().await?;
+    ///     assert_eq!(b.try_read(&mut buf)?, 2);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        socket::try_stream_read(&self.io, buf)
+    }
+
+    /// Vectored form of [`try_read`](Self::try_read).
+    ///
+    /// # Errors
+    ///
+    /// As for [`try_read`](Self::try_read).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::IoSliceMut;
+    /// use ebbtide::net::UnixStream;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, b) = UnixStream::pair()?;
+    ///     a.try_write(b"abcd")?;
+    ///     b.readable().await?;
+    ///     let (mut x, mut y) = ([0; 2], [0; 2]);
+    ///     let n = b.try_read_vectored(&mut [IoSliceMut::new(&mut x), IoSliceMut::new(&mut y)])?;
+    ///     assert_eq!((n, &x, &y), (4, b"ab", b"cd"));
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_read_vectored(&self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
+        socket::try_io(&self.io, Direction::Read, |mut s| {
+            std::io::Read::read_vectored(&mut s, bufs)
+        })
+    }
+
+    /// Writes some of `buf` if the socket can take it now, without waiting
+    /// and without registering interest.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when the send buffer is full (it also clears write
+    /// readiness, so a following [`writable`](Self::writable) waits until
+    /// the peer reads); the OS error of `send`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixStream;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, _b) = UnixStream::pair()?;
+    ///     assert_eq!(a.try_write(b"hi")?, 2);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        socket::try_io(&self.io, Direction::Write, |mut s| {
+            std::io::Write::write(&mut s, buf)
+        })
+    }
+
+    /// Vectored form of [`try_write`](Self::try_write).
+    ///
+    /// # Errors
+    ///
+    /// As for [`try_write`](Self::try_write).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::IoSlice;
+    /// use ebbtide::net::UnixStream;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, _b) = UnixStream::pair()?;
+    ///     let n = a.try_write_vectored(&[IoSlice::new(b"ab"), IoSlice::new(b"cd")])?;
+    ///     assert_eq!(n, 4);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        socket::try_io(&self.io, Direction::Write, |mut s| {
+            std::io::Write::write_vectored(&mut s, bufs)
+        })
+    }
+
+    /// Waits for data and reads it into `buf` without removing it from the
+    /// queue.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `recv(MSG_PEEK)`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: nothing is consumed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::io::{AsyncReadExt, AsyncWriteExt};
+    /// use ebbtide::net::UnixStream;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (mut a, mut b) = UnixStream::pair()?;
+    ///     a.write_all(b"hi").await?;
+    ///     let mut buf = [0; 2];
+    ///     assert_eq!(b.peek(&mut buf).await?, 2);
+    ///     b.read_exact(&mut buf).await?; // the bytes are still there
+    ///     assert_eq!(&buf, b"hi");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        socket::io_with(&self.io, Direction::Read, |s| peek_stream(s, buf)).await
+    }
+
+    /// Reads queued data into `buf` without removing it, if any is queued
+    /// now; never waits.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when nothing is queued; the OS error of
+    /// `recv(MSG_PEEK)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixStream;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, b) = UnixStream::pair()?;
+    ///     assert!(b.try_peek(&mut [0; 4]).is_err()); // WouldBlock
+    ///     a.try_write(b"hi")?;
+    ///     b.readable().await?;
+    ///     assert_eq!(b.try_peek(&mut [0; 4])?, 2);
+    ///     assert_eq!(b.try_read(&mut [0; 4])?, 2);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        socket::try_io(&self.io, Direction::Read, |s| peek_stream(s, buf))
+    }
+
+    /// Splits the stream into a read half and a write half that can move
+    /// to different tasks; [`reunite`](super::unix::OwnedReadHalf::reunite)
+    /// puts them back together. Dropping the
+    /// [`OwnedWriteHalf`](super::unix::OwnedWriteHalf) shuts down the write
+    /// direction (the peer reads end-of-file) while the read half keeps
+    /// reading; the socket closes when both halves are gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::io::{AsyncReadExt, AsyncWriteExt};
+    /// use ebbtide::net::UnixStream;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (client, mut server) = UnixStream::pair()?;
+    ///     let (mut rd, mut wr) = client.into_split();
+    ///     let writer = ebbtide::spawn(async move {
+    ///         wr.write_all(b"ping").await?;
+    ///         Ok::<_, std::io::Error>(wr)
+    ///     });
+    ///     let mut buf = [0; 4];
+    ///     server.read_exact(&mut buf).await?;
+    ///     server.write_all(b"pong").await?;
+    ///     rd.read_exact(&mut buf).await?;
+    ///     assert_eq!(&buf, b"pong");
+    ///     let wr = writer.await.unwrap()?;
+    ///     let _client: UnixStream = rd.reunite(wr).unwrap();
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn into_split(self) -> (super::unix::OwnedReadHalf, super::unix::OwnedWriteHalf) {
+        super::split::unix::into_split(self)
+    }
+
+    /// Borrows the stream as a read half and a write half, for use in one
+    /// task (`&UnixStream` implements both `AsyncRead` and `AsyncWrite`
+    /// too; this is for code written in tokio's shape). Dropping the halves
+    /// does nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::io::{AsyncReadExt, AsyncWriteExt};
+    /// use ebbtide::net::UnixStream;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (mut client, mut server) = UnixStream::pair()?;
+    ///     let (mut rd, mut wr) = server.split();
+    ///     client.write_all(b"echo").await?;
+    ///     let mut buf = [0; 4];
+    ///     rd.read_exact(&mut buf).await?;
+    ///     wr.write_all(&buf).await?;
+    ///     client.read_exact(&mut buf).await?;
+    ///     assert_eq!(&buf, b"echo");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn split(&mut self) -> (super::unix::ReadHalf<'_>, super::unix::WriteHalf<'_>) {
+        super::split::unix::split(self)
+    }
+
+    /// Waits until the stream may be ready in a direction of `interest`
+    /// (readable, writable or both), and says which (tokio's `ready`).
+    /// A `WouldBlock` from a `try_*` call clears a direction again.
+    ///
+    /// # Errors
+    ///
+    /// If the runtime shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::io::Interest;
+    /// use ebbtide::net::UnixStream;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, b) = UnixStream::pair()?;
+    ///     a.try_write(b"hi")?;
+    ///     assert!(b.ready(Interest::READABLE).await?.is_readable());
+    ///     assert_eq!(b.try_read(&mut [0; 8])?, 2);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub async fn ready(&self, interest: crate::io::Interest) -> io::Result<crate::io::Ready> {
+        self.io.ready(interest).await
     }
 
     /// Waits until the stream may be readable.
@@ -229,6 +695,21 @@ impl UnixStream {
     /// # Errors
     ///
     /// If the runtime shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixStream;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, b) = UnixStream::pair()?;
+    ///     a.try_write(b"x")?;
+    ///     b.readable().await?;
+    ///     assert_eq!(b.try_read(&mut [0; 8])?, 1);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn readable(&self) -> io::Result<()> {
         self.io.readable().await
     }
@@ -238,6 +719,20 @@ impl UnixStream {
     /// # Errors
     ///
     /// If the runtime shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixStream;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, _b) = UnixStream::pair()?;
+    ///     a.writable().await?; // an idle stream is writable
+    ///     assert_eq!(a.try_write(b"hi")?, 2);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn writable(&self) -> io::Result<()> {
         self.io.writable().await
     }
@@ -247,6 +742,24 @@ impl UnixStream {
     /// # Errors
     ///
     /// The OS error of `getsockname`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::{UnixListener, UnixStream};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("ebbtide-doc-stream-local-{}.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let listener = UnixListener::bind(&path)?;
+    ///     let _client = UnixStream::connect(&path).await?;
+    ///     let (server, _) = listener.accept().await?;
+    ///     assert_eq!(server.local_addr()?.as_pathname(), Some(path.as_path()));
+    ///     std::fs::remove_file(&path)?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.io.get_ref().local_addr()
     }
@@ -256,6 +769,24 @@ impl UnixStream {
     /// # Errors
     ///
     /// The OS error of `getpeername`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::{UnixListener, UnixStream};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("ebbtide-doc-stream-peer-{}.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let listener = UnixListener::bind(&path)?;
+    ///     let client = UnixStream::connect(&path).await?;
+    ///     assert_eq!(client.peer_addr()?.as_pathname(), Some(path.as_path()));
+    ///     drop(listener);
+    ///     std::fs::remove_file(&path)?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.io.get_ref().peer_addr()
     }
@@ -265,11 +796,43 @@ impl UnixStream {
     /// # Errors
     ///
     /// The OS error of `shutdown`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::net::Shutdown;
+    /// use ebbtide::io::AsyncReadExt;
+    /// use ebbtide::net::UnixStream;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, mut b) = UnixStream::pair()?;
+    ///     a.shutdown(Shutdown::Write)?;
+    ///     let mut rest = Vec::new();
+    ///     b.read_to_end(&mut rest).await?; // end-of-file at once
+    ///     assert!(rest.is_empty());
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.io.get_ref().shutdown(how)
     }
 
     /// The std stream inside (non-blocking).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixStream;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, _b) = UnixStream::pair()?;
+    ///     let std_stream: &std::os::unix::net::UnixStream = a.get_ref();
+    ///     assert!(std_stream.peer_addr().is_ok());
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn get_ref(&self) -> &std_unix::UnixStream {
         self.io.get_ref()
     }
@@ -280,6 +843,20 @@ impl UnixStream {
     /// # Errors
     ///
     /// If the poller fails to deregister it (it is closed then).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixStream;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, _b) = UnixStream::pair()?;
+    ///     let std_stream = a.into_std()?;
+    ///     std_stream.set_nonblocking(false)?; // for blocking use
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn into_std(self) -> io::Result<std_unix::UnixStream> {
         self.io.into_inner()
     }
@@ -294,6 +871,20 @@ impl TryFrom<std_unix::UnixStream> for UnixStream {
     /// # Errors
     ///
     /// Outside a runtime; the OS error of registering it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixStream;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, _b) = std::os::unix::net::UnixStream::pair()?;
+    ///     let a = UnixStream::try_from(a)?;
+    ///     assert_eq!(a.try_write(b"hi")?, 2);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     fn try_from(stream: std_unix::UnixStream) -> io::Result<UnixStream> {
         let io = register(stream, "UnixStream::try_from")?;
         Ok(UnixStream { io })
@@ -331,6 +922,22 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// Outside a runtime; the OS error of `bind` (`AddrInUse`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("ebbtide-doc-dgram-bind-{}.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let socket = UnixDatagram::bind(&path)?;
+    ///     assert_eq!(socket.local_addr()?.as_pathname(), Some(path.as_path()));
+    ///     std::fs::remove_file(&path)?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixDatagram> {
         socket::ensure_runtime("UnixDatagram::bind")?;
         UnixDatagram::try_from(std_unix::UnixDatagram::bind(path)?)
@@ -342,6 +949,24 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// Outside a runtime; the OS error of `socket`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("ebbtide-doc-dgram-unbound-{}.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let rx = UnixDatagram::bind(&path)?;
+    ///     let tx = UnixDatagram::unbound()?;
+    ///     tx.send_to(b"hi", &path).await?;
+    ///     assert_eq!(rx.recv(&mut [0; 8]).await?, 2);
+    ///     std::fs::remove_file(&path)?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn unbound() -> io::Result<UnixDatagram> {
         socket::ensure_runtime("UnixDatagram::unbound")?;
         UnixDatagram::try_from(std_unix::UnixDatagram::unbound()?)
@@ -352,6 +977,20 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// Outside a runtime; the OS error of `socketpair`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, b) = UnixDatagram::pair()?;
+    ///     a.send(b"hi").await?;
+    ///     assert_eq!(b.recv(&mut [0; 8]).await?, 2);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn pair() -> io::Result<(UnixDatagram, UnixDatagram)> {
         socket::ensure_runtime("UnixDatagram::pair")?;
         let (a, b) = std_unix::UnixDatagram::pair()?;
@@ -364,6 +1003,25 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// The OS error of `connect` (`NotFound`, `ConnectionRefused`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("ebbtide-doc-dgram-connect-{}.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let rx = UnixDatagram::bind(&path)?;
+    ///     let tx = UnixDatagram::unbound()?;
+    ///     tx.connect(&path)?;
+    ///     tx.send(b"hi").await?;
+    ///     assert_eq!(rx.recv(&mut [0; 8]).await?, 2);
+    ///     std::fs::remove_file(&path)?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn connect(&self, path: impl AsRef<Path>) -> io::Result<()> {
         self.io.get_ref().connect(path)
     }
@@ -377,6 +1035,24 @@ impl UnixDatagram {
     /// # Cancel safety
     ///
     /// Cancel-safe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("ebbtide-doc-dgram-send-to-{}.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let rx = UnixDatagram::bind(&path)?;
+    ///     let tx = UnixDatagram::unbound()?;
+    ///     assert_eq!(tx.send_to(b"hi", &path).await?, 2);
+    ///     assert_eq!(rx.recv(&mut [0; 8]).await?, 2);
+    ///     std::fs::remove_file(&path)?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn send_to(&self, buf: &[u8], path: impl AsRef<Path>) -> io::Result<usize> {
         let path = path.as_ref();
         socket::io_with(&self.io, Direction::Write, |s| s.send_to(buf, path)).await
@@ -391,6 +1067,29 @@ impl UnixDatagram {
     /// # Cancel safety
     ///
     /// Cancel-safe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("ebbtide-doc-dgram-recv-from-{}.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let rx = UnixDatagram::bind(&path)?;
+    ///     let tx_path = path.with_extension("tx");
+    ///     let _ = std::fs::remove_file(&tx_path);
+    ///     let tx = UnixDatagram::bind(&tx_path)?;
+    ///     tx.send_to(b"hi", &path).await?;
+    ///     let mut buf = [0; 8];
+    ///     let (n, from) = rx.recv_from(&mut buf).await?;
+    ///     assert_eq!((&buf[..n], from.as_pathname()), (&b"hi"[..], Some(tx_path.as_path())));
+    ///     std::fs::remove_file(&path)?;
+    ///     std::fs::remove_file(&tx_path)?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         socket::io_with(&self.io, Direction::Read, |s| s.recv_from(buf)).await
     }
@@ -404,6 +1103,20 @@ impl UnixDatagram {
     /// # Cancel safety
     ///
     /// Cancel-safe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, b) = UnixDatagram::pair()?;
+    ///     assert_eq!(a.send(b"hi").await?, 2);
+    ///     assert_eq!(b.recv(&mut [0; 8]).await?, 2);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
         socket::io_with(&self.io, Direction::Write, |s| s.send(buf)).await
     }
@@ -417,6 +1130,22 @@ impl UnixDatagram {
     /// # Cancel safety
     ///
     /// Cancel-safe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, b) = UnixDatagram::pair()?;
+    ///     a.send(b"hi").await?;
+    ///     let mut buf = [0; 8];
+    ///     let n = b.recv(&mut buf).await?;
+    ///     assert_eq!(&buf[..n], b"hi");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         socket::io_with(&self.io, Direction::Read, |s| s.recv(buf)).await
     }
@@ -430,6 +1159,26 @@ impl UnixDatagram {
     /// # Cancel safety
     ///
     /// Cancel-safe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::io::BufResult;
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("ebbtide-doc-dgram-send-to-owned-{}.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let rx = UnixDatagram::bind(&path)?;
+    ///     let tx = UnixDatagram::unbound()?;
+    ///     let BufResult(res, _buf) = tx.send_to_owned(b"hi".to_vec(), &path).await;
+    ///     assert_eq!(res?, 2);
+    ///     assert_eq!(rx.recv(&mut [0; 8]).await?, 2);
+    ///     std::fs::remove_file(&path)?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn send_to_owned<B: IoBuf>(
         &self,
         buf: B,
@@ -450,6 +1199,23 @@ impl UnixDatagram {
     /// # Cancel safety
     ///
     /// Cancel-safe: the buffer is dropped with the future.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::io::BufResult;
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, b) = UnixDatagram::pair()?;
+    ///     a.send(b"hi").await?;
+    ///     let BufResult(res, buf) = b.recv_from_owned(Vec::with_capacity(16)).await;
+    ///     let (n, _from) = res?;
+    ///     assert_eq!(&buf[..n], b"hi");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn recv_from_owned<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, SocketAddr), B> {
         let BufResult(res, buf) = socket::recv_from_owned(&self.io, buf).await;
         BufResult(res.and_then(|(n, from)| Ok((n, unix_addr(&from)?))), buf)
@@ -464,6 +1230,22 @@ impl UnixDatagram {
     /// # Cancel safety
     ///
     /// Cancel-safe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::io::BufResult;
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, b) = UnixDatagram::pair()?;
+    ///     let BufResult(res, _buf) = a.send_owned(b"hi".to_vec()).await;
+    ///     assert_eq!(res?, 2);
+    ///     assert_eq!(b.recv(&mut [0; 8]).await?, 2);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn send_owned<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
         socket::send_owned(&self.io, buf, |s, bytes| s.send(bytes)).await
     }
@@ -478,8 +1260,189 @@ impl UnixDatagram {
     /// # Cancel safety
     ///
     /// Cancel-safe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::io::BufResult;
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, b) = UnixDatagram::pair()?;
+    ///     a.send(b"hi").await?;
+    ///     let BufResult(res, buf) = b.recv_owned(Vec::with_capacity(16)).await;
+    ///     assert_eq!(&buf[..res?], b"hi");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn recv_owned<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         socket::recv_owned(&self.io, buf).await
+    }
+
+    /// Sends `buf` to the connected peer if the socket can take it now,
+    /// without waiting and without registering interest.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when the socket's buffer is full (it also clears write
+    /// readiness, so a following [`writable`](Self::writable) waits); the
+    /// OS error of `send`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, b) = UnixDatagram::pair()?;
+    ///     assert_eq!(a.try_send(b"hi")?, 2);
+    ///     assert_eq!(b.try_recv(&mut [0; 8])?, 2);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_send(&self, buf: &[u8]) -> io::Result<usize> {
+        socket::try_io(&self.io, Direction::Write, |s| s.send(buf))
+    }
+
+    /// Sends `buf` to the socket at `path` if this socket can take it now,
+    /// without waiting.
+    ///
+    /// # Errors
+    ///
+    /// As for [`try_send`](Self::try_send), with `sendto`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("ebbtide-doc-try-send-to-{}.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let rx = UnixDatagram::bind(&path)?;
+    ///     let tx = UnixDatagram::unbound()?;
+    ///     assert_eq!(tx.try_send_to(b"hi", &path)?, 2);
+    ///     assert_eq!(rx.recv(&mut [0; 8]).await?, 2);
+    ///     std::fs::remove_file(&path)
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_send_to(&self, buf: &[u8], path: impl AsRef<Path>) -> io::Result<usize> {
+        let path = path.as_ref();
+        socket::try_io(&self.io, Direction::Write, |s| s.send_to(buf, path))
+    }
+
+    /// Receives a datagram from the connected peer if one is queued now,
+    /// without waiting and without registering interest.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when none is queued (it also clears read readiness, so
+    /// a following [`readable`](Self::readable) waits); the OS error of
+    /// `recv`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::ErrorKind;
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, b) = UnixDatagram::pair()?;
+    ///     let mut buf = [0; 8];
+    ///     assert_eq!(b.try_recv(&mut buf).unwrap_err().kind(), ErrorKind::WouldBlock);
+    ///     a.send(b"hi").await?;
+    ///     b.readable().await?;
+    ///     assert_eq!(b.try_recv(&mut buf)?, 2);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        socket::try_io(&self.io, Direction::Read, |s| s.recv(buf))
+    }
+
+    /// Receives a datagram and its sender if one is queued now, without
+    /// waiting.
+    ///
+    /// # Errors
+    ///
+    /// As for [`try_recv`](Self::try_recv), with `recvfrom`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, b) = UnixDatagram::pair()?;
+    ///     a.send(b"hi").await?;
+    ///     let (n, _from) = b.try_recv_from(&mut [0; 8])?;
+    ///     assert_eq!(n, 2);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        socket::try_io(&self.io, Direction::Read, |s| s.recv_from(buf))
+    }
+
+    /// Waits for a datagram and reads it and its sender without taking it
+    /// from the queue.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `recvfrom(MSG_PEEK)`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: nothing is consumed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, b) = UnixDatagram::pair()?;
+    ///     a.send(b"hi").await?;
+    ///     let mut buf = [0; 8];
+    ///     let (n, _from) = b.peek_from(&mut buf).await?;
+    ///     assert_eq!(&buf[..n], b"hi");
+    ///     assert_eq!(b.recv(&mut buf).await?, 2); // still queued
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub async fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        socket::io_with(&self.io, Direction::Read, |s| peek_datagram_from(s, buf)).await
+    }
+
+    /// Waits until the socket may be ready in a direction of `interest`
+    /// (readable, writable or both), and says which (tokio's `ready`).
+    /// A `WouldBlock` from a `try_*` call clears a direction again.
+    ///
+    /// # Errors
+    ///
+    /// If the runtime shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::io::Interest;
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, _b) = UnixDatagram::pair()?;
+    ///     assert!(a.ready(Interest::WRITABLE).await?.is_writable());
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub async fn ready(&self, interest: crate::io::Interest) -> io::Result<crate::io::Ready> {
+        self.io.ready(interest).await
     }
 
     /// Waits until a datagram may be ready to receive.
@@ -487,6 +1450,21 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// If the runtime shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, b) = UnixDatagram::pair()?;
+    ///     a.send(b"hi").await?;
+    ///     b.readable().await?;
+    ///     assert_eq!(b.try_recv(&mut [0; 8])?, 2);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn readable(&self) -> io::Result<()> {
         self.io.readable().await
     }
@@ -496,6 +1474,20 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// If the runtime shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, _b) = UnixDatagram::pair()?;
+    ///     a.writable().await?;
+    ///     assert_eq!(a.try_send(b"hi")?, 2);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub async fn writable(&self) -> io::Result<()> {
         self.io.writable().await
     }
@@ -505,6 +1497,22 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// The OS error of `getsockname`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("ebbtide-doc-dgram-local-{}.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let socket = UnixDatagram::bind(&path)?;
+    ///     assert_eq!(socket.local_addr()?.as_pathname(), Some(path.as_path()));
+    ///     std::fs::remove_file(&path)?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.io.get_ref().local_addr()
     }
@@ -514,6 +1522,25 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// `NotConnected` before [`connect`](Self::connect).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("ebbtide-doc-dgram-peer-{}.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let rx = UnixDatagram::bind(&path)?;
+    ///     let tx = UnixDatagram::unbound()?;
+    ///     tx.connect(&path)?;
+    ///     assert_eq!(tx.peer_addr()?.as_pathname(), Some(path.as_path()));
+    ///     drop(rx);
+    ///     std::fs::remove_file(&path)?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.io.get_ref().peer_addr()
     }
@@ -523,11 +1550,40 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// The OS error of `shutdown`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::net::Shutdown;
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, _b) = UnixDatagram::pair()?;
+    ///     a.shutdown(Shutdown::Write)?;
+    ///     assert!(a.send(b"late").await.is_err()); // nothing more can be sent
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.io.get_ref().shutdown(how)
     }
 
     /// The std socket inside (non-blocking).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, _b) = UnixDatagram::pair()?;
+    ///     let std_socket: &std::os::unix::net::UnixDatagram = a.get_ref();
+    ///     assert!(std_socket.peer_addr().is_ok());
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn get_ref(&self) -> &std_unix::UnixDatagram {
         self.io.get_ref()
     }
@@ -538,6 +1594,22 @@ impl UnixDatagram {
     /// # Errors
     ///
     /// If the poller fails to deregister it (it is closed then).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, b) = UnixDatagram::pair()?;
+    ///     let std_socket = a.into_std()?;
+    ///     std_socket.set_nonblocking(false)?; // for blocking use
+    ///     std_socket.send(b"hi")?;
+    ///     assert_eq!(b.recv(&mut [0; 8]).await?, 2);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn into_std(self) -> io::Result<std_unix::UnixDatagram> {
         self.io.into_inner()
     }
@@ -552,6 +1624,20 @@ impl TryFrom<std_unix::UnixDatagram> for UnixDatagram {
     /// # Errors
     ///
     /// Outside a runtime; the OS error of registering it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::net::UnixDatagram;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let (a, _b) = std::os::unix::net::UnixDatagram::pair()?;
+    ///     let a = UnixDatagram::try_from(a)?;
+    ///     assert_eq!(a.try_send(b"hi")?, 2);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     fn try_from(socket: std_unix::UnixDatagram) -> io::Result<UnixDatagram> {
         let io = register(socket, "UnixDatagram::try_from")?;
         Ok(UnixDatagram { io })
@@ -594,4 +1680,23 @@ impl UnixStream {
     ) -> Poll<io::Result<usize>> {
         socket::poll_stream_read(&self.io, cx, buf)
     }
+}
+
+/// `recv(MSG_PEEK)` on a stream into initialized bytes.
+fn peek_stream(s: &std_unix::UnixStream, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `[u8]` and `[MaybeUninit<u8>]` have one layout, and `recv`
+    // only writes initialized bytes into it, so `buf` stays initialized.
+    let buf = unsafe { &mut *(std::ptr::from_mut::<[u8]>(buf) as *mut [MaybeUninit<u8>]) };
+    socket2::SockRef::from(s).peek(buf)
+}
+
+/// `recvfrom(MSG_PEEK)` on a datagram socket into initialized bytes.
+fn peek_datagram_from(
+    s: &std_unix::UnixDatagram,
+    buf: &mut [u8],
+) -> io::Result<(usize, SocketAddr)> {
+    // SAFETY: as in `peek_stream`.
+    let buf = unsafe { &mut *(std::ptr::from_mut::<[u8]>(buf) as *mut [MaybeUninit<u8>]) };
+    let (n, from) = socket2::SockRef::from(s).peek_from(buf)?;
+    Ok((n, unix_addr(&from)?))
 }

@@ -14,6 +14,9 @@
 //!    executor's Dekker-style check against lost wakeups); if so, wait with a
 //!    zero timeout.
 //! 4. `Poller::wait` until an event, the deadline, or `Poller::notify`.
+//!    On a paused clock (`clock`), wait with a zero timeout instead and,
+//!    if nothing arrived, move the clock to the deadline (auto-advance;
+//!    the steps and their reasons are in `clock`).
 //! 5. Collect the wakers of ready sources and due timers, and the keys of
 //!    completion events (those the `Completions` object the reactor was
 //!    built with claims), then release the driver lock.
@@ -25,14 +28,20 @@
 //! gives it the `Completions` object at construction. Where there is no
 //! completion backend, every event is a readiness event.
 //!
+//! Timers are due by the reactor's `Clock`: real time, or a virtual time a
+//! test controls (`time::pause`).
+//!
 //! The reactor of the runtime current on a thread is `Reactor::current`
 //! (the runtime's context sets it with `Reactor::enter`), so I/O objects
 //! and timers find it without knowing the runtime.
 
+mod clock;
 mod sleep;
 mod source;
 mod timers;
 
+pub(crate) use clock::now;
+pub use clock::Instant;
 pub use sleep::Sleep;
 pub(crate) use source::{Direction, Source};
 pub(crate) use timers::{deadline_after, TimerKey, Timers};
@@ -42,7 +51,7 @@ use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use polling::{Event, PollMode};
 use slab::Slab;
@@ -70,6 +79,12 @@ pub(crate) struct Reactor {
     sources: Mutex<Slab<Arc<Source>>>,
     /// Pending timers.
     pub(crate) timers: Timers,
+    /// The time the timers are measured against: real, or paused by a test
+    /// (`clock`, which also states the auto-advance steps).
+    pub(crate) clock: clock::Clock,
+    /// Set by every `notify`: a paused clock's driver does not auto-advance
+    /// past a wake that arrived while it looked for events (`clock`, step 3).
+    notified: AtomicBool,
     /// Held by the thread currently driving; `try_lock` decides who drives.
     driver: Mutex<Driver>,
     /// Set at runtime teardown: new registrations and waits fail.
@@ -103,6 +118,8 @@ impl Reactor {
             poller,
             sources: Mutex::new(Slab::new()),
             timers: Timers::new(),
+            clock: clock::Clock::new(),
+            notified: AtomicBool::new(false),
             driver: Mutex::new(Driver {
                 events: Events::new(),
                 wakers: Vec::new(),
@@ -116,6 +133,9 @@ impl Reactor {
     /// Wakes the thread blocked in `Poller::wait`, if any. One CAS and at
     /// most one eventfd write: safe from any thread.
     pub(crate) fn notify(&self) {
+        if self.clock.is_paused() {
+            self.notified.store(true, Ordering::SeqCst);
+        }
         // An error here means the notification pipe is gone (teardown);
         // there is no driver left to wake.
         let _ = self.poller.notify();
@@ -150,13 +170,26 @@ impl Reactor {
         } else {
             self.timers.next_deadline()
         };
-        let mut timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        // `clock`, "Auto-advance": a candidate only while paused and about
+        // to block until a timer.
+        let paused = blocking && deadline.is_some() && self.clock.is_paused();
+        if paused {
+            self.notified.store(false, Ordering::SeqCst);
+        }
+        let now = self.clock.now();
+        let mut timeout = deadline.map(|d| d.saturating_duration_since(now));
         if let Some(cap) = timeout_cap {
             timeout = Some(timeout.map_or(cap, |t| t.min(cap)));
         }
-        if before_block() {
+        let work = before_block(); // auto-advance step 1
+        if work {
             timeout = Some(Duration::ZERO);
         }
+        let advance_to = if paused && !work {
+            self.auto_advance_wait(&mut timeout, deadline)
+        } else {
+            None
+        };
         let d = &mut *drv;
         d.events.clear();
         if self.poller.wait(&mut d.events, timeout).is_err() {
@@ -164,6 +197,9 @@ impl Reactor {
             d.events.clear();
         }
         after_wake();
+        if let Some(at) = advance_to {
+            self.auto_advance(at, &d.events);
+        }
         self.dispatch(&mut drv);
         let mut wakers = std::mem::take(&mut drv.wakers);
         let mut completions = std::mem::take(&mut drv.completions);
@@ -188,6 +224,30 @@ impl Reactor {
             }
         }
         Drive::Woke(n)
+    }
+
+    /// Auto-advance steps 2 and 5 (`clock`): the deadline this wait may
+    /// move a paused clock to, with the wait's timeout set for it.
+    #[cold]
+    fn auto_advance_wait(
+        &self,
+        timeout: &mut Option<Duration>,
+        deadline: Option<std::time::Instant>,
+    ) -> Option<std::time::Instant> {
+        if self.clock.is_held() {
+            *timeout = timeout.map(|t| t.min(clock::HELD_POLL));
+            return None;
+        }
+        *timeout = Some(Duration::ZERO);
+        deadline
+    }
+
+    /// Auto-advance step 3: nothing happened, so nothing can before `at`.
+    #[cold]
+    fn auto_advance(&self, at: std::time::Instant, events: &Events) {
+        if events.is_empty() && !self.notified.load(Ordering::SeqCst) {
+            self.clock.advance_to(at);
+        }
     }
 
     /// Step 5: turns events and due timers into wakers in `drv.wakers`, and
@@ -219,7 +279,7 @@ impl Reactor {
                 }
             }
         }
-        self.timers.fire_due(Instant::now(), wakers);
+        self.timers.fire_due(self.clock.now(), wakers);
     }
 
     fn lock_sources(&self) -> MutexGuard<'_, Slab<Arc<Source>>> {
@@ -262,6 +322,15 @@ impl Reactor {
         drop(removed);
         drop(wakers);
         source.delete(&self.poller)
+    }
+
+    /// Fires the timers due by the clock's time now, with I/O events that
+    /// are ready (a zero-timeout drive); if another thread drives, wakes it
+    /// to do so. For `time::advance`, which moves a paused clock.
+    pub(crate) fn fire_due_now(&self) {
+        if self.drive(Some(Duration::ZERO), || false, || {}) == Drive::Busy {
+            self.notify();
+        }
     }
 
     /// Number of registered sources.

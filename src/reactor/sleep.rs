@@ -1,15 +1,14 @@
 //! `Sleep`: one timer of the reactor's store as a future (the public face
 //! is `crate::time`, which re-exports it). Registers on its first pending
-//! poll, moves with `reset`, and leaves the store when dropped.
+//! poll, moves with `reset`, and leaves the store when dropped. It is due
+//! by its reactor's clock (`clock`: real time, or paused by a test).
 
+use super::{clock, Instant, Reactor, TimerKey};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
-
-use super::{Reactor, TimerKey};
 
 /// The panic of a timer polled after its runtime shut down: it could never
 /// fire, and a `Sleep` has no error to return.
@@ -44,22 +43,66 @@ impl Sleep {
     /// A sleep until `deadline` on `reactor`'s timers whatever runtime is
     /// current (or none: a runtime dropped by a thread-local's destructor at
     /// thread exit still needs its shutdown's deadline).
-    pub(crate) fn on(reactor: &Arc<Reactor>, deadline: Instant) -> Sleep {
+    ///
+    /// `deadline` is in real time (the runtime's shutdown computes it from
+    /// `std::time::Instant::now()`); it is carried over to the reactor's
+    /// clock, which a test may have paused and advanced (`Clock::carry_over`).
+    pub(crate) fn on(reactor: &Arc<Reactor>, deadline: std::time::Instant) -> Sleep {
         Sleep {
-            deadline,
+            deadline: reactor.clock.carry_over(deadline).into(),
             reactor: Some(reactor.clone()),
             key: None,
         }
     }
 
     /// The instant this sleep completes at.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ebbtide::time::{sleep_until, Instant};
+    ///
+    /// let at = Instant::now() + Duration::from_secs(1);
+    /// assert_eq!(sleep_until(at).deadline(), at);
+    /// ```
     pub fn deadline(&self) -> Instant {
         self.deadline
     }
 
     /// Whether the deadline has passed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// ebbtide::block_on(async {
+    ///     let s = ebbtide::time::sleep(Duration::from_secs(3600));
+    ///     assert!(!s.is_elapsed());
+    ///     assert!(ebbtide::time::sleep(Duration::ZERO).is_elapsed());
+    /// });
+    /// ```
     pub fn is_elapsed(&self) -> bool {
-        Instant::now() >= self.deadline
+        self.now() >= self.deadline.into_std()
+    }
+
+    /// The time by this sleep's clock: its reactor's once bound, else the
+    /// current runtime's (`clock::now`; real time unless a test paused it).
+    #[inline]
+    fn now(&self) -> std::time::Instant {
+        if clock::all_real() {
+            return std::time::Instant::now(); // the hot path: one load
+        }
+        self.clock_now()
+    }
+
+    #[cold]
+    fn clock_now(&self) -> std::time::Instant {
+        match &self.reactor {
+            Some(reactor) => reactor.clock.now(),
+            None => clock::now(),
+        }
     }
 
     /// Moves the deadline. A registered timer moves with it and keeps the
@@ -68,24 +111,31 @@ impl Sleep {
     /// moved from another task or thread, e.g. an idle timeout behind a
     /// mutex).
     ///
+    /// Takes an [`Instant`](crate::time::Instant) or a
+    /// `std::time::Instant`.
+    ///
     /// # Examples
     ///
     /// ```
-    /// use std::time::{Duration, Instant};
+    /// use std::time::Duration;
+    /// use ebbtide::time::Instant;
     ///
     /// ebbtide::block_on(async {
     ///     let mut s = ebbtide::time::sleep(Duration::from_secs(3600));
-    ///     s.reset(Instant::now() + Duration::from_millis(1));
+    ///     let soon = Instant::now() + Duration::from_millis(1);
+    ///     s.reset(soon);
+    ///     assert_eq!(s.deadline(), soon);
     ///     s.await;
     /// });
     /// ```
-    pub fn reset(&mut self, deadline: Instant) {
+    pub fn reset(&mut self, deadline: impl Into<Instant>) {
+        let deadline = deadline.into();
         self.deadline = deadline;
         let (Some(reactor), Some(key)) = (&self.reactor, &mut self.key) else {
             return;
         };
         // `None`: it fired already; the next poll registers afresh.
-        if let Some((moved, notify)) = reactor.timers.reset(*key, deadline) {
+        if let Some((moved, notify)) = reactor.timers.reset(*key, deadline.into_std()) {
             *key = moved;
             if notify {
                 reactor.notify();
@@ -104,7 +154,7 @@ impl Future for Sleep {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if Instant::now() >= self.deadline {
+        if self.now() >= self.deadline.into_std() {
             // A due timer is a ready operation like any other (`crate::coop`).
             std::task::ready!(crate::coop::poll_proceed(cx));
             self.deregister();
@@ -135,7 +185,9 @@ impl Sleep {
         if reactor.is_closed() {
             panic!("{RUNTIME_GONE}");
         }
-        let (key, notify) = reactor.timers.insert(self.deadline, cx.waker().clone());
+        let (key, notify) = reactor
+            .timers
+            .insert(self.deadline.into_std(), cx.waker().clone());
         if notify {
             reactor.notify();
         }

@@ -24,7 +24,10 @@
 //!    event may have raced with the `WouldBlock`); otherwise `ready` is
 //!    cleared and the waker joins the direction's waiters. Edge events fire
 //!    for every new arrival after the `WouldBlock`, so no wakeup is lost,
-//!    and a stale `ready` never costs a second failing call.
+//!    and a stale `ready` never costs a second failing call. A `try_*`
+//!    call (never waits) that returns `WouldBlock` clears `ready` the same
+//!    way but joins no waiters (`clear_ready`), so a later `readable()`
+//!    waits for the next event instead of resolving on stale readiness.
 //! 5. A waiter set is a short list, deduplicated with `Waker::will_wake`
 //!    (a task that polls again is one entry). A waker stays until the next
 //!    event of its direction, even if its future was dropped meanwhile (a
@@ -291,6 +294,18 @@ impl Source {
         st.dirs[dir as usize].ready = false;
         if dir == Direction::Read && sys::REPORTS_READ_CLOSED && !st.read_closed {
             self.skip_read.store(true, Ordering::Release);
+        }
+    }
+
+    /// Step 4 without waiting (the `try_*` socket methods): a call in `dir`
+    /// returned `WouldBlock`; `tick` is what `tick(dir)` read before it. If
+    /// no event arrived since, the `WouldBlock` proved the direction idle:
+    /// clear `ready` so a later `readable()`/`writable()` waits for the next
+    /// event. No waker joins and nothing is armed.
+    pub(crate) fn clear_ready(&self, dir: Direction, tick: u32) {
+        let mut st = self.lock();
+        if self.tick(dir) == tick {
+            st.dirs[dir as usize].ready = false;
         }
     }
 

@@ -4,7 +4,8 @@
 //! Deadlines are exact (nanoseconds since the store was created, never
 //! rounded to a tick): a timer fires at the first `fire_due` whose `now` is
 //! at or past its deadline, so never early, and late only by the driver's
-//! own wake-up latency.
+//! own wake-up latency. `now` is the reactor clock's (`clock`): real time,
+//! or a paused clock's, which the store cannot tell apart.
 //!
 //! # Design
 //!

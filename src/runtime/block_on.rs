@@ -17,6 +17,10 @@
 //! 5. However it ends (also by a panic of the future), the worker slot is
 //!    given back and this thread's pending `spawn_local` tasks are cancelled
 //!    on this thread, where their `!Send` futures live.
+//!
+//! Polls of the future, as of the tasks this thread runs, are timed for
+//! stall reports (`executor::stall`); the future's site is where
+//! `block_on` was called.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -27,8 +31,7 @@ use std::task::{Context, Poll, Waker};
 use parking::Parker;
 
 use super::{context, Shared};
-use crate::executor::task;
-use crate::executor::{LocalTasks, MainWake, Waiter, Worker};
+use crate::executor::{LocalTasks, MainWake, PollClock, Waiter, Worker};
 
 /// Tasks run per wake-up before the main future is polled again.
 const BATCH: usize = 61;
@@ -43,7 +46,9 @@ impl Drop for CancelLocalsOnDrop {
 }
 
 impl Shared {
+    #[track_caller]
     pub(crate) fn block_on<F: Future>(self: &Arc<Self>, future: F) -> F::Output {
+        let site = std::panic::Location::caller();
         assert!(
             !context::in_runtime_thread(),
             "{}",
@@ -56,7 +61,7 @@ impl Shared {
         let local = Rc::new(LocalTasks::new(self.scheduler.clone(), waiter.clone()));
         let _ctx = context::enter_runtime_thread(self, Some(local.clone()));
         let _cancel_locals = CancelLocalsOnDrop(local.clone());
-        let main = MainWake::new(waiter.clone(), self.reactor.clone());
+        let main = MainWake::at(waiter.clone(), self.reactor.clone(), Some(site));
         loop {
             if self.config.current_thread {
                 // Step 3.
@@ -89,17 +94,21 @@ impl Shared {
         let waker = Waker::from(main.clone());
         let mut cx = Context::from_waker(&waker);
         let sched = &self.scheduler;
+        let stall = &sched.stall;
+        let mut clock = PollClock::start(stall);
         loop {
             if main.take() {
                 let _budget = crate::coop::Scope::task();
-                if let Poll::Ready(v) = future.as_mut().poll(&mut cx) {
+                let poll = future.as_mut().poll(&mut cx);
+                main.polled(&mut clock, stall);
+                if let Poll::Ready(v) = poll {
                     return Some(v);
                 }
             }
             let mut ran = 0;
             while ran < BATCH {
                 let Some(r) = local.pop() else { break };
-                task::run(r);
+                clock.run(stall, r);
                 ran += 1;
             }
             // Help instead of sleeping: Send tasks may run on any runtime
@@ -111,7 +120,7 @@ impl Shared {
             // (measured in `docs/benchmarks.md`, `yield_now/2w`).
             while ran < BATCH && !main.is_set() && sched.idle_workers() > 0 {
                 let Ok(r) = sched.injector.pop() else { break };
-                task::run(r);
+                clock.run(stall, r);
                 ran += 1;
             }
             if ran > 0 || main.is_set() {
@@ -124,6 +133,7 @@ impl Shared {
                 }
             }
             parker.park();
+            clock.restart(stall);
         }
     }
 }

@@ -4,9 +4,10 @@ use std::io;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use super::thread_hooks::{Hook, ThreadHooks};
 use super::{context, Config, Lifecycle, Runtime, Shared};
 use crate::blocking::BlockingPool;
-use crate::executor::{Scheduler, Worker};
+use crate::executor::{Scheduler, StallDetector, StallHook, StallReport, Worker};
 use crate::op::{self, OpContext, OpTable};
 use crate::reactor::Reactor;
 
@@ -36,6 +37,13 @@ pub struct Builder {
     blocking_keep_alive: Duration,
     drain_timeout: Duration,
     stack_size: Option<usize>,
+    on_thread_start: Option<Hook>,
+    on_thread_stop: Option<Hook>,
+    start_paused: bool,
+    /// Polls longer than this are reported (`None`: off).
+    stall_threshold: Option<Duration>,
+    /// Where stall reports go (default: one line on stderr).
+    on_stall: Option<StallHook>,
 }
 
 impl Default for Builder {
@@ -57,6 +65,11 @@ impl Builder {
             blocking_keep_alive: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(1),
             stack_size: None,
+            on_thread_start: None,
+            on_thread_stop: None,
+            start_paused: false,
+            stall_threshold: Some(Duration::from_millis(100)),
+            on_stall: None,
         }
     }
 
@@ -127,11 +140,177 @@ impl Builder {
         self
     }
 
+    /// Runs `f` on every worker thread and every blocking-pool thread of the
+    /// runtime when it starts, before it runs any task, with the runtime
+    /// current ([`Handle::current`](super::Handle::current) works there).
+    /// Not run on the thread that calls [`Runtime::block_on`] (the only
+    /// worker of a [`current_thread`](Builder::current_thread) runtime).
+    /// A panic in `f` is caught and counted in
+    /// [`Metrics::hook_panics`](super::Metrics::hook_panics); the thread
+    /// goes on and runs its tasks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    ///
+    /// let started = Arc::new(AtomicUsize::new(0));
+    /// let counter = started.clone();
+    /// let rt = ebbtide::runtime::Runtime::builder()
+    ///     .worker_threads(2)
+    ///     .on_thread_start(move || {
+    ///         counter.fetch_add(1, Ordering::SeqCst);
+    ///     })
+    ///     .build()?;
+    /// rt.block_on(rt.spawn_blocking(|| ())).unwrap(); // starts a blocking thread
+    /// rt.shutdown(Duration::from_secs(1));
+    /// assert_eq!(started.load(Ordering::SeqCst), 3); // 2 workers, 1 blocking thread
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn on_thread_start<F>(&mut self, f: F) -> &mut Builder
+    where
+        F: Fn() + Send + Sync + 'static,
+    {
+        self.on_thread_start = Some(Hook(Arc::new(f)));
+        self
+    }
+
+    /// Runs `f` on every worker thread and every blocking-pool thread of the
+    /// runtime before it exits, after its last task, with the runtime still
+    /// current. Once [`Runtime::shutdown`] returns, every thread it joined
+    /// has run it (a thread left running past the deadline runs it when, if
+    /// ever, it exits). Panics are caught and counted as for
+    /// [`on_thread_start`](Builder::on_thread_start).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    ///
+    /// let stopped = Arc::new(AtomicUsize::new(0));
+    /// let counter = stopped.clone();
+    /// let rt = ebbtide::runtime::Runtime::builder()
+    ///     .worker_threads(2)
+    ///     .on_thread_stop(move || {
+    ///         counter.fetch_add(1, Ordering::SeqCst);
+    ///     })
+    ///     .build()?;
+    /// assert_eq!(stopped.load(Ordering::SeqCst), 0);
+    /// rt.shutdown(Duration::from_secs(1));
+    /// assert_eq!(stopped.load(Ordering::SeqCst), 2);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn on_thread_stop<F>(&mut self, f: F) -> &mut Builder
+    where
+        F: Fn() + Send + Sync + 'static,
+    {
+        self.on_thread_stop = Some(Hook(Arc::new(f)));
+        self
+    }
+
+    /// Whether the runtime's clock starts paused (default `false`), as if
+    /// [`time::pause`](crate::time::pause) were its first call: time then
+    /// moves only by [`time::advance`](crate::time::advance) or by jumping
+    /// to the next timer when every task is idle. For tests; needs
+    /// [`current_thread`](Builder::current_thread).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ebbtide::time::{self, Instant};
+    ///
+    /// let rt = ebbtide::runtime::Runtime::builder().current_thread().start_paused(true).build()?;
+    /// rt.block_on(async {
+    ///     let start = Instant::now();
+    ///     let r = time::timeout(Duration::from_secs(60), std::future::pending::<()>()).await;
+    ///     assert!(r.is_err());
+    ///     assert_eq!(start.elapsed(), Duration::from_secs(60));
+    /// });
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn start_paused(&mut self, paused: bool) -> &mut Builder {
+        self.start_paused = paused;
+        self
+    }
+
+    /// A task poll that runs at least this long is a stall (default
+    /// 100 ms; `None` turns detection off): it is counted in
+    /// [`Metrics::stalled_polls`](super::Metrics::stalled_polls) and, the
+    /// first time for each spawn site (location and name), reported to the
+    /// [`on_stall`](Self::on_stall) hook, or else as one line on stderr
+    /// naming the site and the poll's duration. The polls of `block_on`
+    /// futures are timed too; `spawn_blocking` jobs, which are meant to
+    /// block, are not. It costs one read of a coarse clock per poll
+    /// (`src/executor/stall.rs`; `docs/benchmarks.md`, "Stall detector").
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = ebbtide::runtime::Runtime::builder()
+    ///     .current_thread()
+    ///     .stall_threshold(None)
+    ///     .build()?;
+    /// rt.block_on(async { std::thread::sleep(Duration::from_millis(150)) });
+    /// assert_eq!(rt.metrics().stalled_polls, 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn stall_threshold(&mut self, threshold: Option<Duration>) -> &mut Builder {
+        self.stall_threshold = threshold;
+        self
+    }
+
+    /// Sends stall reports (see [`stall_threshold`](Self::stall_threshold))
+    /// to `hook` instead of stderr. It runs on the thread that made the
+    /// poll, right after it, with no lock held; a panic in it is caught and
+    /// counted in
+    /// [`Metrics::stall_hook_panics`](super::Metrics::stall_hook_panics).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    ///
+    /// let reports = Arc::new(AtomicUsize::new(0));
+    /// let count = reports.clone();
+    /// let rt = ebbtide::runtime::Runtime::builder()
+    ///     .worker_threads(1)
+    ///     .stall_threshold(Some(Duration::from_millis(10)))
+    ///     .on_stall(move |report| {
+    ///         assert!(report.duration >= Duration::from_millis(10));
+    ///         count.fetch_add(1, Ordering::SeqCst);
+    ///     })
+    ///     .build()?;
+    /// let task = rt.spawn(async { std::thread::sleep(Duration::from_millis(20)) });
+    /// rt.block_on(task).unwrap();
+    /// // The report follows the poll, perhaps after `block_on` has the
+    /// // output; shutting down joins the worker that makes it.
+    /// rt.shutdown(Duration::from_secs(1));
+    /// assert_eq!(reports.load(Ordering::SeqCst), 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn on_stall<F>(&mut self, hook: F) -> &mut Builder
+    where
+        F: Fn(&StallReport) + Send + Sync + 'static,
+    {
+        self.on_stall = Some(StallHook(Arc::new(hook)));
+        self
+    }
+
     /// Builds the runtime and starts its worker threads.
     ///
     /// # Errors
     ///
-    /// `InvalidInput` if `worker_threads(0)` or `max_blocking_threads(0)`;
+    /// `InvalidInput` if `worker_threads(0)` or `max_blocking_threads(0)`,
+    /// or `start_paused(true)` without `current_thread`;
     /// the OS error if the poller or a worker thread cannot be created.
     ///
     /// # Examples
@@ -150,27 +329,49 @@ impl Builder {
         if self.max_blocking_threads == 0 {
             return Err(invalid("max_blocking_threads must be at least 1"));
         }
+        if self.start_paused && !self.current_thread {
+            return Err(invalid(
+                "start_paused(true) needs current_thread(): only a current-thread runtime's \
+                 clock can be paused",
+            ));
+        }
         // Bottom up: the op table, the reactor that hands it completions,
         // the scheduler that parks on the reactor, the pool whose threads
         // enter this runtime.
         let table = Arc::new(OpTable::new());
         let reactor = Arc::new(Reactor::new(op::completion_handler(&table))?);
+        if self.start_paused {
+            reactor.clock.pause();
+        }
         let lifecycle = Arc::new(Lifecycle::new());
-        let announce = lifecycle.clone();
-        let scheduler = Arc::new(Scheduler::new(
-            workers,
-            reactor.clone(),
-            Box::new(move || announce.announce_if_begun()),
+        let thread_hooks = Arc::new(ThreadHooks::new(
+            self.on_thread_start.clone(),
+            self.on_thread_stop.clone(),
         ));
+        let announce = lifecycle.clone();
+        let scheduler = Arc::new(
+            Scheduler::new(
+                workers,
+                reactor.clone(),
+                Box::new(move || announce.announce_if_begun()),
+            )
+            .with_stall(StallDetector::new(
+                self.stall_threshold,
+                self.on_stall.clone(),
+            )),
+        );
         let shared = Arc::new_cyclic(|this: &Weak<Shared>| {
             let this = this.clone();
+            let hooks = thread_hooks.clone();
             let blocking = BlockingPool::new(
                 self.max_blocking_threads,
                 self.blocking_keep_alive,
                 format!("{}-blocking", self.thread_name),
                 Box::new(move || {
                     let ctx = this.upgrade().map(|shared| context::enter_handle(&shared));
-                    Box::new(ctx)
+                    let stop = hooks.thread_started();
+                    // Dropped in order: the stop hook, then the context.
+                    Box::new((stop, ctx))
                 }),
             );
             Shared {
@@ -185,8 +386,16 @@ impl Builder {
                 },
                 lifecycle,
                 children: Default::default(),
+                thread_hooks,
             }
         });
+        let pool = Arc::downgrade(&shared.blocking);
+        shared
+            .reactor
+            .clock
+            .hold_auto_advance_while(Box::new(move || {
+                pool.upgrade().is_some_and(|p| p.is_busy())
+            }));
         let mut threads = Vec::new();
         if !self.current_thread {
             for index in 0..workers {
@@ -210,14 +419,17 @@ impl Builder {
 }
 
 /// Entry point of a worker thread: claims worker `index`, makes the runtime
-/// current, and runs the worker loop until the scheduler stops.
+/// current, runs the start hook (`thread_hooks`), and runs the worker loop
+/// until the scheduler stops; then the stop hook.
 fn run_worker_thread(shared: Arc<Shared>, index: usize) {
     let Some(mut worker) = Worker::claim(&shared.scheduler, index, None) else {
         return;
     };
     let ctx = context::enter_runtime_thread(&shared, Some(worker.local().clone()));
+    let stop = shared.thread_hooks.thread_started();
     worker.run(std::pin::pin!(std::future::pending::<()>()), None);
     drop(worker); // releases the slot while the context is still set
+    drop(stop); // after the thread's last task, before it exits
     drop(ctx);
 }
 

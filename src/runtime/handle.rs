@@ -65,6 +65,7 @@ impl Handle {
     /// If the runtime is shutting down, the task is not run and the handle
     /// resolves to a cancelled [`JoinError`](crate::JoinError); use
     /// [`try_spawn`](Self::try_spawn) to learn it up front.
+    #[track_caller]
     pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
@@ -87,6 +88,7 @@ impl Handle {
     /// assert_eq!(rt.block_on(h).unwrap(), 1);
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[track_caller]
     pub fn try_spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, SpawnError>
     where
         F: Future + Send + 'static,
@@ -99,6 +101,7 @@ impl Handle {
     }
 
     /// Runs `f` on this runtime's blocking pool.
+    #[track_caller]
     pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
     where
         F: FnOnce() -> R + Send + 'static,
@@ -182,12 +185,15 @@ impl Handle {
             panicked_tasks: c.panics.load(Ordering::Relaxed),
             drop_panics: c.drop_panics.load(Ordering::Relaxed),
             waker_panics: crate::wake::panics(),
+            hook_panics: s.thread_hooks.panics(),
             timers: s.reactor.timers.len(),
             io_sources: s.reactor.source_count(),
             ops_submitted: s.ops.table.submitted(),
             ops_in_flight: s.ops.table.len(),
             ops_cancelled: s.ops.table.cancelled(),
             ops_stale_completions: s.ops.table.stale_completions(),
+            stalled_polls: sched.stall.stalled_polls.load(Ordering::Relaxed),
+            stall_hook_panics: sched.stall.hook_panics.load(Ordering::Relaxed),
         }
     }
 }

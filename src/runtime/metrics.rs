@@ -55,6 +55,10 @@ pub struct Metrics {
     /// goes on. Counted for the whole process, since a waker belongs to
     /// whoever polled, not to one runtime.
     pub waker_panics: u64,
+    /// Panics caught from the `on_thread_start` / `on_thread_stop` hooks
+    /// ([`Builder::on_thread_start`](super::Builder::on_thread_start)): the
+    /// thread went on.
+    pub hook_panics: u64,
     /// Pending timers.
     pub timers: usize,
     /// I/O handles registered with the reactor.
@@ -70,6 +74,13 @@ pub struct Metrics {
     /// Completions for a missing or stale op slot (a backend bug; never
     /// written through). Should stay 0.
     pub ops_stale_completions: u64,
+    /// Task (and `block_on`) polls that ran at least the stall threshold
+    /// ([`Builder::stall_threshold`](super::Builder::stall_threshold)),
+    /// each counted; only the first of each spawn site is reported.
+    pub stalled_polls: u64,
+    /// Panics caught from the
+    /// [`on_stall`](super::Builder::on_stall) hook.
+    pub stall_hook_panics: u64,
 }
 
 impl fmt::Display for Metrics {
@@ -78,8 +89,8 @@ impl fmt::Display for Metrics {
             f,
             "{} workers ({} idle), {} tasks alive / {} spawned, {} polls, {} steals, \
              queues {} injector + {} local, blocking {} threads ({} idle, {} queued), \
-             {} panics ({} in wakers), {} timers, {} io sources, ops {} in flight / {} submitted \
-             ({} cancelled, {} stale)",
+             {} panics ({} in wakers, {} in thread hooks), {} timers, {} io sources, ops {} in flight / {} submitted \
+             ({} cancelled, {} stale), {} stalled polls",
             self.workers,
             self.idle_workers,
             self.alive_tasks,
@@ -93,12 +104,14 @@ impl fmt::Display for Metrics {
             self.blocking_queue_depth,
             self.panicked_tasks,
             self.waker_panics,
+            self.hook_panics,
             self.timers,
             self.io_sources,
             self.ops_in_flight,
             self.ops_submitted,
             self.ops_cancelled,
-            self.ops_stale_completions
+            self.ops_stale_completions,
+            self.stalled_polls
         )
     }
 }

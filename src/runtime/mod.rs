@@ -14,11 +14,13 @@ mod global;
 mod handle;
 mod metrics;
 mod shutdown;
+mod thread_hooks;
 
+pub use crate::executor::StallReport;
 pub use builder::Builder;
 pub use handle::{EnterGuard, Handle, SpawnError, TryCurrentError};
 pub use metrics::Metrics;
-pub use shutdown::{shutdown_requested, ShutdownReport, ShutdownRequested};
+pub use shutdown::{shutdown_requested, ShutdownReport, ShutdownRequested, TaskSite};
 
 pub(crate) use shutdown::Lifecycle;
 
@@ -32,7 +34,7 @@ use std::thread::JoinHandle as ThreadHandle;
 use std::time::Duration;
 
 use crate::blocking::BlockingPool;
-use crate::executor::{JoinHandle, Scheduler};
+use crate::executor::{JoinHandle, Scheduler, Site};
 use crate::op::OpContext;
 use crate::reactor::Reactor;
 
@@ -49,26 +51,50 @@ pub(crate) struct Shared {
     pub(crate) lifecycle: Arc<Lifecycle>,
     /// Child processes spawned here (`crate::process`), for shutdown.
     pub(crate) children: children::Children,
+    /// `Builder::on_thread_start` / `on_thread_stop`, run by worker and
+    /// blocking-pool threads.
+    pub(crate) thread_hooks: Arc<thread_hooks::ThreadHooks>,
 }
 
 impl Shared {
     /// Spawns a `Send` task; refused (cancelled at once) while shutting down.
+    #[track_caller]
     pub(crate) fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        self.spawn_at(future, Site::caller())
+    }
+
+    /// `spawn`, for a task spawned at `site` (its caller's location, and a
+    /// name).
+    pub(crate) fn spawn_at<F>(&self, future: F, site: Site) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
         self.scheduler
-            .spawn(future, || !self.lifecycle.is_shutting_down())
+            .spawn(future, site, || !self.lifecycle.is_shutting_down())
     }
 
     /// Runs `f` on the blocking pool.
+    #[track_caller]
     pub(crate) fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
     where
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        self.blocking.spawn(&self.scheduler.tasks, f)
+        self.spawn_blocking_at(f, Site::caller())
+    }
+
+    /// `spawn_blocking`, for a job spawned at `site`.
+    pub(crate) fn spawn_blocking_at<F, R>(&self, f: F, site: Site) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.blocking.spawn(&self.scheduler.tasks, f, site)
     }
 }
 
@@ -180,6 +206,7 @@ impl Runtime {
     /// assert_eq!(v, "done");
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         self.handle.shared.block_on(future)
     }
@@ -194,6 +221,7 @@ impl Runtime {
     /// assert_eq!(rt.block_on(h).unwrap(), 5);
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[track_caller]
     pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
@@ -212,6 +240,7 @@ impl Runtime {
     /// assert!(rt.block_on(h).unwrap().unwrap().starts_with("ebbtide-blocking"));
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[track_caller]
     pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
     where
         F: FnOnce() -> R + Send + 'static,

@@ -54,6 +54,12 @@
 //!    `drain_timeout`; on a runtime thread (inside a task or `block_on`) it
 //!    hands them to a background thread, so it never blocks a worker.
 //!
+//! The report names the spawn sites (location and task name) of the tasks
+//! it cancelled (counted by the task set from step 1 on, as each cancelled
+//! future is dropped) and of the tasks it leaked that it can name: those a
+//! detached worker is stuck polling (each worker publishes what it polls).
+//! Most frequent first, at most 16 of each.
+//!
 //! Every wait above has a bound, so `shutdown(d)` returns within
 //! `d + SETTLE + JOIN_GRACE` whatever the tasks do. The one exception is a
 //! current-thread runtime whose only thread is stuck inside a task's `poll`:
@@ -69,8 +75,10 @@
 //! and returns at once, counting the tasks and workers as leaked: it never
 //! waits the drain timeout for threads that do not exist.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -83,7 +91,7 @@ use std::time::{Duration, Instant};
 use slab::Slab;
 
 use super::{context, Shared};
-use crate::executor::{MainWake, Worker};
+use crate::executor::{MainWake, Site, Worker};
 use crate::reactor::Sleep;
 use crate::sys;
 
@@ -93,6 +101,9 @@ const SETTLE: Duration = Duration::from_millis(50);
 const JOIN_GRACE: Duration = Duration::from_millis(40);
 /// Steps 3–4: how often the shutting-down thread polls queued tasks.
 const HELP_INTERVAL: Duration = Duration::from_millis(1);
+/// Spawn sites listed per kind (cancelled, leaked) in a report; the rest
+/// are counted in `cancelled_unlisted` / `leaked_unlisted`.
+pub(crate) const MAX_SITES: usize = 16;
 
 /// A runtime's stage, in order: a stage only ever moves forward (stored as
 /// its `u8` in one atomic, so step 1 stays one compare-exchange).
@@ -245,19 +256,137 @@ pub struct ShutdownReport {
     pub children_running: usize,
     /// Time from the start of the shutdown to its return.
     pub elapsed: Duration,
+    /// Where the `cancelled` tasks were spawned: one entry per spawn site
+    /// (location and name), most frequent first, at most 16.
+    pub cancelled_sites: Vec<TaskSite>,
+    /// Cancelled tasks not in `cancelled_sites` (past the cap).
+    pub cancelled_unlisted: u64,
+    /// Where the leaked tasks that can be named were spawned: those a
+    /// detached worker was stuck polling. Most frequent first, at most 16.
+    pub leaked_sites: Vec<TaskSite>,
+    /// Leaked tasks not in `leaked_sites`: past the cap, or with no known
+    /// site (a `!Send` task of a thread still in `block_on`, a task queued
+    /// behind a stuck one).
+    pub leaked_unlisted: usize,
+}
+
+/// A spawn site in a [`ShutdownReport`]: where tasks were spawned (the
+/// caller of `spawn`, `spawn_local`, `spawn_blocking`, or a
+/// [`task::Builder`](crate::task::Builder)'s spawn method), their name if
+/// they have one, and how many.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let rt = ebbtide::runtime::Runtime::new()?;
+/// let line = line!() + 1;
+/// rt.spawn(std::future::pending::<()>());
+/// let report = rt.shutdown(Duration::ZERO);
+/// let site = &report.cancelled_sites[0];
+/// assert_eq!((site.location.line(), site.count), (line, 1));
+/// let column = site.location.column();
+/// assert_eq!(site.to_string(), format!("1 at {}:{line}:{column}", file!()));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TaskSite {
+    /// Where they were spawned.
+    pub location: &'static Location<'static>,
+    /// Their name, if they were spawned by a named
+    /// [`task::Builder`](crate::task::Builder).
+    pub name: Option<Arc<str>>,
+    /// How many tasks.
+    pub count: usize,
+}
+
+impl fmt::Display for TaskSite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at {}", self.count, self.location)?;
+        if let Some(name) = &self.name {
+            write!(f, " ({name})")?;
+        }
+        Ok(())
+    }
+}
+
+/// `sites` (with counts; the same site may come more than once) as a
+/// report's list: merged by location and name, most frequent first (then
+/// by file, line, column), at most `MAX_SITES`; and the count left out.
+fn list_sites(sites: impl IntoIterator<Item = (Site, u64)>, total: u64) -> (Vec<TaskSite>, u64) {
+    let mut merged: HashMap<(&'static Location<'static>, Option<String>), u64> = HashMap::new();
+    for (site, count) in sites {
+        let name = site.name.map(|n| String::clone(&n));
+        *merged.entry((site.location, name)).or_insert(0) += count;
+    }
+    let mut list: Vec<_> = merged.into_iter().collect();
+    list.sort_by(|((a, an), ac), ((b, bn), bc)| {
+        (bc, a.file(), a.line(), a.column(), an).cmp(&(ac, b.file(), b.line(), b.column(), bn))
+    });
+    list.truncate(MAX_SITES);
+    let listed: u64 = list.iter().map(|(_, count)| count).sum();
+    let list = list
+        .into_iter()
+        .map(|((location, name), count)| TaskSite {
+            location,
+            name: name.map(|n| Arc::from(n.as_str())),
+            count: usize::try_from(count).unwrap_or(usize::MAX),
+        })
+        .collect();
+    (list, total.saturating_sub(listed))
+}
+
+/// "N what" and, if any site is listed, ": site, site, and N more".
+fn write_sites(
+    f: &mut fmt::Formatter<'_>,
+    count: u64,
+    what: &str,
+    sites: &[TaskSite],
+    unlisted: u64,
+) -> fmt::Result {
+    write!(f, "{count} {what}")?;
+    for (i, site) in sites.iter().enumerate() {
+        f.write_str(if i == 0 { ": " } else { ", " })?;
+        write!(f, "{site}")?;
+    }
+    if !sites.is_empty() && unlisted > 0 {
+        write!(f, ", and {unlisted} more")?;
+    }
+    Ok(())
 }
 
 impl fmt::Display for ShutdownReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A list of sites ends with "; ", a bare count with ", ".
+        let sep = |sites: &[TaskSite]| if sites.is_empty() { ", " } else { "; " };
         write!(
             f,
-            "shutdown in {:.1?}: {} tasks completed, {} cancelled, {} leaked; \
-             {} ops cancelled, {} leaked; {} blocking jobs and {} workers left running; \
-             {} child processes killed, {} left running",
-            self.elapsed,
-            self.completed,
+            "shutdown in {:.1?}: {} tasks completed, ",
+            self.elapsed, self.completed
+        )?;
+        let (cancelled, leaked) = (&self.cancelled_sites, &self.leaked_sites);
+        write_sites(
+            f,
             self.cancelled,
-            self.tasks_leaked,
+            "cancelled",
+            cancelled,
+            self.cancelled_unlisted,
+        )?;
+        f.write_str(sep(cancelled))?;
+        let leaked_count = self.tasks_leaked as u64;
+        write_sites(
+            f,
+            leaked_count,
+            "leaked",
+            leaked,
+            self.leaked_unlisted as u64,
+        )?;
+        write!(
+            f,
+            "; {} ops cancelled, {} leaked; {} blocking jobs and {} workers left running; \
+             {} child processes killed, {} left running",
             self.ops_cancelled,
             self.ops_leaked,
             self.blocking_leaked,
@@ -291,6 +420,7 @@ impl Shared {
         let drain_until = crate::reactor::deadline_after(start, deadline);
         let tasks = &self.scheduler.tasks;
         let cancelled_before = tasks.cancelled.load(Ordering::Relaxed);
+        tasks.record_cancelled_sites(); // after the read: never more sites than tasks
         let ops_cancelled_start = self.ops.table.cancelled();
         self.begin_shutdown();
         self.lifecycle.announce_if_begun();
@@ -323,20 +453,33 @@ impl Shared {
         self.lifecycle.advance(Stage::Stopped);
         let join_until = crate::reactor::deadline_after(settle_until, JOIN_GRACE);
         self.scheduler.stop();
-        let workers_leaked = join_until_deadline(threads, join_until);
+        let stuck = join_until_deadline(threads, join_until);
+        let workers_leaked = stuck.len();
+        let stuck_sites: Vec<(Site, u64)> = stuck
+            .into_iter()
+            .filter_map(|index| self.scheduler.stuck_task(index))
+            .map(|site| (site, 1))
+            .collect();
         self.scheduler.drain();
         let blocking_leaked = self.blocking.shutdown(join_until);
 
         // Step 6.
         self.close_reactor();
         self.scheduler.drain(); // anything its wakers queued meanwhile
+        let cancelled = tasks.cancelled.load(Ordering::Relaxed) - cancelled_before;
+        // A stuck `spawn_blocking` job is counted once, in `blocking_leaked`.
+        let tasks_leaked = (tasks.alive.load(Ordering::Relaxed))
+            .saturating_sub(tasks.blocking_alive.load(Ordering::Relaxed));
+        let (cancelled_sites, cancelled_unlisted) = list_sites(tasks.cancelled_sites(), cancelled);
+        let (leaked_sites, leaked_unlisted) = list_sites(stuck_sites, tasks_leaked as u64);
         ShutdownReport {
             completed: tasks.completed.load(Ordering::Relaxed),
-            cancelled: tasks.cancelled.load(Ordering::Relaxed) - cancelled_before,
-            // A stuck `spawn_blocking` job is counted once, in
-            // `blocking_leaked`.
-            tasks_leaked: (tasks.alive.load(Ordering::Relaxed))
-                .saturating_sub(tasks.blocking_alive.load(Ordering::Relaxed)),
+            cancelled,
+            cancelled_sites,
+            cancelled_unlisted,
+            tasks_leaked,
+            leaked_sites,
+            leaked_unlisted: usize::try_from(leaked_unlisted).unwrap_or(usize::MAX),
             ops_cancelled: self.ops.table.cancelled() - ops_cancelled_start,
             ops_leaked: self.ops.table.len() as u64,
             blocking_leaked,
@@ -356,8 +499,10 @@ impl Shared {
         let workers_leaked = threads.len();
         // Their handles name the parent's threads: neither join nor detach.
         std::mem::forget(threads);
+        let tasks_leaked = self.scheduler.tasks.alive.load(Ordering::Relaxed);
         ShutdownReport {
-            tasks_leaked: self.scheduler.tasks.alive.load(Ordering::Relaxed),
+            tasks_leaked,
+            leaked_unlisted: tasks_leaked,
             workers_leaked,
             ..ShutdownReport::default()
         }
@@ -424,21 +569,22 @@ impl Shared {
     }
 }
 
-/// Joins `threads` until `deadline`; returns how many had to be detached.
+/// Joins `threads` (worker `i` is `threads[i]`) until `deadline`; returns
+/// the indices of those that had to be detached.
 /// A thread is joined only once it has exited (`sys::thread_has_exited`),
 /// so a join never blocks: one that cannot exit before the deadline (stuck
 /// in a task, or, on Windows, waiting for the loader lock that a thread
 /// running thread-local destructors holds) is detached and counted.
-fn join_until_deadline(threads: Vec<ThreadHandle<()>>, deadline: Instant) -> usize {
-    let mut leaked = 0;
-    for t in threads {
+fn join_until_deadline(threads: Vec<ThreadHandle<()>>, deadline: Instant) -> Vec<usize> {
+    let mut leaked = Vec::new();
+    for (index, t) in threads.into_iter().enumerate() {
         while !sys::thread_has_exited(&t) && Instant::now() < deadline {
             std::thread::park_timeout(Duration::from_millis(1));
         }
         if sys::thread_has_exited(&t) {
             let _ = t.join(); // workers catch task panics; nothing to report
         } else {
-            leaked += 1; // detached: exits when (if) its task returns
+            leaked.push(index); // detached: exits when (if) its task returns
         }
     }
     leaked

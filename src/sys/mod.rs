@@ -29,6 +29,9 @@
 //! - `read_file_at` / `write_file_at`: positional file I/O, run on the
 //!   blocking pool by `crate::fs` (`pread`/`pwrite`; `seek_read`/
 //!   `seek_write` on Windows).
+//! - `read_file_at_cached`: the positional read that never waits for the
+//!   disk, tried inline on the task's thread before the pool
+//!   (`preadv2(RWF_NOWAIT)` on Linux; `None`, "go to the pool", elsewhere).
 //! - `thread_has_exited(&JoinHandle<()>) -> bool`: the thread is gone, so
 //!   `join` returns at once. `JoinHandle::is_finished` says only that its
 //!   closure returned; on Windows the thread must still take the loader
@@ -182,8 +185,11 @@ use no_pidfd as process_exit;
 pub use os::AsSourceHandle;
 pub(crate) use os::{
     borrow, connect_in_progress, prepare_file_options, prepare_listener, raw, read_file_at,
-    set_nonblocking, thread_has_exited, write_file_at, RawSource,
+    read_file_at_cached, set_nonblocking, thread_has_exited, write_file_at, RawSource,
 };
+/// A cheap monotonic clock for the stall detector (nanoseconds), and how
+/// far it may lag real time.
+pub(crate) use os::{coarse_clock, coarse_clock_resolution};
 /// `Poller` and `Events` with `polling`'s API, and `REPORTS_READ_CLOSED`:
 /// whether events say when a stream's read side is closed
 /// (`Event::is_interrupt`, from `EPOLLRDHUP`), so a short stream read may

@@ -67,6 +67,57 @@ pub(crate) fn read_file_at(file: &std::fs::File, buf: &mut [u8], pos: u64) -> io
     std::os::unix::fs::FileExt::read_at(file, buf, pos)
 }
 
+/// Positional read that never waits for the disk: `preadv2(RWF_NOWAIT)`
+/// into `spare`, `Some(result)` when the data was in the page cache (or at
+/// end of file), `None` when the read would block or the kernel or file
+/// system cannot tell (then the caller goes to the blocking pool). After
+/// one "not supported" answer the process stops trying.
+#[cfg(all(target_os = "linux", target_env = "gnu", not(miri)))]
+pub(crate) fn read_file_at_cached(
+    file: &std::fs::File,
+    spare: &mut [std::mem::MaybeUninit<u8>],
+    pos: u64,
+) -> Option<io::Result<usize>> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static UNSUPPORTED: AtomicBool = AtomicBool::new(false);
+    if UNSUPPORTED.load(Ordering::Relaxed) || spare.is_empty() {
+        return None;
+    }
+    let Ok(offset) = libc::off_t::try_from(pos) else {
+        return None; // past off_t: the pool's `pread` reports it
+    };
+    let iov = libc::iovec {
+        iov_base: spare.as_mut_ptr().cast(),
+        iov_len: spare.len(),
+    };
+    // SAFETY: `iov` describes `spare`, valid for `spare.len()` writable
+    // bytes (uninitialized memory is fine for the kernel to write); the
+    // call writes at most that many and returns the count.
+    let n = unsafe { libc::preadv2(file.as_raw_fd(), &iov, 1, offset, libc::RWF_NOWAIT) };
+    if n >= 0 {
+        return Some(Ok(n as usize));
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::EAGAIN) => None,
+        Some(libc::EOPNOTSUPP | libc::ENOSYS | libc::EINVAL) => {
+            UNSUPPORTED.store(true, Ordering::Relaxed);
+            None
+        }
+        _ => Some(Err(err)),
+    }
+}
+
+/// Elsewhere no read can promise not to wait: always the blocking pool.
+#[cfg(not(all(target_os = "linux", target_env = "gnu", not(miri))))]
+pub(crate) fn read_file_at_cached(
+    _file: &std::fs::File,
+    _spare: &mut [std::mem::MaybeUninit<u8>],
+    _pos: u64,
+) -> Option<io::Result<usize>> {
+    None
+}
+
 /// Positional write for the blocking pool (`pwrite`).
 pub(crate) fn write_file_at(file: &std::fs::File, buf: &[u8], pos: u64) -> io::Result<usize> {
     std::os::unix::fs::FileExt::write_at(file, buf, pos)
@@ -93,4 +144,51 @@ pub(crate) fn connect_in_progress(e: &io::Error) -> bool {
 /// Files use the blocking pool on Unix (no completion backend): no flags.
 pub(crate) fn prepare_file_options(_opts: &mut std::fs::OpenOptions) -> bool {
     false
+}
+
+/// A monotonic clock for the stall detector, read once per task poll, in
+/// nanoseconds. On Linux the coarse clock (`CLOCK_MONOTONIC_COARSE`): the
+/// kernel's last tick, read from the vDSO page without touching the TSC, a
+/// few times cheaper than `Instant::now`; it lags real time by less than
+/// [`coarse_clock_resolution`]. Elsewhere the plain monotonic clock.
+pub(crate) fn coarse_clock() -> u64 {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    const CLOCK: libc::clockid_t = libc::CLOCK_MONOTONIC_COARSE;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    const CLOCK: libc::clockid_t = libc::CLOCK_MONOTONIC;
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; a monotonic clock exists
+    // on every supported system, so the call cannot fail.
+    unsafe { libc::clock_gettime(CLOCK, &mut ts) };
+    // Wrapping, not saturating: a monotonic clock's seconds since boot stay
+    // far below the 584 years that would overflow, and this runs per poll.
+    (ts.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts.tv_nsec as u64)
+}
+
+/// How far [`coarse_clock`] may lag real time, in nanoseconds (the kernel
+/// tick on Linux, 1–10 ms).
+pub(crate) fn coarse_clock_resolution() -> u64 {
+    #[cfg(all(any(target_os = "linux", target_os = "android"), not(miri)))]
+    {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: as in `coarse_clock`.
+        if unsafe { libc::clock_getres(libc::CLOCK_MONOTONIC_COARSE, &mut ts) } == 0 {
+            return (ts.tv_sec as u64)
+                .saturating_mul(1_000_000_000)
+                .saturating_add(ts.tv_nsec as u64);
+        }
+        10_000_000
+    }
+    #[cfg(not(all(any(target_os = "linux", target_os = "android"), not(miri))))]
+    {
+        1_000
+    }
 }

@@ -41,6 +41,16 @@ pub(crate) fn set_nonblocking(io: &impl AsSourceHandle) -> io::Result<()> {
     Ok(())
 }
 
+/// No read here can promise not to wait: always the blocking pool (or an
+/// overlapped read).
+pub(crate) fn read_file_at_cached(
+    _file: &std::fs::File,
+    _spare: &mut [std::mem::MaybeUninit<u8>],
+    _pos: u64,
+) -> Option<io::Result<usize>> {
+    None
+}
+
 /// Positional read for the blocking pool (`ReadFile` with an offset; it
 /// moves the file cursor, as Windows always does for synchronous handles).
 pub(crate) fn read_file_at(file: &std::fs::File, buf: &mut [u8], pos: u64) -> io::Result<usize> {
@@ -85,4 +95,18 @@ pub(crate) fn prepare_file_options(opts: &mut std::fs::OpenOptions) -> bool {
     use std::os::windows::fs::OpenOptionsExt;
     opts.custom_flags(windows_sys::Win32::Storage::FileSystem::FILE_FLAG_OVERLAPPED);
     true
+}
+
+/// A monotonic clock for the stall detector, read once per task poll, in
+/// nanoseconds since the first call (`Instant`, i.e.
+/// `QueryPerformanceCounter`).
+pub(crate) fn coarse_clock() -> u64 {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let epoch = *EPOCH.get_or_init(std::time::Instant::now);
+    u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// How far [`coarse_clock`] may lag real time, in nanoseconds.
+pub(crate) fn coarse_clock_resolution() -> u64 {
+    1_000
 }

@@ -7,6 +7,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+mod builder;
+pub use builder::Builder;
+mod join_set;
+pub use join_set::JoinSet;
+
 pub use crate::executor::{yield_now, JoinError, JoinHandle, YieldNow};
 pub use crate::{spawn, spawn_blocking, spawn_local};
 

@@ -3,9 +3,9 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::{deadline_after, sleep_until, Sleep};
+use super::{deadline_after, sleep_until, Instant, Sleep};
 
 /// What an [`Interval`] does when ticks were missed (the task was busy, or
 /// the machine was suspended, past one or more tick deadlines).
@@ -33,7 +33,8 @@ pub enum MissedTickBehavior {
 /// # Examples
 ///
 /// ```
-/// use std::time::{Duration, Instant};
+/// use std::time::Duration;
+/// use ebbtide::time::Instant;
 ///
 /// ebbtide::block_on(async {
 ///     let start = Instant::now();
@@ -48,12 +49,27 @@ pub fn interval(period: Duration) -> Interval {
     interval_at(Instant::now(), period)
 }
 
-/// Ticks every `period`, the first tick at `start`.
+/// Ticks every `period`, the first tick at `start` (an [`Instant`] or a
+/// `std::time::Instant`).
 ///
 /// # Panics
 ///
 /// If `period` is zero.
-pub fn interval_at(start: Instant, period: Duration) -> Interval {
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use ebbtide::time::{interval_at, Instant};
+///
+/// ebbtide::block_on(async {
+///     let start = Instant::now() + Duration::from_millis(2);
+///     let mut every = interval_at(start, Duration::from_millis(3));
+///     assert_eq!(every.tick().await, start);
+///     assert_eq!(every.tick().await, start + Duration::from_millis(3));
+/// });
+/// ```
+pub fn interval_at(start: impl Into<Instant>, period: Duration) -> Interval {
     assert!(
         !period.is_zero(),
         "ebbtide::time::interval: period must be non-zero"
@@ -87,8 +103,8 @@ impl Interval {
     /// Polls for the next tick.
     pub fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<Instant> {
         std::task::ready!(Pin::new(&mut self.sleep).poll(cx));
-        let scheduled = self.sleep.deadline();
-        let now = Instant::now();
+        let scheduled = self.sleep.deadline().into_std();
+        let now = crate::reactor::now();
         // Saturating: a period too long for `Instant` means "never again".
         let next = match self.missed {
             MissedTickBehavior::Burst => deadline_after(scheduled, self.period),
@@ -104,10 +120,22 @@ impl Interval {
             }
         };
         self.sleep.reset(next);
-        Poll::Ready(scheduled)
+        Poll::Ready(scheduled.into())
     }
 
     /// Sets what happens to missed ticks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ebbtide::time::{interval, MissedTickBehavior};
+    ///
+    /// let mut every = interval(Duration::from_secs(1));
+    /// every.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    /// assert_eq!(every.missed_tick_behavior(), MissedTickBehavior::Skip);
+    /// assert_eq!(every.period(), Duration::from_secs(1));
+    /// ```
     pub fn set_missed_tick_behavior(&mut self, behavior: MissedTickBehavior) {
         self.missed = behavior;
     }
@@ -123,9 +151,86 @@ impl Interval {
     }
 
     /// Restarts the schedule: the next tick is one period from now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ebbtide::time::{interval, Instant};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let mut every = interval(Duration::from_millis(2));
+    ///     every.tick().await;
+    ///     let before = Instant::now();
+    ///     every.reset();
+    ///     assert!(every.tick().await >= before + Duration::from_millis(2));
+    /// });
+    /// ```
     pub fn reset(&mut self) {
-        self.sleep
-            .reset(deadline_after(Instant::now(), self.period));
+        self.reset_after(self.period);
+    }
+
+    /// Restarts the schedule from now: the next tick completes at once,
+    /// the following ones a period apart from it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ebbtide::time::{interval, Instant};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let mut every = interval(Duration::from_secs(3600));
+    ///     every.tick().await;
+    ///     every.reset_immediately();
+    ///     assert!(every.tick().await <= Instant::now());
+    /// });
+    /// ```
+    pub fn reset_immediately(&mut self) {
+        self.reset_at(crate::reactor::now());
+    }
+
+    /// Restarts the schedule: the next tick is `after` from now (saturating:
+    /// `Duration::MAX` means never), the following ones a period apart.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ebbtide::time::{interval, Instant};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let mut every = interval(Duration::from_secs(3600));
+    ///     every.tick().await;
+    ///     let before = Instant::now();
+    ///     every.reset_after(Duration::from_millis(2));
+    ///     assert!(every.tick().await >= before + Duration::from_millis(2));
+    /// });
+    /// ```
+    pub fn reset_after(&mut self, after: Duration) {
+        self.reset_at(deadline_after(crate::reactor::now(), after));
+    }
+
+    /// Restarts the schedule: the next tick is at `deadline` (an
+    /// [`Instant`] or a `std::time::Instant`; one already past completes at
+    /// once), the following ones a period apart.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ebbtide::time::{interval, Instant};
+    ///
+    /// ebbtide::block_on(async {
+    ///     let mut every = interval(Duration::from_secs(3600));
+    ///     every.tick().await;
+    ///     let at = Instant::now() + Duration::from_millis(2);
+    ///     every.reset_at(at);
+    ///     assert_eq!(every.tick().await, at);
+    /// });
+    /// ```
+    pub fn reset_at(&mut self, deadline: impl Into<Instant>) {
+        self.sleep.reset(deadline);
     }
 }
 

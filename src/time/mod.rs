@@ -1,23 +1,29 @@
-//! Timers: [`sleep`], [`sleep_until`], [`timeout`], [`interval()`].
+//! Timers: [`sleep`], [`sleep_until`], [`timeout`], [`interval()`], the
+//! [`Instant`] they measure with, and the test clock: [`pause`],
+//! [`resume`], [`advance`].
 //!
 //! Timers live in the reactor of the runtime that first polls them (see
 //! `reactor::timers` for the store and its protocol). A timer never fires
-//! early: it completes only once `Instant::now() >= deadline`.
+//! early: it completes only once the runtime's clock reads at or past its
+//! deadline. That clock is real time unless a test paused it (`reactor::
+//! clock` states how a paused clock moves, and the auto-advance steps).
 
+mod clock;
 mod interval;
 
+pub use clock::{advance, pause, resume};
 pub use interval::{interval, interval_at, Interval, MissedTickBehavior};
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pin_project_lite::pin_project;
 
 pub(crate) use crate::reactor::deadline_after;
-pub use crate::reactor::Sleep;
+pub use crate::reactor::{Instant, Sleep};
 
 /// Waits until `duration` has elapsed.
 ///
@@ -30,7 +36,8 @@ pub use crate::reactor::Sleep;
 /// # Examples
 ///
 /// ```
-/// use std::time::{Duration, Instant};
+/// use std::time::Duration;
+/// use ebbtide::time::Instant;
 ///
 /// ebbtide::block_on(async {
 ///     let start = Instant::now();
@@ -40,15 +47,21 @@ pub use crate::reactor::Sleep;
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
     // An overflowing deadline (e.g. `Duration::MAX`) means "never".
-    sleep_until(deadline_after(Instant::now(), duration))
+    sleep_until(deadline_after(crate::reactor::now(), duration))
 }
 
-/// Waits until `deadline`.
+/// Waits until `deadline`: an [`Instant`], or a `std::time::Instant`
+/// (the same value; see [`Instant`] on mixing the two under a paused clock).
+///
+/// # Panics
+///
+/// As [`sleep`].
 ///
 /// # Examples
 ///
 /// ```
-/// use std::time::{Duration, Instant};
+/// use std::time::Duration;
+/// use ebbtide::time::Instant;
 ///
 /// ebbtide::block_on(async {
 ///     let deadline = Instant::now() + Duration::from_millis(5);
@@ -56,8 +69,8 @@ pub fn sleep(duration: Duration) -> Sleep {
 ///     assert!(Instant::now() >= deadline);
 /// });
 /// ```
-pub fn sleep_until(deadline: Instant) -> Sleep {
-    Sleep::new(deadline)
+pub fn sleep_until(deadline: impl Into<Instant>) -> Sleep {
+    Sleep::new(deadline.into())
 }
 
 /// Runs `future` with a time limit.
@@ -86,12 +99,27 @@ pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
     }
 }
 
-/// Runs `future` until `deadline`; see [`timeout`].
+/// Runs `future` until `deadline` (an [`Instant`] or a
+/// `std::time::Instant`); see [`timeout`].
 ///
 /// # Errors
 ///
 /// [`Elapsed`] if the deadline passes first.
-pub fn timeout_at<F: Future>(deadline: Instant, future: F) -> Timeout<F> {
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use ebbtide::time::{timeout_at, Instant};
+///
+/// ebbtide::block_on(async {
+///     let deadline = Instant::now() + Duration::from_millis(5);
+///     let r = timeout_at(deadline, std::future::pending::<()>()).await;
+///     assert!(r.is_err());
+///     assert!(Instant::now() >= deadline);
+/// });
+/// ```
+pub fn timeout_at<F: Future>(deadline: impl Into<Instant>, future: F) -> Timeout<F> {
     Timeout {
         future,
         sleep: sleep_until(deadline),

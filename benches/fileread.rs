@@ -1,0 +1,455 @@
+//! Random positional reads of a cached file: ebbtide vs tokio vs smol, in
+//! one process.
+//!
+//! `cargo bench --bench fileread [-- [--quick] [--rounds N] [--tasks T] [--only RUNTIME]]`
+//! (`--only` runs one of `ebbtide`, `tokio`, `smol`, `ebb-pool`: for
+//! `strace -c` or `perf` on one runtime)
+//!
+//! A 256 MiB file (32 MiB with `--quick`) is written to the temporary
+//! directory and read through once, so every page is in the page cache.
+//! Then, per runtime, `T` tasks (64) each loop: pick a random 4 KiB-aligned
+//! offset, read 4 KiB there, check the first byte (the file's content is a
+//! function of the offset), count one read. Each runtime has 2 workers
+//! (this machine's cores) and reads for a warm-up (0.2 s) and a measured
+//! window (1 s; 0.3 s with `--quick`).
+//!
+//! What each runtime runs (each one's cheapest positional read, what its
+//! users write):
+//! - `ebbtide`: `fs::File::read_at` with an owned `Vec` (one shared `File`).
+//! - `tokio`: `spawn_blocking(move || file.read_at(..))` on a shared
+//!   `Arc<std::fs::File>` (tokio's `fs::File` has no positional read; its
+//!   seek + read costs two pool trips).
+//! - `smol`: `blocking::unblock(move || file.read_at(..))` (what async-fs
+//!   does for every call), the executor run by 2 threads.
+//!
+//! Columns per runtime: reads per second, CPU time of the whole process
+//! per read (user + system from `/proc/self/stat`, all threads: the cost a
+//! server pays, far steadier than throughput on a shared machine), and
+//! context switches per read (`getrusage`, voluntary + involuntary, all
+//! threads). Rounds rotate the runtime order; cells show the median with
+//! min–max; ratios are of medians (`thr e/x` > 1: ebbtide reads more;
+//! `cpu e/x` < 1: ebbtide spends less per read).
+
+#[path = "common/mod.rs"]
+mod common;
+
+fn main() {
+    #[cfg(unix)]
+    unix::main();
+    #[cfg(not(unix))]
+    println!("fileread bench: Unix only (positional reads through std's FileExt)");
+}
+
+#[cfg(unix)]
+mod unix {
+    use super::common;
+    use std::os::unix::fs::FileExt;
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use common::median;
+    use common::smol_rt::SmolRt;
+
+    const BLOCK: usize = 4096;
+    const WORKERS: usize = 2;
+
+    struct Opts {
+        quick: bool,
+        rounds: usize,
+        tasks: usize,
+        only: Option<String>,
+    }
+
+    fn parse_args() -> Opts {
+        let mut opts = Opts {
+            quick: false,
+            rounds: 0,
+            tasks: 64,
+            only: None,
+        };
+        let mut args = std::env::args().skip(1);
+        while let Some(a) = args.next() {
+            match a.as_str() {
+                "--quick" => opts.quick = true,
+                "--only" => opts.only = args.next(),
+                "--rounds" => opts.rounds = args.next().and_then(|v| v.parse().ok()).unwrap_or(3),
+                "--tasks" => opts.tasks = args.next().and_then(|v| v.parse().ok()).unwrap_or(64),
+                _ => {} // `--bench` and filters from cargo
+            }
+        }
+        if opts.rounds == 0 {
+            opts.rounds = if opts.quick { 1 } else { 5 };
+        }
+        opts
+    }
+
+    /// The byte at `offset` of the file: every block starts with its index.
+    fn expected(offset: u64) -> u8 {
+        (offset / BLOCK as u64) as u8
+    }
+
+    fn make_file(bytes: u64) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("ebbtide-fileread-{}", std::process::id()));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .expect("create the bench file");
+        let mut block = vec![0u8; BLOCK];
+        for i in 0..bytes / BLOCK as u64 {
+            block.fill(expected(i * BLOCK as u64));
+            file.write_all_at(&block, i * BLOCK as u64)
+                .expect("write the bench file");
+        }
+        // Read it back once: every page is cached before the first window.
+        let mut off = 0;
+        while off < bytes {
+            file.read_at(&mut block, off).expect("read the bench file");
+            off += BLOCK as u64;
+        }
+        path
+    }
+
+    /// xorshift64*: a cheap per-task random offset.
+    fn next_offset(state: &mut u64, blocks: u64) -> u64 {
+        *state ^= *state >> 12;
+        *state ^= *state << 25;
+        *state ^= *state >> 27;
+        (state.wrapping_mul(0x2545_F491_4F6C_DD1D) % blocks) * BLOCK as u64
+    }
+
+    /// What one run shares with its tasks.
+    struct Run {
+        stop: AtomicBool,
+        counting: AtomicBool,
+        reads: AtomicU64,
+        blocks: u64,
+    }
+
+    impl Run {
+        fn new(blocks: u64) -> Arc<Run> {
+            Arc::new(Run {
+                stop: AtomicBool::new(false),
+                counting: AtomicBool::new(false),
+                reads: AtomicU64::new(0),
+                blocks,
+            })
+        }
+
+        fn count(&self) -> bool {
+            if self.counting.load(Ordering::Relaxed) {
+                self.reads.fetch_add(1, Ordering::Relaxed);
+            }
+            !self.stop.load(Ordering::Relaxed)
+        }
+    }
+
+    #[derive(Clone, Copy)]
+    struct Sample {
+        reads_per_s: f64,
+        cpu_ns_per_read: f64,
+        switches_per_read: f64,
+    }
+
+    fn process_cpu_ns() -> f64 {
+        let me = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        let after_comm = me.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let ticks: u64 = after_comm
+            .split_whitespace()
+            .skip(11)
+            .take(2)
+            .filter_map(|f| f.parse::<u64>().ok())
+            .sum();
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        ticks as f64 * 1e9 / hz
+    }
+
+    fn context_switches() -> f64 {
+        // SAFETY: an all-zero rusage is a valid out-parameter for getrusage.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `usage` is a valid, writable rusage.
+        unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+        (usage.ru_nvcsw + usage.ru_nivcsw) as f64
+    }
+
+    /// Runs the warm-up and the window with `run` being read from, then stops
+    /// the readers (`wait_done` returns once every reader has seen the stop).
+    fn measure(run: &Run, window: Duration, wait_done: impl FnOnce()) -> Sample {
+        std::thread::sleep(Duration::from_millis(200));
+        let (cpu0, sw0, t0) = (process_cpu_ns(), context_switches(), Instant::now());
+        run.counting.store(true, Ordering::Relaxed);
+        std::thread::sleep(window);
+        run.counting.store(false, Ordering::Relaxed);
+        let (cpu1, sw1, elapsed) = (process_cpu_ns(), context_switches(), t0.elapsed());
+        run.stop.store(true, Ordering::Relaxed);
+        wait_done();
+        let reads = run.reads.load(Ordering::Relaxed).max(1) as f64;
+        Sample {
+            reads_per_s: reads / elapsed.as_secs_f64(),
+            cpu_ns_per_read: (cpu1 - cpu0) / reads,
+            switches_per_read: (sw1 - sw0) / reads,
+        }
+    }
+
+    fn ebbtide_round(
+        rt: &ebbtide::runtime::Runtime,
+        path: &PathBuf,
+        opts: &Opts,
+        window: Duration,
+    ) -> Sample {
+        let run = Run::new(blocks_of(path));
+        let file = Arc::new(rt.block_on(ebbtide::fs::File::open(path)).expect("open"));
+        let tasks: Vec<_> = (0..opts.tasks as u64)
+            .map(|i| {
+                let (run, file) = (run.clone(), file.clone());
+                rt.spawn(async move {
+                    let mut state = 0x9E37_79B9_7F4A_7C15 ^ (i + 1);
+                    let mut buf = vec![0u8; BLOCK];
+                    loop {
+                        let off = next_offset(&mut state, run.blocks);
+                        buf.clear(); // reads fill the spare capacity
+                        let ebbtide::io::BufResult(res, b) = file.read_at(buf, off).await;
+                        buf = b;
+                        assert_eq!(res.expect("read_at"), BLOCK);
+                        assert_eq!(buf[0], expected(off));
+                        if !run.count() {
+                            break;
+                        }
+                    }
+                })
+            })
+            .collect();
+        measure(&run, window, || {
+            rt.block_on(async {
+                for t in tasks {
+                    t.await.expect("reader");
+                }
+            })
+        })
+    }
+
+    fn tokio_round(
+        rt: &tokio::runtime::Runtime,
+        path: &PathBuf,
+        opts: &Opts,
+        window: Duration,
+    ) -> Sample {
+        let run = Run::new(blocks_of(path));
+        let file = Arc::new(std::fs::File::open(path).expect("open"));
+        let tasks: Vec<_> = (0..opts.tasks as u64)
+            .map(|i| {
+                let (run, file) = (run.clone(), file.clone());
+                rt.spawn(async move {
+                    let mut state = 0x9E37_79B9_7F4A_7C15 ^ (i + 1);
+                    let mut buf = vec![0u8; BLOCK];
+                    loop {
+                        let off = next_offset(&mut state, run.blocks);
+                        let f = file.clone();
+                        let (res, b) = tokio::task::spawn_blocking(move || {
+                            let r = f.read_at(&mut buf, off);
+                            (r, buf)
+                        })
+                        .await
+                        .expect("pool");
+                        buf = b;
+                        assert_eq!(res.expect("read_at"), BLOCK);
+                        assert_eq!(buf[0], expected(off));
+                        if !run.count() {
+                            break;
+                        }
+                    }
+                })
+            })
+            .collect();
+        measure(&run, window, || {
+            rt.block_on(async {
+                for t in tasks {
+                    t.await.expect("reader");
+                }
+            })
+        })
+    }
+
+    fn ebbtide_pool_round(
+        rt: &ebbtide::runtime::Runtime,
+        path: &PathBuf,
+        opts: &Opts,
+        window: Duration,
+    ) -> Sample {
+        let run = Run::new(blocks_of(path));
+        let file = Arc::new(std::fs::File::open(path).expect("open"));
+        let tasks: Vec<_> = (0..opts.tasks as u64)
+            .map(|i| {
+                let (run, file) = (run.clone(), file.clone());
+                rt.spawn(async move {
+                    let mut state = 0x9E37_79B9_7F4A_7C15 ^ (i + 1);
+                    let mut buf = vec![0u8; BLOCK];
+                    loop {
+                        let off = next_offset(&mut state, run.blocks);
+                        let f = file.clone();
+                        let (res, b) = ebbtide::spawn_blocking(move || {
+                            let r = f.read_at(&mut buf, off);
+                            (r, buf)
+                        })
+                        .await
+                        .expect("pool");
+                        buf = b;
+                        assert_eq!(res.expect("read_at"), BLOCK);
+                        assert_eq!(buf[0], expected(off));
+                        if !run.count() {
+                            break;
+                        }
+                    }
+                })
+            })
+            .collect();
+        measure(&run, window, || {
+            rt.block_on(async {
+                for t in tasks {
+                    t.await.expect("reader");
+                }
+            })
+        })
+    }
+
+    fn smol_round(rt: &SmolRt, path: &PathBuf, opts: &Opts, window: Duration) -> Sample {
+        let run = Run::new(blocks_of(path));
+        let file = Arc::new(std::fs::File::open(path).expect("open"));
+        let tasks: Vec<_> = (0..opts.tasks as u64)
+            .map(|i| {
+                let (run, file) = (run.clone(), file.clone());
+                rt.ex.spawn(async move {
+                    let mut state = 0x9E37_79B9_7F4A_7C15 ^ (i + 1);
+                    let mut buf = vec![0u8; BLOCK];
+                    loop {
+                        let off = next_offset(&mut state, run.blocks);
+                        let f = file.clone();
+                        let (res, b) = smol::unblock(move || {
+                            let r = f.read_at(&mut buf, off);
+                            (r, buf)
+                        })
+                        .await;
+                        buf = b;
+                        assert_eq!(res.expect("read_at"), BLOCK);
+                        assert_eq!(buf[0], expected(off));
+                        if !run.count() {
+                            break;
+                        }
+                    }
+                })
+            })
+            .collect();
+        measure(&run, window, || {
+            async_io::block_on(async {
+                for t in tasks {
+                    t.await;
+                }
+            })
+        })
+    }
+
+    /// A placeholder for a runtime `--only` skipped.
+    fn samples_none() -> Sample {
+        Sample {
+            reads_per_s: f64::NAN,
+            cpu_ns_per_read: f64::NAN,
+            switches_per_read: f64::NAN,
+        }
+    }
+
+    fn blocks_of(path: &PathBuf) -> u64 {
+        std::fs::metadata(path).expect("stat").len() / BLOCK as u64
+    }
+
+    fn cell(v: &mut [f64], digits: usize) -> String {
+        let (lo, hi) = (
+            v.iter().cloned().fold(f64::INFINITY, f64::min),
+            v.iter().cloned().fold(0.0, f64::max),
+        );
+        let m = median(v);
+        format!("{m:.digits$} ({lo:.digits$}–{hi:.digits$})")
+    }
+
+    pub(crate) fn main() {
+        let opts = parse_args();
+        let bytes: u64 = if opts.quick { 32 << 20 } else { 256 << 20 };
+        let window = Duration::from_millis(if opts.quick { 300 } else { 1000 });
+        let path = make_file(bytes);
+        let ebb = ebbtide::runtime::Runtime::builder()
+            .worker_threads(WORKERS)
+            .build()
+            .expect("ebbtide runtime");
+        let tok = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(WORKERS)
+            .build()
+            .expect("tokio runtime");
+        let smo = SmolRt::new(WORKERS);
+        println!(
+            "random cached {} KiB reads of a {} MiB file by {} tasks, {WORKERS} workers; {} round(s) of {} ms; \
+             median (min–max)",
+            BLOCK / 1024,
+            bytes >> 20,
+            opts.tasks,
+            opts.rounds,
+            window.as_millis()
+        );
+        let names = ["ebbtide", "tokio", "smol", "ebb-pool"];
+        let mut samples: [Vec<Sample>; 4] = Default::default();
+        for round in 0..opts.rounds {
+            for k in 0..4 {
+                let which = (round + k) % 4;
+                if opts.only.as_ref().is_some_and(|o| o != names[which]) {
+                    samples[which].push(samples_none());
+                    continue;
+                }
+                let s = match which {
+                    0 => ebbtide_round(&ebb, &path, &opts, window),
+                    1 => tokio_round(&tok, &path, &opts, window),
+                    3 => ebbtide_pool_round(&ebb, &path, &opts, window),
+                    _ => smol_round(&smo, &path, &opts, window),
+                };
+                samples[which].push(s);
+            }
+        }
+        println!(
+            "{:<8} {:>30} {:>26} {:>24}",
+            "runtime", "reads/s", "cpu ns/read", "switches/read"
+        );
+        let mut med = [[0.0; 2]; 4];
+        for (i, name) in names.iter().enumerate() {
+            let mut thr: Vec<f64> = samples[i].iter().map(|s| s.reads_per_s).collect();
+            let mut cpu: Vec<f64> = samples[i].iter().map(|s| s.cpu_ns_per_read).collect();
+            let mut sw: Vec<f64> = samples[i].iter().map(|s| s.switches_per_read).collect();
+            println!(
+                "{name:<8} {:>30} {:>26} {:>24}",
+                cell(&mut thr, 0),
+                cell(&mut cpu, 0),
+                cell(&mut sw, 2)
+            );
+            med[i] = [median(&mut thr), median(&mut cpu)];
+        }
+        println!(
+            "ratios of medians: thr e/t {:.2}, e/s {:.2}; cpu e/t {:.2}, e/s {:.2}",
+            med[0][0] / med[1][0],
+            med[0][0] / med[2][0],
+            med[0][1] / med[1][1],
+            med[0][1] / med[2][1]
+        );
+        println!(
+            "the pool path (ebb-pool: spawn_blocking + pread): thr p/t {:.2}, p/s {:.2}; cpu p/t {:.2}, p/s {:.2}",
+            med[3][0] / med[1][0],
+            med[3][0] / med[2][0],
+            med[3][1] / med[1][1],
+            med[3][1] / med[2][1]
+        );
+        drop(smo);
+        drop(tok);
+        drop(ebb);
+        let _ = std::fs::remove_file(&path);
+    }
+}

@@ -1,0 +1,5 @@
+#[ebbtide::main]
+fn main() {}
+
+#[ebbtide::test]
+fn a_test_is_async() {}

@@ -1,0 +1,2 @@
+#[ebbtide::main(flavor = "multi_thread", flavor = "current_thread")]
+async fn main() {}

@@ -1,0 +1,5 @@
+#[ebbtide::test]
+#[test]
+async fn one_test_attribute() {}
+
+fn main() {}
