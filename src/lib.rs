@@ -244,7 +244,9 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
-/// The user guide's examples (`docs/guide.md`), compiled and run as doctests.
-#[cfg(doctest)]
+/// The user guide's examples (`docs/guide.md`), compiled and run as doctests
+/// (with the `hyper` feature, which its HTTP section uses: `.ci/run` tests
+/// with `--all-features`).
+#[cfg(all(doctest, feature = "hyper"))]
 #[doc = include_str!("../docs/guide.md")]
 struct GuideDoctests;
