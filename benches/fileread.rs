@@ -43,6 +43,8 @@ fn main() {
 #[cfg(unix)]
 mod unix {
     use super::common;
+    use std::future::Future;
+    use std::io;
     use std::os::unix::fs::FileExt;
     use std::path::PathBuf;
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -196,6 +198,44 @@ mod unix {
         }
     }
 
+    /// One reader task: reads `BLOCK` bytes at random offsets through
+    /// `read(offset, buf) -> (result, buf)` and checks them, until the run
+    /// stops.
+    async fn reader<R, Fut>(run: Arc<Run>, seed: u64, mut read: R)
+    where
+        R: FnMut(u64, Vec<u8>) -> Fut,
+        Fut: Future<Output = (io::Result<usize>, Vec<u8>)>,
+    {
+        let mut state = 0x9E37_79B9_7F4A_7C15 ^ (seed + 1);
+        let mut buf = Vec::with_capacity(BLOCK);
+        loop {
+            let off = next_offset(&mut state, run.blocks);
+            buf.clear();
+            let (res, b) = read(off, buf).await;
+            buf = b;
+            assert_eq!(res.expect("read"), BLOCK);
+            assert_eq!(buf[0], expected(off));
+            if !run.count() {
+                break;
+            }
+        }
+    }
+
+    /// The job of the pool variants: `pread` into `buf`, run on a pool
+    /// thread.
+    fn pread_job(
+        file: &Arc<std::fs::File>,
+        off: u64,
+        mut buf: Vec<u8>,
+    ) -> impl FnOnce() -> (io::Result<usize>, Vec<u8>) + Send + 'static {
+        let file = file.clone();
+        move || {
+            buf.resize(BLOCK, 0);
+            let res = file.read_at(&mut buf, off);
+            (res, buf)
+        }
+    }
+
     fn ebbtide_round(
         rt: &ebbtide::runtime::Runtime,
         path: &PathBuf,
@@ -206,64 +246,11 @@ mod unix {
         let file = Arc::new(rt.block_on(ebbtide::fs::File::open(path)).expect("open"));
         let tasks: Vec<_> = (0..opts.tasks as u64)
             .map(|i| {
-                let (run, file) = (run.clone(), file.clone());
-                rt.spawn(async move {
-                    let mut state = 0x9E37_79B9_7F4A_7C15 ^ (i + 1);
-                    let mut buf = vec![0u8; BLOCK];
-                    loop {
-                        let off = next_offset(&mut state, run.blocks);
-                        buf.clear(); // reads fill the spare capacity
-                        let ebbtide::io::BufResult(res, b) = file.read_at(buf, off).await;
-                        buf = b;
-                        assert_eq!(res.expect("read_at"), BLOCK);
-                        assert_eq!(buf[0], expected(off));
-                        if !run.count() {
-                            break;
-                        }
-                    }
-                })
-            })
-            .collect();
-        measure(&run, window, || {
-            rt.block_on(async {
-                for t in tasks {
-                    t.await.expect("reader");
-                }
-            })
-        })
-    }
-
-    fn tokio_round(
-        rt: &tokio::runtime::Runtime,
-        path: &PathBuf,
-        opts: &Opts,
-        window: Duration,
-    ) -> Sample {
-        let run = Run::new(blocks_of(path));
-        let file = Arc::new(std::fs::File::open(path).expect("open"));
-        let tasks: Vec<_> = (0..opts.tasks as u64)
-            .map(|i| {
-                let (run, file) = (run.clone(), file.clone());
-                rt.spawn(async move {
-                    let mut state = 0x9E37_79B9_7F4A_7C15 ^ (i + 1);
-                    let mut buf = vec![0u8; BLOCK];
-                    loop {
-                        let off = next_offset(&mut state, run.blocks);
-                        let f = file.clone();
-                        let (res, b) = tokio::task::spawn_blocking(move || {
-                            let r = f.read_at(&mut buf, off);
-                            (r, buf)
-                        })
-                        .await
-                        .expect("pool");
-                        buf = b;
-                        assert_eq!(res.expect("read_at"), BLOCK);
-                        assert_eq!(buf[0], expected(off));
-                        if !run.count() {
-                            break;
-                        }
-                    }
-                })
+                let file = file.clone();
+                rt.spawn(reader(run.clone(), i, move |off, buf| {
+                    let file = file.clone();
+                    async move { file.read_at(buf, off).await.into_parts() }
+                }))
             })
             .collect();
         measure(&run, window, || {
@@ -285,27 +272,37 @@ mod unix {
         let file = Arc::new(std::fs::File::open(path).expect("open"));
         let tasks: Vec<_> = (0..opts.tasks as u64)
             .map(|i| {
-                let (run, file) = (run.clone(), file.clone());
-                rt.spawn(async move {
-                    let mut state = 0x9E37_79B9_7F4A_7C15 ^ (i + 1);
-                    let mut buf = vec![0u8; BLOCK];
-                    loop {
-                        let off = next_offset(&mut state, run.blocks);
-                        let f = file.clone();
-                        let (res, b) = ebbtide::spawn_blocking(move || {
-                            let r = f.read_at(&mut buf, off);
-                            (r, buf)
-                        })
-                        .await
-                        .expect("pool");
-                        buf = b;
-                        assert_eq!(res.expect("read_at"), BLOCK);
-                        assert_eq!(buf[0], expected(off));
-                        if !run.count() {
-                            break;
-                        }
-                    }
-                })
+                let file = file.clone();
+                rt.spawn(reader(run.clone(), i, move |off, buf| {
+                    let job = ebbtide::spawn_blocking(pread_job(&file, off, buf));
+                    async move { job.await.expect("pool") }
+                }))
+            })
+            .collect();
+        measure(&run, window, || {
+            rt.block_on(async {
+                for t in tasks {
+                    t.await.expect("reader");
+                }
+            })
+        })
+    }
+
+    fn tokio_round(
+        rt: &tokio::runtime::Runtime,
+        path: &PathBuf,
+        opts: &Opts,
+        window: Duration,
+    ) -> Sample {
+        let run = Run::new(blocks_of(path));
+        let file = Arc::new(std::fs::File::open(path).expect("open"));
+        let tasks: Vec<_> = (0..opts.tasks as u64)
+            .map(|i| {
+                let file = file.clone();
+                rt.spawn(reader(run.clone(), i, move |off, buf| {
+                    let job = tokio::task::spawn_blocking(pread_job(&file, off, buf));
+                    async move { job.await.expect("pool") }
+                }))
             })
             .collect();
         measure(&run, window, || {
@@ -322,26 +319,10 @@ mod unix {
         let file = Arc::new(std::fs::File::open(path).expect("open"));
         let tasks: Vec<_> = (0..opts.tasks as u64)
             .map(|i| {
-                let (run, file) = (run.clone(), file.clone());
-                rt.ex.spawn(async move {
-                    let mut state = 0x9E37_79B9_7F4A_7C15 ^ (i + 1);
-                    let mut buf = vec![0u8; BLOCK];
-                    loop {
-                        let off = next_offset(&mut state, run.blocks);
-                        let f = file.clone();
-                        let (res, b) = smol::unblock(move || {
-                            let r = f.read_at(&mut buf, off);
-                            (r, buf)
-                        })
-                        .await;
-                        buf = b;
-                        assert_eq!(res.expect("read_at"), BLOCK);
-                        assert_eq!(buf[0], expected(off));
-                        if !run.count() {
-                            break;
-                        }
-                    }
-                })
+                let file = file.clone();
+                rt.ex.spawn(reader(run.clone(), i, move |off, buf| {
+                    smol::unblock(pread_job(&file, off, buf))
+                }))
             })
             .collect();
         measure(&run, window, || {
