@@ -222,6 +222,50 @@ fn a_leaked_task_is_named_by_its_spawn_site() {
 }
 
 #[test]
+fn a_leaked_unnamed_task_is_listed_at_its_spawn_line() {
+    watchdog(|| {
+        // With the stall detector on and off: the worker publishes what it
+        // polls either way.
+        for threshold in [None, Some(Duration::from_secs(3600))] {
+            let rt = Runtime::builder()
+                .worker_threads(2)
+                .stall_threshold(threshold)
+                .build()
+                .unwrap();
+            let (stop, started) = (
+                Arc::new(AtomicBool::new(false)),
+                Arc::new(AtomicBool::new(false)),
+            );
+            let (stop2, started2) = (stop.clone(), started.clone());
+            let line = line!() + 1;
+            let stuck = rt.spawn(async move {
+                started2.store(true, Ordering::SeqCst);
+                while !stop2.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(1)); // never yields
+                }
+            });
+            while !started.load(Ordering::SeqCst) {
+                std::thread::yield_now();
+            }
+            let report = rt.shutdown(Duration::from_millis(10));
+            stop.store(true, Ordering::SeqCst);
+            drop(stuck);
+            assert_eq!(
+                (report.tasks_leaked, report.workers_leaked),
+                (1, 1),
+                "{threshold:?}: {report}"
+            );
+            assert_eq!(
+                sites(&report.leaked_sites),
+                [(line, None, 1)],
+                "{threshold:?}: {report}"
+            );
+            assert_eq!(report.leaked_unlisted, 0, "{threshold:?}");
+        }
+    });
+}
+
+#[test]
 fn a_report_with_nothing_cancelled_reads_as_before() {
     watchdog(|| {
         for (name, rt) in runtimes() {

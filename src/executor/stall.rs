@@ -16,8 +16,11 @@
 //!    resolution: it is never less than the time the poll really took. No
 //!    lock, no syscall and no atomic read-modify-write per poll; with the
 //!    detector off (`None`), not even the clock read. (Besides, a worker
-//!    stores what it polls, for shutdown: `NowPolling`, two plain stores
-//!    to a cache line only that worker writes.)
+//!    stores what it polls, for shutdown: `NowPolling`, for an unnamed
+//!    task two plain stores to a cache line only that worker writes.) The
+//!    threshold is copied into each `PollClock`, and a stall is handled
+//!    out of line: the per-poll cost is the clock read, a subtraction and
+//!    a comparison (measured in `docs/benchmarks.md`).
 //! 3. A poll of at least the threshold counts in `Metrics::stalled_polls`.
 //!    The first one of each spawn site (location and name) is reported: a
 //!    [`StallReport`] passed to the `on_stall` hook, or else one line on
@@ -165,14 +168,7 @@ impl StallDetector {
         StallDetector::new(None, None)
     }
 
-    #[inline]
-    fn is_on(&self) -> bool {
-        self.threshold_ns != u64::MAX
-    }
-
     /// Step 3 and 4: a poll of `elapsed_ns` at `location` took too long.
-    #[cold]
-    #[inline(never)]
     fn stalled(
         &self,
         elapsed_ns: u64,
@@ -217,19 +213,25 @@ impl StallDetector {
 pub(crate) struct PollClock {
     /// When the last poll (or park) ended, by `sys::coarse_clock`.
     mark: u64,
+    /// The detector's threshold (`u64::MAX`: off), copied here so that the
+    /// per-poll check reads the runner's own memory, not the scheduler's.
+    threshold_ns: u64,
 }
 
 impl PollClock {
     pub(crate) fn start(detector: &StallDetector) -> PollClock {
-        let mut clock = PollClock { mark: 0 };
-        clock.restart(detector);
+        let mut clock = PollClock {
+            mark: 0,
+            threshold_ns: detector.threshold_ns,
+        };
+        clock.restart();
         clock
     }
 
     /// After a park or other work that is not a poll.
     #[inline]
-    pub(crate) fn restart(&mut self, detector: &StallDetector) {
-        if detector.is_on() {
+    pub(crate) fn restart(&mut self) {
+        if self.threshold_ns != u64::MAX {
             self.mark = sys::coarse_clock();
         }
     }
@@ -240,7 +242,7 @@ impl PollClock {
     pub(crate) fn run(&mut self, detector: &StallDetector, runnable: Runnable) {
         let site = runnable.metadata().site();
         let location = site.location;
-        let name = if detector.is_on() {
+        let name = if self.threshold_ns != u64::MAX {
             site.name.clone()
         } else {
             None
@@ -259,16 +261,44 @@ impl PollClock {
         name: Option<&TaskName>,
         block_on: bool,
     ) {
-        if !detector.is_on() {
-            return;
+        if let Some(elapsed) = self.lap() {
+            self.stalled(detector, elapsed, location, name, block_on);
+        }
+    }
+
+    /// Step 1 after a poll: `Some(elapsed)` if the poll took at least the
+    /// threshold (then call [`stalled`](Self::stalled)). The hot path: a
+    /// clock read, a subtraction, a comparison.
+    #[inline]
+    pub(crate) fn lap(&mut self) -> Option<u64> {
+        if self.threshold_ns == u64::MAX {
+            return None;
         }
         let now = sys::coarse_clock();
-        let elapsed = now.saturating_sub(self.mark);
+        // Wrapping: a monotonic clock does not go back; were it to, the
+        // huge difference is caught in `stalled`, off the hot path.
+        let elapsed = now.wrapping_sub(self.mark);
         self.mark = now;
-        if elapsed >= detector.threshold_ns {
-            detector.stalled(elapsed, location, name, block_on);
-            self.mark = sys::coarse_clock(); // the hook's time is no task's
+        (elapsed >= self.threshold_ns).then_some(elapsed)
+    }
+
+    /// Steps 3 and 4 for a poll that `lap` found too long, then a restart:
+    /// the hook's time is no task's.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn stalled(
+        &mut self,
+        detector: &StallDetector,
+        elapsed_ns: u64,
+        location: &'static Location<'static>,
+        name: Option<&TaskName>,
+        block_on: bool,
+    ) {
+        // More than 292 years: the clock went back (see `lap`), no stall.
+        if elapsed_ns <= u64::MAX / 2 {
+            detector.stalled(elapsed_ns, location, name, block_on);
         }
+        self.restart();
     }
 }
 
@@ -280,7 +310,7 @@ impl PollClock {
 /// location (`'static`: always safe to read) and, for a named task only,
 /// a reference of its own to the name, which exactly one of the worker
 /// (when the poll ends) and a reader (`take`) gets back, by a swap. An
-/// unnamed task costs two plain stores per poll.
+/// unnamed task costs two plain stores per poll (`enter`, `leave`).
 pub(crate) struct NowPolling {
     location: AtomicPtr<Location<'static>>,
     name: AtomicPtr<String>,
@@ -294,44 +324,38 @@ impl NowPolling {
         }
     }
 
-    /// Before a poll of a task spawned at `site`; returns whether it is
-    /// named (to be passed to `end`).
+    /// Before a poll of an unnamed task spawned at `location`.
     #[inline]
-    pub(crate) fn begin(&self, site: &Site) -> bool {
-        let location = site.location as *const Location<'static> as *mut Location<'static>;
+    pub(crate) fn enter(&self, location: &'static Location<'static>) {
+        let location = location as *const Location<'static> as *mut Location<'static>;
         self.location.store(location, Ordering::Relaxed);
-        match &site.name {
-            None => false,
-            Some(name) => {
-                let name = Arc::into_raw(name.clone()) as *mut String;
-                self.name.store(name, Ordering::Release);
-                true
-            }
-        }
     }
 
-    /// After the poll: the location published by `begin`, and its name,
-    /// unless a reader took it.
+    /// After the poll `enter` announced.
     #[inline]
-    pub(crate) fn end(&self, named: bool) -> (&'static Location<'static>, Option<TaskName>) {
-        // Read back rather than kept across the poll: one load is cheaper
-        // than the register the caller would save and restore around it.
-        let location = self.location.load(Ordering::Relaxed);
-        // SAFETY: `begin` stored a `&'static Location` (never null), and
-        // only this worker thread stores here.
-        let location = unsafe { &*location };
+    pub(crate) fn leave(&self) {
         self.location.store(std::ptr::null_mut(), Ordering::Relaxed);
-        if !named {
-            return (location, None);
-        }
-        (location, take_name(&self.name))
+    }
+
+    /// Before a poll of a task spawned at `location` and named `name`.
+    pub(crate) fn enter_named(&self, location: &'static Location<'static>, name: &TaskName) {
+        self.enter(location);
+        let name = Arc::into_raw(name.clone()) as *mut String;
+        self.name.store(name, Ordering::Release);
+    }
+
+    /// After the poll `enter_named` announced: its name, unless a reader
+    /// took it.
+    pub(crate) fn leave_named(&self) -> Option<TaskName> {
+        self.leave();
+        take_name(&self.name)
     }
 
     /// Shutdown, for a worker that did not exit: the site of the task it
     /// is stuck in, if it is in a poll.
     pub(crate) fn take(&self) -> Option<Site> {
         let location = self.location.load(Ordering::Acquire);
-        // SAFETY: non-null, it came from a `&'static Location` (`begin`).
+        // SAFETY: non-null, it came from a `&'static Location` (`enter`).
         let location: &'static Location<'static> = unsafe { location.as_ref() }?;
         Some(Site {
             location,
@@ -349,7 +373,8 @@ impl Drop for NowPolling {
 /// The name reference a `NowPolling` holds, taken out of it.
 fn take_name(slot: &AtomicPtr<String>) -> Option<TaskName> {
     let name = slot.swap(std::ptr::null_mut(), Ordering::AcqRel);
-    // SAFETY: a non-null pointer came from `Arc::into_raw` in `begin`, and
+    // SAFETY: a non-null pointer came from `Arc::into_raw` in
+    // `enter_named`, and
     // the swap gives it to exactly one caller.
     (!name.is_null()).then(|| unsafe { Arc::from_raw(name) })
 }

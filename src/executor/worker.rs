@@ -81,7 +81,7 @@ impl MainWake {
     pub(crate) fn polled(&self, clock: &mut PollClock, stall: &super::StallDetector) {
         match self.site {
             Some(site) => clock.polled(stall, site, None, true),
-            None => clock.restart(stall),
+            None => clock.restart(),
         }
     }
 
@@ -257,9 +257,31 @@ impl<'a> Worker<'a> {
             }
         }
         self.polls += 1;
-        let named = self.now_polling.begin(runnable.metadata().site());
+        let site = runnable.metadata().site();
+        let location = site.location;
+        if site.name.is_some() {
+            return self.run_named(runnable);
+        }
+        self.now_polling.enter(location);
         task::run(runnable);
-        let (location, name) = self.now_polling.end(named);
+        self.now_polling.leave();
+        if let Some(elapsed) = self.clock.lap() {
+            self.clock
+                .stalled(&self.sched.stall, elapsed, location, None, false);
+        }
+    }
+
+    /// `run_task` for a named task: its name is published as well, and
+    /// held across the poll (the task may be freed by the time it returns).
+    #[inline(never)]
+    fn run_named(&mut self, runnable: Runnable) {
+        let site = runnable.metadata().site();
+        let location = site.location;
+        if let Some(name) = &site.name {
+            self.now_polling.enter_named(location, name);
+        }
+        task::run(runnable);
+        let name = self.now_polling.leave_named();
         self.clock
             .polled(&self.sched.stall, location, name.as_ref(), false);
     }
@@ -315,7 +337,7 @@ impl<'a> Worker<'a> {
         self.flush_stats();
         self.reactor().drive(Some(Duration::ZERO), || false, || {});
         self.sched().tick();
-        self.clock.restart(&self.sched.stall);
+        self.clock.restart();
     }
 
     /// Step 3: steal half of a random other worker's queue.
@@ -401,7 +423,7 @@ impl<'a> Worker<'a> {
                 sched.idle.unpark(self.index)
             }
         };
-        self.clock.restart(&sched.stall);
+        self.clock.restart();
     }
 
     fn flush_stats(&mut self) {

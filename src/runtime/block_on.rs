@@ -133,7 +133,7 @@ impl Shared {
                 }
             }
             parker.park();
-            clock.restart(stall);
+            clock.restart();
         }
     }
 }

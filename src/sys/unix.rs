@@ -151,18 +151,20 @@ pub(crate) fn prepare_file_options(_opts: &mut std::fs::OpenOptions) -> bool {
 /// kernel's last tick, read from the vDSO page without touching the TSC, a
 /// few times cheaper than `Instant::now`; it lags real time by less than
 /// [`coarse_clock_resolution`]. Elsewhere the plain monotonic clock.
+#[inline]
 pub(crate) fn coarse_clock() -> u64 {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     const CLOCK: libc::clockid_t = libc::CLOCK_MONOTONIC_COARSE;
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     const CLOCK: libc::clockid_t = libc::CLOCK_MONOTONIC;
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
+    let mut ts = std::mem::MaybeUninit::<libc::timespec>::uninit();
+    // SAFETY: `ts` is valid for a write of a timespec; a monotonic clock
+    // exists on every supported system, so the call cannot fail and fills
+    // `ts` (which is then initialised).
+    let ts = unsafe {
+        libc::clock_gettime(CLOCK, ts.as_mut_ptr());
+        ts.assume_init()
     };
-    // SAFETY: `ts` is a valid, writable timespec; a monotonic clock exists
-    // on every supported system, so the call cannot fail.
-    unsafe { libc::clock_gettime(CLOCK, &mut ts) };
     // Wrapping, not saturating: a monotonic clock's seconds since boot stay
     // far below the 584 years that would overflow, and this runs per poll.
     (ts.tv_sec as u64)
