@@ -561,3 +561,146 @@ fn an_interval_of_duration_max_ticks_once_then_never() {
         });
     });
 }
+
+// What a store that files deadlines by bucket and sorts a bucket once it
+// begins can get wrong: order and earliness across buckets far apart, a
+// deadline moved across buckets, and a timer cancelled (or its `Sleep`
+// moved) while its bucket is being fired. All on the paused clock, which
+// jumps to the next timer when the runtime is idle, so hours pass at once.
+
+fn paused() -> Runtime {
+    Runtime::builder()
+        .current_thread()
+        .start_paused(true)
+        .build()
+        .expect("build a paused current-thread runtime")
+}
+
+#[test]
+fn ten_thousand_deadlines_from_a_millisecond_to_ten_hours_fire_in_order_and_never_early() {
+    watchdog(|| {
+        const SLEEPS: usize = 10_000;
+        let mut rng = common::Rng::new(0x5eed);
+        let offsets: Vec<Duration> = (0..SLEEPS)
+            .map(|_| MS + Duration::from_micros(rng.below(10 * 3_600_000_000)))
+            .collect();
+        let rt = paused();
+        let fired = rt.block_on(async move {
+            let start = Instant::now();
+            let order = Arc::new(std::sync::Mutex::new(Vec::with_capacity(SLEEPS)));
+            let hs: Vec<_> = offsets
+                .iter()
+                .map(|&d| {
+                    let order = order.clone();
+                    ebbtide::spawn(async move {
+                        sleep_until(start + d).await;
+                        let now = Instant::now();
+                        assert!(now >= start + d, "a timer fired early");
+                        order.lock().unwrap().push(d);
+                    })
+                })
+                .collect();
+            for h in hs {
+                h.await.unwrap();
+            }
+            let fired = std::mem::take(&mut *order.lock().unwrap());
+            fired
+        });
+        assert_eq!(fired.len(), SLEEPS);
+        assert!(
+            fired.windows(2).all(|w| w[0] <= w[1]),
+            "timers fired in deadline order"
+        );
+        assert_eq!(rt.metrics().timers, 0);
+    });
+}
+
+#[test]
+fn a_deadline_moved_earlier_or_later_across_buckets_fires_at_the_new_deadline() {
+    watchdog(|| {
+        paused().block_on(async {
+            let start = Instant::now();
+            // Registered hours out, moved to milliseconds, and back.
+            for (first, moved) in [
+                (Duration::from_secs(10 * 3600), 5 * MS),
+                (5 * MS, Duration::from_secs(2 * 3600)),
+                (
+                    Duration::from_secs(3600),
+                    Duration::from_secs(7200) + 3 * MS,
+                ),
+            ] {
+                let t0 = Instant::now();
+                let mut s = Box::pin(sleep_until(t0 + first));
+                assert!(poll_once(s.as_mut()).await.is_none(), "registered");
+                s.as_mut().reset(t0 + moved);
+                s.await;
+                assert_eq!(Instant::now(), t0 + moved, "fired at the new deadline");
+            }
+            assert!(Instant::now() > start);
+        });
+    });
+}
+
+#[test]
+fn a_sleep_moved_later_after_its_timer_fired_waits_for_the_new_deadline() {
+    watchdog(|| {
+        paused().block_on(async {
+            let t0 = Instant::now();
+            let mut first = Box::pin(sleep_until(t0 + MS));
+            let mut moved = Box::pin(sleep_until(t0 + MS));
+            assert!(poll_once(first.as_mut()).await.is_none());
+            assert!(poll_once(moved.as_mut()).await.is_none());
+            // Both fire together; `moved` is moved before it is polled again.
+            first.await;
+            moved.as_mut().reset(t0 + 10 * MS);
+            assert!(
+                poll_once(moved.as_mut()).await.is_none(),
+                "the old timer's firing does not complete the moved sleep"
+            );
+            moved.await;
+            assert_eq!(Instant::now(), t0 + 10 * MS);
+        });
+    });
+}
+
+#[test]
+fn timers_cancelled_while_their_bucket_fires_are_gone_and_the_rest_fire() {
+    watchdog(|| {
+        let rt = paused();
+        let woken = rt.block_on(async {
+            let t0 = Instant::now();
+            // 200 sleeps in one bucket; the task woken first (deadline 1 ms)
+            // drops every third, all due later in that bucket (too few for
+            // the store to sweep their stale entries at once).
+            let mut sleeps: Vec<Option<std::pin::Pin<Box<ebbtide::time::Sleep>>>> = (0..200)
+                .map(|i| {
+                    Some(Box::pin(sleep_until(
+                        t0 + MS + i * Duration::from_micros(10),
+                    )))
+                })
+                .collect();
+            for s in sleeps.iter_mut().flatten() {
+                assert!(poll_once(s.as_mut()).await.is_none());
+            }
+            sleeps[0].as_mut().unwrap().await;
+            sleeps[0] = None;
+            for (i, s) in sleeps.iter_mut().enumerate() {
+                if i % 3 == 1 {
+                    *s = None;
+                }
+            }
+            assert_eq!(
+                Handle::current().metrics().timers,
+                132,
+                "cancelled ones left"
+            );
+            let mut woken = 0;
+            for s in sleeps.into_iter().flatten() {
+                s.await;
+                woken += 1;
+            }
+            woken
+        });
+        assert_eq!((woken, rt.metrics().timers), (132, 0));
+    });
+}

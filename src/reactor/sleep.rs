@@ -1,7 +1,9 @@
 //! `Sleep`: one timer of the reactor's store as a future (the public face
 //! is `crate::time`, which re-exports it). Registers on its first pending
 //! poll, moves with `reset`, and leaves the store when dropped. It is due
-//! by its reactor's clock (`clock`: real time, or paused by a test).
+//! once its reactor fired its timer (`Timers::has_fired`: one atomic load,
+//! no clock read, no lock), or by its reactor's clock (`clock`: real time,
+//! or paused by a test).
 
 use super::{clock, Instant, Reactor, TimerKey};
 use std::fmt;
@@ -134,18 +136,25 @@ impl Sleep {
         let (Some(reactor), Some(key)) = (&self.reactor, &mut self.key) else {
             return;
         };
-        // `None`: it fired already; the next poll registers afresh.
-        if let Some((moved, notify)) = reactor.timers.reset(*key, deadline.into_std()) {
-            *key = moved;
-            if notify {
-                reactor.notify();
+        // `None`: it fired already; the next poll registers afresh (the old
+        // key, which `has_fired`, must not complete the moved deadline).
+        match reactor.timers.reset(*key, deadline.into_std()) {
+            Some((moved, notify)) => {
+                *key = moved;
+                if notify {
+                    reactor.notify();
+                }
             }
+            None => self.key = None,
         }
     }
 
     fn deregister(&mut self) {
         if let (Some(reactor), Some(key)) = (&self.reactor, self.key.take()) {
-            reactor.timers.remove(key);
+            // A fired timer has left the store already: no lock to take.
+            if !reactor.timers.has_fired(key) {
+                reactor.timers.remove(key);
+            }
         }
     }
 }
@@ -154,7 +163,12 @@ impl Future for Sleep {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.now() >= self.deadline.into_std() {
+        // Fired by the reactor (the usual wake-up): due without a clock read.
+        let fired = match (&self.reactor, self.key) {
+            (Some(reactor), Some(key)) => reactor.timers.has_fired(key),
+            _ => false,
+        };
+        if fired || self.now() >= self.deadline.into_std() {
             // A due timer is a ready operation like any other (`crate::coop`).
             std::task::ready!(crate::coop::poll_proceed(cx));
             self.deregister();

@@ -1,0 +1,137 @@
+//! Callgrind probe of the timer store: `N` sleeps inserted, then all fired
+//! by the runtime's driver, on a current-thread runtime, for ebbtide or
+//! tokio. Instructions per timer are the difference of runs of `N` and `2N`
+//! timers divided by `N` (which cancels the runtime's fixed costs):
+//!
+//! ```text
+//! cargo bench --no-run --bench timers_probe
+//! valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+//!     target/release/deps/timers_probe-* ebbtide 100000
+//! ```
+//!
+//! One task creates the sleeps (deadlines 20–30 ms ahead, in a scattered
+//! order), polls each once (insert), blocks its thread until every deadline
+//! passed, and returns `Pending`: the runtime's driver then fires all of
+//! them, and the task's second pass sees each one complete. The probe
+//! prints the wall and CPU time of that work (wall time to confirm; the
+//! instruction counts decide).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+/// Deadline offsets: `n` values spread over 10 ms, in a scattered order,
+/// starting late enough (1 s + 30 µs per timer, for callgrind's slowness)
+/// that none is due before every sleep was polled once.
+fn offsets(n: usize) -> Vec<Duration> {
+    let start = Duration::from_secs(1) + Duration::from_micros(30 * n as u64);
+    (0..n)
+        .map(|i| {
+            let j = (i as u64 * 7919) % n as u64;
+            start + Duration::from_nanos(10_000_000 * j / n as u64)
+        })
+        .collect()
+}
+
+/// Polls every sleep once, blocks past the last deadline, then completes on
+/// the pass after the driver fired them.
+async fn insert_then_fire<S: Future<Output = ()>>(sleeps: Vec<S>, last: Instant) {
+    let mut sleeps: Vec<Pin<Box<S>>> = sleeps.into_iter().map(Box::pin).collect();
+    let mut first = true;
+    std::future::poll_fn(|cx| {
+        let mut pending = 0;
+        for s in &mut sleeps {
+            pending += usize::from(s.as_mut().poll(cx).is_pending());
+        }
+        if first {
+            first = false;
+            assert_eq!(pending, sleeps.len(), "a sleep completed before it was due");
+            let t = Instant::now();
+            std::thread::sleep(last.saturating_duration_since(t) + Duration::from_millis(1));
+            SLEPT.with(|s| s.set(t.elapsed()));
+            return Poll::Pending;
+        }
+        assert_eq!(pending, 0, "the driver fired every due sleep at once");
+        Poll::Ready(())
+    })
+    .await
+}
+
+thread_local! {
+    // How long the task blocked its thread (not the store's time).
+    static SLEPT: std::cell::Cell<Duration> = const { std::cell::Cell::new(Duration::ZERO) };
+}
+
+/// CPU time of this process (zero where not measured).
+#[cfg(unix)]
+fn cpu_time() -> Duration {
+    // SAFETY: `ts` is a valid out-pointer for `clock_gettime`.
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: as above; the clock id is a constant the kernel knows.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+#[cfg(not(unix))]
+fn cpu_time() -> Duration {
+    Duration::ZERO
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (rt, n) = match &args[1..] {
+        [rt, n, ..] => (rt.clone(), n.parse::<usize>().expect("N: a number")),
+        _ => {
+            eprintln!("usage: timers_probe ebbtide|tokio N");
+            return;
+        }
+    };
+    let offs = offsets(n);
+    let span = offs.iter().max().copied().unwrap_or_default();
+    let (wall, cpu) = (Instant::now(), cpu_time());
+    match rt.as_str() {
+        "ebbtide" => {
+            let rt = ebbtide::runtime::Runtime::builder()
+                .current_thread()
+                .build()
+                .unwrap();
+            rt.block_on(ebbtide::task::unconstrained(async {
+                let now = ebbtide::time::Instant::now();
+                insert_then_fire(
+                    offs.iter()
+                        .map(|&d| ebbtide::time::sleep_until(now + d))
+                        .collect(),
+                    (now + span).into_std(),
+                )
+                .await
+            }));
+        }
+        "tokio" => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .unwrap();
+            rt.block_on(tokio::task::unconstrained(async {
+                let now = tokio::time::Instant::now();
+                insert_then_fire(
+                    offs.iter()
+                        .map(|&d| tokio::time::sleep_until(now + d))
+                        .collect(),
+                    (now + span).into_std(),
+                )
+                .await
+            }));
+        }
+        other => panic!("unknown runtime {other:?}: ebbtide or tokio"),
+    }
+    let wall = wall.elapsed().saturating_sub(SLEPT.with(|s| s.get()));
+    println!(
+        "{rt} n={n} wall={:.2}ms cpu={:.2}ms",
+        wall.as_secs_f64() * 1e3,
+        (cpu_time() - cpu).as_secs_f64() * 1e3
+    );
+}
