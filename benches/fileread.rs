@@ -236,46 +236,31 @@ mod unix {
         }
     }
 
+    /// ebbtide's two variants: `File::read_at` (`pool == false`), or
+    /// `spawn_blocking` + `pread` like the peers (`pool == true`).
     fn ebbtide_round(
         rt: &ebbtide::runtime::Runtime,
         path: &PathBuf,
         opts: &Opts,
         window: Duration,
+        pool: bool,
     ) -> Sample {
         let run = Run::new(blocks_of(path));
-        let file = Arc::new(rt.block_on(ebbtide::fs::File::open(path)).expect("open"));
+        let ebb_file = Arc::new(rt.block_on(ebbtide::fs::File::open(path)).expect("open"));
+        let std_file = Arc::new(std::fs::File::open(path).expect("open"));
         let tasks: Vec<_> = (0..opts.tasks as u64)
             .map(|i| {
-                let file = file.clone();
+                let (ebb_file, std_file) = (ebb_file.clone(), std_file.clone());
                 rt.spawn(reader(run.clone(), i, move |off, buf| {
-                    let file = file.clone();
-                    async move { file.read_at(buf, off).await.into_parts() }
-                }))
-            })
-            .collect();
-        measure(&run, window, || {
-            rt.block_on(async {
-                for t in tasks {
-                    t.await.expect("reader");
-                }
-            })
-        })
-    }
-
-    fn ebbtide_pool_round(
-        rt: &ebbtide::runtime::Runtime,
-        path: &PathBuf,
-        opts: &Opts,
-        window: Duration,
-    ) -> Sample {
-        let run = Run::new(blocks_of(path));
-        let file = Arc::new(std::fs::File::open(path).expect("open"));
-        let tasks: Vec<_> = (0..opts.tasks as u64)
-            .map(|i| {
-                let file = file.clone();
-                rt.spawn(reader(run.clone(), i, move |off, buf| {
-                    let job = ebbtide::spawn_blocking(pread_job(&file, off, buf));
-                    async move { job.await.expect("pool") }
+                    let (ebb_file, std_file) = (ebb_file.clone(), std_file.clone());
+                    async move {
+                        if pool {
+                            let job = pread_job(&std_file, off, buf);
+                            ebbtide::spawn_blocking(job).await.expect("pool")
+                        } else {
+                            ebb_file.read_at(buf, off).await.into_parts()
+                        }
+                    }
                 }))
             })
             .collect();
@@ -389,9 +374,9 @@ mod unix {
                     continue;
                 }
                 let s = match which {
-                    0 => ebbtide_round(&ebb, &path, &opts, window),
+                    0 => ebbtide_round(&ebb, &path, &opts, window, false),
                     1 => tokio_round(&tok, &path, &opts, window),
-                    3 => ebbtide_pool_round(&ebb, &path, &opts, window),
+                    3 => ebbtide_round(&ebb, &path, &opts, window, true),
                     _ => smol_round(&smo, &path, &opts, window),
                 };
                 samples[which].push(s);

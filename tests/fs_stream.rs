@@ -7,12 +7,11 @@
 mod common;
 
 use std::io::{IoSlice, SeekFrom};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use common::fs::{evict_from_page_cache, TempDir};
 use common::{watchdog, watchdog_for, Rng};
 use ebbtide::fs::File;
 use ebbtide::io::BufResult;
@@ -21,63 +20,6 @@ use futures_lite::io::{AsyncBufReadExt, BufReader};
 use futures_lite::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, StreamExt};
 
 const HELLO: &[u8] = b"hello world...";
-
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "ebbtide-fs-stream-{name}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-    /// A file named `name` holding `contents`.
-    fn file(&self, name: &str, contents: &[u8]) -> PathBuf {
-        let path = self.path(name);
-        std::fs::write(&path, contents).unwrap();
-        path
-    }
-
-    /// A file whose pages are not in the page cache: its reads go to the
-    /// blocking pool, where a test can hold them in flight (a read of cached
-    /// bytes completes at once on the task's thread on Linux; see
-    /// `fs::File::read_at`).
-    fn uncached_file(&self, name: &str, contents: &[u8]) -> PathBuf {
-        let path = self.file(name, contents);
-        evict_from_page_cache(&path);
-        path
-    }
-}
-
-/// Writes the file's dirty pages back and drops its clean ones from the
-/// page cache (`posix_fadvise(DONTNEED)`), so its next reads miss it.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn evict_from_page_cache(path: &std::path::Path) {
-    use std::os::fd::AsRawFd;
-    let file = std::fs::File::open(path).unwrap();
-    file.sync_all().unwrap();
-    // SAFETY: a valid descriptor; the call only advises the kernel.
-    let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
-    assert_eq!(rc, 0, "posix_fadvise");
-}
-
-/// Elsewhere every file read goes to the blocking pool (or IOCP) anyway.
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn evict_from_page_cache(_path: &std::path::Path) {}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// `len` bytes no two nearby windows of which are alike, so a lost or
 /// repeated chunk shows.

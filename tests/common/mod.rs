@@ -1,6 +1,7 @@
 //! Shared by the integration tests (`mod common;`): the hang watchdog, the
 //! runtime flavours every concern is checked on, small probes, and the
-//! socket helpers of the `ebbtide::net` tests ([`net`]).
+//! socket helpers of the `ebbtide::net` tests ([`net`]), the file helpers
+//! of the `ebbtide::fs` tests ([`fs`]).
 //!
 //! Not every test file uses every item.
 #![allow(dead_code)]
@@ -15,6 +16,7 @@ use std::time::Duration;
 use ebbtide::runtime::Runtime;
 use ebbtide::{JoinError, JoinHandle};
 
+pub(crate) mod fs;
 pub(crate) mod net;
 pub(crate) mod process;
 
