@@ -108,21 +108,18 @@ use miri as poller;
 // TCP reads that say whether they emptied the receive queue: `TCP_INQ` on
 // Linux; elsewhere a plain `recv` with no hint.
 #[cfg(all(target_os = "linux", not(miri)))]
-mod tcp_inq;
-#[cfg(all(target_os = "linux", not(miri)))]
-use tcp_inq as tcp_read;
+#[path = "tcp_inq.rs"]
+mod tcp_read;
 #[cfg(not(all(target_os = "linux", not(miri))))]
-mod tcp_plain;
-#[cfg(not(all(target_os = "linux", not(miri))))]
-use tcp_plain as tcp_read;
+#[path = "tcp_plain.rs"]
+mod tcp_read;
 
 // Process exits as a descriptor: `pidfd_open` on Linux, a kqueue with an
 // `EVFILT_PROC` filter on macOS and the BSDs; elsewhere none (the process
 // module falls back to `SIGCHLD`).
 #[cfg(all(target_os = "linux", not(miri)))]
-mod pidfd;
-#[cfg(all(target_os = "linux", not(miri)))]
-use pidfd as process_exit;
+#[path = "pidfd.rs"]
+mod process_exit;
 #[cfg(all(
     any(
         target_os = "macos",
@@ -134,19 +131,8 @@ use pidfd as process_exit;
     ),
     not(miri)
 ))]
-mod kqueue_exit;
-#[cfg(all(
-    any(
-        target_os = "macos",
-        target_os = "ios",
-        target_os = "freebsd",
-        target_os = "netbsd",
-        target_os = "openbsd",
-        target_os = "dragonfly"
-    ),
-    not(miri)
-))]
-use kqueue_exit as process_exit;
+#[path = "kqueue_exit.rs"]
+mod process_exit;
 #[cfg(all(
     unix,
     not(all(
@@ -162,23 +148,8 @@ use kqueue_exit as process_exit;
         not(miri)
     ))
 ))]
-mod no_pidfd;
-#[cfg(all(
-    unix,
-    not(all(
-        any(
-            target_os = "linux",
-            target_os = "macos",
-            target_os = "ios",
-            target_os = "freebsd",
-            target_os = "netbsd",
-            target_os = "openbsd",
-            target_os = "dragonfly"
-        ),
-        not(miri)
-    ))
-))]
-use no_pidfd as process_exit;
+#[path = "no_pidfd.rs"]
+mod process_exit;
 
 // ---- What the rest of the crate uses. ----
 
