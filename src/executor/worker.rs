@@ -471,7 +471,7 @@ mod tests {
 
     /// A one-worker scheduler on its own reactor: the executor alone.
     fn scheduler() -> Arc<Scheduler> {
-        let reactor = Arc::new(Reactor::new(None).expect("a poller"));
+        let reactor = Arc::new(Reactor::new(None, crate::sys::IoBackend::Auto).expect("a poller"));
         Arc::new(Scheduler::new(1, reactor, Box::new(|| {})))
     }
 

@@ -56,7 +56,7 @@ use std::time::Duration;
 use polling::{Event, PollMode};
 use slab::Slab;
 
-use crate::sys::{Events, Poller, RawSource};
+use crate::sys::{Events, IoBackend, Poller, RawSource};
 
 /// A completion backend's side of the poller: the events it registered
 /// (under keys it recognizes), handed over with no lock held (step 6).
@@ -91,6 +91,8 @@ pub(crate) struct Reactor {
     closed: AtomicBool,
     /// The completion backend's handler, if the platform has one.
     completions: Option<Box<dyn Completions>>,
+    /// The backend the poller resolved to.
+    backend: IoBackend,
 }
 
 /// Buffers owned by whoever drives.
@@ -111,8 +113,12 @@ pub(crate) enum Drive {
 }
 
 impl Reactor {
-    pub(crate) fn new(completions: Option<Box<dyn Completions>>) -> io::Result<Reactor> {
-        let poller = Poller::new()?;
+    /// A reactor on the backend `requested` resolves to (`sys::new_poller`).
+    pub(crate) fn new(
+        completions: Option<Box<dyn Completions>>,
+        requested: IoBackend,
+    ) -> io::Result<Reactor> {
+        let (poller, backend) = crate::sys::new_poller(requested)?;
         Ok(Reactor {
             edge: poller.supports_edge(),
             poller,
@@ -127,7 +133,13 @@ impl Reactor {
             }),
             closed: AtomicBool::new(false),
             completions,
+            backend,
         })
+    }
+
+    /// The backend this reactor runs on.
+    pub(crate) fn backend(&self) -> IoBackend {
+        self.backend
     }
 
     /// Wakes the thread blocked in `Poller::wait`, if any. One CAS and at
@@ -446,7 +458,8 @@ mod tests {
             calls: AtomicUsize::new(0),
             driver_was_free: AtomicBool::new(false),
         });
-        let reactor = Arc::new(Reactor::new(Some(Box::new(recorder.clone()))).unwrap());
+        let reactor =
+            Arc::new(Reactor::new(Some(Box::new(recorder.clone())), IoBackend::Auto).unwrap());
         recorder.reactor.set(Arc::downgrade(&reactor)).unwrap();
         let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         socket.set_nonblocking(true).unwrap();

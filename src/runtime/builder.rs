@@ -5,7 +5,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use super::thread_hooks::{Hook, ThreadHooks};
-use super::{context, Config, Lifecycle, Runtime, Shared};
+use super::{context, Config, IoBackend, Lifecycle, Runtime, Shared};
 use crate::blocking::BlockingPool;
 use crate::executor::{Scheduler, StallDetector, StallHook, StallReport, Worker};
 use crate::op::{self, OpContext, OpTable};
@@ -44,6 +44,8 @@ pub struct Builder {
     stall_threshold: Option<Duration>,
     /// Where stall reports go (default: one line on stderr).
     on_stall: Option<StallHook>,
+    /// The I/O backend asked for (`Auto`: the environment, then the best).
+    io_backend: IoBackend,
 }
 
 impl Default for Builder {
@@ -70,7 +72,32 @@ impl Builder {
             start_paused: false,
             stall_threshold: Some(Duration::from_millis(100)),
             on_stall: None,
+            io_backend: IoBackend::Auto,
         }
+    }
+
+    /// The I/O backend (default [`IoBackend::Auto`]: the environment
+    /// variable `EBBTIDE_IO_BACKEND` if set, `epoll` or `io_uring`; else
+    /// io_uring on Linux when the kernel offers what the runtime needs,
+    /// falling back to epoll without an error; the platform's poller
+    /// elsewhere). A backend asked for by name that this system cannot
+    /// run makes [`build`](Builder::build) fail with
+    /// [`ErrorKind::Unsupported`](io::ErrorKind::Unsupported) and the
+    /// reason. A runtime reports what it runs on in
+    /// [`Metrics::io_backend`](super::Metrics::io_backend).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ebbtide::runtime::{IoBackend, Runtime};
+    ///
+    /// let rt = Runtime::builder().io_backend(IoBackend::Auto).build()?;
+    /// println!("running on {:?}", rt.metrics().io_backend);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn io_backend(&mut self, backend: IoBackend) -> &mut Builder {
+        self.io_backend = backend;
+        self
     }
 
     /// Number of worker threads (default: available parallelism).
@@ -339,7 +366,8 @@ impl Builder {
         // the scheduler that parks on the reactor, the pool whose threads
         // enter this runtime.
         let table = Arc::new(OpTable::new());
-        let reactor = Arc::new(Reactor::new(op::completion_handler(&table))?);
+        let backend = requested_backend(self.io_backend)?;
+        let reactor = Arc::new(Reactor::new(op::completion_handler(&table), backend)?);
         if self.start_paused {
             reactor.clock.pause();
         }
@@ -431,6 +459,35 @@ fn run_worker_thread(shared: Arc<Shared>, index: usize) {
     drop(worker); // releases the slot while the context is still set
     drop(stop); // after the thread's last task, before it exits
     drop(ctx);
+}
+
+/// `requested`, or for `Auto` the environment's `EBBTIDE_IO_BACKEND`.
+fn requested_backend(requested: IoBackend) -> io::Result<IoBackend> {
+    if requested != IoBackend::Auto {
+        return Ok(requested);
+    }
+    match std::env::var("EBBTIDE_IO_BACKEND") {
+        Err(std::env::VarError::NotPresent) => Ok(IoBackend::Auto),
+        Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
+            "" | "auto" => Ok(IoBackend::Auto),
+            "epoll" => Ok(IoBackend::Epoll),
+            "io_uring" | "iouring" | "uring" => Ok(IoBackend::IoUring),
+            "kqueue" => Ok(IoBackend::Kqueue),
+            "iocp" => Ok(IoBackend::Iocp),
+            _ => Err(invalid_env(&v)),
+        },
+        Err(std::env::VarError::NotUnicode(v)) => Err(invalid_env(&v.to_string_lossy())),
+    }
+}
+
+fn invalid_env(value: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!(
+            "ebbtide: EBBTIDE_IO_BACKEND={value:?} names no I/O backend \
+             (expected `auto`, `epoll` or `io_uring`)"
+        ),
+    )
 }
 
 fn invalid(msg: &str) -> io::Error {

@@ -188,6 +188,7 @@ impl Handle {
             hook_panics: s.thread_hooks.panics(),
             timers: s.reactor.timers.len(),
             io_sources: s.reactor.source_count(),
+            io_backend: s.reactor.backend(),
             ops_submitted: s.ops.table.submitted(),
             ops_in_flight: s.ops.table.len(),
             ops_cancelled: s.ops.table.cancelled(),

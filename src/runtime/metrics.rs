@@ -63,6 +63,8 @@ pub struct Metrics {
     pub timers: usize,
     /// I/O handles registered with the reactor.
     pub io_sources: usize,
+    /// The I/O backend the runtime runs on (never `Auto`).
+    pub io_backend: super::IoBackend,
     /// Owned-buffer operations submitted to the op table since the start
     /// (blocking-pool and completion-backend ops; readiness ops need no slot).
     pub ops_submitted: u64,
@@ -89,7 +91,7 @@ impl fmt::Display for Metrics {
             f,
             "{} workers ({} idle), {} tasks alive / {} spawned, {} polls, {} steals, \
              queues {} injector + {} local, blocking {} threads ({} idle, {} queued), \
-             {} panics ({} in wakers, {} in thread hooks), {} timers, {} io sources, ops {} in flight / {} submitted \
+             {} panics ({} in wakers, {} in thread hooks), {} timers, {} io sources ({:?}), ops {} in flight / {} submitted \
              ({} cancelled, {} stale), {} stalled polls",
             self.workers,
             self.idle_workers,
@@ -107,6 +109,7 @@ impl fmt::Display for Metrics {
             self.hook_panics,
             self.timers,
             self.io_sources,
+            self.io_backend,
             self.ops_in_flight,
             self.ops_submitted,
             self.ops_cancelled,

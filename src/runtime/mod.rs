@@ -17,6 +17,7 @@ mod shutdown;
 mod thread_hooks;
 
 pub use crate::executor::StallReport;
+pub use crate::sys::IoBackend;
 pub use builder::Builder;
 pub use handle::{EnterGuard, Handle, SpawnError, TryCurrentError};
 pub use metrics::Metrics;
@@ -366,6 +367,7 @@ impl fmt::Debug for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Runtime")
             .field("current_thread", &self.handle.shared.config.current_thread)
+            .field("io_backend", &self.handle.shared.reactor.backend())
             .field("metrics", &self.metrics())
             .finish()
     }

@@ -148,6 +148,18 @@ fn epoll_event(interest: Event, mode: PollMode) -> libc::epoll_event {
     }
 }
 
+/// The poller for `requested`: epoll for `Auto` and `Epoll`.
+pub(crate) fn new_poller(requested: super::IoBackend) -> io::Result<(Poller, super::IoBackend)> {
+    use super::IoBackend;
+    match requested {
+        IoBackend::Auto | IoBackend::Epoll => Ok((Poller::new()?, IoBackend::Epoll)),
+        other => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("ebbtide: the {other:?} I/O backend is not available on this system"),
+        )),
+    }
+}
+
 impl Poller {
     /// Step 1.
     pub(crate) fn new() -> io::Result<Poller> {

@@ -153,6 +153,42 @@ mod process_exit;
 
 // ---- What the rest of the crate uses. ----
 
+/// The I/O driver a runtime runs on (see
+/// [`Builder::io_backend`](crate::runtime::Builder::io_backend)).
+///
+/// `Auto` is a request only: a built runtime reports the backend it
+/// resolved to in [`Metrics::io_backend`](crate::runtime::Metrics::io_backend).
+///
+/// # Examples
+///
+/// ```
+/// use ebbtide::runtime::{IoBackend, Runtime};
+///
+/// let rt = Runtime::builder().current_thread().io_backend(IoBackend::Auto).build()?;
+/// assert_ne!(rt.metrics().io_backend, IoBackend::Auto);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum IoBackend {
+    /// The best backend this system offers: io_uring on Linux when the
+    /// kernel has what the runtime needs, else the platform's readiness
+    /// poller. The environment variable `EBBTIDE_IO_BACKEND`
+    /// (`epoll` or `io_uring`) overrides it.
+    #[default]
+    Auto,
+    /// Linux: readiness through `epoll`; files on the blocking pool.
+    Epoll,
+    /// Linux: completions through an io_uring (files, owned-buffer I/O),
+    /// readiness through `epoll` registered in the ring.
+    IoUring,
+    /// macOS and the BSDs: readiness through `kqueue`.
+    Kqueue,
+    /// Windows: an I/O completion port (AFD readiness for sockets,
+    /// overlapped I/O for pipes and files).
+    Iocp,
+}
+
 pub use os::AsSourceHandle;
 pub(crate) use os::{
     borrow, connect_in_progress, prepare_file_options, prepare_listener, raw, read_file_at,
@@ -165,7 +201,7 @@ pub(crate) use os::{coarse_clock, coarse_clock_resolution};
 /// whether events say when a stream's read side is closed
 /// (`Event::is_interrupt`, from `EPOLLRDHUP`), so a short stream read may
 /// skip the next `recv` (`reactor::source` step 6).
-pub(crate) use poller::{Events, Poller, REPORTS_READ_CLOSED};
+pub(crate) use poller::{new_poller, Events, Poller, REPORTS_READ_CLOSED};
 #[cfg(unix)]
 pub(crate) use process_exit::{grow_pipe, process_exit_fd};
 /// `tcp_enable_queue_hint(&TcpStream)`: ask the OS to report, with each

@@ -6,3 +6,24 @@ pub(crate) use polling::{Events, Poller};
 /// `polling`'s backends do not report a closed read side with the event
 /// (no `EPOLLRDHUP`): see `REPORTS_READ_CLOSED` in `sys/mod.rs`.
 pub(crate) const REPORTS_READ_CLOSED: bool = false;
+
+use std::io;
+
+use super::IoBackend;
+
+/// The platform's one backend (`Auto` resolves to it); Linux's cannot be
+/// asked for here.
+pub(crate) fn new_poller(requested: IoBackend) -> io::Result<(Poller, IoBackend)> {
+    let native = if cfg!(windows) {
+        IoBackend::Iocp
+    } else {
+        IoBackend::Kqueue
+    };
+    if requested != IoBackend::Auto && requested != native {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("ebbtide: the {requested:?} I/O backend is not available on this platform (it has {native:?})"),
+        ));
+    }
+    Ok((Poller::new()?, native))
+}
