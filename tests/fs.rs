@@ -307,7 +307,10 @@ fn dropped_file_reads_drop_each_buffer_once_and_only_after_the_job() {
         while stats.dropped.load(Ordering::SeqCst) < total as usize {
             assert!(
                 start.elapsed() < Duration::from_secs(60),
-                "buffers still held"
+                "buffers still held: {} of {} dropped; {:?}",
+                stats.dropped.load(Ordering::SeqCst),
+                total,
+                rt.metrics()
             );
             std::thread::sleep(Duration::from_millis(5));
         }

@@ -208,7 +208,7 @@ async fn stuck_task(started: Arc<AtomicBool>) {
         ebbtide::yield_now().await;
     }
     started.store(true, Ordering::SeqCst);
-    std::thread::sleep(Duration::from_secs(3));
+    std::thread::sleep(Duration::from_secs(10));
 }
 
 /// Yields until `flag` is set (no timer: with its only worker stuck, a

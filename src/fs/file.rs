@@ -194,39 +194,42 @@ fn write_all_at(file: &std::fs::File, mut bytes: &[u8], mut pos: u64) -> io::Res
 }
 
 impl Handle {
+    /// A positional read: inline when the pages are cached (not for a
+    /// file opened for overlapped I/O, whose reads the port does at no
+    /// hand-off cost), else through the completion backend (overlapped
+    /// I/O on Windows, the ring on Linux's io_uring backend), else on the
+    /// blocking pool.
     pub(super) async fn read_at<B: IoBufMut>(&self, buf: B, pos: u64) -> BufResult<usize, B> {
-        let buf = if self.overlapped && buf.buf_len() < buf.buf_capacity() {
-            let ops = match current() {
-                Ok(s) => s,
-                Err(e) => return BufResult(Err(e), buf),
-            };
-            match op::read_file_at(&ops, &self.file, buf, pos) {
-                Ok(op) => return op.await,
-                Err(buf) => buf,
-            }
-        } else {
-            buf
-        };
         let mut buf = buf;
-        if let Some(res) = read_cached(&self.file, &mut buf, pos).await {
-            return BufResult(res, buf);
+        if !self.overlapped {
+            if let Some(res) = read_cached(&self.file, &mut buf, pos).await {
+                return BufResult(res, buf);
+            }
+        }
+        let ops = match current() {
+            Ok(s) => s,
+            Err(e) => return BufResult(Err(e), buf),
+        };
+        if buf.buf_len() < buf.buf_capacity() {
+            match op::read_file_at(&ops, &self.file, self.overlapped, buf, pos) {
+                Ok(op) => return op.await,
+                Err(b) => buf = b,
+            }
         }
         let file = self.file.clone();
         run_buf(buf, move |buf| read_into(&file, buf, pos)).await
     }
 
+    /// A positional write: through the completion backend if there is one
+    /// for this file, else on the blocking pool.
     pub(super) async fn write_at<B: IoBuf>(&self, buf: B, pos: u64) -> BufResult<usize, B> {
-        let buf = if self.overlapped {
-            let ops = match current() {
-                Ok(s) => s,
-                Err(e) => return BufResult(Err(e), buf),
-            };
-            match op::write_file_at(&ops, &self.file, buf, pos) {
-                Ok(op) => return op.await,
-                Err(buf) => buf,
-            }
-        } else {
-            buf
+        let ops = match current() {
+            Ok(s) => s,
+            Err(e) => return BufResult(Err(e), buf),
+        };
+        let buf = match op::write_file_at(&ops, &self.file, self.overlapped, buf, pos) {
+            Ok(op) => return op.await,
+            Err(buf) => buf,
         };
         let file = self.file.clone();
         run_buf(buf, move |buf| {
@@ -235,9 +238,28 @@ impl Handle {
         .await
     }
 
+    /// Whether this file's positional ops go through a completion backend
+    /// (one op per chunk the kernel takes) rather than the blocking pool.
+    fn completes(&self) -> bool {
+        self.overlapped || current().is_ok_and(|ops| ops.completes_files())
+    }
+
+    /// `fsync` (`data_only`: `fdatasync`) through the completion backend
+    /// where it has one, else on the blocking pool.
+    pub(super) async fn sync(&self, data_only: bool) -> io::Result<()> {
+        if let Some(op) = op::sync_file(&current()?, &self.file, data_only) {
+            return op.await;
+        }
+        if data_only {
+            self.run(|f| f.sync_data()).await
+        } else {
+            self.run(|f| f.sync_all()).await
+        }
+    }
+
     pub(super) async fn write_all_at<B: IoBuf>(&self, buf: B, pos: u64) -> BufResult<(), B> {
-        if self.overlapped {
-            // One overlapped write per chunk the kernel takes.
+        if self.completes() {
+            // One completion-backend write per chunk the kernel takes.
             let total = buf.buf_len();
             let mut done = 0;
             let mut slice = buf.slice(..total);
@@ -831,7 +853,7 @@ impl File {
     pub async fn sync_all(&mut self) -> io::Result<()> {
         self.settle().await?;
         let handle = self.handle.clone();
-        let op = async move { BufResult(handle.run(|f| f.sync_all()).await, ()) };
+        let op = async move { BufResult(handle.sync(false).await, ()) };
         self.owned_op(op, |_| None, true).await.0
     }
 
@@ -857,7 +879,7 @@ impl File {
     pub async fn sync_data(&mut self) -> io::Result<()> {
         self.settle().await?;
         let handle = self.handle.clone();
-        let op = async move { BufResult(handle.run(|f| f.sync_data()).await, ()) };
+        let op = async move { BufResult(handle.sync(true).await, ()) };
         self.owned_op(op, |_| None, true).await.0
     }
 

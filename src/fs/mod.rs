@@ -88,7 +88,7 @@ use std::io;
 use std::path::Path;
 
 use crate::io::{BufResult, IoBuf};
-use crate::op::{job_not_run, OpContext};
+use crate::op::{self, job_not_run, OpContext};
 use crate::runtime::context;
 use crate::sys;
 
@@ -152,7 +152,7 @@ where
 /// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Clone, Debug)]
-pub struct OpenOptions(std::fs::OpenOptions);
+pub struct OpenOptions(std::fs::OpenOptions, op::OpenAccess);
 
 impl OpenOptions {
     /// No access; set some with the methods below.
@@ -164,7 +164,7 @@ impl OpenOptions {
     /// opts.read(true);
     /// ```
     pub fn new() -> OpenOptions {
-        OpenOptions(std::fs::OpenOptions::new())
+        OpenOptions(std::fs::OpenOptions::new(), op::OpenAccess::default())
     }
 
     /// Read access.
@@ -181,6 +181,7 @@ impl OpenOptions {
     /// ```
     pub fn read(&mut self, yes: bool) -> &mut OpenOptions {
         self.0.read(yes);
+        self.1.read = yes;
         self
     }
 
@@ -200,6 +201,7 @@ impl OpenOptions {
     /// ```
     pub fn write(&mut self, yes: bool) -> &mut OpenOptions {
         self.0.write(yes);
+        self.1.write = yes;
         self
     }
 
@@ -226,6 +228,7 @@ impl OpenOptions {
     /// ```
     pub fn append(&mut self, yes: bool) -> &mut OpenOptions {
         self.0.append(yes);
+        self.1.append = yes;
         self
     }
 
@@ -246,6 +249,7 @@ impl OpenOptions {
     /// ```
     pub fn truncate(&mut self, yes: bool) -> &mut OpenOptions {
         self.0.truncate(yes);
+        self.1.truncate = yes;
         self
     }
 
@@ -265,6 +269,7 @@ impl OpenOptions {
     /// ```
     pub fn create(&mut self, yes: bool) -> &mut OpenOptions {
         self.0.create(yes);
+        self.1.create = yes;
         self
     }
 
@@ -285,6 +290,7 @@ impl OpenOptions {
     /// ```
     pub fn create_new(&mut self, yes: bool) -> &mut OpenOptions {
         self.0.create_new(yes);
+        self.1.create_new = yes;
         self
     }
 
@@ -307,6 +313,9 @@ impl OpenOptions {
     pub async fn open(&self, path: impl AsRef<Path>) -> io::Result<File> {
         let mut opts = self.0.clone();
         let overlapped = sys::prepare_file_options(&mut opts);
+        if let Some(op) = op::open_file(&current()?, path.as_ref(), &self.1) {
+            return Ok(File::from_parts(op.await?, overlapped));
+        }
         let path = path.as_ref().to_owned();
         let file = run(move || opts.open(path)).await?;
         Ok(File::from_parts(file, overlapped))

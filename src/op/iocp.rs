@@ -68,7 +68,7 @@ use super::{JobQueue, Op};
 use crate::io::{BufResult, IoBuf, IoBufMut};
 use crate::reactor::{Completions, Reactor};
 use crate::sys::windows_io::{self, Started, OVERLAPPED};
-use crate::sys::Poller;
+use crate::sys::{Completion, Poller};
 
 pub(crate) use crate::sys::windows_io::OverlappedCall as Kind;
 pub(crate) use wait::wait_signalled;
@@ -120,7 +120,7 @@ impl<B: Send + 'static> PortState for State<B> {
 
 impl<B: Send + 'static> OwnedState for State<B> {
     /// Step 4.
-    fn cancel(&self) -> Cancel {
+    fn cancel(&self, _key: OpKey) -> Cancel {
         // SAFETY: the handle is open (the state holds it); the OVERLAPPED
         // pointer identifies the op and stays valid until its completion,
         // which cannot be processed while the caller holds the table's lock.
@@ -157,6 +157,13 @@ impl OpContext {
             jobs,
             reactor: reactor.clone(),
         }
+    }
+
+    /// Whether every file's positional ops go through this backend (the
+    /// ring); on Windows only files opened for overlapped I/O do, which
+    /// each file knows itself.
+    pub(crate) fn completes_files(&self) -> bool {
+        false
     }
 }
 
@@ -261,7 +268,8 @@ impl Completions for Iocp {
     }
 
     /// Step 3, for each completion packet, with no lock held.
-    fn complete(&self, poller: &Poller, bits: usize) {
+    fn complete(&self, poller: &Poller, done: Completion) {
+        let bits = done.key;
         let ops = &*self.table;
         let key = OpKey::from_bits(bits & !(COMPLETION_KEY_BIT | wait::WAIT_KEY_BIT));
         let Some(state) = ops.take_owned(key) else {
@@ -339,24 +347,52 @@ pub(crate) fn write_at<B: IoBuf>(
     )
 }
 
-/// A file's positional read (the completion backend for `crate::fs`).
+/// A file's positional read (the completion backend for `crate::fs`), for
+/// a file opened for overlapped I/O; the buffer comes back (`Err`), for
+/// the blocking pool, for any other.
 pub(crate) fn read_file_at<B: IoBufMut>(
     ctx: &OpContext,
     file: &Arc<std::fs::File>,
+    overlapped: bool,
     buf: B,
     pos: u64,
 ) -> Result<Op<BufResult<usize, B>>, B> {
+    if !overlapped {
+        return Err(buf);
+    }
     let handle: SharedHandle = file.clone();
     Ok(read_at(ctx, &handle, buf, pos))
 }
 
-/// A file's positional write.
+/// A file's positional write, as [`read_file_at`].
 pub(crate) fn write_file_at<B: IoBuf>(
     ctx: &OpContext,
     file: &Arc<std::fs::File>,
+    overlapped: bool,
     buf: B,
     pos: u64,
 ) -> Result<Op<BufResult<usize, B>>, B> {
+    if !overlapped {
+        return Err(buf);
+    }
     let handle: SharedHandle = file.clone();
     Ok(write_at(ctx, &handle, buf, pos))
+}
+
+/// `FlushFileBuffers` has no overlapped form: the pool runs it.
+pub(crate) fn sync_file(
+    _ctx: &OpContext,
+    _file: &Arc<std::fs::File>,
+    _data_only: bool,
+) -> Option<Op<io::Result<()>>> {
+    None
+}
+
+/// `CreateFileW` has no overlapped form: the pool opens files.
+pub(crate) fn open_file(
+    _ctx: &OpContext,
+    _path: &std::path::Path,
+    _access: &super::OpenAccess,
+) -> Option<Op<io::Result<std::fs::File>>> {
+    None
 }

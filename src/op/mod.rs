@@ -82,18 +82,37 @@ mod table;
 mod iocp;
 #[cfg(windows)]
 use iocp as backend;
-#[cfg(not(windows))]
+#[cfg(all(target_os = "linux", not(miri)))]
+mod uring;
+#[cfg(all(target_os = "linux", not(miri)))]
+use uring as backend;
+#[cfg(not(any(windows, all(target_os = "linux", not(miri)))))]
 mod none;
-#[cfg(not(windows))]
+#[cfg(not(any(windows, all(target_os = "linux", not(miri)))))]
 use none as backend;
 
 #[cfg(windows)]
 pub(crate) use iocp::{read_at, submit, wait_signalled, write_at, Kind, SharedHandle};
 
-pub(crate) use backend::{completion_handler, read_file_at, write_file_at, OpContext};
+pub(crate) use backend::{
+    completion_handler, open_file, read_file_at, sync_file, write_file_at, OpContext,
+};
 pub(crate) use blocking::{job_not_run, Job, JobQueue};
 pub(crate) use future::Op;
 pub(crate) use table::OpTable;
+
+/// How a file is to be opened: `std::fs::OpenOptions`'s access and
+/// creation flags, which std does not let one read back (a completion
+/// backend that opens files builds its own flags from them).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct OpenAccess {
+    pub(crate) read: bool,
+    pub(crate) write: bool,
+    pub(crate) append: bool,
+    pub(crate) truncate: bool,
+    pub(crate) create: bool,
+    pub(crate) create_new: bool,
+}
 
 impl OpContext {
     /// Runs `job(state)` on the blocking pool as an op; see [`Op::blocking`].

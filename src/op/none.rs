@@ -33,6 +33,13 @@ impl OpContext {
     ) -> Self {
         OpContext { table, jobs }
     }
+
+    /// Whether every file's positional ops go through this backend (the
+    /// ring); on Windows only files opened for overlapped I/O do, which
+    /// each file knows itself.
+    pub(crate) fn completes_files(&self) -> bool {
+        false
+    }
 }
 
 /// No completion events to hand the reactor.
@@ -45,6 +52,7 @@ pub(crate) fn completion_handler(_ops: &Arc<OpTable>) -> Option<Box<dyn Completi
 pub(crate) fn read_file_at<B: IoBufMut>(
     _ops: &OpContext,
     _file: &Arc<File>,
+    _overlapped: bool,
     buf: B,
     _pos: u64,
 ) -> Result<Op<BufResult<usize, B>>, B> {
@@ -55,88 +63,27 @@ pub(crate) fn read_file_at<B: IoBufMut>(
 pub(crate) fn write_file_at<B: IoBuf>(
     _ops: &OpContext,
     _file: &Arc<File>,
+    _overlapped: bool,
     buf: B,
     _pos: u64,
 ) -> Result<Op<BufResult<usize, B>>, B> {
     Err(buf)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::super::table::{retained_forever, Cancel, Erased, OpTable};
-    use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+/// No completion backend for `fsync`: the pool runs it.
+pub(crate) fn sync_file(
+    _ops: &OpContext,
+    _file: &Arc<File>,
+    _data_only: bool,
+) -> Option<Op<std::io::Result<()>>> {
+    None
+}
 
-    /// Slot-owned state that counts its drops and cancels, and answers
-    /// each cancel with its third field.
-    struct Counted(Arc<AtomicUsize>, Arc<AtomicUsize>, Cancel);
-
-    impl OwnedState for Counted {
-        fn cancel(&self) -> Cancel {
-            self.1.fetch_add(1, Ordering::SeqCst);
-            self.2
-        }
-        fn finish(self: Box<Self>, _: std::io::Result<usize>) -> Erased {
-            Box::new(())
-        }
-    }
-
-    impl Drop for Counted {
-        fn drop(&mut self) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    #[test]
-    fn slots_owning_os_state_are_leaked_not_freed_when_the_table_drops() {
-        let (dropped, cancels): (Arc<AtomicUsize>, Arc<AtomicUsize>) = Default::default();
-        let table = OpTable::new();
-        let key = table.submit_owned(Box::new(Counted(
-            dropped.clone(),
-            cancels.clone(),
-            Cancel::Requested,
-        )));
-        table.cancel(key);
-        table.cancel(key); // a second cancel asks the OS nothing more
-        assert_eq!(cancels.load(Ordering::SeqCst), 1);
-        let before = retained_forever();
-        drop(table);
-        assert_eq!(dropped.load(Ordering::SeqCst), 0);
-        assert_eq!(retained_forever(), before + 1);
-    }
-
-    #[test]
-    fn an_acknowledged_cancel_drops_the_owned_state_once() {
-        let (dropped, cancels): (Arc<AtomicUsize>, Arc<AtomicUsize>) = Default::default();
-        let table = OpTable::new();
-        let key = table.submit_owned(Box::new(Counted(
-            dropped.clone(),
-            cancels,
-            Cancel::Requested,
-        )));
-        table.cancel(key);
-        let owned = table.take_owned(key).expect("the slot owns it");
-        table.complete(key, owned.finish(Ok(0))); // the backend's ack
-        assert_eq!(dropped.load(Ordering::SeqCst), 1);
-        assert_eq!(table.len(), 0);
-    }
-
-    #[test]
-    fn a_cancel_that_is_its_own_acknowledgement_frees_the_slot_at_once() {
-        let (dropped, cancels): (Arc<AtomicUsize>, Arc<AtomicUsize>) = Default::default();
-        let table = OpTable::new();
-        let key = table.submit_owned(Box::new(Counted(
-            dropped.clone(),
-            cancels.clone(),
-            Cancel::Acknowledged,
-        )));
-        table.cancel(key);
-        assert_eq!(table.len(), 0, "freed by the cancel");
-        assert_eq!(dropped.load(Ordering::SeqCst), 1);
-        assert_eq!(table.cancelled(), 1);
-        table.cancel(key); // the slot is gone: nothing more
-        assert_eq!(cancels.load(Ordering::SeqCst), 1);
-        table.complete(key, Box::new(())); // a late completion: stale
-        assert_eq!(table.stale_completions(), 1);
-    }
+/// No completion backend for opening files: the pool opens them.
+pub(crate) fn open_file(
+    _ops: &OpContext,
+    _path: &std::path::Path,
+    _access: &super::OpenAccess,
+) -> Option<Op<std::io::Result<File>>> {
+    None
 }

@@ -29,10 +29,11 @@ pub(crate) trait OwnedState: Send {
     /// Step 3: asks the OS to cancel the op. Called under the table's lock,
     /// so the backend cannot finish and free the state meanwhile. Says
     /// whether an acknowledgement is still to come (step 4).
-    fn cancel(&self) -> Cancel;
+    /// `key` is the op's own (what the OS knows it by, on io_uring).
+    fn cancel(&self, key: OpKey) -> Cancel;
     /// Step 2: the OS is done with the state; builds the op's output (the
     /// result with the buffer) from the OS's result.
-    #[cfg(any(windows, test))]
+    #[cfg(any(windows, target_os = "linux", test))]
     fn finish(self: Box<Self>, res: std::io::Result<usize>) -> Erased;
 }
 
@@ -58,13 +59,13 @@ pub(crate) struct OpKey {
 impl OpKey {
     /// The key packed in 62 bits (30 of generation, 32 of index), for a
     /// backend that must carry it through the OS (a poller key).
-    #[cfg(any(windows, test))] // completion backends that pack keys
+    #[cfg(any(windows, target_os = "linux", test))] // completion backends that pack keys
     pub(crate) fn to_bits(self) -> usize {
         (u64::from(self.generation & GENERATION_MASK) << 32 | u64::from(self.index)) as usize
     }
 
     /// The key `to_bits` packed.
-    #[cfg(any(windows, test))]
+    #[cfg(any(windows, target_os = "linux", test))]
     pub(crate) fn from_bits(bits: usize) -> OpKey {
         let bits = bits as u64;
         OpKey {
@@ -104,6 +105,8 @@ pub(crate) struct OpTable {
     submitted: AtomicU64,
     cancelled: AtomicU64,
     stale: AtomicU64,
+    /// Ops that succeeded after their cancel was requested (step 4).
+    completed_after_cancel: AtomicU64,
 }
 
 impl OpTable {
@@ -117,6 +120,7 @@ impl OpTable {
             submitted: AtomicU64::new(0),
             cancelled: AtomicU64::new(0),
             stale: AtomicU64::new(0),
+            completed_after_cancel: AtomicU64::new(0),
         }
     }
 
@@ -134,7 +138,7 @@ impl OpTable {
     /// Step 1, for a backend whose slot owns the op state while the OS uses
     /// it (completion backends). `owned` is dropped only after the ack, or
     /// retained forever if the ack never comes.
-    #[cfg(any(windows, test))] // completion backends
+    #[cfg(any(windows, target_os = "linux", test))] // completion backends
     pub(crate) fn submit_owned(&self, owned: Owned) -> OpKey {
         self.insert(Some(owned))
     }
@@ -182,6 +186,14 @@ impl OpTable {
     /// the future and drops a cancelled op's output (its buffer) after the
     /// lock is released; call it with no lock of the caller's held.
     pub(crate) fn complete(&self, key: OpKey, output: Erased) {
+        self.complete_io(key, output, false);
+    }
+
+    /// [`complete`](OpTable::complete), for a backend that knows whether
+    /// the OS did the op (`succeeded`): one that did after its cancel was
+    /// requested is counted ([`OpTable::completed_after_cancel`]), its
+    /// output discarded.
+    pub(crate) fn complete_io(&self, key: OpKey, output: Erased, succeeded: bool) {
         let mut inner = self.lock();
         let Some(slot) = Self::find(&mut inner, key) else {
             // Step 5.
@@ -199,6 +211,9 @@ impl OpTable {
             }
             State::Cancelling => {
                 // Step 4: the buffer comes back here, after the OS is done.
+                if succeeded {
+                    self.completed_after_cancel.fetch_add(1, Ordering::Relaxed);
+                }
                 let slot = self.free(inner, key);
                 drop((slot.owned, output));
             }
@@ -240,7 +255,7 @@ impl OpTable {
     /// Completion backends: takes the state a slot owns, to finish the op
     /// (`None` if the slot is gone or another completion holds it). The
     /// slot stays; `complete` or `restore_owned` follows.
-    #[cfg(any(windows, test))]
+    #[cfg(any(windows, target_os = "linux", test))]
     pub(crate) fn take_owned(&self, key: OpKey) -> Option<Owned> {
         let mut inner = self.lock();
         Self::find(&mut inner, key).and_then(|s| s.owned.take())
@@ -279,7 +294,7 @@ impl OpTable {
                 let cancel = slot
                     .owned
                     .as_ref()
-                    .map_or(Cancel::Requested, |owned| owned.cancel());
+                    .map_or(Cancel::Requested, |owned| owned.cancel(key));
                 self.cancelled.fetch_add(1, Ordering::Relaxed);
                 if cancel == Cancel::Acknowledged {
                     // Step 4 at once: nothing of the op is left in flight.
@@ -322,6 +337,12 @@ impl OpTable {
         self.submitted.load(Ordering::Relaxed)
     }
 
+    /// Ops the OS completed after their cancel was requested (their
+    /// output, buffer included, was dropped: step 4).
+    pub(crate) fn completed_after_cancel(&self) -> u64 {
+        self.completed_after_cancel.load(Ordering::Relaxed)
+    }
+
     /// Step 5's count.
     pub(crate) fn stale_completions(&self) -> u64 {
         self.stale.load(Ordering::Relaxed)
@@ -359,7 +380,7 @@ fn retain_forever(owned: Vec<Owned>) {
 }
 
 /// How many ops' state this process has retained forever (step 6).
-#[cfg(all(test, not(windows)))] // read by the slot tests in `none.rs`
+#[cfg(all(test, not(windows)))] // read by the owned-state tests below
 pub(crate) fn retained_forever() -> usize {
     GRAVEYARD.lock().unwrap_or_else(|e| e.into_inner()).len()
 }
@@ -456,5 +477,87 @@ mod tests {
         assert!(table
             .poll_settled(&mut Context::from_waker(&waker))
             .is_ready());
+    }
+}
+
+/// The slot tests with state the slot owns (Windows' slots own port
+/// state, which these stand-ins are not).
+#[cfg(all(test, not(windows)))]
+mod owned_tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// Slot-owned state that counts its drops and cancels, and answers
+    /// each cancel with its third field.
+    struct Counted(Arc<AtomicUsize>, Arc<AtomicUsize>, Cancel);
+
+    impl OwnedState for Counted {
+        fn cancel(&self, _key: OpKey) -> Cancel {
+            self.1.fetch_add(1, Ordering::SeqCst);
+            self.2
+        }
+        fn finish(self: Box<Self>, _: std::io::Result<usize>) -> Erased {
+            Box::new(())
+        }
+    }
+
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn slots_owning_os_state_are_leaked_not_freed_when_the_table_drops() {
+        let (dropped, cancels): (Arc<AtomicUsize>, Arc<AtomicUsize>) = Default::default();
+        let table = OpTable::new();
+        let key = table.submit_owned(Box::new(Counted(
+            dropped.clone(),
+            cancels.clone(),
+            Cancel::Requested,
+        )));
+        table.cancel(key);
+        table.cancel(key); // a second cancel asks the OS nothing more
+        assert_eq!(cancels.load(Ordering::SeqCst), 1);
+        let before = retained_forever();
+        drop(table);
+        assert_eq!(dropped.load(Ordering::SeqCst), 0);
+        assert_eq!(retained_forever(), before + 1);
+    }
+
+    #[test]
+    fn an_acknowledged_cancel_drops_the_owned_state_once() {
+        let (dropped, cancels): (Arc<AtomicUsize>, Arc<AtomicUsize>) = Default::default();
+        let table = OpTable::new();
+        let key = table.submit_owned(Box::new(Counted(
+            dropped.clone(),
+            cancels,
+            Cancel::Requested,
+        )));
+        table.cancel(key);
+        let owned = table.take_owned(key).expect("the slot owns it");
+        table.complete(key, owned.finish(Ok(0))); // the backend's ack
+        assert_eq!(dropped.load(Ordering::SeqCst), 1);
+        assert_eq!(table.len(), 0);
+    }
+
+    #[test]
+    fn a_cancel_that_is_its_own_acknowledgement_frees_the_slot_at_once() {
+        let (dropped, cancels): (Arc<AtomicUsize>, Arc<AtomicUsize>) = Default::default();
+        let table = OpTable::new();
+        let key = table.submit_owned(Box::new(Counted(
+            dropped.clone(),
+            cancels.clone(),
+            Cancel::Acknowledged,
+        )));
+        table.cancel(key);
+        assert_eq!(table.len(), 0, "freed by the cancel");
+        assert_eq!(dropped.load(Ordering::SeqCst), 1);
+        assert_eq!(table.cancelled(), 1);
+        table.cancel(key); // the slot is gone: nothing more
+        assert_eq!(cancels.load(Ordering::SeqCst), 1);
+        table.complete(key, Box::new(())); // a late completion: stale
+        assert_eq!(table.stale_completions(), 1);
     }
 }

@@ -56,7 +56,7 @@ use std::time::Duration;
 use polling::{Event, PollMode};
 use slab::Slab;
 
-use crate::sys::{Events, IoBackend, Poller, RawSource};
+use crate::sys::{Completion, Events, IoBackend, Poller, RawSource};
 
 /// A completion backend's side of the poller: the events it registered
 /// (under keys it recognizes), handed over with no lock held (step 6).
@@ -64,9 +64,10 @@ pub(crate) trait Completions: Send + Sync {
     /// Whether poller key `key` is one of this backend's completions rather
     /// than a registered source.
     fn is_completion(&self, key: usize) -> bool;
-    /// Finishes the op behind `key`. `poller` is the reactor's, for
+    /// Finishes the op of `done` (its key, and the OS's result where the
+    /// poller reports one: io_uring). `poller` is the reactor's, for
     /// re-arming or removing the event.
-    fn complete(&self, poller: &Poller, key: usize);
+    fn complete(&self, poller: &Poller, done: Completion);
 }
 
 /// The I/O and timer driver of one runtime.
@@ -99,8 +100,8 @@ pub(crate) struct Reactor {
 struct Driver {
     events: Events,
     wakers: Vec<Waker>,
-    /// Keys of completion events, handled after the driver lock is gone.
-    completions: Vec<usize>,
+    /// Completion events, handled after the driver lock is gone.
+    completions: Vec<Completion>,
 }
 
 /// What `drive` did.
@@ -218,8 +219,8 @@ impl Reactor {
         drop(drv);
         // Step 6.
         if let Some(handler) = &self.completions {
-            for key in completions.drain(..) {
-                handler.complete(&self.poller, key);
+            for done in completions.drain(..) {
+                handler.complete(&self.poller, done);
             }
         }
         let n = wakers.len();
@@ -270,12 +271,16 @@ impl Reactor {
             wakers,
             completions,
         } = &mut **drv;
+        completions.extend_from_slice(crate::sys::completions(events));
         if !events.is_empty() {
             let sources = self.lock_sources();
             for ev in events.iter() {
                 if let Some(handler) = &self.completions {
                     if handler.is_completion(ev.key) {
-                        completions.push(ev.key);
+                        completions.push(Completion {
+                            key: ev.key,
+                            result: 0,
+                        });
                         continue;
                     }
                 }
@@ -438,8 +443,8 @@ mod tests {
             key == KEY
         }
 
-        fn complete(&self, _poller: &Poller, key: usize) {
-            assert_eq!(key, KEY);
+        fn complete(&self, _poller: &Poller, done: Completion) {
+            assert_eq!(done.key, KEY);
             self.calls.fetch_add(1, Ordering::SeqCst);
             let reactor = self.reactor.get().and_then(|r| r.upgrade()).unwrap();
             // Step 6: the driver lock is released before completions run.

@@ -192,6 +192,7 @@ impl Handle {
             ops_submitted: s.ops.table.submitted(),
             ops_in_flight: s.ops.table.len(),
             ops_cancelled: s.ops.table.cancelled(),
+            ops_completed_after_cancel: s.ops.table.completed_after_cancel(),
             ops_stale_completions: s.ops.table.stale_completions(),
             stalled_polls: sched.stall.stalled_polls.load(Ordering::Relaxed),
             stall_hook_panics: sched.stall.hook_panics.load(Ordering::Relaxed),

@@ -73,6 +73,10 @@ pub struct Metrics {
     pub ops_in_flight: usize,
     /// Ops whose future was dropped before they completed.
     pub ops_cancelled: u64,
+    /// Ops the OS completed after their future was dropped and their
+    /// cancel requested (a completion backend's race, won by the op): the
+    /// result was discarded and the buffer dropped then.
+    pub ops_completed_after_cancel: u64,
     /// Completions for a missing or stale op slot (a backend bug; never
     /// written through). Should stay 0.
     pub ops_stale_completions: u64,

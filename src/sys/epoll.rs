@@ -42,9 +42,13 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use polling::{Event, PollMode};
+
+use super::uring::Ring;
+use super::{Completion, IoBackend};
 
 /// Whether events say a stream's read side is closed: yes, `EPOLLRDHUP`
 /// arrives as `Event::is_interrupt`.
@@ -68,18 +72,23 @@ const CLOSED_FLAGS: u32 = (libc::EPOLLRDHUP | libc::EPOLLHUP) as u32;
 /// Step 4: the epoll flags that make an event writable.
 const WRITE_FLAGS: u32 = (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as u32;
 
-/// One epoll instance and its notification eventfd.
+/// One epoll instance and its notification eventfd; on the io_uring
+/// backend, the ring it waits in (`uring.rs`).
 #[derive(Debug)]
 pub(crate) struct Poller {
+    /// Declared first, so dropped first: the ring polls `epoll`.
+    ring: Option<Arc<Ring>>,
     epoll: OwnedFd,
     notify_fd: OwnedFd,
     /// Step 2: a notification was written and not yet consumed by a wait.
     notified: AtomicBool,
 }
 
-/// The events of one `wait`.
+/// The events of one `wait`: readiness, and on the io_uring backend the
+/// ring's completions.
 pub(crate) struct Events {
     list: Vec<libc::epoll_event>,
+    completions: Vec<Completion>,
 }
 
 impl std::fmt::Debug for Events {
@@ -94,15 +103,22 @@ impl Events {
     pub(crate) fn new() -> Events {
         Events {
             list: Vec::with_capacity(EVENTS_CAPACITY),
+            completions: Vec::new(),
         }
     }
 
     pub(crate) fn clear(&mut self) {
         self.list.clear();
+        self.completions.clear();
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.list.is_empty()
+        self.list.is_empty() && self.completions.is_empty()
+    }
+
+    /// The ring's completions (io_uring backend; none on epoll).
+    pub(crate) fn completions(&self) -> &[Completion] {
+        &self.completions
     }
 
     /// Step 4: the reported events as `polling` reports them.
@@ -148,14 +164,28 @@ fn epoll_event(interest: Event, mode: PollMode) -> libc::epoll_event {
     }
 }
 
-/// The poller for `requested`: epoll for `Auto` and `Epoll`.
-pub(crate) fn new_poller(requested: super::IoBackend) -> io::Result<(Poller, super::IoBackend)> {
-    use super::IoBackend;
+/// The poller for `requested`: `Epoll` plain; `IoUring` with a ring, or
+/// the ring's setup error; `Auto` with a ring if one can be set up, else
+/// plain (the fallback is silent: ENOSYS, EPERM under seccomp or
+/// `kernel.io_uring_disabled`, a kernel without what `uring.rs` needs).
+pub(crate) fn new_poller(requested: IoBackend) -> io::Result<(Poller, IoBackend)> {
+    let mut poller = Poller::new()?;
     match requested {
-        IoBackend::Auto | IoBackend::Epoll => Ok((Poller::new()?, IoBackend::Epoll)),
+        IoBackend::Epoll => Ok((poller, IoBackend::Epoll)),
+        IoBackend::Auto | IoBackend::IoUring => match Ring::new(poller.epoll.as_raw_fd()) {
+            Ok(ring) => {
+                poller.ring = Some(Arc::new(ring));
+                Ok((poller, IoBackend::IoUring))
+            }
+            Err(_) if requested == IoBackend::Auto => Ok((poller, IoBackend::Epoll)),
+            Err(e) => Err(io::Error::new(
+                e.kind(),
+                format!("ebbtide: the io_uring I/O backend cannot run here: {e}"),
+            )),
+        },
         other => Err(io::Error::new(
             io::ErrorKind::Unsupported,
-            format!("ebbtide: the {other:?} I/O backend is not available on this system"),
+            format!("ebbtide: the {other:?} I/O backend is not available on Linux"),
         )),
     }
 }
@@ -173,6 +203,7 @@ impl Poller {
             ))?)
         };
         let poller = Poller {
+            ring: None,
             epoll,
             notify_fd,
             notified: AtomicBool::new(false),
@@ -187,6 +218,11 @@ impl Poller {
 
     pub(crate) fn supports_edge(&self) -> bool {
         true
+    }
+
+    /// The io_uring this poller waits in, on that backend.
+    pub(crate) fn ring(&self) -> Option<&Arc<Ring>> {
+        self.ring.as_ref()
     }
 
     fn ctl(&self, op: libc::c_int, fd: RawFd, ev: &mut libc::epoll_event) -> io::Result<()> {
@@ -239,17 +275,33 @@ impl Poller {
 
     /// Step 3. Returns the number of I/O events (the notification excluded).
     pub(crate) fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<usize> {
-        events.list.clear();
+        events.clear();
+        let mut timeout = timeout;
+        if let Some(ring) = &self.ring {
+            // `uring.rs` steps 3–4; the epoll events, if any, below.
+            let ready = ring.wait(&mut events.completions, timeout);
+            if !ready.as_ref().is_ok_and(|&epoll| epoll) {
+                self.notified.store(false, Ordering::Release);
+                ready?;
+                return Ok(events.completions.len());
+            }
+            timeout = Some(Duration::ZERO);
+        }
         let spare = events.list.spare_capacity_mut();
         let n = self.epoll_wait(spare, timeout);
         // Clear the flag even on error: a pending notification is still
         // reported by the next wait, as the eventfd edge is not consumed.
         self.notified.store(false, Ordering::Release);
-        let n = n?;
+        // Completions already reaped from the ring are never dropped with
+        // an error: they are the only report of their ops.
+        let n = match n {
+            Err(_) if !events.completions.is_empty() => 0,
+            n => n?,
+        };
         // SAFETY: the kernel initialised the first `n` entries.
         unsafe { events.list.set_len(n) };
         events.list.retain(|ev| ev.u64 != NOTIFY_KEY);
-        Ok(events.list.len())
+        Ok(events.list.len() + events.completions.len())
     }
 
     fn epoll_wait(
@@ -334,6 +386,11 @@ impl Poller {
         let mut ev = libc::epoll_event { events: 0, u64: 0 };
         self.ctl(libc::EPOLL_CTL_DEL, fd, &mut ev)
     }
+}
+
+/// The ring's completions among `events`.
+pub(crate) fn completions(events: &Events) -> &[Completion] {
+    events.completions()
 }
 
 #[cfg(test)]

@@ -112,3 +112,9 @@ impl Poller {
 pub(crate) fn new_poller(_requested: super::IoBackend) -> io::Result<(Poller, super::IoBackend)> {
     Ok((Poller::new()?, super::IoBackend::Epoll))
 }
+
+/// No poller here reports completions with its events (IOCP's are
+/// readiness-shaped events under keys the op layer claims).
+pub(crate) fn completions(_events: &Events) -> &[super::Completion] {
+    &[]
+}

@@ -94,6 +94,9 @@ mod unix_socket;
 // so Miri checks everything but sockets.
 #[cfg(all(target_os = "linux", not(miri)))]
 mod epoll;
+// Linux's io_uring, which the epoll poller waits in on that backend.
+#[cfg(all(target_os = "linux", not(miri)))]
+pub(crate) mod uring;
 #[cfg(all(target_os = "linux", not(miri)))]
 use epoll as poller;
 #[cfg(all(not(target_os = "linux"), not(miri)))]
@@ -153,6 +156,15 @@ mod process_exit;
 
 // ---- What the rest of the crate uses. ----
 
+/// One finished operation of a completion backend, as a poller reports
+/// it: the op's key and the OS's result (a count, or a negated `errno`,
+/// on io_uring; unused, 0, where the backend reads the result itself).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Completion {
+    pub(crate) key: usize,
+    pub(crate) result: i32,
+}
+
 /// The I/O driver a runtime runs on (see
 /// [`Builder::io_backend`](crate::runtime::Builder::io_backend)).
 ///
@@ -201,7 +213,7 @@ pub(crate) use os::{coarse_clock, coarse_clock_resolution};
 /// whether events say when a stream's read side is closed
 /// (`Event::is_interrupt`, from `EPOLLRDHUP`), so a short stream read may
 /// skip the next `recv` (`reactor::source` step 6).
-pub(crate) use poller::{new_poller, Events, Poller, REPORTS_READ_CLOSED};
+pub(crate) use poller::{completions, new_poller, Events, Poller, REPORTS_READ_CLOSED};
 #[cfg(unix)]
 pub(crate) use process_exit::{grow_pipe, process_exit_fd};
 /// `tcp_enable_queue_hint(&TcpStream)`: ask the OS to report, with each

@@ -260,6 +260,9 @@ pub(crate) struct BufLedger {
     pub clock: std::sync::atomic::AtomicU64,
     /// For each buffer id: the clock value at its drop.
     pub dropped_at: std::sync::Mutex<Vec<u64>>,
+    /// For each buffer id: its initialized bytes when it was dropped (what
+    /// the kernel wrote into it).
+    pub bytes_at_drop: std::sync::Mutex<Vec<Vec<u8>>>,
 }
 
 impl BufLedger {
@@ -278,6 +281,10 @@ impl BufLedger {
             let mut at = self.dropped_at.lock().unwrap();
             if at.len() <= id {
                 at.resize(id + 1, 0);
+            }
+            let mut bytes = self.bytes_at_drop.lock().unwrap();
+            if bytes.len() <= id {
+                bytes.resize(id + 1, Vec::new());
             }
         }
         CountedBuf {
@@ -324,6 +331,7 @@ impl Drop for CountedBuf {
         let at = self.ledger.tick();
         self.ledger.drops.lock().unwrap()[self.id] += 1;
         self.ledger.dropped_at.lock().unwrap()[self.id] = at;
+        self.ledger.bytes_at_drop.lock().unwrap()[self.id] = std::mem::take(&mut self.vec);
         self.ledger.dropped.fetch_add(1, Ordering::SeqCst);
     }
 }

@@ -74,7 +74,7 @@ impl PortState for Wait {
 
 impl OwnedState for Wait {
     /// Step 3.
-    fn cancel(&self) -> Cancel {
+    fn cancel(&self, _key: super::OpKey) -> Cancel {
         let _ = self
             .reactor
             .poller()

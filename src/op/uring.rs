@@ -1,0 +1,370 @@
+//! io_uring: the completion backend on Linux (`sys::uring` is the ring).
+//!
+//! The kernel reads and writes an op's memory after `io_uring_enter`
+//! returns, and `IORING_OP_ASYNC_CANCEL` is itself asynchronous: freeing a
+//! buffer when its future is dropped would let the kernel write into freed
+//! memory. The op table's protocol (`crate::op`) is followed as on IOCP:
+//!
+//! 1. **Submit.** The op's state — the buffer (or the path of an open),
+//!    a reference to the file that keeps its descriptor open, the ring, and
+//!    the function that turns the kernel's result into the op's output —
+//!    is boxed and moved into an op-table slot (`submit_owned`); the
+//!    submission entry is built from pointers into that box (a buffer's
+//!    bytes do not move with the value: the `IoBuf` contract) and carries
+//!    the slot's key as its user data. Then it is pushed to the ring
+//!    (`Ring::push`, submitted with the next `io_uring_enter`: the driver's
+//!    wait, or the pusher's own call when the driver is blocked). If the
+//!    push fails, the op is completed at once with the error.
+//! 2. **Complete.** The reactor reaps the completion and, with no lock
+//!    held, calls this backend's `Completions::complete` with the user
+//!    data and the result: the state is taken out of the slot, the result
+//!    applied (a read grows the buffer's initialized length; an open owns
+//!    its new descriptor), and the output handed to the slot: the future
+//!    takes it, or, if the future was dropped, it is dropped now — after
+//!    the kernel is done with it. An open whose future was dropped closes
+//!    the descriptor it produced.
+//! 3. **Cancel.** Dropping the future marks the slot `Cancelling` and,
+//!    under the table's lock, pushes an `ASYNC_CANCEL` for the op's user
+//!    data (its own completion is ignored: `sys::uring::IGNORED_TAG`). The
+//!    slot is freed only by step 2, when the *original* op's completion
+//!    arrives: `-ECANCELED`, or its real result if it won the race (then
+//!    the result is discarded and counted in `ops_completed_after_cancel`).
+//!    A second cancel finds the slot `Cancelling` and does nothing.
+//! 4. **Stale completions.** A completion whose slot is missing or of
+//!    another generation is counted (`ops_stale_completions`) and never
+//!    written through.
+//! 5. **Shutdown.** The runtime's settle step keeps driving the ring until
+//!    every cancelled op was acknowledged (bounded by the deadline). An op
+//!    still in flight then is counted in `ops_leaked`; its state — which
+//!    holds the ring — is retained for the life of the process, so neither
+//!    its buffer nor the ring's memory is ever freed under the kernel.
+//!
+//! # Which ops go through the ring
+//!
+//! Files: `read_at` (after the inline cached read, `sys::read_file_at_cached`,
+//! which costs one `preadv2` and no op at all when the pages are cached:
+//! the ring takes only reads that would wait for the disk), `write_at`,
+//! `sync_all` / `sync_data` and `open`. Sockets stay on readiness (the
+//! epoll instance registered in the ring): see `docs/benchmarks.md`
+//! ("io_uring") for the measurement that routes them.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use super::future::{ended, Ended};
+use super::table::{Cancel, Erased, OpKey, OpTable, OwnedState};
+use super::{JobQueue, Op, OpenAccess};
+use crate::io::{BufResult, IoBuf, IoBufMut};
+use crate::reactor::{Completions, Reactor};
+use crate::sys::uring::{args, ops, Entry, Ring, IGNORED_TAG};
+use crate::sys::{Completion, Poller};
+
+/// What a slot owns on this backend.
+pub(crate) type Owned = Box<dyn OwnedState>;
+
+/// The file an op runs on, kept open until the op is acknowledged.
+type SharedFd = Arc<dyn AsRawFd + Send + Sync>;
+
+/// What submitting an op needs: the table its slot goes in, the pool that
+/// runs blocking jobs, and the ring (none when the runtime runs on plain
+/// epoll). One per runtime; I/O objects keep a clone.
+#[derive(Clone)]
+pub(crate) struct OpContext {
+    pub(crate) table: Arc<OpTable>,
+    pub(crate) jobs: Arc<dyn JobQueue>,
+    ring: Option<Arc<Ring>>,
+}
+
+impl OpContext {
+    pub(crate) fn new(
+        table: Arc<OpTable>,
+        jobs: Arc<dyn JobQueue>,
+        reactor: &Arc<Reactor>,
+    ) -> Self {
+        OpContext {
+            table,
+            jobs,
+            ring: reactor.poller().ring().cloned(),
+        }
+    }
+
+    /// Whether every file's positional ops go through this backend (the
+    /// ring); on Windows only files opened for overlapped I/O do, which
+    /// each file knows itself.
+    pub(crate) fn completes_files(&self) -> bool {
+        self.ring.is_some()
+    }
+}
+
+/// One op's state while the kernel may use it (step 1).
+struct State<B, T> {
+    /// The memory the kernel reads or writes (a buffer, a path).
+    buf: B,
+    /// Keeps the op's descriptor open (and its number unreused).
+    _fd: Option<SharedFd>,
+    ring: Arc<Ring>,
+    /// Step 2: the op's output from its memory and the kernel's result.
+    finish: fn(B, io::Result<usize>) -> T,
+}
+
+impl<B: Send + 'static, T: Send + 'static> OwnedState for State<B, T> {
+    /// Step 3.
+    fn cancel(&self, key: OpKey) -> Cancel {
+        let entry = ops::AsyncCancel::new(key.to_bits() as u64)
+            .build()
+            .user_data(IGNORED_TAG);
+        // SAFETY: a cancel entry holds no pointer. If the push fails (the
+        // ring's queue cannot be submitted), the op still completes on its
+        // own, which is the acknowledgement the slot waits for.
+        let _ = unsafe { self.ring.push(&entry) };
+        Cancel::Requested
+    }
+
+    fn finish(self: Box<Self>, res: io::Result<usize>) -> Erased {
+        let State { buf, finish, .. } = *self;
+        ended(Ended::Returned(finish(buf, res)))
+    }
+}
+
+/// Step 1: boxes the op's state, builds its entry from the boxed memory
+/// (`entry`), and pushes it under the new slot's key.
+fn submit<B, T>(
+    ctx: &OpContext,
+    ring: &Arc<Ring>,
+    fd: Option<SharedFd>,
+    buf: B,
+    entry: impl FnOnce(&mut B) -> Entry,
+    finish: fn(B, io::Result<usize>) -> T,
+) -> Op<T>
+where
+    B: Send + 'static,
+    T: Send + 'static,
+{
+    let mut state = Box::new(State {
+        buf,
+        _fd: fd,
+        ring: ring.clone(),
+        finish,
+    });
+    // Pointers into the box's memory, which the slot keeps in place.
+    let entry = entry(&mut state.buf);
+    let table = &ctx.table;
+    let key = table.submit_owned(state);
+    let entry = entry.user_data(key.to_bits() as u64);
+    // SAFETY: every pointer in `entry` points into the state the slot now
+    // owns, which is freed only after this op's completion is reaped (step
+    // 2), or never (step 5).
+    if let Err(e) = unsafe { ring.push(&entry) } {
+        // The kernel never saw the op: complete it with the error.
+        if let Some(state) = table.take_owned(key) {
+            table.complete(key, state.finish(Err(e)));
+        }
+    }
+    Op::new(table, key)
+}
+
+/// The kernel's result as `io::Result` (negative: an `errno`).
+fn result(res: i32) -> io::Result<usize> {
+    if res < 0 {
+        Err(io::Error::from_raw_os_error(-res))
+    } else {
+        Ok(res as usize)
+    }
+}
+
+/// The reactor's way into this backend (step 2).
+struct Uring {
+    table: Arc<OpTable>,
+}
+
+/// The completion handler the reactor is built with (it receives nothing
+/// when the runtime runs on plain epoll).
+pub(crate) fn completion_handler(table: &Arc<OpTable>) -> Option<Box<dyn Completions>> {
+    Some(Box::new(Uring {
+        table: table.clone(),
+    }))
+}
+
+impl Completions for Uring {
+    fn is_completion(&self, _key: usize) -> bool {
+        // Readiness events are never completions here: the ring reports
+        // completions apart (`Events::completions`).
+        false
+    }
+
+    /// Step 2, for each reaped completion, with no lock held.
+    fn complete(&self, _poller: &Poller, done: Completion) {
+        let table = &*self.table;
+        let key = OpKey::from_bits(done.key);
+        let Some(state) = table.take_owned(key) else {
+            // Step 4.
+            table.count_stale(key, "ring completion for a missing or stale op slot");
+            return;
+        };
+        let res = result(done.result);
+        let succeeded = res.is_ok();
+        table.complete_io(key, state.finish(res), succeeded);
+    }
+}
+
+/// The buffer's spare capacity, as a pointer and a length the kernel takes.
+fn spare<B: IoBufMut>(b: &mut B) -> (*mut u8, u32) {
+    let len = b.buf_len();
+    let spare = (b.buf_capacity() - len).min(u32::MAX as usize) as u32;
+    // SAFETY: `len <= capacity`, so the offset is in bounds.
+    (unsafe { b.as_buf_mut_ptr().add(len) }, spare)
+}
+
+fn read_done<B: IoBufMut>(mut b: B, res: io::Result<usize>) -> BufResult<usize, B> {
+    if let Ok(n) = res {
+        assert!(
+            n <= b.buf_capacity() - b.buf_len(),
+            "io_uring read result {n} exceeds the spare capacity"
+        );
+        // SAFETY: the kernel wrote `n` bytes (at most the length it was
+        // given) into the spare capacity.
+        unsafe { b.advance_init(n) };
+    }
+    BufResult(res, b)
+}
+
+/// A file's positional read through the ring; the buffer comes back
+/// (`Err`) when the runtime has no ring, for the blocking pool.
+pub(crate) fn read_file_at<B: IoBufMut>(
+    ctx: &OpContext,
+    file: &Arc<File>,
+    _overlapped: bool,
+    buf: B,
+    pos: u64,
+) -> Result<Op<BufResult<usize, B>>, B> {
+    let Some(ring) = &ctx.ring else {
+        return Err(buf);
+    };
+    let fd = args::Fd(file.as_raw_fd());
+    Ok(submit(
+        ctx,
+        ring,
+        Some(file.clone()),
+        buf,
+        |b| {
+            let (ptr, len) = spare(b);
+            ops::Read::new(fd, ptr, len).offset(pos).build()
+        },
+        read_done,
+    ))
+}
+
+/// A file's positional write through the ring, as [`read_file_at`].
+pub(crate) fn write_file_at<B: IoBuf>(
+    ctx: &OpContext,
+    file: &Arc<File>,
+    _overlapped: bool,
+    buf: B,
+    pos: u64,
+) -> Result<Op<BufResult<usize, B>>, B> {
+    let Some(ring) = &ctx.ring else {
+        return Err(buf);
+    };
+    let fd = args::Fd(file.as_raw_fd());
+    Ok(submit(
+        ctx,
+        ring,
+        Some(file.clone()),
+        buf,
+        |b| {
+            let len = b.buf_len().min(u32::MAX as usize) as u32;
+            // The kernel only reads through a write's pointer.
+            ops::Write::new(fd, b.as_buf_ptr(), len).offset(pos).build()
+        },
+        |b, res| BufResult(res, b),
+    ))
+}
+
+/// `fsync` (or `fdatasync`, `data_only`) through the ring; `None` when the
+/// runtime has no ring.
+pub(crate) fn sync_file(
+    ctx: &OpContext,
+    file: &Arc<File>,
+    data_only: bool,
+) -> Option<Op<io::Result<()>>> {
+    let ring = ctx.ring.as_ref()?;
+    let fd = args::Fd(file.as_raw_fd());
+    let flags = if data_only {
+        args::FsyncFlags::DATASYNC
+    } else {
+        args::FsyncFlags::empty()
+    };
+    Some(submit(
+        ctx,
+        ring,
+        Some(file.clone()),
+        (),
+        |_| ops::Fsync::new(fd).flags(flags).build(),
+        |(), res| res.map(drop),
+    ))
+}
+
+/// `open(2)` flags for `access`, as std computes them (`None` for the
+/// combinations std rejects: the blocking pool's std call reports them).
+fn open_flags(a: &OpenAccess) -> Option<i32> {
+    let access = match (a.read, a.write, a.append) {
+        (true, false, false) => libc::O_RDONLY,
+        (false, true, false) => libc::O_WRONLY,
+        (true, true, false) => libc::O_RDWR,
+        (false, _, true) => libc::O_WRONLY | libc::O_APPEND,
+        (true, _, true) => libc::O_RDWR | libc::O_APPEND,
+        (false, false, false) => return None,
+    };
+    if !a.write && !a.append && (a.truncate || a.create || a.create_new) {
+        return None;
+    }
+    if a.append && a.truncate && !a.create_new {
+        return None;
+    }
+    let creation = match (a.create, a.truncate, a.create_new) {
+        (_, _, true) => libc::O_CREAT | libc::O_EXCL,
+        (true, true, false) => libc::O_CREAT | libc::O_TRUNC,
+        (true, false, false) => libc::O_CREAT,
+        (false, true, false) => libc::O_TRUNC,
+        (false, false, false) => 0,
+    };
+    Some(access | creation)
+}
+
+/// `openat(AT_FDCWD, path, ..)` through the ring, with std's flags for
+/// `access` and mode `0o666`; `None` when the runtime has no ring (or the
+/// path or flags are ones std rejects: its own call reports them). The
+/// output owns the new descriptor, so an open whose future was dropped
+/// closes what it opened.
+pub(crate) fn open_file(
+    ctx: &OpContext,
+    path: &Path,
+    access: &OpenAccess,
+) -> Option<Op<io::Result<File>>> {
+    let ring = ctx.ring.as_ref()?;
+    let flags = open_flags(access)?;
+    let path = CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mode = 0o666;
+    Some(submit(
+        ctx,
+        ring,
+        None,
+        path,
+        |p| {
+            ops::OpenAt::new(args::Fd(libc::AT_FDCWD), p.as_ptr())
+                .flags(flags | libc::O_CLOEXEC)
+                .mode(mode)
+                .build()
+        },
+        |_, res| {
+            // SAFETY: a successful open returns a new descriptor that
+            // nothing else owns.
+            res.map(|fd| File::from(unsafe { OwnedFd::from_raw_fd(fd as i32) }))
+        },
+    ))
+}
