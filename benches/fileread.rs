@@ -539,9 +539,9 @@ mod unix {
                 continue;
             }
             let mut line = format!("{:<9}", NAMES[e]);
-            for m in 0..2 {
+            for (m, mine) in med[e].iter().enumerate() {
                 for p in PEERS {
-                    line.push_str(&format!(" {:>11.2}", med[e][m] / med[p][m]));
+                    line.push_str(&format!(" {:>11.2}", mine / med[p][m]));
                 }
             }
             println!("{line}");
