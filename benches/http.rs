@@ -59,7 +59,8 @@
 //! **System calls per request**, on the server side only (what a server
 //! operator sees): after the measured window, a third `wrk` run of 1 s
 //! loads the same server while `perf stat -e raw_syscalls:sys_enter -p PID`
-//! counts every system call the server process's threads enter (stopped
+//! counts every system call the server process's threads enter (wrk starts
+//! once perf holds an event on every server thread, and perf is stopped
 //! with `SIGINT` right after wrk returns); the count divided by that run's
 //! requests is the column. A separate window, so that the tracepoint's cost
 //! stays out of the CPU column. Where `perf` cannot count that tracepoint
@@ -266,9 +267,43 @@ impl SyscallCounter {
             .stderr(Stdio::piped())
             .spawn()
             .ok()?;
-        // Let it attach to every thread before the load starts.
-        std::thread::sleep(std::time::Duration::from_millis(300));
+        // Wait until it counts on every thread of the server before the
+        // load starts (at most 10 s; then count anyway).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !self.attached(child.id(), &pid) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         Some(child)
+    }
+
+    /// Whether the counter `counter` watches every thread of `pid`: perf
+    /// holds one `perf_event` descriptor per thread; strace is every
+    /// thread's tracer.
+    fn attached(self, counter: u32, pid: &str) -> bool {
+        let threads: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        match self {
+            SyscallCounter::Perf => {
+                let events = std::fs::read_dir(format!("/proc/{counter}/fd"))
+                    .map(|d| {
+                        d.filter_map(Result::ok)
+                            .filter_map(|e| std::fs::read_link(e.path()).ok())
+                            .filter(|l| l.to_string_lossy().contains("perf_event"))
+                            .count()
+                    })
+                    .unwrap_or(0);
+                events >= threads.len()
+            }
+            SyscallCounter::Strace => threads.iter().all(|t| {
+                std::fs::read_to_string(t.join("status")).is_ok_and(|st| {
+                    st.lines()
+                        .find_map(|l| l.strip_prefix("TracerPid:"))
+                        .is_some_and(|v| v.trim() == counter.to_string())
+                })
+            }),
+            SyscallCounter::None => true,
+        }
     }
 
     /// Stops the counter (`SIGINT`: both print their summary) and returns
