@@ -66,7 +66,8 @@
 //! stays out of the CPU column. Where `perf` cannot count that tracepoint
 //! (no permission, no tracefs), `strace -c -f -p PID` counts instead (its
 //! ptrace stops slow the server in that window only); without either, the
-//! column says `n/a`. The header line names the method used.
+//! column says `n/a`. The header line names the method used;
+//! `HTTP_BENCH_SYSCALLS=perf|strace|none` forces one.
 //! `scripts/setup.sh` installs `wrk` and `perf` (Debian's `linux-perf`).
 //!
 //! Rounds (5; 1 with `--quick`) run the variants in a rotated order, a
@@ -216,9 +217,16 @@ enum SyscallCounter {
 }
 
 impl SyscallCounter {
-    /// perf if it counts the tracepoint here (a probe on `true`), else
-    /// strace if present.
+    /// `HTTP_BENCH_SYSCALLS=perf|strace|none` if set; else perf if it
+    /// counts the tracepoint here (a probe on `true`), else strace if
+    /// present.
     fn detect() -> SyscallCounter {
+        match std::env::var("HTTP_BENCH_SYSCALLS").as_deref() {
+            Ok("perf") => return SyscallCounter::Perf,
+            Ok("strace") => return SyscallCounter::Strace,
+            Ok("none") => return SyscallCounter::None,
+            _ => {}
+        }
         let perf_counts = Command::new("perf")
             .args(["stat", "-x,", "-e", "raw_syscalls:sys_enter", "--", "true"])
             .stdout(Stdio::null())
@@ -239,9 +247,7 @@ impl SyscallCounter {
             SyscallCounter::Perf => {
                 "perf stat -e raw_syscalls:sys_enter -p SERVER over a separate 1 s wrk run"
             }
-            SyscallCounter::Strace => {
-                "strace -c -f -p SERVER over a separate 1 s wrk run (perf cannot count here)"
-            }
+            SyscallCounter::Strace => "strace -c -f -p SERVER over a separate 1 s wrk run",
             SyscallCounter::None => "n/a (neither perf nor strace can count here)",
         }
     }
