@@ -1,34 +1,50 @@
-//! Random positional reads of a cached file: ebbtide vs tokio vs smol, in
-//! one process.
+//! Random positional reads of a cached file: ebbtide (io_uring, epoll +
+//! pool) vs tokio, smol, compio and monoio, in one process.
 //!
-//! `cargo bench --bench fileread [-- [--quick] [--rounds N] [--tasks T] [--only RUNTIME]]`
-//! (`--only` runs one of `ebbtide`, `tokio`, `smol`, `ebb-pool`: for
-//! `strace -c` or `perf` on one runtime)
+//! `cargo bench --bench fileread [-- [--quick] [--rounds N] [--tasks T] [--only VARIANT]]`
+//! (`--only` runs one of `ebb-uring`, `ebb-epoll`, `ebb-pool`, `tokio`,
+//! `smol`, `compio`, `monoio`: for `strace -c` or `perf` on one runtime)
 //!
 //! A 256 MiB file (32 MiB with `--quick`) is written to the temporary
 //! directory and read through once, so every page is in the page cache.
-//! Then, per runtime, `T` tasks (64) each loop: pick a random 4 KiB-aligned
-//! offset, read 4 KiB there, check the first byte (the file's content is a
-//! function of the offset), count one read. Each runtime has 2 workers
-//! (this machine's cores) and reads for a warm-up (0.2 s) and a measured
-//! window (1 s; 0.3 s with `--quick`).
+//! Then, per variant, `T` tasks (64) each loop: pick a random 4 KiB-aligned
+//! offset, read 4 KiB there into an owned buffer (one reused `Vec` per
+//! task), check the first byte (the file's content is a function of the
+//! offset), count one read. Each variant has 2 threads (this machine's
+//! cores) and reads for a warm-up (0.2 s) and a measured window (1 s;
+//! 0.3 s with `--quick`).
 //!
-//! What each runtime runs (each one's cheapest positional read, what its
+//! What each variant runs (each runtime's cheapest positional read, what its
 //! users write):
-//! - `ebbtide`: `fs::File::read_at` with an owned `Vec` (one shared `File`).
+//! - `ebb-uring`: ebbtide built with `io_backend(IoBackend::IoUring)`, 2
+//!   workers, `fs::File::read_at` with an owned `Vec` (one shared `File`).
+//!   Where `build()` refuses io_uring, the row says `unavailable: <error>`.
+//! - `ebb-epoll`: the same on `IoBackend::Epoll` (the inline cached read,
+//!   else the blocking pool).
+//! - `ebb-pool`: the epoll runtime through `spawn_blocking(move ||
+//!   file.read_at(..))` on a shared `Arc<std::fs::File>`, like the peers'
+//!   pool rows: the blocking pool's own cost.
 //! - `tokio`: `spawn_blocking(move || file.read_at(..))` on a shared
-//!   `Arc<std::fs::File>` (tokio's `fs::File` has no positional read; its
-//!   seek + read costs two pool trips).
+//!   `Arc<std::fs::File>`, 2 workers (tokio's `fs::File` has no positional
+//!   read; its seek + read costs two pool trips).
 //! - `smol`: `blocking::unblock(move || file.read_at(..))` (what async-fs
 //!   does for every call), the executor run by 2 threads.
+//! - `compio` (Linux): 2 threads, each with its own compio `Runtime` on the
+//!   io_uring driver (`benches/common/tpc.rs`), each opening the file with
+//!   `compio::fs::File::open` and spawning 32 reader tasks (`T / 2`) that
+//!   call `AsyncReadAt::read_at(Vec, pos)` (an `IORING_OP_READ` per read).
+//! - `monoio` (Linux): the same shape on monoio: 2 threads, each with a
+//!   `RuntimeBuilder::<IoUringDriver>` runtime, `monoio::fs::File::open`,
+//!   32 tasks each calling `File::read_at(Vec, pos)`.
 //!
-//! Columns per runtime: reads per second, CPU time of the whole process
+//! Columns per variant: reads per second, CPU time of the whole process
 //! per read (user + system from `/proc/self/stat`, all threads: the cost a
 //! server pays, far steadier than throughput on a shared machine), and
 //! context switches per read (`getrusage`, voluntary + involuntary, all
-//! threads). Rounds rotate the runtime order; cells show the median with
-//! min–max; ratios are of medians (`thr e/x` > 1: ebbtide reads more;
-//! `cpu e/x` < 1: ebbtide spends less per read).
+//! threads). Rounds rotate the variant order; cells show the median with
+//! min–max. The ratios are of medians, each ebbtide variant over each peer
+//! (`thr` > 1: ebbtide reads more; `cpu` < 1: ebbtide spends less per
+//! read).
 
 #[path = "common/mod.rs"]
 mod common;
@@ -47,6 +63,8 @@ mod unix {
     use std::io;
     use std::os::unix::fs::FileExt;
     use std::path::PathBuf;
+    #[cfg(target_os = "linux")]
+    use std::rc::Rc;
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use std::sync::Arc;
     use std::time::{Duration, Instant};
@@ -236,8 +254,9 @@ mod unix {
         }
     }
 
-    /// ebbtide's two variants: `File::read_at` (`pool == false`), or
-    /// `spawn_blocking` + `pread` like the peers (`pool == true`).
+    /// The ebbtide variants, on `rt` (its backend is the variant's):
+    /// `File::read_at` (`pool == false`), or `spawn_blocking` + `pread` like
+    /// the peers (`pool == true`).
     fn ebbtide_round(
         rt: &ebbtide::runtime::Runtime,
         path: &PathBuf,
@@ -270,6 +289,63 @@ mod unix {
                     t.await.expect("reader");
                 }
             })
+        })
+    }
+
+    /// compio or monoio: `WORKERS` threads, one runtime each, each thread
+    /// opening the file with its runtime's `File` and running `tasks /
+    /// WORKERS` readers on it (the first threads take the remainder).
+    #[cfg(target_os = "linux")]
+    fn tpc_round(tpc: common::tpc::Tpc, path: &PathBuf, opts: &Opts, window: Duration) -> Sample {
+        use common::tpc::Tpc;
+        let run = Run::new(blocks_of(path));
+        let tasks = opts.tasks;
+        let threads = tpc.threads(WORKERS, {
+            let (run, path) = (run.clone(), path.clone());
+            move |t| {
+                let (run, path) = (run.clone(), path.clone());
+                async move {
+                    let mine = (t..tasks).step_by(WORKERS).map(|i| i as u64);
+                    match tpc {
+                        Tpc::Compio => {
+                            use compio::io::AsyncReadAt;
+                            let file = Rc::new(compio::fs::File::open(&path).await.expect("open"));
+                            let readers = mine
+                                .map(|i| {
+                                    let file = file.clone();
+                                    reader(run.clone(), i, move |off, buf| {
+                                        let file = file.clone();
+                                        async move {
+                                            let compio::BufResult(res, buf) =
+                                                file.read_at(buf, off).await;
+                                            (res, buf)
+                                        }
+                                    })
+                                })
+                                .collect();
+                            tpc.join_all(readers).await;
+                        }
+                        Tpc::Monoio => {
+                            let file = Rc::new(monoio::fs::File::open(&path).await.expect("open"));
+                            let readers = mine
+                                .map(|i| {
+                                    let file = file.clone();
+                                    reader(run.clone(), i, move |off, buf| {
+                                        let file = file.clone();
+                                        async move { file.read_at(buf, off).await }
+                                    })
+                                })
+                                .collect();
+                            tpc.join_all(readers).await;
+                        }
+                    }
+                }
+            }
+        });
+        measure(&run, window, || {
+            for t in threads {
+                t.join().expect("reader thread");
+            }
         })
     }
 
@@ -319,15 +395,6 @@ mod unix {
         })
     }
 
-    /// A placeholder for a runtime `--only` skipped.
-    fn samples_none() -> Sample {
-        Sample {
-            reads_per_s: f64::NAN,
-            cpu_ns_per_read: f64::NAN,
-            switches_per_read: f64::NAN,
-        }
-    }
-
     fn blocks_of(path: &PathBuf) -> u64 {
         std::fs::metadata(path).expect("stat").len() / BLOCK as u64
     }
@@ -341,20 +408,63 @@ mod unix {
         format!("{m:.digits$} ({lo:.digits$}–{hi:.digits$})")
     }
 
+    /// The variants, in table order.
+    const NAMES: [&str; 7] = [
+        "ebb-uring",
+        "ebb-epoll",
+        "ebb-pool",
+        "tokio",
+        "smol",
+        "compio",
+        "monoio",
+    ];
+    /// The ebbtide variants (rows of the ratios) and the peers (columns).
+    const EBB: [usize; 3] = [0, 1, 2];
+    const PEERS: [usize; 4] = [3, 4, 5, 6];
+
+    /// An ebbtide runtime on `backend`, or why there is none.
+    fn ebbtide_rt(
+        backend: ebbtide::runtime::IoBackend,
+    ) -> Result<ebbtide::runtime::Runtime, String> {
+        let rt = ebbtide::runtime::Runtime::builder()
+            .worker_threads(WORKERS)
+            .io_backend(backend)
+            .build()
+            .map_err(|e| e.to_string())?;
+        match rt.metrics().io_backend {
+            b if b == backend => Ok(rt),
+            b => Err(format!("asked for {backend:?}, runs {b:?}")),
+        }
+    }
+
     pub(crate) fn main() {
+        use ebbtide::runtime::IoBackend;
         let opts = parse_args();
         let bytes: u64 = if opts.quick { 32 << 20 } else { 256 << 20 };
         let window = Duration::from_millis(if opts.quick { 300 } else { 1000 });
+        if let Some(o) = &opts.only {
+            assert!(
+                NAMES.contains(&o.as_str()),
+                "--only {o:?}: one of {NAMES:?}"
+            );
+        }
         let path = make_file(bytes);
-        let ebb = ebbtide::runtime::Runtime::builder()
-            .worker_threads(WORKERS)
-            .build()
-            .expect("ebbtide runtime");
+        let uring = ebbtide_rt(IoBackend::IoUring);
+        let epoll = ebbtide_rt(IoBackend::Epoll);
         let tok = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(WORKERS)
             .build()
             .expect("tokio runtime");
         let smo = SmolRt::new(WORKERS);
+        // Why a variant has no row (its runtime could not be built here).
+        let mut unavailable: [Option<String>; 7] = Default::default();
+        unavailable[0] = uring.as_ref().err().cloned();
+        unavailable[1] = epoll.as_ref().err().cloned();
+        unavailable[2] = epoll.as_ref().err().cloned();
+        if !cfg!(target_os = "linux") {
+            unavailable[5] = Some("Linux only (io_uring)".into());
+            unavailable[6] = Some("Linux only (io_uring)".into());
+        }
         println!(
             "random cached {} KiB reads of a {} MiB file by {} tasks, {WORKERS} workers; {} round(s) of {} ms; \
              median (min–max)",
@@ -364,35 +474,49 @@ mod unix {
             opts.rounds,
             window.as_millis()
         );
-        let names = ["ebbtide", "tokio", "smol", "ebb-pool"];
-        let mut samples: [Vec<Sample>; 4] = Default::default();
+        let mut samples: [Vec<Sample>; 7] = Default::default();
         for round in 0..opts.rounds {
-            for k in 0..4 {
-                let which = (round + k) % 4;
-                if opts.only.as_ref().is_some_and(|o| o != names[which]) {
-                    samples[which].push(samples_none());
+            for k in 0..NAMES.len() {
+                let which = (round + k) % NAMES.len();
+                if unavailable[which].is_some()
+                    || opts.only.as_ref().is_some_and(|o| o != NAMES[which])
+                {
                     continue;
                 }
                 let s = match which {
-                    0 => ebbtide_round(&ebb, &path, &opts, window, false),
-                    1 => tokio_round(&tok, &path, &opts, window),
-                    3 => ebbtide_round(&ebb, &path, &opts, window, true),
-                    _ => smol_round(&smo, &path, &opts, window),
+                    0 => ebbtide_round(uring.as_ref().unwrap(), &path, &opts, window, false),
+                    1 => ebbtide_round(epoll.as_ref().unwrap(), &path, &opts, window, false),
+                    2 => ebbtide_round(epoll.as_ref().unwrap(), &path, &opts, window, true),
+                    3 => tokio_round(&tok, &path, &opts, window),
+                    4 => smol_round(&smo, &path, &opts, window),
+                    #[cfg(target_os = "linux")]
+                    5 => tpc_round(common::tpc::Tpc::Compio, &path, &opts, window),
+                    #[cfg(target_os = "linux")]
+                    6 => tpc_round(common::tpc::Tpc::Monoio, &path, &opts, window),
+                    _ => unreachable!("variant {which} is unavailable here"),
                 };
                 samples[which].push(s);
             }
         }
         println!(
-            "{:<8} {:>30} {:>26} {:>24}",
+            "{:<9} {:>30} {:>26} {:>24}",
             "runtime", "reads/s", "cpu ns/read", "switches/read"
         );
-        let mut med = [[0.0; 2]; 4];
-        for (i, name) in names.iter().enumerate() {
+        // Medians of reads/s and CPU ns/read; NaN where there is no row.
+        let mut med = [[f64::NAN; 2]; 7];
+        for (i, name) in NAMES.iter().enumerate() {
+            if let Some(why) = &unavailable[i] {
+                println!("{name:<9} unavailable: {why}");
+                continue;
+            }
+            if samples[i].is_empty() {
+                continue; // `--only` another one
+            }
             let mut thr: Vec<f64> = samples[i].iter().map(|s| s.reads_per_s).collect();
             let mut cpu: Vec<f64> = samples[i].iter().map(|s| s.cpu_ns_per_read).collect();
             let mut sw: Vec<f64> = samples[i].iter().map(|s| s.switches_per_read).collect();
             println!(
-                "{name:<8} {:>30} {:>26} {:>24}",
+                "{name:<9} {:>30} {:>26} {:>24}",
                 cell(&mut thr, 0),
                 cell(&mut cpu, 0),
                 cell(&mut sw, 2)
@@ -400,22 +524,31 @@ mod unix {
             med[i] = [median(&mut thr), median(&mut cpu)];
         }
         println!(
-            "ratios of medians: thr e/t {:.2}, e/s {:.2}; cpu e/t {:.2}, e/s {:.2}",
-            med[0][0] / med[1][0],
-            med[0][0] / med[2][0],
-            med[0][1] / med[1][1],
-            med[0][1] / med[2][1]
+            "ratios of medians, ebbtide variant / peer (thr > 1: ebbtide reads more; \
+             cpu < 1: ebbtide spends less per read):"
         );
-        println!(
-            "the pool path (ebb-pool: spawn_blocking + pread): thr p/t {:.2}, p/s {:.2}; cpu p/t {:.2}, p/s {:.2}",
-            med[3][0] / med[1][0],
-            med[3][0] / med[2][0],
-            med[3][1] / med[1][1],
-            med[3][1] / med[2][1]
-        );
+        let mut head = format!("{:<9}", "");
+        for m in ["thr", "cpu"] {
+            for p in PEERS {
+                head.push_str(&format!(" {:>11}", format!("{m} /{}", NAMES[p])));
+            }
+        }
+        println!("{head}");
+        for e in EBB {
+            if med[e][0].is_nan() {
+                continue;
+            }
+            let mut line = format!("{:<9}", NAMES[e]);
+            for (m, mine) in med[e].iter().enumerate() {
+                for p in PEERS {
+                    line.push_str(&format!(" {:>11.2}", mine / med[p][m]));
+                }
+            }
+            println!("{line}");
+        }
         drop(smo);
         drop(tok);
-        drop(ebb);
+        drop((uring, epoll));
         let _ = std::fs::remove_file(&path);
     }
 }

@@ -18,7 +18,12 @@ done
 msrv=$(sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
 rustup toolchain list | grep -q "^$msrv-" || for i in 1 2 3; do rustup toolchain install "$msrv" --profile minimal && break; sleep 5; done
 # wrk loads the HTTP benchmark's servers (benches/http.rs, .ci/run's bench
-# step); taskset (util-linux) pins them.
-command -v wrk >/dev/null || { apt-get install -y wrk >/dev/null 2>&1 ||
-  { apt-get update >/dev/null 2>&1 && apt-get install -y wrk >/dev/null 2>&1; } ||
-  echo "setup: wrk not installed (the HTTP benchmark will say it is skipped)"; }
+# step); taskset (util-linux) pins them; perf (Debian's linux-perf) counts
+# their system calls (raw_syscalls:sys_enter), strace where perf cannot.
+apt_install() { # apt_install COMMAND PACKAGE: install PACKAGE unless COMMAND exists
+  command -v "$1" >/dev/null || apt-get install -y "$2" >/dev/null 2>&1 ||
+    { apt-get update >/dev/null 2>&1 && apt-get install -y "$2" >/dev/null 2>&1; }
+}
+apt_install wrk wrk || echo "setup: wrk not installed (the HTTP benchmark will say it is skipped)"
+apt_install perf linux-perf || echo "setup: perf not installed (the HTTP benchmark counts syscalls with strace)"
+apt_install strace strace || echo "setup: strace not installed"

@@ -6,6 +6,8 @@ pub(crate) mod fds;
 pub(crate) mod load;
 pub(crate) mod smol_rt;
 pub(crate) mod spawn;
+#[cfg(target_os = "linux")]
+pub(crate) mod tpc;
 pub(crate) mod watchdog;
 
 /// The median of `v` (sorted in place; the mean of the two middle values
@@ -39,4 +41,36 @@ pub(crate) fn write_json(path: &str, rows: &[(String, [f64; 3])]) {
     let out = format!("[\n{}\n]\n", entries.join(",\n"));
     std::fs::write(path, out).unwrap_or_else(|e| panic!("writing {path}: {e}"));
     println!("wrote {path}");
+}
+
+/// CPU time (user + system, every thread) of process `pid` (`"self"` for
+/// this one) in nanoseconds, from `/proc/PID/stat`; 0 where `/proc` is
+/// missing.
+pub(crate) fn proc_cpu_ns(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after_comm = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    // After `(comm)`: state is field 3; utime and stime are 14 and 15.
+    let ticks: u64 = after_comm
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|f| f.parse::<u64>().ok())
+        .sum();
+    ticks as f64 * 1e9 / clock_ticks_per_sec() as f64
+}
+
+#[cfg(unix)]
+fn clock_ticks_per_sec() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if n > 0 {
+        n as u64
+    } else {
+        100
+    }
+}
+
+#[cfg(not(unix))]
+fn clock_ticks_per_sec() -> u64 {
+    100
 }
