@@ -19,7 +19,9 @@
 //!    `JoinHandle` therefore never hands async-task the caller's waker: it
 //!    hands it an [`Isolated`] waker, whose `wake` and `drop` catch panics
 //!    as in step 1 (and whose `clone` is an `Arc` increment that cannot
-//!    panic).
+//!    panic). The one exception is a `block_on` future's own waker, which
+//!    runs only the runtime's code and never unwinds
+//!    (`executor::worker::MainWake`): it is handed over as it is.
 
 use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe};
