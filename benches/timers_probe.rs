@@ -9,6 +9,9 @@
 //!     target/release/deps/timers_probe-* ebbtide 100000
 //! ```
 //!
+//! With a third argument `cancel`, the sleeps are dropped after their
+//! first poll instead of fired (insert + cancel).
+//!
 //! One task creates the sleeps (deadlines 20–30 ms ahead, in a scattered
 //! order), polls each once (insert), blocks its thread until every deadline
 //! passed, and returns `Pending`: the runtime's driver then fires all of
@@ -41,7 +44,10 @@ fn offsets(n: usize) -> Vec<Duration> {
 /// sleep made the counts vary by up to ~150 instructions per timer with
 /// the allocator's consolidation of freed boxes, which has nothing to do
 /// with either timer store).
-async fn insert_then_fire<S: Future<Output = ()>>(mut sleeps: Vec<S>, last: Instant) {
+///
+/// With `cancel`, the sleeps are dropped after the first pass instead
+/// (insert + cancel, the compare suite's `timers` rows).
+async fn insert_then_fire<S: Future<Output = ()>>(mut sleeps: Vec<S>, last: Instant, cancel: bool) {
     let mut first = true;
     std::future::poll_fn(|cx| {
         let mut pending = 0;
@@ -55,6 +61,9 @@ async fn insert_then_fire<S: Future<Output = ()>>(mut sleeps: Vec<S>, last: Inst
         if first {
             first = false;
             assert_eq!(pending, sleeps.len(), "a sleep completed before it was due");
+            if cancel {
+                return Poll::Ready(());
+            }
             let t = Instant::now();
             std::thread::sleep(last.saturating_duration_since(t) + Duration::from_millis(1));
             SLEPT.with(|s| s.set(t.elapsed()));
@@ -91,10 +100,14 @@ fn cpu_time() -> Duration {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let (rt, n) = match &args[1..] {
-        [rt, n, ..] => (rt.clone(), n.parse::<usize>().expect("N: a number")),
+    let (rt, n, cancel) = match &args[1..] {
+        [rt, n, rest @ ..] => (
+            rt.clone(),
+            n.parse::<usize>().expect("N: a number"),
+            rest.first().is_some_and(|m| m == "cancel"),
+        ),
         _ => {
-            eprintln!("usage: timers_probe ebbtide|tokio N");
+            eprintln!("usage: timers_probe ebbtide|tokio N [cancel]");
             return;
         }
     };
@@ -114,6 +127,7 @@ fn main() {
                         .map(|&d| ebbtide::time::sleep_until(now + d))
                         .collect(),
                     (now + span).into_std(),
+                    cancel,
                 )
                 .await
             }));
@@ -130,6 +144,7 @@ fn main() {
                         .map(|&d| tokio::time::sleep_until(now + d))
                         .collect(),
                     (now + span).into_std(),
+                    cancel,
                 )
                 .await
             }));
