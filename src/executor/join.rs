@@ -8,7 +8,7 @@ use std::task::{Context, Poll, Waker};
 
 use async_task::FallibleTask;
 
-use crate::executor::task::{MetaRef, Outcome, Payload, QuietOutcome, Runnable, TaskMeta};
+use crate::executor::task::{self, MetaRef, Outcome, Payload, QuietOutcome, Runnable, TaskMeta};
 use crate::executor::worker::MainWake;
 use crate::wake::Isolated;
 
@@ -42,7 +42,8 @@ pub struct JoinHandle<T> {
     /// What async-task stores as the awaiter: the awaiting task's waker,
     /// wrapped so that its panics cannot reach async-task's abort guard
     /// (`crate::wake`, step 3). Replaced when a different task polls; not
-    /// made for a `block_on`'s own waker, which is handed over unwrapped.
+    /// made for the runtime's own wakers, which are handed over unwrapped
+    /// (`poll_isolated`).
     awaiter: Option<(Arc<Isolated>, Waker)>,
 }
 
@@ -172,15 +173,16 @@ impl<T> Future for JoinHandle<T> {
 
 /// Polls `task` with an [`Isolated`] wrapper of `cx`'s waker, made once
 /// per awaiting task and kept in `awaiter` (`crate::wake`, step 3); or
-/// with `cx` as it is when its waker is a `block_on`'s own, which never
-/// unwinds (`MainWake`): that spares an allocation and an indirection per
-/// awaited task.
+/// with `cx` as it is when its waker is one of the runtime's own, which
+/// never unwind: a `block_on`'s (`MainWake`), or that of the task being
+/// polled (`task::is_polling_task_waker`). That spares an allocation and
+/// an indirection per awaited task.
 fn poll_isolated<F: Future + Unpin + ?Sized>(
     task: Pin<&mut F>,
     awaiter: &mut Option<(Arc<Isolated>, Waker)>,
     cx: &mut Context<'_>,
 ) -> Poll<F::Output> {
-    if MainWake::is_waker(cx.waker()) {
+    if MainWake::is_waker(cx.waker()) || task::is_polling_task_waker(cx.waker()) {
         return task.poll(cx);
     }
     let waker = match awaiter {
@@ -431,7 +433,11 @@ mod tests {
     }
 
     #[test]
-    fn a_handle_awaited_by_block_on_hands_async_task_its_waker_unwrapped() {
+    fn a_handle_awaited_by_block_on_or_a_task_hands_async_task_its_waker_unwrapped() {
+        use std::future::Future;
+        use std::pin::Pin;
+        use std::task::{Context, Waker};
+
         for rt in runtimes() {
             let (gate, wait) = gate();
             let mut handle = rt.spawn(async move {
@@ -440,18 +446,30 @@ mod tests {
             });
             let wrapped = rt.block_on(poll_once_wrapped(&mut handle));
             assert!(!wrapped, "block_on's own waker needs no wrapper");
-            // Awaited from a task, the waker is wrapped as before.
+            // Awaited from a task: its own waker goes unwrapped too, a
+            // waker the task's future made itself is wrapped.
             let mut other = rt.spawn(std::future::pending::<()>());
             let wrapped = rt.block_on(rt.spawn(async move {
-                let w = poll_once_wrapped(&mut other).await;
+                let own = poll_once_wrapped(&mut other).await;
+                let foreign = Waker::from(Arc::new(Foreign));
+                let mut cx = Context::from_waker(&foreign);
+                assert!(Pin::new(&mut other).poll(&mut cx).is_pending());
+                let foreign = other.awaiter.is_some();
                 other.abort();
-                w
+                (own, foreign)
             }));
-            assert!(wrapped.unwrap(), "a task's waker is wrapped");
+            assert_eq!(wrapped.unwrap(), (false, true), "(own, foreign) wrapped");
             // And the unwrapped waker still wakes `block_on`.
             gate.open();
             assert_eq!(rt.block_on(handle).unwrap(), 7);
         }
+    }
+
+    /// A waker of the user's, which the runtime must not trust.
+    struct Foreign;
+
+    impl std::task::Wake for Foreign {
+        fn wake(self: Arc<Self>) {}
     }
 
     /// A one-shot gate: the future completes once `open` is called.
