@@ -12,6 +12,9 @@
 //! callgrind_annotate callgrind.out.<pid> | grep -E 'async_task|concurrent_queue'
 //! ```
 //!
+//! With a third argument `nested`, a spawned task does the spawning and
+//! awaiting instead of the `block_on` future (tasks awaiting tasks).
+//!
 //! One thread, so the counts are those of the spawn, schedule, run and
 //! join steps themselves, not of workers waking or stealing (the compare
 //! suite's rows measure those, in wall time).
@@ -38,10 +41,14 @@ fn cpu_time() -> Duration {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let (rt, n) = match &args[1..] {
-        [rt, n, ..] => (rt.clone(), n.parse::<usize>().expect("N: a number")),
+    let (rt, n, nested) = match &args[1..] {
+        [rt, n, rest @ ..] => (
+            rt.clone(),
+            n.parse::<usize>().expect("N: a number"),
+            rest.first().is_some_and(|m| m == "nested"),
+        ),
         _ => {
-            eprintln!("usage: spawn_probe ebbtide|smol|tokio N");
+            eprintln!("usage: spawn_probe ebbtide|smol|tokio N [nested]");
             return;
         }
     };
@@ -52,19 +59,35 @@ fn main() {
                 .current_thread()
                 .build()
                 .unwrap();
-            rt.block_on(async {
+            let work = async move {
                 let handles: Vec<_> = (0..n).map(|_| ebbtide::spawn(async {})).collect();
                 for h in handles {
                     h.await.unwrap();
                 }
+            };
+            rt.block_on(async {
+                if nested {
+                    ebbtide::spawn(work).await.unwrap();
+                } else {
+                    work.await;
+                }
             });
         }
         "smol" => {
-            let ex = async_executor::Executor::new();
-            futures_lite::future::block_on(ex.run(async {
+            // Leaked: a task that spawns on it needs a `'static` executor.
+            let ex: &'static async_executor::Executor =
+                Box::leak(Box::new(async_executor::Executor::new()));
+            let work = async move {
                 let handles: Vec<_> = (0..n).map(|_| ex.spawn(async {})).collect();
                 for h in handles {
                     h.await;
+                }
+            };
+            futures_lite::future::block_on(ex.run(async {
+                if nested {
+                    ex.spawn(work).await;
+                } else {
+                    work.await;
                 }
             }));
         }
@@ -72,10 +95,17 @@ fn main() {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .build()
                 .unwrap();
-            rt.block_on(async {
+            let work = async move {
                 let handles: Vec<_> = (0..n).map(|_| tokio::spawn(async {})).collect();
                 for h in handles {
                     h.await.unwrap();
+                }
+            };
+            rt.block_on(async {
+                if nested {
+                    tokio::spawn(work).await.unwrap();
+                } else {
+                    work.await;
                 }
             });
         }

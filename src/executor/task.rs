@@ -189,6 +189,7 @@ thread_local! {
 }
 
 /// A waker's identity, as `Waker::will_wake` compares it.
+#[inline]
 fn identity(waker: &Waker) -> (usize, usize) {
     let vtable: *const RawWakerVTable = waker.vtable();
     (waker.data() as usize, vtable as usize)
@@ -203,6 +204,7 @@ fn identity(waker: &Waker) -> (usize, usize) {
 /// The identity cannot lie: the task is alive while its poll runs, so no
 /// other waker's data can sit at its address, and a user waker that reuses
 /// the data pointer has another vtable.
+#[inline]
 pub(crate) fn is_polling_task_waker(waker: &Waker) -> bool {
     POLLING
         .try_with(|p| p.get() == identity(waker))
@@ -210,22 +212,20 @@ pub(crate) fn is_polling_task_waker(waker: &Waker) -> bool {
 }
 
 /// Publishes, for the duration of one poll of a task's future, the waker
-/// async-task polls it with; restores the outer value when dropped (a
-/// task's poll may run another task's, e.g. shutdown's cancel loop).
-struct PollingTask(Option<(usize, usize)>);
-
-impl PollingTask {
-    fn enter(waker: &Waker) -> PollingTask {
-        PollingTask(POLLING.try_with(|p| p.replace(identity(waker))).ok())
-    }
+/// async-task polls it with; returns the outer value, which the caller
+/// puts back with [`leave_poll`] once the poll returned (a task's poll may
+/// run another task's, e.g. shutdown's cancel loop).
+#[inline]
+fn enter_poll(waker: &Waker) -> (usize, usize) {
+    POLLING
+        .try_with(|p| p.replace(identity(waker)))
+        .unwrap_or((0, 0))
 }
 
-impl Drop for PollingTask {
-    fn drop(&mut self) {
-        if let Some(outer) = self.0 {
-            let _ = POLLING.try_with(|p| p.set(outer));
-        }
-    }
+/// Ends what [`enter_poll`] began.
+#[inline]
+fn leave_poll(outer: (usize, usize)) {
+    let _ = POLLING.try_with(|p| p.set(outer));
 }
 
 /// Runs `runnable`. Every runner (worker, `block_on` thread, blocking
@@ -376,9 +376,10 @@ impl<F: Future> Future for Catching<F> {
         let StageProj::Running { fut } = this.stage.as_mut().project() else {
             unreachable!("async-task never polls a completed future");
         };
-        let polling = PollingTask::enter(cx.waker());
+        // `catch_unwind` always returns, so the outer value is put back.
+        let outer = enter_poll(cx.waker());
         let result = catch_unwind(AssertUnwindSafe(|| fut.poll(cx)));
-        drop(polling);
+        leave_poll(outer);
         let result = match result {
             Ok(Poll::Pending) => {
                 // SAFETY: as above.
