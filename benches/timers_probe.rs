@@ -10,7 +10,9 @@
 //! ```
 //!
 //! With a third argument `cancel`, the sleeps are dropped after their
-//! first poll instead of fired (insert + cancel).
+//! first poll instead of fired (insert + cancel). With `tasks`, each sleep
+//! is a task of its own, spawned and awaited by `block_on` (the compare
+//! suite's `timers_fire` on one thread: spawn, insert, fire, wake, join).
 //!
 //! One task creates the sleeps (deadlines 20–30 ms ahead, in a scattered
 //! order), polls each once (insert), blocks its thread until every deadline
@@ -100,21 +102,54 @@ fn cpu_time() -> Duration {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let (rt, n, cancel) = match &args[1..] {
+    let (rt, n, mode) = match &args[1..] {
         [rt, n, rest @ ..] => (
             rt.clone(),
             n.parse::<usize>().expect("N: a number"),
-            rest.first().is_some_and(|m| m == "cancel"),
+            rest.first().map_or("", |m| m.as_str()),
         ),
         _ => {
-            eprintln!("usage: timers_probe ebbtide|tokio N [cancel]");
+            eprintln!("usage: timers_probe ebbtide|tokio N [cancel|tasks]");
             return;
         }
     };
+    let cancel = mode == "cancel";
     let offs = offsets(n);
     let span = offs.iter().max().copied().unwrap_or_default();
     let (wall, cpu) = (Instant::now(), cpu_time());
     match rt.as_str() {
+        "ebbtide" if mode == "tasks" => {
+            let rt = ebbtide::runtime::Runtime::builder()
+                .current_thread()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let now = ebbtide::time::Instant::now();
+                let handles: Vec<_> = offs
+                    .iter()
+                    .map(|&d| ebbtide::spawn(ebbtide::time::sleep_until(now + d)))
+                    .collect();
+                for h in handles {
+                    h.await.unwrap();
+                }
+            });
+        }
+        "tokio" if mode == "tasks" => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let now = tokio::time::Instant::now();
+                let handles: Vec<_> = offs
+                    .iter()
+                    .map(|&d| tokio::spawn(tokio::time::sleep_until(now + d)))
+                    .collect();
+                for h in handles {
+                    h.await.unwrap();
+                }
+            });
+        }
         "ebbtide" => {
             let rt = ebbtide::runtime::Runtime::builder()
                 .current_thread()
