@@ -9,6 +9,11 @@
 //!     target/release/deps/timers_probe-* ebbtide 100000
 //! ```
 //!
+//! With a third argument `cancel`, the sleeps are dropped after their
+//! first poll instead of fired (insert + cancel). With `tasks`, each sleep
+//! is a task of its own, spawned and awaited by `block_on` (the compare
+//! suite's `timers_fire` on one thread: spawn, insert, fire, wake, join).
+//!
 //! One task creates the sleeps (deadlines 20–30 ms ahead, in a scattered
 //! order), polls each once (insert), blocks its thread until every deadline
 //! passed, and returns `Pending`: the runtime's driver then fires all of
@@ -36,17 +41,31 @@ fn offsets(n: usize) -> Vec<Duration> {
 
 /// Polls every sleep once, blocks past the last deadline, then completes on
 /// the pass after the driver fired them.
-async fn insert_then_fire<S: Future<Output = ()>>(sleeps: Vec<S>, last: Instant) {
-    let mut sleeps: Vec<Pin<Box<S>>> = sleeps.into_iter().map(Box::pin).collect();
+///
+/// The sleeps stay where the vector holds them (no box each: a box per
+/// sleep made the counts vary by up to ~150 instructions per timer with
+/// the allocator's consolidation of freed boxes, which has nothing to do
+/// with either timer store).
+///
+/// With `cancel`, the sleeps are dropped after the first pass instead
+/// (insert + cancel, the compare suite's `timers` rows).
+async fn insert_then_fire<S: Future<Output = ()>>(mut sleeps: Vec<S>, last: Instant, cancel: bool) {
     let mut first = true;
     std::future::poll_fn(|cx| {
         let mut pending = 0;
         for s in &mut sleeps {
-            pending += usize::from(s.as_mut().poll(cx).is_pending());
+            // SAFETY: `sleeps` is neither grown nor moved from while its
+            // elements live (it is dropped in place at the end), so each
+            // sleep stays at this address from its first poll to its drop.
+            let s = unsafe { Pin::new_unchecked(s) };
+            pending += usize::from(s.poll(cx).is_pending());
         }
         if first {
             first = false;
             assert_eq!(pending, sleeps.len(), "a sleep completed before it was due");
+            if cancel {
+                return Poll::Ready(());
+            }
             let t = Instant::now();
             std::thread::sleep(last.saturating_duration_since(t) + Duration::from_millis(1));
             SLEPT.with(|s| s.set(t.elapsed()));
@@ -83,17 +102,54 @@ fn cpu_time() -> Duration {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let (rt, n) = match &args[1..] {
-        [rt, n, ..] => (rt.clone(), n.parse::<usize>().expect("N: a number")),
+    let (rt, n, mode) = match &args[1..] {
+        [rt, n, rest @ ..] => (
+            rt.clone(),
+            n.parse::<usize>().expect("N: a number"),
+            rest.first().map_or("", |m| m.as_str()),
+        ),
         _ => {
-            eprintln!("usage: timers_probe ebbtide|tokio N");
+            eprintln!("usage: timers_probe ebbtide|tokio N [cancel|tasks]");
             return;
         }
     };
+    let cancel = mode == "cancel";
     let offs = offsets(n);
     let span = offs.iter().max().copied().unwrap_or_default();
     let (wall, cpu) = (Instant::now(), cpu_time());
     match rt.as_str() {
+        "ebbtide" if mode == "tasks" => {
+            let rt = ebbtide::runtime::Runtime::builder()
+                .current_thread()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let now = ebbtide::time::Instant::now();
+                let handles: Vec<_> = offs
+                    .iter()
+                    .map(|&d| ebbtide::spawn(ebbtide::time::sleep_until(now + d)))
+                    .collect();
+                for h in handles {
+                    h.await.unwrap();
+                }
+            });
+        }
+        "tokio" if mode == "tasks" => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let now = tokio::time::Instant::now();
+                let handles: Vec<_> = offs
+                    .iter()
+                    .map(|&d| tokio::spawn(tokio::time::sleep_until(now + d)))
+                    .collect();
+                for h in handles {
+                    h.await.unwrap();
+                }
+            });
+        }
         "ebbtide" => {
             let rt = ebbtide::runtime::Runtime::builder()
                 .current_thread()
@@ -106,6 +162,7 @@ fn main() {
                         .map(|&d| ebbtide::time::sleep_until(now + d))
                         .collect(),
                     (now + span).into_std(),
+                    cancel,
                 )
                 .await
             }));
@@ -122,6 +179,7 @@ fn main() {
                         .map(|&d| tokio::time::sleep_until(now + d))
                         .collect(),
                     (now + span).into_std(),
+                    cancel,
                 )
                 .await
             }));

@@ -19,7 +19,11 @@
 //!    `JoinHandle` therefore never hands async-task the caller's waker: it
 //!    hands it an [`Isolated`] waker, whose `wake` and `drop` catch panics
 //!    as in step 1 (and whose `clone` is an `Arc` increment that cannot
-//!    panic).
+//!    panic). The exceptions are the runtime's own wakers, which run only
+//!    the runtime's code and never unwind: a `block_on` future's
+//!    (`executor::worker::MainWake`) and that of the task being polled
+//!    (`executor::task::is_polling_task_waker`); they are handed over as
+//!    they are.
 
 use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -8,7 +8,8 @@ use std::task::{Context, Poll, Waker};
 
 use async_task::FallibleTask;
 
-use crate::executor::task::{MetaRef, Outcome, Payload, QuietOutcome, Runnable, TaskMeta};
+use crate::executor::task::{self, MetaRef, Outcome, Payload, QuietOutcome, Runnable, TaskMeta};
+use crate::executor::worker::MainWake;
 use crate::wake::Isolated;
 
 /// An owned permission to await, abort or cancel a spawned task.
@@ -40,7 +41,9 @@ pub struct JoinHandle<T> {
     waker: Waker,
     /// What async-task stores as the awaiter: the awaiting task's waker,
     /// wrapped so that its panics cannot reach async-task's abort guard
-    /// (`crate::wake`, step 3). Replaced when a different task polls.
+    /// (`crate::wake`, step 3). Replaced when a different task polls; not
+    /// made for the runtime's own wakers, which are handed over unwrapped
+    /// (`poll_isolated`).
     awaiter: Option<(Arc<Isolated>, Waker)>,
 }
 
@@ -169,12 +172,19 @@ impl<T> Future for JoinHandle<T> {
 }
 
 /// Polls `task` with an [`Isolated`] wrapper of `cx`'s waker, made once
-/// per awaiting task and kept in `awaiter` (`crate::wake`, step 3).
+/// per awaiting task and kept in `awaiter` (`crate::wake`, step 3); or
+/// with `cx` as it is when its waker is one of the runtime's own, which
+/// never unwind: a `block_on`'s (`MainWake`), or that of the task being
+/// polled (`task::is_polling_task_waker`). That spares an allocation and
+/// an indirection per awaited task.
 fn poll_isolated<F: Future + Unpin + ?Sized>(
     task: Pin<&mut F>,
     awaiter: &mut Option<(Arc<Isolated>, Waker)>,
     cx: &mut Context<'_>,
 ) -> Poll<F::Output> {
+    if MainWake::is_waker(cx.waker()) || task::is_polling_task_waker(cx.waker()) {
+        return task.poll(cx);
+    }
     let waker = match awaiter {
         Some((isolated, waker)) if isolated.will_wake(cx.waker()) => waker,
         _ => &awaiter.insert(Isolated::waker(cx.waker())).1,
@@ -406,6 +416,96 @@ mod tests {
             assert!(a.unwrap_err().is_panic());
             assert!(b.unwrap_err().is_panic());
             assert_eq!(rt.block_on(rt.spawn(async { 1 })).unwrap(), 1);
+        }
+    }
+
+    /// Polls `handle` once with the current task's waker; `true` if the
+    /// task's waker came wrapped (an `Isolated` awaiter was made).
+    async fn poll_once_wrapped<T>(handle: &mut super::JoinHandle<T>) -> bool {
+        use std::future::Future;
+
+        std::future::poll_fn(|cx| {
+            assert!(std::pin::Pin::new(&mut *handle).poll(cx).is_pending());
+            std::task::Poll::Ready(())
+        })
+        .await;
+        handle.awaiter.is_some()
+    }
+
+    #[test]
+    fn a_handle_awaited_by_block_on_or_a_task_hands_async_task_its_waker_unwrapped() {
+        use std::future::Future;
+        use std::pin::Pin;
+        use std::task::{Context, Waker};
+
+        for rt in runtimes() {
+            let (gate, wait) = gate();
+            let mut handle = rt.spawn(async move {
+                wait.await;
+                7
+            });
+            let wrapped = rt.block_on(poll_once_wrapped(&mut handle));
+            assert!(!wrapped, "block_on's own waker needs no wrapper");
+            // Awaited from a task: its own waker goes unwrapped too, a
+            // waker the task's future made itself is wrapped.
+            let mut other = rt.spawn(std::future::pending::<()>());
+            let wrapped = rt.block_on(rt.spawn(async move {
+                let own = poll_once_wrapped(&mut other).await;
+                let foreign = Waker::from(Arc::new(Foreign));
+                let mut cx = Context::from_waker(&foreign);
+                assert!(Pin::new(&mut other).poll(&mut cx).is_pending());
+                let foreign = other.awaiter.is_some();
+                other.abort();
+                (own, foreign)
+            }));
+            assert_eq!(wrapped.unwrap(), (false, true), "(own, foreign) wrapped");
+            // And the unwrapped waker still wakes `block_on`.
+            gate.open();
+            assert_eq!(rt.block_on(handle).unwrap(), 7);
+        }
+    }
+
+    /// A waker of the user's, which the runtime must not trust.
+    struct Foreign;
+
+    impl std::task::Wake for Foreign {
+        fn wake(self: Arc<Self>) {}
+    }
+
+    /// A one-shot gate: the future completes once `open` is called.
+    fn gate() -> (Gate, GateWait) {
+        let shared = Arc::new((AtomicBool::new(false), std::sync::Mutex::new(None)));
+        (Gate(shared.clone()), GateWait(shared))
+    }
+
+    type GateState = Arc<(AtomicBool, std::sync::Mutex<Option<std::task::Waker>>)>;
+
+    struct Gate(GateState);
+
+    impl Gate {
+        fn open(&self) {
+            self.0 .0.store(true, Ordering::SeqCst);
+            let waker = self.0 .1.lock().unwrap().take();
+            if let Some(w) = waker {
+                w.wake();
+            }
+        }
+    }
+
+    struct GateWait(GateState);
+
+    impl std::future::Future for GateWait {
+        type Output = ();
+
+        fn poll(
+            self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<()> {
+            *self.0 .1.lock().unwrap() = Some(cx.waker().clone());
+            if self.0 .0.load(Ordering::SeqCst) {
+                return std::task::Poll::Ready(());
+            }
+            std::task::Poll::Pending
         }
     }
 }

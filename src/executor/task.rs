@@ -47,13 +47,14 @@
 //! runs that schedule (`executor::join::tests`).
 
 use std::any::Any;
+use std::cell::Cell;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, RawWakerVTable, Waker};
 
 use pin_project_lite::pin_project;
 
@@ -178,6 +179,53 @@ impl MetaRef {
         // alive.
         unsafe { self.0.as_ref() }
     }
+}
+
+thread_local! {
+    /// The identity (data and vtable pointers) of the waker async-task
+    /// passed to the `Catching::poll` running on this thread, `(0, 0)`
+    /// outside one (see [`is_polling_task_waker`]).
+    static POLLING: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+}
+
+/// A waker's identity, as `Waker::will_wake` compares it.
+#[inline]
+fn identity(waker: &Waker) -> (usize, usize) {
+    let vtable: *const RawWakerVTable = waker.vtable();
+    (waker.data() as usize, vtable as usize)
+}
+
+/// Whether `waker` is the waker of the task whose future this thread is
+/// polling: async-task's waker of a task of this crate, whose clone, wake
+/// and drop run only async-task and the runtime's schedule function (which
+/// only queues), never user code, and never unwind. A `JoinHandle` hands
+/// such a waker to async-task unwrapped (`crate::wake`, step 3).
+///
+/// The identity cannot lie: the task is alive while its poll runs, so no
+/// other waker's data can sit at its address, and a user waker that reuses
+/// the data pointer has another vtable.
+#[inline]
+pub(crate) fn is_polling_task_waker(waker: &Waker) -> bool {
+    POLLING
+        .try_with(|p| p.get() == identity(waker))
+        .unwrap_or(false)
+}
+
+/// Publishes, for the duration of one poll of a task's future, the waker
+/// async-task polls it with; returns the outer value, which the caller
+/// puts back with [`leave_poll`] once the poll returned (a task's poll may
+/// run another task's, e.g. shutdown's cancel loop).
+#[inline]
+fn enter_poll(waker: &Waker) -> (usize, usize) {
+    POLLING
+        .try_with(|p| p.replace(identity(waker)))
+        .unwrap_or((0, 0))
+}
+
+/// Ends what [`enter_poll`] began.
+#[inline]
+fn leave_poll(outer: (usize, usize)) {
+    let _ = POLLING.try_with(|p| p.set(outer));
 }
 
 /// Runs `runnable`. Every runner (worker, `block_on` thread, blocking
@@ -328,7 +376,11 @@ impl<F: Future> Future for Catching<F> {
         let StageProj::Running { fut } = this.stage.as_mut().project() else {
             unreachable!("async-task never polls a completed future");
         };
-        let result = match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+        // `catch_unwind` always returns, so the outer value is put back.
+        let outer = enter_poll(cx.waker());
+        let result = catch_unwind(AssertUnwindSafe(|| fut.poll(cx)));
+        leave_poll(outer);
+        let result = match result {
             Ok(Poll::Pending) => {
                 // SAFETY: as above.
                 let meta = unsafe { this.meta.get() };

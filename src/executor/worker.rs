@@ -22,9 +22,9 @@ use std::future::Future;
 use std::panic::Location;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, RawWakerVTable, Wake, Waker};
 use std::time::Duration;
 
 use parking::Parker;
@@ -46,7 +46,27 @@ const MAX_LIFO_RUNS: u32 = 3;
 /// Most tasks moved from the injector to a local queue at once.
 const INJECTOR_BATCH: usize = 64;
 
+/// The vtable of the wakers [`MainWake::waker`] makes (null until the
+/// first): how [`MainWake::is_waker`] tells them from every other waker.
+static MAIN_WAKER_VTABLE: AtomicPtr<RawWakerVTable> = AtomicPtr::new(std::ptr::null_mut());
+
 /// The wake flag of a `block_on` future.
+///
+/// # Its waker never unwinds
+///
+/// A `JoinHandle` hands async-task this waker as it is, where any other
+/// waker is wrapped first (`crate::wake`, step 3: async-task calls the
+/// awaiter's waker inside its abort-on-panic guard). That is sound because
+/// every step of this waker is the runtime's own code, none of which
+/// panics:
+///
+/// 1. clone: an `Arc` increment;
+/// 2. wake: an atomic swap, then `WakeTarget::unpark` (a lock that ignores
+///    poisoning, the parker's unpark, a `Poller::notify` whose error is
+///    ignored);
+/// 3. drop: an `Arc` decrement; the last one drops the waiter and the
+///    reactor reference, which by then holds no user waker or buffer (the
+///    runtime's shutdown took them out before it let go of the reactor).
 pub(crate) struct MainWake {
     woken: AtomicBool,
     waiter: WakeTarget,
@@ -83,6 +103,24 @@ impl MainWake {
             Some(site) => clock.polled(stall, site, None, true),
             None => clock.restart(),
         }
+    }
+
+    /// The waker of the `block_on` future, which a `JoinHandle` passes to
+    /// async-task unwrapped (see "Its waker never unwinds").
+    #[inline(never)] // one instantiation of the vtable `is_waker` compares with
+    pub(crate) fn waker(self: &Arc<Self>) -> Waker {
+        let waker = Waker::from(self.clone());
+        let vtable: *const RawWakerVTable = waker.vtable();
+        MAIN_WAKER_VTABLE.store(vtable.cast_mut(), Ordering::Relaxed);
+        waker
+    }
+
+    /// Whether `waker` is one [`MainWake::waker`] made. A `false` for such a
+    /// waker (were the vtable duplicated) costs only the wrapper it spares;
+    /// a `true` holds only for wakers that run this type's code.
+    #[inline]
+    pub(crate) fn is_waker(waker: &Waker) -> bool {
+        std::ptr::eq(waker.vtable(), MAIN_WAKER_VTABLE.load(Ordering::Relaxed))
     }
 
     /// The `block_on` thread now sleeps on `waiter`.
@@ -221,7 +259,7 @@ impl<'a> Worker<'a> {
         mut main: Pin<&mut F>,
         main_wake: Option<&Arc<MainWake>>,
     ) -> Option<F::Output> {
-        let main_waker = main_wake.map(|m| Waker::from(m.clone()));
+        let main_waker = main_wake.map(MainWake::waker);
         loop {
             if let (Some(flag), Some(waker)) = (main_wake, &main_waker) {
                 if flag.take() {

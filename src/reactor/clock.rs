@@ -424,6 +424,7 @@ impl Instant {
     /// assert!(never > now + Duration::from_secs(86_400 * 365 * 29));
     /// assert_eq!(never, now + Duration::MAX);
     /// ```
+    #[inline]
     pub fn saturating_add(&self, duration: Duration) -> Instant {
         let std =
             (self.std.checked_add(duration)).unwrap_or_else(|| deadline_after(self.std, duration));
@@ -447,6 +448,7 @@ impl From<Instant> for std::time::Instant {
 impl Add<Duration> for Instant {
     type Output = Instant;
 
+    #[inline]
     fn add(self, rhs: Duration) -> Instant {
         self.saturating_add(rhs)
     }

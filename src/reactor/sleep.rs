@@ -4,13 +4,33 @@
 //! once its reactor fired its timer (`Timers::has_fired`: one atomic load,
 //! no clock read, no lock), or by its reactor's clock (`clock`: real time,
 //! or paused by a test).
+//!
+//! # A poll before the timer fired
+//!
+//! 1. A poll registers the timer with the task's waker, or replaces the
+//!    stored waker when another task polls (`Timers::update_waker`), and
+//!    remembers which waker the store holds (`WakerId`: its data and vtable
+//!    pointers, what `Waker::will_wake` compares).
+//! 2. A later poll by a waker with that identity, of a timer that is not
+//!    fired (`has_fired` false) but will be (its key remembers its deadline:
+//!    `TimerKey::fires_by_marker`), on a reactor not closed, returns
+//!    `Pending` at once: the store holds a waker that wakes this task, and
+//!    will call it when the timer fires. No clock read, no lock. A timer
+//!    whose deadline passed but which the driver has not fired yet is
+//!    woken by that fire, a driver turn later.
+//! 3. Why the identity cannot lie: the store keeps its clone of the waker
+//!    alive until it fires the timer, so no other waker can be allocated at
+//!    its address meanwhile; and once `fire_due` took the waker out it
+//!    publishes that (`fired_through`) before it wakes, let alone frees, the
+//!    waker, so a poll that sees the same address again also sees
+//!    `has_fired`.
 
 use super::{clock, Instant, Reactor, TimerKey};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, RawWakerVTable, Waker};
 
 /// The panic of a timer polled after its runtime shut down: it could never
 /// fire, and a `Sleep` has no error to return.
@@ -30,6 +50,24 @@ pub struct Sleep {
     reactor: Option<Arc<Reactor>>,
     /// The timer's key in that reactor's store, while registered.
     key: Option<TimerKey>,
+    /// Which waker the store holds for the timer while `key` is set: the
+    /// one of the last poll that registered it or updated its waker.
+    waker: WakerId,
+}
+
+/// A waker's identity, as `Waker::will_wake` compares it: its data and
+/// vtable pointers (as integers, so `Sleep` stays `Send` and `Sync`).
+/// Compared, never dereferenced.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct WakerId(usize, usize);
+
+impl WakerId {
+    fn of(waker: &Waker) -> WakerId {
+        WakerId(
+            waker.data() as usize,
+            waker.vtable() as *const RawWakerVTable as usize,
+        )
+    }
 }
 
 impl Sleep {
@@ -39,6 +77,7 @@ impl Sleep {
             deadline,
             reactor: None,
             key: None,
+            waker: WakerId::default(),
         }
     }
 
@@ -54,6 +93,7 @@ impl Sleep {
             deadline: reactor.clock.carry_over(deadline).into(),
             reactor: Some(reactor.clone()),
             key: None,
+            waker: WakerId::default(),
         }
     }
 
@@ -163,19 +203,42 @@ impl Future for Sleep {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        // Fired by the reactor (the usual wake-up): due without a clock read.
-        let fired = match (&self.reactor, self.key) {
-            (Some(reactor), Some(key)) => reactor.timers.has_fired(key),
-            _ => false,
-        };
-        if fired || self.now() >= self.deadline.into_std() {
-            // A due timer is a ready operation like any other (`crate::coop`).
+        // Fired by the reactor (the usual wake-up): due without a clock read
+        // or a lock, and already out of the store.
+        if let (Some(reactor), Some(key)) = (&self.reactor, self.key) {
+            if reactor.timers.has_fired(key) {
+                // A due timer is a ready operation like any other
+                // (`crate::coop`).
+                std::task::ready!(crate::coop::poll_proceed(cx));
+                self.key = None;
+                return Poll::Ready(());
+            }
+            // Polled again before it fired, by the task the store will wake
+            // (a `select!` woken by another branch): nothing to do, so no
+            // clock read and no lock (the module doc says why this holds).
+            if key.fires_by_marker()
+                && WakerId::of(cx.waker()) == self.waker
+                && !reactor.is_closed()
+            {
+                return Poll::Pending;
+            }
+        }
+        self.poll_unfired(cx)
+    }
+}
+
+impl Sleep {
+    /// `poll` of a sleep its reactor has not (surely) fired: due by the
+    /// clock, or registered (or its waker updated) and pending. Kept out of
+    /// line so the fired path above stays small.
+    #[inline(never)]
+    fn poll_unfired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.now() >= self.deadline.into_std() {
             std::task::ready!(crate::coop::poll_proceed(cx));
             self.deregister();
             return Poll::Ready(());
         }
-        let this = &mut *self;
-        let reactor = this.reactor.get_or_insert_with(|| {
+        let reactor = self.reactor.get_or_insert_with(|| {
             Reactor::current("ebbtide::time::Sleep::poll").unwrap_or_else(|_| {
                 panic!(
                     "ebbtide::time::Sleep polled outside a runtime: await it inside \
@@ -183,11 +246,13 @@ impl Future for Sleep {
                 )
             })
         });
-        match this.key {
-            Some(key) if reactor.timers.update_waker(key, cx.waker()) => {}
+        match self.key {
+            Some(key) if reactor.timers.update_waker(key, cx.waker()) => {
+                self.waker = WakerId::of(cx.waker());
+            }
             // Not registered yet, or gone without firing due (removed by
             // teardown): register, which reports a closed runtime.
-            _ => this.register(cx),
+            _ => self.register(cx),
         }
         Poll::Pending
     }
@@ -206,6 +271,7 @@ impl Sleep {
             reactor.notify();
         }
         self.key = Some(key);
+        self.waker = WakerId::of(cx.waker());
     }
 }
 
@@ -221,5 +287,86 @@ impl fmt::Debug for Sleep {
             .field("deadline", &self.deadline)
             .field("registered", &self.key.is_some())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::IoBackend;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::task::Wake;
+    use std::time::Duration;
+
+    /// Counts its wakes.
+    #[derive(Default)]
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, SeqCst);
+        }
+    }
+
+    fn reactor() -> Arc<Reactor> {
+        Arc::new(Reactor::new(None, IoBackend::Auto).expect("a reactor"))
+    }
+
+    fn locks(reactor: &Reactor) -> usize {
+        reactor.timers.locks.load(SeqCst)
+    }
+
+    #[test]
+    fn a_sleep_polled_again_by_the_task_it_woke_for_takes_no_lock() {
+        let reactor = reactor();
+        let deadline = std::time::Instant::now() + Duration::from_secs(3600);
+        let mut sleep = Box::pin(Sleep::on(&reactor, deadline));
+        let (first, second) = (Arc::new(Count::default()), Arc::new(Count::default()));
+        let waker = Waker::from(first.clone());
+        let mut cx = Context::from_waker(&waker);
+        assert!(sleep.as_mut().poll(&mut cx).is_pending(), "registers");
+        let registered = locks(&reactor);
+        for _ in 0..3 {
+            // A clone has the same identity: still no lock.
+            let clone = waker.clone();
+            assert!(sleep
+                .as_mut()
+                .poll(&mut Context::from_waker(&clone))
+                .is_pending());
+        }
+        assert_eq!(locks(&reactor), registered, "re-polls took no lock");
+        // Another task polls it: the store must learn its waker.
+        let other = Waker::from(second.clone());
+        assert!(sleep
+            .as_mut()
+            .poll(&mut Context::from_waker(&other))
+            .is_pending());
+        assert!(locks(&reactor) > registered, "the waker was swapped");
+        let mut wakers = Vec::new();
+        reactor.timers.fire_due(deadline, &mut wakers);
+        wakers.into_iter().for_each(Waker::wake);
+        assert_eq!((first.0.load(SeqCst), second.0.load(SeqCst)), (0, 1));
+        assert!(sleep.as_mut().poll(&mut cx).is_ready(), "fired");
+    }
+
+    #[test]
+    fn a_sleep_filed_behind_the_drivers_last_fire_is_polled_ready_by_the_clock() {
+        let reactor = reactor();
+        // The driver has fired up to an hour from now, so a timer filed now
+        // for an earlier deadline is not told fired by the marker: only the
+        // clock says it is due, and a re-poll must read it.
+        let now = std::time::Instant::now();
+        reactor
+            .timers
+            .fire_due(now + Duration::from_secs(3600), &mut Vec::new());
+        let mut sleep = Box::pin(Sleep::on(&reactor, now + Duration::from_millis(20)));
+        let waker = Waker::from(Arc::new(Count::default()));
+        let mut cx = Context::from_waker(&waker);
+        assert!(sleep.as_mut().poll(&mut cx).is_pending(), "registers");
+        while std::time::Instant::now() < now + Duration::from_millis(20) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(sleep.as_mut().poll(&mut cx).is_ready(), "due by the clock");
+        assert_eq!(reactor.timers.len(), 0, "and out of the store");
     }
 }

@@ -19,8 +19,11 @@
 //!    *bucket*, `deadline >> BUCKET_SHIFT` (spans of about 16.8 ms): buckets
 //!    from `near_end` on go into `far`, a `BTreeMap` from bucket to an
 //!    unordered `Vec` (an insert is a push); an entry for a bucket that began
-//!    already (before `near_end`) goes into `near`, a binary min-heap. So
-//!    every `run` or `near` deadline is earlier than every `far` one.
+//!    already (before `near_end`) goes to the end of `run` (step 3) if it is
+//!    not earlier than `run`'s last entry (deadlines that grow with each
+//!    insert, as short sleeps taken one after another do), else into
+//!    `near`, a binary min-heap. So every `run` or `near` deadline is
+//!    earlier than every `far` one.
 //! 3. `fire_due(now)` moves each bucket that has begun to the end of `run`,
 //!    sorted by deadline with insertion order kept among equal ones (a
 //!    stable radix sort on the 24 bits below the bucket: three counting
@@ -125,6 +128,15 @@ pub(crate) struct TimerKey {
     fired_below: u64,
 }
 
+impl TimerKey {
+    /// Whether `has_fired` will hold once `fire_due` removed this key's
+    /// timer: it was filed at or after every `fire_due` so far (design step
+    /// 6). Else only the clock tells that it is due.
+    pub(crate) fn fires_by_marker(&self) -> bool {
+        self.fired_below != u64::MAX
+    }
+}
+
 /// All timers of one runtime.
 pub(crate) struct Timers {
     /// Deadlines are stored as nanoseconds since this instant.
@@ -135,6 +147,9 @@ pub(crate) struct Timers {
     /// every timer filed before with a deadline below it has fired (design
     /// step 6). Written under the lock, read without it.
     fired_through: AtomicU64,
+    /// Lock acquisitions, for tests of the paths that take none.
+    #[cfg(test)]
+    pub(crate) locks: std::sync::atomic::AtomicUsize,
 }
 
 /// A bucket spans `2^BUCKET_SHIFT` ns (about 16.8 ms).
@@ -149,14 +164,15 @@ const RETAINED_SLOTS: usize = 1024;
 struct State {
     /// Pending timers (design step 1).
     slots: Slab<Slot>,
-    /// The entries of the buckets moved before `near_end`, in deadline
-    /// order, then insertion order; those before `run_pos` are done (design
-    /// step 3).
+    /// The entries of the buckets moved before `near_end`, and of the later
+    /// inserts into them that came in order, in deadline order, then
+    /// insertion order; those before `run_pos` are done (design steps 2
+    /// and 3).
     run: Vec<Entry>,
     /// The first entry of `run` not yet fired or discarded.
     run_pos: usize,
-    /// Entries filed after their bucket moved (before `near_end`), earliest
-    /// first (design step 2).
+    /// Entries filed after their bucket moved (before `near_end`) that
+    /// `run` could not take in order, earliest first (design step 2).
     near: BinaryHeap<Reverse<Entry>>,
     /// The first bucket number not yet moved into `near`.
     near_end: u64,
@@ -167,9 +183,11 @@ struct State {
     far_len: usize,
     /// Source of unique ids.
     next_id: u64,
-    /// `Some(deadline)` while the driver is blocked: the deadline it will wake
-    /// at (`None` inside = no timeout). Lets `insert` notify only when needed.
-    driver_wait: Option<Option<Instant>>,
+    /// `Some(at)` while the driver is blocked: the deadline it will wake at,
+    /// in nanoseconds since `Timers::base` (`u64::MAX`: no timeout, or one
+    /// beyond what `Instant` holds, which no insert can precede by much).
+    /// Lets `insert` notify only when needed.
+    driver_wait: Option<u64>,
 }
 
 /// One pending timer.
@@ -262,7 +280,14 @@ impl State {
     fn push(&mut self, e: Entry) {
         let bucket = e.bucket();
         if bucket < self.near_end {
-            self.near.push(Reverse(e));
+            // Not earlier than the last of `run` (deadlines that grow with
+            // each insert): appending keeps `run` in order, and firing it is
+            // a cursor step where the heap would pop.
+            if self.run.last().is_none_or(|last| *last <= e) {
+                self.run.push(e);
+            } else {
+                self.near.push(Reverse(e));
+            }
         } else {
             self.far_len += 1;
             // Deadlines mostly grow: try the last bucket before searching.
@@ -323,13 +348,28 @@ impl State {
         }
     }
 
-    /// Drops `top`, the entry `peek_near` returned, from `run` or `near`.
-    fn pop_near(&mut self, top: Entry) {
-        let from_run = self.run.get(self.run_pos);
-        if from_run.is_some_and(|r| r.index == top.index && r.at == top.at && r.seq == top.seq) {
-            self.run_pos += 1;
-        } else {
-            self.near.pop();
+    /// Design step 3: fires, in order, every entry of `run` and `near` due
+    /// at `now`, dropping the stale ones it passes. One step per entry: the
+    /// earlier of the two fronts is taken, then its slot is checked once.
+    fn fire_through(&mut self, now: u64, out: &mut Vec<Waker>) {
+        loop {
+            let (e, from_run) = match (self.run.get(self.run_pos), self.near.peek()) {
+                (Some(&r), Some(&Reverse(h))) if h < r => (h, false),
+                (Some(&r), _) => (r, true),
+                (None, Some(&Reverse(h))) => (h, false),
+                (None, None) => return,
+            };
+            if e.at > now {
+                return;
+            }
+            if from_run {
+                self.run_pos += 1;
+            } else {
+                self.near.pop();
+            }
+            if e.is_live(&self.slots) {
+                out.push(self.slots.remove(e.index as usize).waker);
+            }
         }
     }
 
@@ -400,32 +440,53 @@ fn sort_bucket_into(mut entries: Vec<Entry>, out: &mut Vec<Entry>) {
         out[start..].sort_by_key(|e| e.at); // stable
         return;
     }
+    // One read of the entries counts the digits of every pass, and tells
+    // whether they are in order already (deadlines that grow with each
+    // insert: then `out` holds the result).
+    let mut counts = [[0usize; 256]; PASSES as usize];
+    let mut sorted = true;
+    let mut last = 0;
+    for e in &entries {
+        sorted &= last <= e.at;
+        last = e.at;
+        for (pass, c) in counts.iter_mut().enumerate() {
+            c[digit(e, pass as u32 * 8)] += 1;
+        }
+    }
+    if sorted {
+        return;
+    }
     // Odd pass count: the passes go `entries` -> `out`, `out` -> `entries`,
     // ..., and the last one lands in `out`.
-    for pass in 0..PASSES {
-        let shift = pass * 8;
+    for (pass, c) in counts.iter_mut().enumerate() {
+        let shift = pass as u32 * 8;
         if pass % 2 == 0 {
-            radix_pass(&entries, &mut out[start..], shift);
+            radix_pass(&entries, &mut out[start..], shift, c);
         } else {
-            radix_pass(&out[start..], &mut entries, shift);
+            radix_pass(&out[start..], &mut entries, shift, c);
         }
     }
 }
 
+/// The 8 deadline bits of `e` from `shift`.
+fn digit(e: &Entry, shift: u32) -> usize {
+    ((e.at >> shift) & 0xff) as usize
+}
+
 /// One stable counting-sort pass of `src` into `dst` by the 8 deadline bits
-/// from `shift`.
-fn radix_pass(src: &[Entry], dst: &mut [Entry], shift: u32) {
-    let digit = |e: &Entry| ((e.at >> shift) & 0xff) as usize;
-    let mut counts = [0usize; 256];
-    for e in src {
-        counts[digit(e)] += 1;
+/// from `shift`, whose counts are `counts`. A pass where every entry has the
+/// same digit is a copy.
+fn radix_pass(src: &[Entry], dst: &mut [Entry], shift: u32, counts: &mut [usize; 256]) {
+    if counts.contains(&src.len()) {
+        dst.copy_from_slice(src);
+        return;
     }
     let mut sum = 0;
-    for c in &mut counts {
+    for c in counts.iter_mut() {
         (*c, sum) = (sum, sum + *c);
     }
     for e in src {
-        let d = digit(e);
+        let d = digit(e, shift);
         dst[counts[d]] = *e;
         counts[d] += 1;
     }
@@ -447,10 +508,15 @@ impl Timers {
                 driver_wait: None,
             }),
             fired_through: AtomicU64::new(0),
+            #[cfg(test)]
+            locks: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
+        #[cfg(test)]
+        self.locks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // A panic cannot happen while the lock is held (no user code runs
         // under it), so poisoning carries no information here.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
@@ -460,7 +526,12 @@ impl Timers {
     /// saturating 584 years out.
     fn nanos(&self, t: Instant) -> Option<u64> {
         let d = t.checked_duration_since(self.base)?;
-        Some(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        // Cheaper than `as_nanos` (a 128-bit product) and its conversion.
+        Some(
+            d.as_secs()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(u64::from(d.subsec_nanos())),
+        )
     }
 
     /// The instant `at` stands for (`None`: beyond what `Instant` holds).
@@ -471,14 +542,20 @@ impl Timers {
     /// Registers a timer; returns its key and whether the driver must be
     /// notified (protocol step 3).
     pub(crate) fn insert(&self, deadline: Instant, waker: Waker) -> (TimerKey, bool) {
+        let at = self.at(deadline);
         let mut st = self.lock();
-        self.insert_locked(&mut st, deadline, waker)
+        self.insert_locked(&mut st, at, waker)
     }
 
-    fn insert_locked(&self, st: &mut State, deadline: Instant, waker: Waker) -> (TimerKey, bool) {
-        // A deadline before `base` has passed for every `now` `fire_due`
-        // will see, so firing it at `base` is not early.
-        let at = self.nanos(deadline).unwrap_or(0);
+    /// `deadline` as the store keeps it. A deadline before `base` has passed
+    /// for every `now` `fire_due` will see, so firing it at `base` is not
+    /// early.
+    fn at(&self, deadline: Instant) -> u64 {
+        self.nanos(deadline).unwrap_or(0)
+    }
+
+    #[inline(always)]
+    fn insert_locked(&self, st: &mut State, at: u64, waker: Waker) -> (TimerKey, bool) {
         let id = st.next_id;
         st.next_id += 1;
         let index = st.slots.insert(Slot { id, at, waker });
@@ -487,14 +564,10 @@ impl Timers {
             seq: id as u32,
             index: u32::try_from(index).expect("ebbtide: more than 2^32 pending timers"),
         });
-        let notify = match st.driver_wait {
-            Some(None) => true,
-            Some(Some(wake_at)) => deadline < wake_at,
-            None => false,
-        };
+        let notify = st.driver_wait.is_some_and(|wake_at| at < wake_at);
         if notify {
             // The driver will recompute; don't notify again for later inserts.
-            st.driver_wait = Some(Some(deadline));
+            st.driver_wait = Some(at);
         }
         // Design step 6: `fired_through` only grows, under this lock.
         let fired_below = if at >= self.fired_through.load(Acquire) {
@@ -543,7 +616,7 @@ impl Timers {
             return None;
         }
         let slot = st.slots.remove(key.index);
-        let moved = self.insert_locked(&mut st, deadline, slot.waker);
+        let moved = self.insert_locked(&mut st, self.at(deadline), slot.waker);
         st.sweep_if_stale();
         Some(moved)
     }
@@ -573,9 +646,9 @@ impl Timers {
     /// returns when it must wake (design step 5).
     pub(crate) fn begin_wait(&self) -> Option<Instant> {
         let mut st = self.lock();
-        let next = st.wake_at().and_then(|at| self.instant(at));
-        st.driver_wait = Some(next);
-        next
+        let at = st.wake_at().filter(|&at| self.instant(at).is_some());
+        st.driver_wait = Some(at.unwrap_or(u64::MAX));
+        at.and_then(|at| self.instant(at))
     }
 
     /// When the driver must wake (design step 5), without marking it as
@@ -593,13 +666,7 @@ impl Timers {
         st.driver_wait = None;
         let Some(now) = now else { return }; // before `base`: nothing is due
         st.pull_due(now);
-        while let Some(top) = st.peek_near() {
-            if top.at > now {
-                break;
-            }
-            st.pop_near(top);
-            out.push(st.slots.remove(top.index as usize).waker);
-        }
+        st.fire_through(now, out);
         // Design step 6: every timer due at `now` is out of the store.
         if now + 1 > self.fired_through.load(Acquire) {
             self.fired_through.store(now + 1, Release);
@@ -1084,5 +1151,49 @@ mod tests {
             }
         }
         assert!(sweeps > 0, "stale entries were swept");
+    }
+
+    #[test]
+    fn an_in_order_insert_into_a_begun_bucket_joins_the_run_not_the_heap() {
+        let (t, log) = (Timers::new(), Arc::new(Log::default()));
+        let b = 100;
+        t.insert(in_bucket(&t, b, 1), log.waker(0));
+        t.insert(in_bucket(&t, b, 2), log.waker(1));
+        assert_eq!(log.fire(&t, in_bucket(&t, b, 1)), [0], "bucket `b` began");
+        t.insert(in_bucket(&t, b, 5), log.waker(2)); // after run's last
+        t.insert(in_bucket(&t, b, 5), log.waker(3)); // equal: after it
+        t.insert(in_bucket(&t, b, 3), log.waker(4)); // earlier: the heap
+        {
+            let st = t.lock();
+            assert_eq!((st.run.len() - st.run_pos, st.near.len()), (3, 1));
+        }
+        assert_eq!(t.next_deadline(), Some(in_bucket(&t, b, 2)));
+        assert_eq!(log.fire(&t, in_bucket(&t, b + 1, 0)), [1, 4, 2, 3]);
+    }
+
+    #[test]
+    fn a_large_bucket_filed_in_order_or_with_shared_digits_fires_in_order() {
+        let (t, log) = (Timers::new(), Arc::new(Log::default()));
+        let b = 100;
+        // In order (equal pairs included): the sort finds nothing to do.
+        let in_order: Vec<u64> = (0..300).map(|i| 1_000 + i / 2 * 7).collect();
+        // Scattered, all below 2^16 ns into the bucket: the top digit is the
+        // same for all, so that pass is a plain copy.
+        let shared: Vec<u64> = (0..300u64).map(|i| (i * 7919) % 65_536).collect();
+        for (round, ats) in [in_order, shared].into_iter().enumerate() {
+            let bucket = b + 2 * round as u64;
+            for (id, &at) in ats.iter().enumerate() {
+                t.insert(
+                    in_bucket(&t, bucket, 0) + Duration::from_nanos(at),
+                    log.waker(id),
+                );
+            }
+            let mut expected: Vec<(u64, usize)> =
+                ats.iter().enumerate().map(|(id, &at)| (at, id)).collect();
+            expected.sort();
+            let fired = log.fire(&t, in_bucket(&t, bucket + 1, 0));
+            assert_eq!(fired, expected.iter().map(|e| e.1).collect::<Vec<_>>());
+        }
+        assert_eq!(t.len(), 0);
     }
 }

@@ -26,7 +26,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use parking::Parker;
 
@@ -91,7 +91,7 @@ impl Shared {
         local: &LocalTasks,
         main: &Arc<MainWake>,
     ) -> Option<F::Output> {
-        let waker = Waker::from(main.clone());
+        let waker = main.waker();
         let mut cx = Context::from_waker(&waker);
         let sched = &self.scheduler;
         let stall = &sched.stall;
