@@ -451,3 +451,85 @@ fn opening_files_past_the_descriptor_limit_fails_with_emfile_and_loses_nothing()
     assert_eq!((m.ops_in_flight, m.ops_stale_completions), (0, 0));
     println!("child: emfile checked");
 }
+
+/// A connected TCP pair on the current runtime.
+async fn tcp_pair() -> (ebbtide::net::TcpStream, ebbtide::net::TcpStream) {
+    let listener = ebbtide::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (client, accepted) =
+        futures_lite::future::zip(ebbtide::net::TcpStream::connect(addr), listener.accept()).await;
+    (client.unwrap(), accepted.unwrap().0)
+}
+
+#[test]
+fn a_tcp_read_dropped_in_flight_keeps_its_buffer_until_the_ring_acknowledges_it() {
+    watchdog(|| {
+        let ledger = BufLedger::new();
+        let l = ledger.clone();
+        let rt = ring_runtime();
+        rt.block_on(async move {
+            let (a, _b) = tcp_pair().await;
+            let before = ebbtide::runtime::Handle::current().metrics().ops_submitted;
+            let mut read = Box::pin(a.read_owned(l.buf(64)));
+            let mut cx = Context::from_waker(Waker::noop());
+            assert!(read.as_mut().poll(&mut cx).is_pending());
+            drive().await; // the recv is in the kernel
+            drop(read);
+            let m = ebbtide::runtime::Handle::current().metrics();
+            assert_eq!(
+                m.ops_submitted,
+                before + 1,
+                "the read went through the ring"
+            );
+            assert_eq!((m.ops_in_flight, m.ops_cancelled), (1, 1));
+            assert_eq!(
+                l.dropped.load(Ordering::SeqCst),
+                0,
+                "the kernel still has it"
+            );
+            drive().await;
+            assert_eq!(l.dropped.load(Ordering::SeqCst), 1);
+            assert_eq!(
+                ebbtide::runtime::Handle::current().metrics().ops_in_flight,
+                0
+            );
+        });
+        ledger.assert_all_dropped_once();
+    });
+}
+
+#[test]
+fn owned_tcp_writes_and_reads_through_the_ring_carry_every_byte_in_order() {
+    watchdog(|| {
+        let rt = Runtime::builder()
+            .worker_threads(2)
+            .io_backend(IoBackend::IoUring)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (a, b) = tcp_pair().await;
+            let data: Vec<u8> = (0..(4u32 << 20)).map(|i| (i % 251) as u8).collect();
+            let expect = data.clone();
+            let writer = ebbtide::spawn(async move {
+                let BufResult(res, _) = a.write_all_owned(data).await;
+                res.unwrap();
+            });
+            let mut got = Vec::with_capacity(expect.len());
+            while got.len() < expect.len() {
+                let BufResult(n, buf) = b.read_owned(Vec::with_capacity(64 << 10)).await;
+                assert!(n.unwrap() > 0);
+                got.extend_from_slice(&buf);
+            }
+            writer.await.unwrap();
+            assert!(got == expect, "the bytes arrived in order");
+            let m = ebbtide::runtime::Handle::current().metrics();
+            assert!(
+                m.ops_submitted > 64,
+                "reads and writes went through the ring"
+            );
+            assert_eq!(m.ops_stale_completions, 0);
+        });
+    });
+}

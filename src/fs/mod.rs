@@ -18,10 +18,21 @@
 //! 4. If the runtime shuts down before the job ran, the op completes with
 //!    an error and the buffer comes back with it.
 //!
-//! On Windows, files are opened for overlapped I/O and their positional
-//! reads and writes go through the op layer's completion backend (IOCP)
+//! Where the runtime has a completion backend for files, ops go there
 //! instead of the pool; the kernel then holds the buffer and the op is
-//! acknowledged by its completion (`crate::op`, step 4).
+//! acknowledged by its completion (`crate::op`, step 4):
+//!
+//! - On Windows, files are opened for overlapped I/O and their positional
+//!   reads and writes go through IOCP.
+//! - On Linux's io_uring backend ([`IoBackend`](crate::runtime::IoBackend)),
+//!   `File::open` / `create` (and [`OpenOptions::open`]), positional reads
+//!   the page cache cannot serve inline, writes, `sync_all` and `sync_data`
+//!   go through the ring. The path functions (`metadata`, `read_dir`,
+//!   `remove_file`, ...) stay on the pool.
+//!
+//! On Linux a positional read of at most 64 KiB first tries the page cache
+//! on the task's thread (`preadv2` with `RWF_NOWAIT`: no op at all when it
+//! succeeds), on either backend.
 //!
 //! Outside a runtime these functions fail with an error that says so.
 //!

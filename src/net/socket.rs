@@ -11,8 +11,10 @@ use std::task::{ready, Context, Poll};
 use socket2::{SockAddr, SockRef};
 
 use crate::io::{AsSourceHandle, Async, BufResult, IoBuf, IoBufMut};
+use crate::op::{self, OpContext};
 pub(crate) use crate::reactor::Direction;
 use crate::reactor::Reactor;
+use crate::runtime::context;
 
 /// Fails, saying which call (`what`) needed a runtime, unless one is current.
 pub(crate) fn ensure_runtime(what: &str) -> io::Result<()> {
@@ -44,6 +46,9 @@ pub(crate) fn poll_io<T: AsSourceHandle, R>(
 /// A stream socket's read call: `recv`, plus what it proves about the
 /// receive queue.
 pub(crate) trait StreamSocket: AsSourceHandle {
+    /// Whether this is a socket (`recv` / `send` apply), not a pipe: only
+    /// sockets' owned-buffer calls go to the completion backend.
+    const IS_SOCKET: bool = true;
     /// One `recv` into `buf`: the bytes read and, when the OS says so, how
     /// many are still queued after it (Linux TCP: `sys::tcp_recv`).
     fn recv_stream(&self, buf: &mut [MaybeUninit<u8>]) -> io::Result<(usize, Option<usize>)>;
@@ -157,11 +162,31 @@ pub(crate) fn poll_recv_from_owned<T: AsSourceHandle, B: IoBufMut>(
     Poll::Ready(Ok((n, from)))
 }
 
+/// Submits an owned-buffer op to the current runtime's completion backend
+/// (`submit`: one of `op::recv` / `op::send`), or gives the buffer back
+/// when the backend does not take it (no ring: readiness, steps 4–6).
+fn to_backend<B, O>(buf: B, submit: impl FnOnce(&OpContext, B) -> Result<O, B>) -> Result<O, B> {
+    context::with_current(|shared| match shared {
+        Some(shared) => submit(&shared.ops, buf),
+        None => Err(buf),
+    })
+}
+
 /// Steps 4–6 for stream reads: the future owns `buf` until it returns it.
+/// On the io_uring backend, one `RECV` through the ring instead (the op
+/// table's slot owns `buf` while the kernel may write it).
 pub(crate) async fn read_owned<T: StreamSocket, B: IoBufMut>(
     io: &Async<T>,
-    mut buf: B,
+    buf: B,
 ) -> BufResult<usize, B> {
+    let mut buf = if T::IS_SOCKET && buf.buf_len() < buf.buf_capacity() {
+        match to_backend(buf, |ops, buf| op::recv(ops, sys_raw(io), buf)) {
+            Ok(op) => return op.await,
+            Err(buf) => buf,
+        }
+    } else {
+        buf
+    };
     // SAFETY: a stream read returns the bytes `recv` wrote at the start.
     let res = poll_fn(|cx| unsafe { poll_into_spare(&mut buf, |s| poll_stream_read(io, cx, s)) });
     BufResult(res.await, buf)
@@ -210,27 +235,99 @@ pub(crate) async fn send_owned<T: AsSourceHandle, B: IoBuf>(
     BufResult(res, buf)
 }
 
-/// One `write` of the buffer's initialized bytes (a stream's `write_owned`).
-pub(crate) async fn write_owned<T: AsSourceHandle, B: IoBuf>(
+/// The raw handle of `io`'s socket, for a completion backend.
+fn sys_raw<T: AsSourceHandle>(io: &Async<T>) -> crate::sys::RawSource {
+    crate::sys::raw(io.get_ref())
+}
+
+/// One `write` of the buffer's initialized bytes (a stream's `write_owned`);
+/// one `SEND` through the ring on the io_uring backend.
+pub(crate) async fn write_owned<T: StreamSocket, B: IoBuf>(
     io: &Async<T>,
     buf: B,
 ) -> BufResult<usize, B>
 where
     for<'a> &'a T: Write,
 {
+    let buf = if T::IS_SOCKET {
+        match to_backend(buf, |ops, buf| op::send(ops, sys_raw(io), buf)) {
+            Ok(op) => return op.await,
+            Err(buf) => buf,
+        }
+    } else {
+        buf
+    };
     send_owned(io, buf, |mut s, bytes| s.write(bytes)).await
 }
 
 /// Writes all the buffer's initialized bytes. On error, how many were
-/// written before it is not reported (as in tokio-uring and compio).
-pub(crate) async fn write_all_owned<T: AsSourceHandle, B: IoBuf>(
+/// written before it is not reported (as in tokio-uring and compio). On
+/// the io_uring backend, one `SEND` through the ring per chunk the kernel
+/// takes.
+pub(crate) async fn write_all_owned<T: StreamSocket, B: IoBuf>(
     io: &Async<T>,
     buf: B,
 ) -> BufResult<(), B>
 where
     for<'a> &'a T: Write,
 {
+    if !T::IS_SOCKET {
+        return write_all_ready_from(io, buf, 0).await;
+    }
+    let total = buf.buf_len();
+    match to_backend(buf.slice(..total), |ops, s| op::send(ops, sys_raw(io), s)) {
+        Ok(first) => return send_all_through(io, first, total).await,
+        Err(slice) => write_all_ready_from(io, slice.into_inner(), 0).await,
+    }
+}
+
+/// `write_all_owned` through the completion backend: `first` is the op of
+/// the first chunk; each later chunk is one more op.
+async fn send_all_through<T: AsSourceHandle, B: IoBuf>(
+    io: &Async<T>,
+    first: op::Op<BufResult<usize, crate::io::Slice<B>>>,
+    total: usize,
+) -> BufResult<(), B>
+where
+    for<'a> &'a T: Write,
+{
+    let mut op = first;
     let mut done = 0;
+    loop {
+        let BufResult(res, slice) = op.await;
+        let buf = slice.into_inner();
+        match res {
+            Ok(0) if total > 0 => return BufResult(Err(io::ErrorKind::WriteZero.into()), buf),
+            Ok(n) => done += n,
+            Err(e) => return BufResult(Err(e), buf),
+        }
+        if done >= total {
+            return BufResult(Ok(()), buf);
+        }
+        op = match to_backend(buf.slice(done..total), |ops, s| {
+            op::send(ops, sys_raw(io), s)
+        }) {
+            Ok(op) => op,
+            // No runtime is current any more (the future moved to a
+            // thread outside it): finish by readiness.
+            Err(rest) => {
+                let buf = rest.into_inner();
+                return write_all_ready_from(io, buf, done).await;
+            }
+        };
+    }
+}
+
+/// `write_all_owned` by readiness, from byte `done`.
+async fn write_all_ready_from<T: AsSourceHandle, B: IoBuf>(
+    io: &Async<T>,
+    buf: B,
+    done: usize,
+) -> BufResult<(), B>
+where
+    for<'a> &'a T: Write,
+{
+    let mut done = done;
     let res = poll_fn(|cx| {
         let bytes = buf.as_init();
         while done < bytes.len() {

@@ -396,3 +396,21 @@ pub(crate) fn open_file(
 ) -> Option<Op<io::Result<std::fs::File>>> {
     None
 }
+
+/// No completion backend for sockets: the caller uses readiness.
+pub(crate) fn recv<B: IoBufMut>(
+    _ctx: &OpContext,
+    _socket: crate::sys::RawSource,
+    buf: B,
+) -> Result<Op<BufResult<usize, B>>, B> {
+    Err(buf)
+}
+
+/// As [`recv`].
+pub(crate) fn send<B: IoBuf>(
+    _ctx: &OpContext,
+    _socket: crate::sys::RawSource,
+    buf: B,
+) -> Result<Op<BufResult<usize, B>>, B> {
+    Err(buf)
+}

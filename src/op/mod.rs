@@ -65,8 +65,10 @@
 //!   [`JobQueue`] trait the runtime's pool implements.
 //! - One file per completion backend, chosen by the table below:
 //!   `iocp.rs` (Windows overlapped I/O, and `iocp/wait.rs`: waits for a
-//!   handle, such as a process exit, on the same port); `none.rs` where
-//!   there is none.
+//!   handle, such as a process exit, on the same port); `uring.rs` (Linux
+//!   io_uring: files; a runtime on plain epoll has no ring, and its ops
+//!   go to the blocking pool as with `none.rs`); `none.rs` where there is
+//!   none.
 //!   The reactor hands a completion backend its events through the
 //!   [`Completions`](crate::reactor::Completions) object the backend gives
 //!   it at construction (`completion_handler`).
@@ -95,7 +97,7 @@ use none as backend;
 pub(crate) use iocp::{read_at, submit, wait_signalled, write_at, Kind, SharedHandle};
 
 pub(crate) use backend::{
-    completion_handler, open_file, read_file_at, sync_file, write_file_at, OpContext,
+    completion_handler, open_file, read_file_at, recv, send, sync_file, write_file_at, OpContext,
 };
 pub(crate) use blocking::{job_not_run, Job, JobQueue};
 pub(crate) use future::Op;

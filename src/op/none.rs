@@ -87,3 +87,21 @@ pub(crate) fn open_file(
 ) -> Option<Op<std::io::Result<File>>> {
     None
 }
+
+/// No completion backend for sockets: the caller uses readiness.
+pub(crate) fn recv<B: IoBufMut>(
+    _ctx: &OpContext,
+    _socket: crate::sys::RawSource,
+    buf: B,
+) -> Result<Op<BufResult<usize, B>>, B> {
+    Err(buf)
+}
+
+/// As [`recv`].
+pub(crate) fn send<B: IoBuf>(
+    _ctx: &OpContext,
+    _socket: crate::sys::RawSource,
+    buf: B,
+) -> Result<Op<BufResult<usize, B>>, B> {
+    Err(buf)
+}

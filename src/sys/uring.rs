@@ -120,6 +120,8 @@ const REQUIRED: &[u8] = &[
     opcode::Fsync::CODE,
     opcode::OpenAt::CODE,
     opcode::Close::CODE,
+    opcode::Recv::CODE,
+    opcode::Send::CODE,
 ];
 
 fn unsupported(what: &str) -> io::Error {
