@@ -35,8 +35,9 @@
 //! - `ebbtide-owned`: the same epoll runtime through `write_all_owned` /
 //!   `read_owned`, one reused `Vec` per direction and connection.
 //! - `ebbtide-owned-uring`: the owned-buffer code of `ebbtide-owned` on a
-//!   runtime built with `io_backend(IoBackend::IoUring)`; where `build()`
-//!   refuses io_uring, its row says `unavailable: <error>`.
+//!   runtime built with `io_backend(IoBackend::IoUring)` and
+//!   `io_uring_sockets(true)`: every read and write is one op in the ring;
+//!   where `build()` refuses io_uring, its row says `unavailable: <error>`.
 //! - `tokio`: multi-thread runtime, `tokio::net` with `AsyncReadExt` /
 //!   `AsyncWriteExt`.
 //! - `smol`: one `async_executor::Executor` run by 2 threads
@@ -112,6 +113,10 @@ fn ebbtide_rt(backend: ebbtide::runtime::IoBackend) -> Result<ebbtide::runtime::
         .worker_threads(WORKERS)
         .thread_name("bench-ebbtide")
         .io_backend(backend)
+        // On io_uring, the owned calls go through the ring (the row that
+        // measures ring ops for sockets; readiness is the backend's
+        // default, measured by the http bench's `raw-ebb-uring`).
+        .io_uring_sockets(backend == ebbtide::runtime::IoBackend::IoUring)
         .build()
         .map_err(|e| e.to_string())?;
     match rt.metrics().io_backend {

@@ -38,7 +38,9 @@
 //!
 //! The raw variants: `raw-ebb-epoll` / `raw-ebb-uring` (ebbtide,
 //! `read_owned` / `write_all_owned`, 1 worker, on `IoBackend::Epoll` /
-//! `IoBackend::IoUring`), `raw-tokio` (1 worker; tokio has no owned-buffer
+//! `IoBackend::IoUring`, sockets by readiness on both), `raw-ebb-uring-ring`
+//! (the same on io_uring with `io_uring_sockets(true)`: every read and
+//! write one op in the ring), `raw-tokio` (1 worker; tokio has no owned-buffer
 //! socket API: `AsyncReadExt::read` into the buffer, `write_all` from the
 //! other), `raw-compio` (one compio runtime on the io_uring driver on the
 //! main thread; `AsyncRead::read(Vec)`, `AsyncWriteExt::write_all(Vec)`)
@@ -89,13 +91,14 @@ use std::process::{Child, Command, Stdio};
 use common::load::CpuTicks;
 use common::median;
 
-const VARIANTS: [&str; 9] = [
+const VARIANTS: [&str; 10] = [
     "hyper-ebb-epoll",
     "hyper-ebb-uring",
     "hyper-tokio",
     "hyper-smol",
     "raw-ebb-epoll",
     "raw-ebb-uring",
+    "raw-ebb-uring-ring",
     "raw-tokio",
     "raw-compio",
     "raw-monoio",
@@ -530,10 +533,16 @@ fn report(samples: &mut [Vec<Sample>], bg: &mut [Vec<f64>], unavailable: &[Optio
     for x in ["hyper-ebb-epoll", "hyper-ebb-uring", "hyper-smol"] {
         ratio(idx(x), idx("hyper-tokio"));
     }
-    for x in ["raw-ebb-epoll", "raw-ebb-uring", "raw-compio", "raw-monoio"] {
+    for x in [
+        "raw-ebb-epoll",
+        "raw-ebb-uring",
+        "raw-ebb-uring-ring",
+        "raw-compio",
+        "raw-monoio",
+    ] {
         ratio(idx(x), idx("raw-tokio"));
     }
-    for x in ["raw-ebb-epoll", "raw-ebb-uring"] {
+    for x in ["raw-ebb-epoll", "raw-ebb-uring", "raw-ebb-uring-ring"] {
         for base in ["raw-compio", "raw-monoio"] {
             ratio(idx(x), idx(base));
         }
@@ -584,8 +593,9 @@ mod server {
             "hyper-ebb-uring" => ebbtide(IoBackend::IoUring),
             "hyper-tokio" => tokio(),
             "hyper-smol" => smol(),
-            "raw-ebb-epoll" => raw::ebbtide(IoBackend::Epoll),
-            "raw-ebb-uring" => raw::ebbtide(IoBackend::IoUring),
+            "raw-ebb-epoll" => raw::ebbtide(IoBackend::Epoll, false),
+            "raw-ebb-uring" => raw::ebbtide(IoBackend::IoUring, false),
+            "raw-ebb-uring-ring" => raw::ebbtide(IoBackend::IoUring, true),
             "raw-tokio" => raw::tokio(),
             #[cfg(target_os = "linux")]
             "raw-compio" => raw::compio(),
@@ -599,10 +609,14 @@ mod server {
 
     /// A 1-worker ebbtide runtime on `backend`, or the server says why not
     /// and exits.
-    fn ebbtide_rt(backend: ebbtide::runtime::IoBackend) -> ebbtide::runtime::Runtime {
+    fn ebbtide_rt(
+        backend: ebbtide::runtime::IoBackend,
+        ring_sockets: bool,
+    ) -> ebbtide::runtime::Runtime {
         let rt = ebbtide::runtime::Runtime::builder()
             .worker_threads(1)
             .io_backend(backend)
+            .io_uring_sockets(ring_sockets)
             .build()
             .unwrap_or_else(|e| unavailable(e));
         match rt.metrics().io_backend {
@@ -612,7 +626,7 @@ mod server {
     }
 
     fn ebbtide(backend: ebbtide::runtime::IoBackend) {
-        let rt = ebbtide_rt(backend);
+        let rt = ebbtide_rt(backend, false);
         let listener = rt
             .block_on(ebbtide::net::TcpListener::bind("127.0.0.1:0"))
             .expect("bind");
@@ -761,8 +775,8 @@ mod server {
             }
         }
 
-        pub(super) fn ebbtide(backend: ebbtide::runtime::IoBackend) {
-            let rt = super::ebbtide_rt(backend);
+        pub(super) fn ebbtide(backend: ebbtide::runtime::IoBackend, ring_sockets: bool) {
+            let rt = super::ebbtide_rt(backend, ring_sockets);
             let listener = rt
                 .block_on(ebbtide::net::TcpListener::bind("127.0.0.1:0"))
                 .expect("bind");

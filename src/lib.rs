@@ -1,8 +1,10 @@
 //! # ebbtide
 //!
 //! A cross-platform async runtime: a work-stealing executor on a reactor
-//! with epoll / kqueue / IOCP backends (on Linux the crate's own epoll
-//! poller, `src/sys/epoll.rs`; kqueue and IOCP through [`polling`]).
+//! with io_uring / epoll / kqueue / IOCP backends (on Linux the crate's own
+//! epoll poller, `src/sys/epoll.rs`, waiting in an io_uring where the
+//! kernel has one: [`runtime::IoBackend`]; kqueue and IOCP through
+//! [`polling`]).
 //!
 //! ```
 //! use std::time::Duration;

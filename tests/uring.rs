@@ -27,6 +27,7 @@ fn ring_runtime() -> Runtime {
     Runtime::builder()
         .current_thread()
         .io_backend(IoBackend::IoUring)
+        .io_uring_sockets(true)
         .build()
         .expect("io_uring on this kernel")
 }
@@ -195,9 +196,10 @@ fn file_writes_syncs_and_opens_go_through_the_ring() {
     });
 }
 
-/// Ops of every kind the ring takes, each dropped after a random number
-/// of polls (often in flight, sometimes after completing): every buffer
-/// is dropped exactly once, and the table ends empty.
+/// Ops of every kind the ring takes (pipe and TCP reads, file reads and
+/// writes, opens), each dropped after a random number of polls (often in
+/// flight, sometimes after completing): every buffer is dropped exactly
+/// once, and the table ends empty.
 #[test]
 fn random_drops_of_in_flight_ops_drop_each_buffer_once_after_its_completion() {
     watchdog(|| {
@@ -215,10 +217,17 @@ fn random_drops_of_in_flight_ops_drop_each_buffer_once_after_its_completion() {
                 .open(&path)
                 .await
                 .unwrap();
+            let (sock, peer) = tcp_pair().await;
             let mut rng = Rng::new(0x5eed);
             for i in 0..ops {
                 let polls = rng.below(3) as usize;
-                match i % 5 {
+                match i % 6 {
+                    5 => {
+                        if rng.below(4) == 0 {
+                            peer.write_all_owned(vec![9u8; 8]).await.0.unwrap();
+                        }
+                        drop(poll_then_drop(sock.read_owned(l.buf(64)), polls));
+                    }
                     0 => drop(poll_then_drop(reader.read_at(l.buf(PIPE_READ), 0), polls)),
                     1 => drop(poll_then_drop(
                         file.read_at(l.buf(128 << 10), rng.below(128 << 10)),
@@ -506,6 +515,7 @@ fn owned_tcp_writes_and_reads_through_the_ring_carry_every_byte_in_order() {
         let rt = Runtime::builder()
             .worker_threads(2)
             .io_backend(IoBackend::IoUring)
+            .io_uring_sockets(true)
             .build()
             .unwrap();
         rt.block_on(async {
@@ -531,5 +541,62 @@ fn owned_tcp_writes_and_reads_through_the_ring_carry_every_byte_in_order() {
             );
             assert_eq!(m.ops_stale_completions, 0);
         });
+    });
+}
+
+#[test]
+fn stream_sockets_use_readiness_unless_the_ring_is_asked_for() {
+    watchdog(|| {
+        for ring_sockets in [false, true] {
+            let rt = Runtime::builder()
+                .current_thread()
+                .io_backend(IoBackend::IoUring)
+                .io_uring_sockets(ring_sockets)
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let (a, b) = tcp_pair().await;
+                a.write_all_owned(b"ping".to_vec()).await.0.unwrap();
+                let BufResult(n, buf) = b.read_owned(Vec::with_capacity(8)).await;
+                assert_eq!((n.unwrap(), &buf[..]), (4, &b"ping"[..]));
+                let m = ebbtide::runtime::Handle::current().metrics();
+                assert_eq!(m.ops_submitted, if ring_sockets { 2 } else { 0 });
+            });
+        }
+    });
+}
+
+/// The kernel cancels a thread's io_uring requests when the thread exits:
+/// an op submitted by a thread that then exits is submitted again, and
+/// completes with its data, not with `ECANCELED`.
+#[test]
+fn an_op_whose_submitting_thread_exits_is_submitted_again() {
+    watchdog(|| {
+        let rt = Arc::new(ring_runtime());
+        let (reader, mut writer) = rt.block_on(async { pipe() });
+        // Thread A drives the runtime: the read is submitted from A's
+        // waits (a current-thread runtime's driver is its caller), then A
+        // exits with the read in the kernel.
+        let read = {
+            let rt = rt.clone();
+            std::thread::spawn(move || {
+                rt.block_on(async move {
+                    let read = ebbtide::spawn(async move {
+                        reader.read_at(Vec::with_capacity(PIPE_READ), 0).await
+                    });
+                    drive().await;
+                    Some(read)
+                })
+                .expect("the read's handle")
+            })
+            .join()
+            .unwrap()
+        };
+        assert_eq!(rt.metrics().ops_in_flight, 1);
+        std::io::Write::write_all(&mut writer, b"after exit").unwrap();
+        let BufResult(n, buf) = rt.block_on(read).unwrap();
+        assert_eq!(n.expect("not ECANCELED"), 10);
+        assert_eq!(buf, b"after exit");
+        assert_eq!(rt.metrics().ops_stale_completions, 0);
     });
 }

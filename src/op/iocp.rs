@@ -165,6 +165,11 @@ impl OpContext {
     pub(crate) fn completes_files(&self) -> bool {
         false
     }
+
+    /// No ring here: stream sockets always use readiness.
+    pub(crate) fn with_ring_sockets(self, _on: bool) -> Self {
+        self
+    }
 }
 
 /// What a slot owns on this backend.

@@ -31,6 +31,12 @@ pub(crate) trait OwnedState: Send {
     /// whether an acknowledgement is still to come (step 4).
     /// `key` is the op's own (what the OS knows it by, on io_uring).
     fn cancel(&self, key: OpKey) -> Cancel;
+    /// The OS dropped the op on its own (io_uring cancels the requests of
+    /// a thread that exits): submits it again, and says whether it did.
+    #[cfg(all(target_os = "linux", not(miri)))]
+    fn resubmit(&self, _key: OpKey) -> bool {
+        false
+    }
     /// Step 2: the OS is done with the state; builds the op's output (the
     /// result with the buffer) from the OS's result.
     #[cfg(any(windows, target_os = "linux", test))]
@@ -259,6 +265,22 @@ impl OpTable {
     pub(crate) fn take_owned(&self, key: OpKey) -> Option<Owned> {
         let mut inner = self.lock();
         Self::find(&mut inner, key).and_then(|s| s.owned.take())
+    }
+
+    /// An op the OS ended without being asked to (its slot is still
+    /// `Submitted`): submits it again (`OwnedState::resubmit`), under the
+    /// lock, so a cancel cannot slip in between; says whether it did.
+    #[cfg(all(target_os = "linux", not(miri)))]
+    pub(crate) fn resubmit_if_live(&self, key: OpKey) -> bool {
+        let mut inner = self.lock();
+        match Self::find(&mut inner, key) {
+            Some(Slot {
+                state: State::Submitted(_),
+                owned: Some(owned),
+                ..
+            }) => owned.resubmit(key),
+            _ => false,
+        }
     }
 
     /// Puts back what `take_owned` took (the OS was not done after all).

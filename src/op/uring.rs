@@ -17,7 +17,13 @@
 //!    push fails, the op is completed at once with the error.
 //! 2. **Complete.** The reactor reaps the completion and, with no lock
 //!    held, calls this backend's `Completions::complete` with the user
-//!    data and the result: the state is taken out of the slot, the result
+//!    data and the result. A `-ECANCELED` for an op whose slot is still
+//!    `Submitted` is a cancel nobody asked for (the kernel drops the
+//!    requests of a thread that exits, and any thread may have submitted
+//!    the op): the state keeps the entry it was submitted with, and the
+//!    same entry goes in again, under the table's lock so that a cancel
+//!    cannot slip in between. Otherwise the state is taken out of the
+//!    slot, the result
 //!    applied (a read grows the buffer's initialized length; an open owns
 //!    its new descriptor), and the output handed to the slot: the future
 //!    takes it, or, if the future was dropped, it is dropped now — after
@@ -44,17 +50,25 @@
 //! Files: `read_at` (after the inline cached read, `sys::read_file_at_cached`,
 //! which costs one `preadv2` and no op at all when the pages are cached:
 //! the ring takes only reads that would wait for the disk), `write_at`,
-//! `sync_all` / `sync_data` and `open`. Stream sockets' owned-buffer calls
-//! (`read_owned`, `write_owned`, `write_all_owned` of TCP and Unix
-//! streams, and their split halves): one `RECV` / `SEND` per call, with no
-//! `recv` tried first. Measured on a keep-alive HTTP server (raw owned-buffer
-//! responder, 64 connections), the ring path costs the same CPU per
-//! request as readiness on this backend (7.6–7.9 µs against 7.7) and makes
-//! 0.2 system calls per request instead of 2.6: submissions ride on the
-//! driver's wait. Everything else on sockets — the futures-io traits,
-//! `Async<T>`, datagrams, `accept`, `connect`, `peek`, the `try_*` calls —
-//! stays on readiness, through the epoll instance the ring polls
-//! (`docs/benchmarks.md`, "io_uring", has the numbers).
+//! `sync_all` / `sync_data` and `open`.
+//!
+//! Sockets use readiness by default, through the epoll instance the ring
+//! polls, and, with `Builder::io_uring_sockets(true)`, the owned-buffer
+//! calls of TCP and Unix streams (`read_owned`, `write_owned`,
+//! `write_all_owned`, and their split halves) go through the ring: one
+//! `RECV` / `SEND` per call, no `recv` tried first. Measured on a
+//! keep-alive HTTP server (the raw owned-buffer responder of
+//! `benches/http.rs`, 64 connections, server on one core), the ring path
+//! makes 0.3 system calls per request instead of 2.5–2.8 (its submissions
+//! ride on the driver's wait) but costs more CPU per request: 8.0–9.5 µs
+//! against 6.7–7.5 µs through readiness on the same backend, and less than
+//! compio's and monoio's 9.1–9.2 µs. A `RECV` submitted before the
+//! request arrives is parked on the kernel's internal poll and completed
+//! by task work, a longer path than a readiness event followed by `recv`;
+//! so readiness is the default, by that measurement. Datagrams, `accept`,
+//! `connect`, `peek`, the futures-io traits, `Async<T>` and the `try_*`
+//! calls always use readiness. `docs/benchmarks.md` ("io_uring") has the
+//! runs.
 
 use std::ffi::CString;
 use std::fs::File;
@@ -69,7 +83,7 @@ use super::table::{Cancel, Erased, OpKey, OpTable, OwnedState};
 use super::{JobQueue, Op, OpenAccess};
 use crate::io::{BufResult, IoBuf, IoBufMut};
 use crate::reactor::{Completions, Reactor};
-use crate::sys::uring::{args, ops, Entry, Ring, IGNORED_TAG};
+use crate::sys::uring::{args, ops, Entry, IGNORED_TAG};
 use crate::sys::{Completion, Poller};
 
 /// What a slot owns on this backend.
@@ -85,7 +99,14 @@ type SharedFd = Arc<dyn AsRawFd + Send + Sync>;
 pub(crate) struct OpContext {
     pub(crate) table: Arc<OpTable>,
     pub(crate) jobs: Arc<dyn JobQueue>,
-    ring: Option<Arc<Ring>>,
+    /// The reactor, whose poller holds the ring (if it runs on one) and
+    /// whose driver submits the ring's entries.
+    reactor: Arc<Reactor>,
+    /// Whether the reactor's poller has a ring.
+    ring: bool,
+    /// Stream sockets' owned-buffer calls go through the ring too
+    /// (`Builder::io_uring_sockets`); otherwise they use readiness.
+    sockets: bool,
 }
 
 impl OpContext {
@@ -97,15 +118,24 @@ impl OpContext {
         OpContext {
             table,
             jobs,
-            ring: reactor.poller().ring().cloned(),
+            reactor: reactor.clone(),
+            ring: reactor.poller().ring().is_some(),
+            sockets: false,
         }
+    }
+
+    /// Sends stream sockets' owned-buffer calls through the ring (when
+    /// there is one).
+    pub(crate) fn with_ring_sockets(mut self, on: bool) -> Self {
+        self.sockets = on;
+        self
     }
 
     /// Whether every file's positional ops go through this backend (the
     /// ring); on Windows only files opened for overlapped I/O do, which
     /// each file knows itself.
     pub(crate) fn completes_files(&self) -> bool {
-        self.ring.is_some()
+        self.ring
     }
 }
 
@@ -113,9 +143,14 @@ impl OpContext {
 struct State<B, T> {
     /// The memory the kernel reads or writes (a buffer, a path).
     buf: B,
+    /// The entry as submitted (without its user data, the slot's key),
+    /// for `resubmit`.
+    entry: Option<Entry>,
     /// Keeps the op's descriptor open (and its number unreused).
     _fd: Option<SharedFd>,
-    ring: Arc<Ring>,
+    /// The reactor, whose poller holds the ring: kept alive by every op
+    /// in flight (step 5).
+    reactor: Arc<Reactor>,
     /// Step 2: the op's output from its memory and the kernel's result.
     finish: fn(B, io::Result<usize>) -> T,
 }
@@ -129,8 +164,20 @@ impl<B: Send + 'static, T: Send + 'static> OwnedState for State<B, T> {
         // SAFETY: a cancel entry holds no pointer. If the push fails (the
         // ring's queue cannot be submitted), the op still completes on its
         // own, which is the acknowledgement the slot waits for.
-        let _ = unsafe { self.ring.push(&entry) };
+        let _ = unsafe { push(&self.reactor, &entry) };
         Cancel::Requested
+    }
+
+    /// Step 2's exception: the kernel cancelled the op itself (its
+    /// submitting thread exited); the same entry goes in again.
+    fn resubmit(&self, key: OpKey) -> bool {
+        let Some(entry) = &self.entry else {
+            return false;
+        };
+        let entry = entry.clone().user_data(key.to_bits() as u64);
+        // SAFETY: the entry points into this state, which its slot still
+        // owns, as when it was first pushed.
+        unsafe { push(&self.reactor, &entry) }.is_ok()
     }
 
     fn finish(self: Box<Self>, res: io::Result<usize>) -> Erased {
@@ -139,11 +186,30 @@ impl<B: Send + 'static, T: Send + 'static> OwnedState for State<B, T> {
     }
 }
 
+/// Pushes `entry` to `reactor`'s ring and, if its driver is blocked in
+/// the ring, submits it (`sys::uring`, step 2). Once the entry is queued
+/// the kernel gets it, so a failed submit (the driver's next wait retries
+/// it) is not the op's error.
+///
+/// # Safety
+///
+/// As for `Ring::push`.
+unsafe fn push(reactor: &Reactor, entry: &Entry) -> io::Result<()> {
+    let ring = reactor
+        .poller()
+        .ring()
+        .expect("an io_uring op on a runtime with a ring");
+    // SAFETY: the caller's contract.
+    if unsafe { ring.push(entry) }? {
+        let _ = ring.submit();
+    }
+    Ok(())
+}
+
 /// Step 1: boxes the op's state, builds its entry from the boxed memory
 /// (`entry`), and pushes it under the new slot's key.
 fn submit<B, T>(
     ctx: &OpContext,
-    ring: &Arc<Ring>,
     fd: Option<SharedFd>,
     buf: B,
     entry: impl FnOnce(&mut B) -> Entry,
@@ -155,19 +221,21 @@ where
 {
     let mut state = Box::new(State {
         buf,
+        entry: None,
         _fd: fd,
-        ring: ring.clone(),
+        reactor: ctx.reactor.clone(),
         finish,
     });
     // Pointers into the box's memory, which the slot keeps in place.
     let entry = entry(&mut state.buf);
+    state.entry = Some(entry.clone());
     let table = &ctx.table;
     let key = table.submit_owned(state);
     let entry = entry.user_data(key.to_bits() as u64);
     // SAFETY: every pointer in `entry` points into the state the slot now
     // owns, which is freed only after this op's completion is reaped (step
     // 2), or never (step 5).
-    if let Err(e) = unsafe { ring.push(&entry) } {
+    if let Err(e) = unsafe { push(&ctx.reactor, &entry) } {
         // The kernel never saw the op: complete it with the error.
         if let Some(state) = table.take_owned(key) {
             table.complete(key, state.finish(Err(e)));
@@ -209,6 +277,11 @@ impl Completions for Uring {
     fn complete(&self, _poller: &Poller, done: Completion) {
         let table = &*self.table;
         let key = OpKey::from_bits(done.key);
+        if done.result == -libc::ECANCELED && table.resubmit_if_live(key) {
+            // Nobody asked for this cancel: the kernel dropped the op when
+            // the thread that submitted it exited. It goes in again.
+            return;
+        }
         let Some(state) = table.take_owned(key) else {
             // Step 4.
             table.count_stale(key, "ring completion for a missing or stale op slot");
@@ -250,13 +323,12 @@ pub(crate) fn read_file_at<B: IoBufMut>(
     buf: B,
     pos: u64,
 ) -> Result<Op<BufResult<usize, B>>, B> {
-    let Some(ring) = &ctx.ring else {
+    if !ctx.ring {
         return Err(buf);
-    };
+    }
     let fd = args::Fd(file.as_raw_fd());
     Ok(submit(
         ctx,
-        ring,
         Some(file.clone()),
         buf,
         |b| {
@@ -275,13 +347,12 @@ pub(crate) fn write_file_at<B: IoBuf>(
     buf: B,
     pos: u64,
 ) -> Result<Op<BufResult<usize, B>>, B> {
-    let Some(ring) = &ctx.ring else {
+    if !ctx.ring {
         return Err(buf);
-    };
+    }
     let fd = args::Fd(file.as_raw_fd());
     Ok(submit(
         ctx,
-        ring,
         Some(file.clone()),
         buf,
         |b| {
@@ -300,7 +371,9 @@ pub(crate) fn sync_file(
     file: &Arc<File>,
     data_only: bool,
 ) -> Option<Op<io::Result<()>>> {
-    let ring = ctx.ring.as_ref()?;
+    if !ctx.ring {
+        return None;
+    }
     let fd = args::Fd(file.as_raw_fd());
     let flags = if data_only {
         args::FsyncFlags::DATASYNC
@@ -309,7 +382,6 @@ pub(crate) fn sync_file(
     };
     Some(submit(
         ctx,
-        ring,
         Some(file.clone()),
         (),
         |_| ops::Fsync::new(fd).flags(flags).build(),
@@ -354,13 +426,14 @@ pub(crate) fn open_file(
     path: &Path,
     access: &OpenAccess,
 ) -> Option<Op<io::Result<File>>> {
-    let ring = ctx.ring.as_ref()?;
+    if !ctx.ring {
+        return None;
+    }
     let flags = open_flags(access)?;
     let path = CString::new(path.as_os_str().as_bytes()).ok()?;
     let mode = 0o666;
     Some(submit(
         ctx,
-        ring,
         None,
         path,
         |p| {
@@ -378,7 +451,8 @@ pub(crate) fn open_file(
 }
 
 /// One `recv` on a connected socket through the ring; the buffer comes
-/// back (`Err`) when the runtime has no ring. The socket stays open while
+/// back (`Err`) when the runtime has no ring or does not send sockets'
+/// calls to it. The socket stays open while
 /// its owner lives: the future borrows it, and a request in the kernel
 /// holds its own reference to the socket.
 pub(crate) fn recv<B: IoBufMut>(
@@ -386,12 +460,11 @@ pub(crate) fn recv<B: IoBufMut>(
     fd: crate::sys::RawSource,
     buf: B,
 ) -> Result<Op<BufResult<usize, B>>, B> {
-    let Some(ring) = &ctx.ring else {
+    if !(ctx.ring && ctx.sockets) {
         return Err(buf);
-    };
+    }
     Ok(submit(
         ctx,
-        ring,
         None,
         buf,
         |b| {
@@ -409,12 +482,11 @@ pub(crate) fn send<B: IoBuf>(
     fd: crate::sys::RawSource,
     buf: B,
 ) -> Result<Op<BufResult<usize, B>>, B> {
-    let Some(ring) = &ctx.ring else {
+    if !(ctx.ring && ctx.sockets) {
         return Err(buf);
-    };
+    }
     Ok(submit(
         ctx,
-        ring,
         None,
         buf,
         |b| {

@@ -16,13 +16,17 @@
 //!    uses (probed). Otherwise setup fails and the caller falls back to
 //!    plain epoll (or reports the error, when io_uring was asked for).
 //! 2. **Submit** (`Ring::push`, any thread): under the submission lock,
-//!    the entry goes into the submission queue. If the queue is full, it is
-//!    flushed to the kernel first. Then: if a driver is blocked in the
-//!    ring (step 3's flag), the pusher submits the queue itself, one
-//!    `io_uring_enter`; otherwise the entry waits for the next wait of any
+//!    the entry goes into the submission queue (if the queue is full, it is
+//!    flushed to the kernel first). `push` says whether a driver is blocked
+//!    in the ring (step 3's flag, set and read under the same lock): if
+//!    one is, the pusher submits the queue itself (`Ring::submit`, one
+//!    `io_uring_enter`); otherwise the entry waits for the next wait of any
 //!    driver, which submits everything queued in the same system call as
-//!    it waits. The flag is set and read under the same lock, so an entry
-//!    is never left queued behind a driver that is already blocked.
+//!    it waits. An entry is never left queued behind a driver that is
+//!    already blocked. The kernel counts a request as its submitting
+//!    thread's and cancels a thread's requests when the thread exits
+//!    (`-ECANCELED`); the op layer submits such an op again, since nobody
+//!    asked for that cancel (`crate::op`'s io_uring backend, step 2).
 //! 3. **Wait** (`Ring::wait`, the reactor's driver only): under the
 //!    submission lock, arm the epoll poll if it is not armed (a one-shot
 //!    `POLL_ADD` of the epoll descriptor, tag [`EPOLL_TAG`]) and, for a
@@ -168,7 +172,8 @@ impl Ring {
         self.sq.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Step 2: queues `entry`; submits it now if a driver is blocked. An
+    /// Step 2: queues `entry`, and says whether a driver is blocked in
+    /// the ring (the caller must then submit, `Ring::submit`). An
     /// error means the entry is not in the queue (no room could be made
     /// for it); `Ok` means the kernel will see it.
     ///
@@ -178,17 +183,10 @@ impl Ring {
     /// anyone else, for memory the kernel writes) until the completion
     /// with `entry`'s user data is reaped by [`Ring::wait`], or forever if
     /// it never is.
-    pub(crate) unsafe fn push(&self, entry: &squeue::Entry) -> io::Result<()> {
+    pub(crate) unsafe fn push(&self, entry: &squeue::Entry) -> io::Result<bool> {
         // SAFETY: the caller keeps the entry's memory valid (this fn's
         // contract).
-        let submit = self.with_sq(|_, sq| unsafe { self.push_in(sq, entry) })?;
-        if submit {
-            // The entry is queued: whatever this call says, the kernel
-            // gets it (here, or with the driver's next wait), so the push
-            // succeeded and the caller must keep its memory.
-            let _ = self.submit();
-        }
-        Ok(())
+        self.with_sq(|_, sq| unsafe { self.push_in(sq, entry) })
     }
 
     /// Runs `f` with the submission queue, under the submission lock. The
@@ -234,7 +232,8 @@ impl Ring {
         Ok(self.waiting.load(Ordering::SeqCst))
     }
 
-    /// Hands every queued entry to the kernel now.
+    /// Step 2: hands every queued entry to the kernel now (a pusher, when
+    /// a driver is blocked in the ring).
     pub(crate) fn submit(&self) -> io::Result<()> {
         match self.ring.submitter().submit() {
             Ok(_) => Ok(()),
