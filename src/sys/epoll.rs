@@ -47,7 +47,7 @@ use std::time::Duration;
 
 use polling::{Event, PollMode};
 
-use super::uring::Ring;
+use super::uring::{Ring, RING_KEY};
 use super::{Completion, IoBackend};
 
 /// Whether events say a stream's read side is closed: yes, `EPOLLRDHUP`
@@ -277,31 +277,41 @@ impl Poller {
     pub(crate) fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<usize> {
         events.clear();
         let mut timeout = timeout;
+        // `uring.rs` step 3: submit what is queued; completions already
+        // waiting make this wait a poll.
         if let Some(ring) = &self.ring {
-            // `uring.rs` steps 3–4; the epoll events, if any, below.
-            let ready = ring.wait(&mut events.completions, timeout);
-            if !ready.as_ref().is_ok_and(|&epoll| epoll) {
-                self.notified.store(false, Ordering::Release);
-                ready?;
-                return Ok(events.completions.len());
+            if ring.before_wait(timeout != Some(Duration::ZERO)) {
+                timeout = Some(Duration::ZERO);
             }
-            timeout = Some(Duration::ZERO);
         }
         let spare = events.list.spare_capacity_mut();
         let n = self.epoll_wait(spare, timeout);
         // Clear the flag even on error: a pending notification is still
         // reported by the next wait, as the eventfd edge is not consumed.
         self.notified.store(false, Ordering::Release);
-        // Completions already reaped from the ring are never dropped with
-        // an error: they are the only report of their ops.
-        let n = match n {
-            Err(_) if !events.completions.is_empty() => 0,
-            n => n?,
-        };
+        if let Some(ring) = &self.ring {
+            // `uring.rs` step 5, whatever the wait returned: the reaped
+            // completions are the only report of their ops, and a wait
+            // interrupted for the ring's task work (`EINTR`) is how some
+            // of them arrive.
+            ring.after_wait(&mut events.completions);
+            if !events.completions.is_empty() {
+                return Ok(self.keep_events(events, n.unwrap_or(0)));
+            }
+        }
+        let n = n?;
+        Ok(self.keep_events(events, n))
+    }
+
+    /// The first `n` events of the wait, less the internal ones (the
+    /// notification and the ring's eventfd); the count of what is left.
+    fn keep_events(&self, events: &mut Events, n: usize) -> usize {
         // SAFETY: the kernel initialised the first `n` entries.
         unsafe { events.list.set_len(n) };
-        events.list.retain(|ev| ev.u64 != NOTIFY_KEY);
-        Ok(events.list.len() + events.completions.len())
+        events
+            .list
+            .retain(|ev| ev.u64 != NOTIFY_KEY && ev.u64 != RING_KEY);
+        events.list.len() + events.completions.len()
     }
 
     fn epoll_wait(
