@@ -2,7 +2,7 @@
 //!
 //! A cross-platform async runtime: a work-stealing executor on a reactor
 //! with io_uring / epoll / kqueue / IOCP backends (on Linux the crate's own
-//! epoll poller, `src/sys/epoll.rs`, waiting in an io_uring where the
+//! epoll poller, `src/sys/epoll.rs`, with an io_uring for files where the
 //! kernel has one: [`runtime::IoBackend`]; kqueue and IOCP through
 //! [`polling`]).
 //!

@@ -6,14 +6,15 @@
 //! memory. The op table's protocol (`crate::op`) is followed as on IOCP:
 //!
 //! 1. **Submit.** The op's state — the buffer (or the path of an open),
-//!    a reference to the file that keeps its descriptor open, the ring, and
+//!    a reference to the file that keeps its descriptor open, the reactor
+//!    (whose poller holds the ring), the entry as submitted, and
 //!    the function that turns the kernel's result into the op's output —
 //!    is boxed and moved into an op-table slot (`submit_owned`); the
 //!    submission entry is built from pointers into that box (a buffer's
 //!    bytes do not move with the value: the `IoBuf` contract) and carries
 //!    the slot's key as its user data. Then it is pushed to the ring
-//!    (`Ring::push`, submitted with the next `io_uring_enter`: the driver's
-//!    wait, or the pusher's own call when the driver is blocked). If the
+//!    (`Ring::push`; submitted by the driver before its next wait, or by
+//!    the pusher's own `io_uring_enter` when a driver is blocked). If the
 //!    push fails, the op is completed at once with the error.
 //! 2. **Complete.** The reactor reaps the completion and, with no lock
 //!    held, calls this backend's `Completions::complete` with the user
@@ -42,7 +43,7 @@
 //! 5. **Shutdown.** The runtime's settle step keeps driving the ring until
 //!    every cancelled op was acknowledged (bounded by the deadline). An op
 //!    still in flight then is counted in `ops_leaked`; its state — which
-//!    holds the ring — is retained for the life of the process, so neither
+//!    holds the reactor and so the ring — is retained for the life of the process, so neither
 //!    its buffer nor the ring's memory is ever freed under the kernel.
 //!
 //! # Which ops go through the ring
@@ -60,7 +61,7 @@
 //! keep-alive HTTP server (the raw owned-buffer responder of
 //! `benches/http.rs`, 64 connections, server on one core), the ring path
 //! makes 0.3 system calls per request instead of 2.5–2.8 (its submissions
-//! ride on the driver's wait) but costs more CPU per request: 8.0–9.5 µs
+//! are batched, once per driver wait) but costs more CPU per request: 8.0–9.5 µs
 //! against 6.7–7.5 µs through readiness on the same backend, and less than
 //! compio's and monoio's 9.1–9.2 µs. A `RECV` submitted before the
 //! request arrives is parked on the kernel's internal poll and completed

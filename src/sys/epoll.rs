@@ -73,10 +73,10 @@ const CLOSED_FLAGS: u32 = (libc::EPOLLRDHUP | libc::EPOLLHUP) as u32;
 const WRITE_FLAGS: u32 = (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as u32;
 
 /// One epoll instance and its notification eventfd; on the io_uring
-/// backend, the ring it waits in (`uring.rs`).
+/// backend, its ring (`uring.rs`), whose eventfd is registered here.
 #[derive(Debug)]
 pub(crate) struct Poller {
-    /// Declared first, so dropped first: the ring polls `epoll`.
+    /// Declared first, so dropped first (its eventfd is in `epoll`).
     ring: Option<Arc<Ring>>,
     epoll: OwnedFd,
     notify_fd: OwnedFd,
@@ -220,7 +220,8 @@ impl Poller {
         true
     }
 
-    /// The io_uring this poller waits in, on that backend.
+    /// The io_uring whose queue this poller submits and reaps around its
+    /// waits, on that backend.
     pub(crate) fn ring(&self) -> Option<&Arc<Ring>> {
         self.ring.as_ref()
     }

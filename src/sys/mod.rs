@@ -46,16 +46,16 @@
 //! The readiness reactor is built only on these. Completion backends (IOCP
 //! overlapped operations, io_uring) are op-layer code, since they own
 //! op-table slots: they live in `crate::op` and use the raw calls from
-//! here. On Linux the epoll poller can wait in an io_uring (`uring.rs`,
-//! the `IoBackend::IoUring` backend): it then reports the ring's
-//! completions with its events (`completions(&Events)`, empty on every
+//! here. On Linux the epoll poller can carry an io_uring (`uring.rs`,
+//! the `IoBackend::IoUring` backend): it submits the ring's queue before
+//! each wait and reports the ring's completions with its events (`completions(&Events)`, empty on every
 //! other poller), and `Poller::ring` hands the op layer the ring.
 //! `new_poller(IoBackend)` builds the poller a runtime asked for and says
 //! which backend it resolved to.
 //!
 //! | platform | poller | signals | TCP read hint |
 //! | --- | --- | --- | --- |
-//! | Linux | `epoll.rs`, waiting in `uring.rs` on io_uring | `unix_signal.rs` | `tcp_inq.rs` |
+//! | Linux | `epoll.rs` (with `uring.rs` on io_uring) | `unix_signal.rs` | `tcp_inq.rs` |
 //! | macOS, BSDs | `polling` (kqueue) | `unix_signal.rs` | none |
 //! | Windows | `polling` (IOCP, AFD) | `windows_signal.rs` | none |
 //! | Miri | `miri.rs` (condvar, no handles) | as the host | none |
@@ -99,7 +99,7 @@ mod unix_socket;
 // so Miri checks everything but sockets.
 #[cfg(all(target_os = "linux", not(miri)))]
 mod epoll;
-// Linux's io_uring, which the epoll poller waits in on that backend.
+// Linux's io_uring, which the epoll poller carries on that backend.
 #[cfg(all(target_os = "linux", not(miri)))]
 pub(crate) mod uring;
 #[cfg(all(target_os = "linux", not(miri)))]
