@@ -61,8 +61,8 @@ where
             }
             if fed {
                 // A read through a completion backend (the ring) completes
-                // when the reactor reaps it: let it run between polls (a
-                // timer wait drives it; a yield on `block_on` does not).
+                // when the reactor reaps it: let the driver run between
+                // polls (a timer wait surely does).
                 ebbtide::time::sleep(std::time::Duration::from_micros(1)).await;
             }
         }
