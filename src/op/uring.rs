@@ -94,8 +94,9 @@ pub(crate) type Owned = Box<dyn OwnedState>;
 type SharedFd = Arc<dyn AsRawFd + Send + Sync>;
 
 /// What submitting an op needs: the table its slot goes in, the pool that
-/// runs blocking jobs, and the ring (none when the runtime runs on plain
-/// epoll). One per runtime; I/O objects keep a clone.
+/// runs blocking jobs, and the reactor, whose poller carries the ring (or
+/// none, when the runtime runs on plain epoll). One per runtime; I/O
+/// objects keep a clone.
 #[derive(Clone)]
 pub(crate) struct OpContext {
     pub(crate) table: Arc<OpTable>,
@@ -188,7 +189,7 @@ impl<B: Send + 'static, T: Send + 'static> OwnedState for State<B, T> {
 }
 
 /// Pushes `entry` to `reactor`'s ring and, if its driver is blocked in
-/// the ring, submits it (`sys::uring`, step 2). Once the entry is queued
+/// its wait, submits it (`sys::uring`, step 2). Once the entry is queued
 /// the kernel gets it, so a failed submit (the driver's next wait retries
 /// it) is not the op's error.
 ///
