@@ -334,7 +334,13 @@ mod tests {
                 .poll(&mut Context::from_waker(&clone))
                 .is_pending());
         }
-        assert_eq!(locks(&reactor), registered, "re-polls took no lock");
+        // Miri gives each use of the std waker's vtable constant its own
+        // address, so `will_wake` (and this fast path, which compares the
+        // same pointers) says "another waker" for a clone there: the poll
+        // then takes the lock, which is correct, only slower.
+        if !cfg!(miri) {
+            assert_eq!(locks(&reactor), registered, "re-polls took no lock");
+        }
         // Another task polls it: the store must learn its waker.
         let other = Waker::from(second.clone());
         assert!(sleep
