@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::stream::{Done, InFlight};
-use super::{current, run, run_buf, OpenOptions};
+use super::{current, run, run_buf, run_buf_on, OpenOptions};
 use crate::io::{BufResult, IoBuf, IoBufMut};
 use crate::op;
 use crate::sys;
@@ -217,7 +217,7 @@ impl Handle {
             }
         }
         let file = self.file.clone();
-        run_buf(buf, move |buf| read_into(&file, buf, pos)).await
+        run_buf_on(&ops, buf, move |buf| read_into(&file, buf, pos)).await
     }
 
     /// A positional write: through the completion backend if there is one
@@ -232,7 +232,7 @@ impl Handle {
             Err(buf) => buf,
         };
         let file = self.file.clone();
-        run_buf(buf, move |buf| {
+        run_buf_on(&ops, buf, move |buf| {
             sys::write_file_at(&file, buf.as_init(), pos)
         })
         .await

@@ -129,10 +129,19 @@ where
     T: Send + 'static,
     F: FnOnce(&mut B) -> io::Result<T> + Send + 'static,
 {
-    let ops = match current() {
-        Ok(s) => s,
-        Err(e) => return BufResult(Err(e), buf),
-    };
+    match current() {
+        Ok(ops) => run_buf_on(&ops, buf, f).await,
+        Err(e) => BufResult(Err(e), buf),
+    }
+}
+
+/// [`run_buf`] with the op context already at hand.
+async fn run_buf_on<B, T, F>(ops: &OpContext, buf: B, f: F) -> BufResult<T, B>
+where
+    B: Send + 'static,
+    T: Send + 'static,
+    F: FnOnce(&mut B) -> io::Result<T> + Send + 'static,
+{
     ops.blocking(
         buf,
         move |mut buf| {

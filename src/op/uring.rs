@@ -57,16 +57,13 @@
 //! polls, and, with `Builder::io_uring_sockets(true)`, the owned-buffer
 //! calls of TCP and Unix streams (`read_owned`, `write_owned`,
 //! `write_all_owned`, and their split halves) go through the ring: one
-//! `RECV` / `SEND` per call, no `recv` tried first. Measured on a
-//! keep-alive HTTP server (the raw owned-buffer responder of
-//! `benches/http.rs`, 64 connections, server on one core), the ring path
-//! makes 0.3 system calls per request instead of 2.5–2.8 (its submissions
-//! are batched, once per driver wait) but costs more CPU per request: 8.0–9.5 µs
-//! against 6.7–7.5 µs through readiness on the same backend, and less than
-//! compio's and monoio's 9.1–9.2 µs. A `RECV` submitted before the
-//! request arrives is parked on the kernel's internal poll and completed
-//! by task work, a longer path than a readiness event followed by `recv`;
-//! so readiness is the default, by that measurement. Datagrams, `accept`,
+//! `RECV` / `SEND` per call, no `recv` tried first. On a keep-alive HTTP
+//! server the ring path makes far fewer system calls (its submissions are
+//! batched, once per driver wait) but costs more CPU per request than
+//! readiness on the same backend: a `RECV` submitted before the request
+//! arrives is parked on the kernel's internal poll and completed by task
+//! work, a longer path than a readiness event followed by `recv`. So
+//! readiness is the default, by that measurement. Datagrams, `accept`,
 //! `connect`, `peek`, the futures-io traits, `Async<T>` and the `try_*`
 //! calls always use readiness. `docs/benchmarks.md` ("io_uring") has the
 //! runs.

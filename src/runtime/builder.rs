@@ -108,8 +108,7 @@ impl Builder {
     /// `write_all_owned`, and their split halves) through the ring instead
     /// of readiness (default `false`; no effect on other backends).
     ///
-    /// Through the ring a server makes far fewer system calls (about 0.3
-    /// per keep-alive HTTP request instead of 2.5: the driver submits the
+    /// Through the ring a server makes far fewer system calls (the driver submits the
     /// queued entries once per wait), but on the kernels measured it spends more CPU per
     /// request than readiness does (`docs/benchmarks.md`, "io_uring"), so
     /// readiness is the default. Turn it on where system calls are dear

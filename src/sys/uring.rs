@@ -51,13 +51,12 @@
 //! ring that polls the epoll descriptor saves one system call per wait,
 //! but every readiness event and every cross-thread wake then reaches the
 //! driver through the ring's poll of epoll and the kernel's task work, a
-//! longer path than `epoll_wait`'s own wake-up. Measured with that design
-//! on this kernel, the compare suite's `yield_now/2w` (workers parking and
-//! waking) took 1.68× tokio's time against 0.8–0.9× on epoll, and HTTP
-//! requests served by readiness cost ~1 µs more CPU each. Waiting in epoll
-//! keeps readiness and wake-ups exactly as cheap as on the epoll backend;
-//! the ring adds a submission call only when ops are queued, and nothing
-//! when there are none.
+//! longer path than `epoll_wait`'s own wake-up: workers parking and waking
+//! and readiness-driven requests both got dearer (measured in
+//! `docs/benchmarks.md`, "io_uring"). Waiting in epoll keeps readiness and
+//! wake-ups exactly as cheap as on the epoll backend; the ring adds a
+//! submission call only when ops are queued, and nothing when there are
+//! none.
 //!
 //! Why one ring per runtime behind a lock, rather than one per worker:
 //! ebbtide's workers take turns driving the reactor, and any task may
