@@ -43,6 +43,14 @@ async fn open_rw(path: &std::path::Path) -> File {
         .unwrap()
 }
 
+/// A file opened by std and handed over, so its ops run on the blocking
+/// pool on every platform: a file `ebbtide::fs` opens on Windows is
+/// overlapped and completes through the port, which [`hold_the_pool`]
+/// cannot hold.
+fn pooled(opts: &mut std::fs::OpenOptions, path: &std::path::Path) -> File {
+    File::from_std(opts.open(path).unwrap())
+}
+
 /// Polls `fut` `n` times with a waker that does nothing, then drops it.
 fn poll_then_drop<F: std::future::Future>(fut: F, n: u64) -> Option<F::Output> {
     let mut fut = std::pin::pin!(fut);
@@ -299,7 +307,7 @@ fn seek_waits_for_a_read_dropped_in_flight() {
         let data: Vec<u8> = (0..200).map(|i| i as u8).collect();
         let path = dir.uncached_file("f", &data);
         one_pool_thread().block_on(async move {
-            let mut file = File::open(&path).await.unwrap();
+            let mut file = pooled(std::fs::OpenOptions::new().read(true), &path);
             file.seek(SeekFrom::Start(20)).await.unwrap();
             let (release, held) = hold_the_pool();
             let mut buf = [0; 5];
@@ -346,7 +354,7 @@ fn close_and_flush_wait_for_accepted_writes() {
         let path = dir.path("f");
         let p = path.clone();
         one_pool_thread().block_on(async move {
-            let mut file = File::create(&p).await.unwrap();
+            let mut file = pooled(std::fs::OpenOptions::new().write(true).create(true), &p);
             let (release, held) = hold_the_pool();
             // Accepted at once, written once the pool runs it.
             assert_eq!(file.write(HELLO).await.unwrap(), HELLO.len());
@@ -431,7 +439,13 @@ fn set_len_and_metadata_wait_for_the_pending_write() {
         let p = path.clone();
         let c = chunk.clone();
         one_pool_thread().block_on(async move {
-            let mut file = open_rw(&p).await;
+            let mut file = pooled(
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true),
+                &p,
+            );
             let (release, held) = hold_the_pool();
             assert_eq!(file.write(&c).await.unwrap(), c.len());
             // set_len waits for the accepted write: dropped while it waits,
@@ -611,7 +625,7 @@ fn dropped_owned_read_leaves_the_position() {
         let dir = TempDir::new("dropped-owned-read");
         let path = dir.uncached_file("f", b"abcdef");
         one_pool_thread().block_on(async move {
-            let mut file = File::open(&path).await.unwrap();
+            let mut file = pooled(std::fs::OpenOptions::new().read(true), &path);
             let (release, held) = hold_the_pool();
             assert!(poll_then_drop(file.read_owned(Vec::with_capacity(3)), 1).is_none());
             assert_eq!(file.position(), 0);
