@@ -119,6 +119,7 @@ impl Procs for Ebb {
     }
 
     fn spawn_cat() -> io::Result<(Self::Child, Self::Stdin, Self::Stdout)> {
+        use ebbtide::process::Stdio;
         let mut child = ebbtide::process::Command::new("cat")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

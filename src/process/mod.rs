@@ -3,12 +3,19 @@
 //!
 //! # How a child is watched
 //!
-//! 1. **Spawn.** [`Command::spawn`] first makes the exit watcher ready to
-//!    hear about an exit that happens at once, then starts the process
-//!    with `std::process::Command`, then registers the child with the
-//!    runtime (for its shutdown) and its pipes with the reactor
-//!    (non-blocking, read and written like sockets; on Windows, overlapped
-//!    pipes on the reactor's port).
+//! 1. **Spawn.** [`Command::spawn`] starts the process, then makes its
+//!    exit watcher, then registers the child with the runtime (for its
+//!    shutdown) and its pipes with the reactor (non-blocking, read and
+//!    written like sockets; on Windows, overlapped pipes on the reactor's
+//!    port). An exit before the watcher exists is still seen (step 2).
+//!    On Linux the runtime starts the process itself (`sys::spawn`:
+//!    `clone` with `CLONE_VFORK` on a stack the thread keeps, and the
+//!    kernel's `pidfd` of the child with it, so the parent makes no
+//!    `mmap`, `munmap` or `pidfd_open` per spawn); it spawns through
+//!    `std::process::Command` instead when the command carries settings
+//!    only std knows (it came [`From`] a std command, was changed through
+//!    [`Command::as_std_mut`], or has a std [`std::process::Stdio`]), on
+//!    other systems, and on kernels without `CLONE_PIDFD`.
 //! 2. **Wait.** [`Child::wait`] loops: reap the child if it has exited
 //!    (`Child::try_wait`, which waits for this child's pid only, never for
 //!    other libraries' children), else wait for the watcher to say
@@ -54,7 +61,7 @@ use std::time::{Duration, Instant};
 
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite};
 
-pub use std::process::{ExitStatus, Output, Stdio};
+pub use std::process::{ExitStatus, Output};
 
 use crate::io::{BufResult, IoBuf, IoBufMut};
 use crate::runtime::children::{Settled, Tracked};
@@ -76,16 +83,27 @@ use crate::runtime::{context, Shared};
 pub struct Command {
     std: std::process::Command,
     kill_on_drop: bool,
+    /// Stdin, stdout, stderr as set through this type; `None`: default.
+    stdio: [Option<StdioKind>; 3],
+    /// Whether `env_clear` was called (std does not say).
+    env_cleared: bool,
+    /// Whether `std` may carry settings only std can apply (step 1).
+    std_only: bool,
 }
 
 impl Command {
     /// A command that runs `program` (see `std::process::Command::new`).
     pub fn new(program: impl AsRef<OsStr>) -> Command {
-        Command::from(std::process::Command::new(program))
+        let program = program.as_ref();
+        Command {
+            std_only: has_nul(program),
+            ..Command::from(std::process::Command::new(program))
+        }
     }
 
     /// Adds an argument.
     pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Command {
+        self.std_only |= has_nul(arg.as_ref());
         self.std.arg(arg);
         self
     }
@@ -96,12 +114,15 @@ impl Command {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        self.std.args(args);
+        for arg in args {
+            self.arg(arg);
+        }
         self
     }
 
     /// Sets an environment variable.
     pub fn env(&mut self, key: impl AsRef<OsStr>, val: impl AsRef<OsStr>) -> &mut Command {
+        self.std_only |= has_nul(key.as_ref()) || has_nul(val.as_ref());
         self.std.env(key, val);
         self
     }
@@ -113,7 +134,9 @@ impl Command {
         K: AsRef<OsStr>,
         V: AsRef<OsStr>,
     {
-        self.std.envs(vars);
+        for (key, val) in vars {
+            self.env(key, val);
+        }
         self
     }
 
@@ -126,11 +149,13 @@ impl Command {
     /// Clears the environment.
     pub fn env_clear(&mut self) -> &mut Command {
         self.std.env_clear();
+        self.env_cleared = true;
         self
     }
 
     /// Sets the working directory.
     pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Command {
+        self.std_only |= has_nul(dir.as_ref().as_os_str());
         self.std.current_dir(dir);
         self
     }
@@ -138,22 +163,58 @@ impl Command {
     /// Configures the child's stdin (default: inherited by `spawn` and
     /// `status`, null for `output`).
     pub fn stdin(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
-        self.std.stdin(cfg);
-        self
+        self.set_stdio(0, cfg.into())
     }
 
     /// Configures the child's stdout (default: inherited, piped for
     /// `output`).
     pub fn stdout(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
-        self.std.stdout(cfg);
-        self
+        self.set_stdio(1, cfg.into())
     }
 
     /// Configures the child's stderr (default: inherited, piped for
     /// `output`).
     pub fn stderr(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
-        self.std.stderr(cfg);
+        self.set_stdio(2, cfg.into())
+    }
+
+    /// Keeps `cfg` for descriptor `i`; a std `Stdio`, which nothing but
+    /// std can read, goes to the std command at once.
+    fn set_stdio(&mut self, i: usize, cfg: Stdio) -> &mut Command {
+        match cfg.0 {
+            StdioKind::Std(std) => {
+                match i {
+                    0 => self.std.stdin(std),
+                    1 => self.std.stdout(std),
+                    _ => self.std.stderr(std),
+                };
+                self.std_only = true;
+                self.stdio[i] = None;
+            }
+            kind => self.stdio[i] = Some(kind),
+        }
         self
+    }
+
+    /// Hands the stdio set through this type to the std command, for a
+    /// spawn through std.
+    fn stdio_to_std(&mut self) -> io::Result<()> {
+        for (i, kind) in self.stdio.iter().enumerate() {
+            let Some(kind) = kind else { continue };
+            let std = match kind {
+                StdioKind::Inherit => std::process::Stdio::inherit(),
+                StdioKind::Null => std::process::Stdio::null(),
+                StdioKind::Piped => std::process::Stdio::piped(),
+                StdioKind::File(file) => file.try_clone()?.into(),
+                StdioKind::Std(_) => unreachable!("handed to std when set"),
+            };
+            match i {
+                0 => self.std.stdin(std),
+                1 => self.std.stdout(std),
+                _ => self.std.stderr(std),
+            };
+        }
+        Ok(())
     }
 
     /// Whether dropping the [`Child`] (or shutting its runtime down) kills
@@ -172,6 +233,7 @@ impl Command {
     /// The underlying `std::process::Command`, to set what this type does
     /// not expose (e.g. `std::os::unix::process::CommandExt`).
     pub fn as_std_mut(&mut self) -> &mut std::process::Command {
+        self.std_only = true;
         &mut self.std
     }
 
@@ -188,25 +250,29 @@ impl Command {
         self.spawn_with(imp::ExitWatch::watch)
     }
 
+    /// Spawns through std (step 1's fallback).
+    fn spawn_std(&mut self) -> io::Result<imp::Started> {
+        self.stdio_to_std()?;
+        Ok(imp::Started::from_std(self.std.spawn()?))
+    }
+
     /// [`spawn`](Self::spawn) with the exit watcher `watch` makes (tests
     /// choose the `SIGCHLD` one where a `pidfd` would be used).
     fn spawn_with(
         &mut self,
-        watch: impl FnOnce(&std::process::Child) -> io::Result<imp::ExitWatch>,
+        watch: impl FnOnce(&mut imp::Started) -> io::Result<imp::ExitWatch>,
     ) -> io::Result<Child> {
         let shared = context::current("ebbtide::process::Command::spawn")?;
-        let mut std_child = self.std.spawn().map_err(|source| {
+        let mut started = imp::start(self).map_err(|source| {
             let kind = source.kind();
             let program = self.std.get_program().to_owned();
             io::Error::new(kind, SpawnError { program, source })
         })?;
-        let stdin = std_child.stdin.take().map(imp::Pipe::stdin).transpose();
-        let stdout = std_child.stdout.take().map(imp::Pipe::stdout).transpose();
-        let stderr = std_child.stderr.take().map(imp::Pipe::stderr).transpose();
-        let watch = watch(&std_child);
+        let [stdin, stdout, stderr] = std::mem::take(&mut started.pipes).map(Option::transpose);
+        let watch = watch(&mut started);
         let state = Arc::new(ChildState {
-            id: std_child.id(),
-            child: Mutex::new(Some(std_child)),
+            id: started.proc.id(),
+            child: Mutex::new(Some(started.proc)),
             status: std::sync::OnceLock::new(),
             kill_on_drop: self.kill_on_drop,
         });
@@ -256,8 +322,8 @@ impl Command {
     ///
     /// As for [`spawn`](Self::spawn) and [`Child::wait_with_output`].
     pub async fn output(&mut self) -> io::Result<Output> {
-        self.std.stdout(Stdio::piped());
-        self.std.stderr(Stdio::piped());
+        self.stdout(Stdio::piped());
+        self.stderr(Stdio::piped());
         self.spawn()?.wait_with_output().await
     }
 }
@@ -267,6 +333,9 @@ impl From<std::process::Command> for Command {
         Command {
             std,
             kill_on_drop: false,
+            stdio: [None, None, None],
+            env_cleared: false,
+            std_only: true,
         }
     }
 }
@@ -277,6 +346,74 @@ impl fmt::Debug for Command {
             .field("std", &self.std)
             .field("kill_on_drop", &self.kill_on_drop)
             .finish()
+    }
+}
+
+/// Whether `s` holds a NUL byte, which std's getters hide (they return a
+/// placeholder) and std's spawn refuses with the right error: such a
+/// command spawns through std.
+fn has_nul(s: &OsStr) -> bool {
+    s.as_encoded_bytes().contains(&0)
+}
+
+/// What a child's stdin, stdout or stderr is connected to (std's
+/// `Stdio`, which this one wraps or names: `From<std::process::Stdio>`
+/// takes any of std's).
+///
+/// # Examples
+///
+/// ```
+/// # #[cfg(unix)]
+/// ebbtide::block_on(async {
+///     use ebbtide::process::{Command, Stdio};
+///     let out = Command::new("echo").arg("hi").stdout(Stdio::piped()).output().await?;
+///     assert_eq!(out.stdout, b"hi\n");
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Stdio(StdioKind);
+
+#[derive(Debug)]
+enum StdioKind {
+    Inherit,
+    Null,
+    Piped,
+    File(std::fs::File),
+    /// One of std's, opaque: the command spawns through std.
+    Std(std::process::Stdio),
+}
+
+impl Stdio {
+    /// The parent's own descriptor or handle.
+    pub fn inherit() -> Stdio {
+        Stdio(StdioKind::Inherit)
+    }
+
+    /// Nothing: the null device.
+    pub fn null() -> Stdio {
+        Stdio(StdioKind::Null)
+    }
+
+    /// A new pipe, whose other end the [`Child`] holds
+    /// ([`Child::stdin`], [`Child::stdout`], [`Child::stderr`]).
+    pub fn piped() -> Stdio {
+        Stdio(StdioKind::Piped)
+    }
+}
+
+impl From<std::process::Stdio> for Stdio {
+    fn from(std: std::process::Stdio) -> Stdio {
+        Stdio(StdioKind::Std(std))
+    }
+}
+
+impl From<std::fs::File> for Stdio {
+    /// The file (the child gets a duplicate; the command keeps this one
+    /// for each spawn).
+    fn from(file: std::fs::File) -> Stdio {
+        Stdio(StdioKind::File(file))
     }
 }
 
@@ -304,19 +441,19 @@ impl std::error::Error for SpawnError {
     }
 }
 
-/// The std child, shared by the [`Child`], the runtime's shutdown and,
+/// The child, shared by the [`Child`], the runtime's shutdown and,
 /// once the `Child` is dropped, whoever reaps it in the background.
 struct ChildState {
     id: u32,
     /// `None` only while `Drop` hands it to the orphan reaper.
-    child: Mutex<Option<std::process::Child>>,
+    child: Mutex<Option<imp::Proc>>,
     /// The status, once reaped (std keeps it too; this needs no lock).
     status: std::sync::OnceLock<ExitStatus>,
     kill_on_drop: bool,
 }
 
 impl ChildState {
-    fn lock(&self) -> MutexGuard<'_, Option<std::process::Child>> {
+    fn lock(&self) -> MutexGuard<'_, Option<imp::Proc>> {
         // Only nonblocking syscalls run under this lock.
         self.child.lock().unwrap_or_else(|e| e.into_inner())
     }

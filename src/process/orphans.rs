@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 struct Orphans {
-    children: Vec<std::process::Child>,
+    children: Vec<super::imp::Proc>,
     /// Whether the reaper thread runs.
     reaping: bool,
 }
@@ -23,7 +23,7 @@ static ORPHANS: Mutex<Orphans> = Mutex::new(Orphans {
 const POLL: Duration = Duration::from_millis(5);
 
 /// Takes `child` and reaps it once it exits.
-pub(super) fn adopt(child: std::process::Child) {
+pub(super) fn adopt(child: super::imp::Proc) {
     let mut orphans = ORPHANS.lock().unwrap_or_else(|e| e.into_inner());
     orphans.children.push(child);
     if orphans.reaping {

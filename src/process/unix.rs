@@ -1,19 +1,207 @@
-//! Unix: the exit watcher (a descriptor readable once the child exits: a
+//! Unix: starting the process (the runtime's own spawn, `sys::spawn`, or
+//! std's), the exit watcher (a descriptor readable once the child exits: a
 //! `pidfd` on Linux, a kqueue with `EVFILT_PROC` on macOS and the BSDs;
 //! else `SIGCHLD`) and the child's pipes, non-blocking and registered with
 //! the reactor.
+//!
+//! The runtime's own spawn takes the command as std would run it: the
+//! program and arguments, the environment (the process's own unless the
+//! command changed or cleared it), the working directory, and the three
+//! descriptors. A program name without a `/` is looked for in the `PATH`
+//! the child gets (the command's, else the process's, else
+//! `/bin:/usr/bin`), as std does.
 
+use std::collections::BTreeMap;
+use std::ffi::{CString, OsStr, OsString};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
+use super::{Command, StdioKind};
 use crate::io::{Async, BufResult, IoBuf, IoBufMut};
 use crate::net::socket::{self, StreamSocket};
 use crate::signal::Receiver;
 use crate::sys;
+use crate::sys::spawn::{ChildIo, SpawnPlan};
+
+/// The process, started by std or by the runtime itself.
+pub(super) enum Proc {
+    Std(std::process::Child),
+    Own(OwnChild),
+}
+
+/// A child the runtime started: its pid and, once reaped, its status (so
+/// the pid is never waited for or signalled once the OS may reuse it).
+pub(super) struct OwnChild {
+    pid: u32,
+    status: Option<ExitStatus>,
+}
+
+impl Proc {
+    pub(super) fn id(&self) -> u32 {
+        match self {
+            Proc::Std(child) => child.id(),
+            Proc::Own(child) => child.pid,
+        }
+    }
+
+    /// Reaps the process if it has exited (this pid only).
+    pub(super) fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        match self {
+            Proc::Std(child) => child.try_wait(),
+            Proc::Own(child) => {
+                if child.status.is_none() {
+                    child.status = sys::spawn::try_reap(child.pid)?.map(ExitStatus::from_raw);
+                }
+                Ok(child.status)
+            }
+        }
+    }
+
+    /// `SIGKILL`, unless the process was reaped already.
+    pub(super) fn kill(&mut self) -> io::Result<()> {
+        match self {
+            Proc::Std(child) => child.kill(),
+            Proc::Own(child) if child.status.is_some() => Ok(()),
+            Proc::Own(child) => sys::spawn::kill(child.pid),
+        }
+    }
+}
+
+/// A started process and the parent's ends of its pipes.
+pub(super) struct Started {
+    pub(super) proc: Proc,
+    /// The exit descriptor the spawn made, if it made one.
+    pidfd: Option<OwnedFd>,
+    pub(super) pipes: [Option<io::Result<Pipe>>; 3],
+}
+
+impl Started {
+    pub(super) fn from_std(mut child: std::process::Child) -> Started {
+        let pipes = [
+            child.stdin.take().map(Pipe::new),
+            child.stdout.take().map(Pipe::new),
+            child.stderr.take().map(Pipe::new),
+        ];
+        Started {
+            proc: Proc::Std(child),
+            pidfd: None,
+            pipes,
+        }
+    }
+}
+
+/// Starts `cmd`'s process: with the runtime's own spawn where it can (the
+/// module doc of `crate::process`, step 1), else through std.
+pub(super) fn start(cmd: &mut Command) -> io::Result<Started> {
+    if !cmd.std_only {
+        if let Some(child) = sys::spawn::spawn(&plan(cmd)?)? {
+            return Ok(Started {
+                proc: Proc::Own(OwnChild {
+                    pid: child.pid,
+                    status: None,
+                }),
+                pidfd: Some(child.pidfd),
+                pipes: child.pipes.map(|end| end.map(Pipe::new)),
+            });
+        }
+    }
+    cmd.spawn_std()
+}
+
+/// What `sys::spawn` needs to run `cmd` as std would (the module doc).
+fn plan(cmd: &Command) -> io::Result<SpawnPlan<'_>> {
+    let std = &cmd.std;
+    let program = std.get_program();
+    let argv = std::iter::once(program)
+        .chain(std.get_args())
+        .map(|arg| c_string(arg.as_bytes().to_vec()))
+        .collect::<io::Result<_>>()?;
+    let changes: Vec<(&OsStr, Option<&OsStr>)> = std.get_envs().collect();
+    let env = if changes.is_empty() && !cmd.env_cleared {
+        None
+    } else {
+        let mut vars: BTreeMap<OsString, OsString> = if cmd.env_cleared {
+            BTreeMap::new()
+        } else {
+            std::env::vars_os().collect()
+        };
+        for &(key, value) in &changes {
+            match value {
+                Some(value) => vars.insert(key.to_owned(), value.to_owned()),
+                None => vars.remove(key),
+            };
+        }
+        let pairs = vars.into_iter().map(|(key, value)| {
+            let mut pair = key.into_vec();
+            pair.push(b'=');
+            pair.extend_from_slice(value.as_bytes());
+            c_string(pair)
+        });
+        Some(pairs.collect::<io::Result<_>>()?)
+    };
+    let name = program.as_bytes();
+    let paths = if name.is_empty() {
+        Vec::new() // nothing to run: the child reports `ENOENT`
+    } else if name.contains(&b'/') {
+        vec![c_string(name.to_vec())?]
+    } else {
+        let search = match changes.iter().find(|(key, _)| *key == "PATH") {
+            Some(&(_, value)) => value.map(OsStr::to_owned),
+            None if cmd.env_cleared => None,
+            None => std::env::var_os("PATH"),
+        };
+        let search = search.unwrap_or_else(|| "/bin:/usr/bin".into());
+        search
+            .as_bytes()
+            .split(|&b| b == b':')
+            .map(|dir| {
+                let mut path = if dir.is_empty() {
+                    b".".to_vec()
+                } else {
+                    dir.to_vec()
+                };
+                path.push(b'/');
+                path.extend_from_slice(name);
+                c_string(path)
+            })
+            .collect::<io::Result<_>>()?
+    };
+    let cwd = std
+        .get_current_dir()
+        .map(|dir| c_string(dir.as_os_str().as_bytes().to_vec()))
+        .transpose()?;
+    let stdio = |i: usize| match &cmd.stdio[i] {
+        None | Some(StdioKind::Inherit) => ChildIo::Inherit,
+        Some(StdioKind::Null) => ChildIo::Null,
+        Some(StdioKind::Piped) => ChildIo::Piped,
+        Some(StdioKind::File(file)) => ChildIo::Fd(file.as_fd()),
+        Some(StdioKind::Std(_)) => unreachable!("a std Stdio makes the command std_only"),
+    };
+    Ok(SpawnPlan {
+        paths,
+        argv,
+        env,
+        cwd,
+        stdio: [stdio(0), stdio(1), stdio(2)],
+    })
+}
+
+/// `bytes` as a C string; std's error for an inner NUL.
+fn c_string(bytes: Vec<u8>) -> io::Result<CString> {
+    CString::new(bytes).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "nul byte found in provided data",
+        )
+    })
+}
 
 /// What tells a waiting `Child` that its process may have exited.
 pub(super) enum ExitWatch {
@@ -25,11 +213,15 @@ pub(super) enum ExitWatch {
 }
 
 impl ExitWatch {
-    /// A watcher for `child`, made right after it was spawned. An exit
-    /// before this returns is still seen: the caller's next `try_wait`
-    /// finds it (step 2).
-    pub(super) fn watch(child: &std::process::Child) -> io::Result<ExitWatch> {
-        match sys::process_exit_fd(child.id())? {
+    /// A watcher for `started`, made right after it was spawned: the
+    /// spawn's own `pidfd` if it made one. An exit before this returns is
+    /// still seen: the caller's next `try_wait` finds it (step 2).
+    pub(super) fn watch(started: &mut Started) -> io::Result<ExitWatch> {
+        let fd = match started.pidfd.take() {
+            Some(fd) => Some(fd),
+            None => sys::process_exit_fd(started.proc.id())?,
+        };
+        match fd {
             Some(fd) => Ok(ExitWatch::Pidfd(Async::new(fd)?)),
             None => ExitWatch::sigchld(),
         }
@@ -128,18 +320,6 @@ impl Pipe {
         if n >= FULL_READ {
             self.carries_a_stream();
         }
-    }
-
-    pub(super) fn stdin(pipe: std::process::ChildStdin) -> io::Result<Pipe> {
-        Pipe::new(pipe)
-    }
-
-    pub(super) fn stdout(pipe: std::process::ChildStdout) -> io::Result<Pipe> {
-        Pipe::new(pipe)
-    }
-
-    pub(super) fn stderr(pipe: std::process::ChildStderr) -> io::Result<Pipe> {
-        Pipe::new(pipe)
     }
 
     pub(super) async fn read_owned<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {

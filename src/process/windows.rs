@@ -39,6 +39,32 @@ use crate::runtime::{context, Shared};
 /// What the portable side names in its "no runtime" errors.
 const SPAWN: &str = "ebbtide::process::Command::spawn";
 
+/// The process: std's child, whose `id`, `try_wait` and `kill` the
+/// portable side calls.
+pub(super) type Proc = std::process::Child;
+
+/// A started process and the parent's ends of its pipes.
+pub(super) struct Started {
+    pub(super) proc: Proc,
+    pub(super) pipes: [Option<io::Result<Pipe>>; 3],
+}
+
+impl Started {
+    pub(super) fn from_std(mut child: std::process::Child) -> Started {
+        let pipes = [
+            child.stdin.take().map(Pipe::new),
+            child.stdout.take().map(Pipe::new),
+            child.stderr.take().map(Pipe::new),
+        ];
+        Started { proc: child, pipes }
+    }
+}
+
+/// Starts `cmd`'s process: through std here.
+pub(super) fn start(cmd: &mut super::Command) -> io::Result<Started> {
+    cmd.spawn_std()
+}
+
 /// What tells a waiting `Child` that its process has exited.
 pub(super) struct ExitWatch {
     /// A duplicate of the child's process handle: signalled once the
@@ -52,9 +78,9 @@ pub(super) struct ExitWatch {
 impl ExitWatch {
     /// A watcher for `child`, made right after it was spawned. An exit
     /// before the first wait is still seen: the handle stays signalled.
-    pub(super) fn watch(child: &std::process::Child) -> io::Result<ExitWatch> {
+    pub(super) fn watch(started: &mut Started) -> io::Result<ExitWatch> {
         let ops = context::current(SPAWN)?.ops.clone();
-        let process: OwnedHandle = child.as_handle().try_clone_to_owned()?;
+        let process: OwnedHandle = started.proc.as_handle().try_clone_to_owned()?;
         Ok(ExitWatch {
             process: Arc::new(process),
             ops,
@@ -99,18 +125,6 @@ impl Pipe {
         // std opened the parent's end for overlapped I/O (module doc).
         let pipe = pipe::Pipe::new(handle.into(), shared.ops.clone());
         Ok(Pipe { pipe, shared })
-    }
-
-    pub(super) fn stdin(pipe: std::process::ChildStdin) -> io::Result<Pipe> {
-        Pipe::new(pipe)
-    }
-
-    pub(super) fn stdout(pipe: std::process::ChildStdout) -> io::Result<Pipe> {
-        Pipe::new(pipe)
-    }
-
-    pub(super) fn stderr(pipe: std::process::ChildStderr) -> io::Result<Pipe> {
-        Pipe::new(pipe)
     }
 
     pub(super) async fn read_owned<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {

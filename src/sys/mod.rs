@@ -159,6 +159,12 @@ mod process_exit;
 #[path = "no_pidfd.rs"]
 mod process_exit;
 
+// Unix children started without std (`clone` with `CLONE_VFORK` and
+// `CLONE_PIDFD` on Linux; elsewhere `spawn` says "use std"), and reaping
+// and killing them.
+#[cfg(unix)]
+pub(crate) mod spawn;
+
 // ---- What the rest of the crate uses. ----
 
 /// One finished operation of a completion backend, as a poller reports
