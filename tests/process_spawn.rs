@@ -14,6 +14,7 @@ use std::io::ErrorKind;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 
+use common::child::{run_test_in_child, seccomp};
 use common::fs::TempDir;
 use common::{watchdog, workers};
 use ebbtide::process::{Command, Stdio};
@@ -329,4 +330,38 @@ fn settings_only_std_knows_are_applied() {
             assert_eq!(out.stdout, b"std stdio\n");
         });
     });
+}
+
+/// On a kernel without `CLONE_PIDFD` (before 5.2; here a seccomp filter
+/// makes `clone` with that flag fail with `EINVAL`, as such a kernel does)
+/// the command spawns through std, and the child is waited for as usual.
+#[test]
+fn without_clone_pidfd_the_spawn_goes_through_std() {
+    const CHILD: &str = "EBBTIDE_TEST_NO_CLONE_PIDFD_CHILD";
+    if std::env::var_os(CHILD).is_none() {
+        let out = run_test_in_child("without_clone_pidfd_the_spawn_goes_through_std", CHILD);
+        assert!(String::from_utf8_lossy(&out.stdout).contains("child: spawned through std"));
+        return;
+    }
+    watchdog(|| {
+        seccomp::install(&[
+            seccomp::load(0),
+            seccomp::unless_eq(libc::SYS_clone as u32, 3),
+            seccomp::load(16),
+            seccomp::unless_any_bit(libc::CLONE_PIDFD as u32, 1),
+            seccomp::fail(libc::EINVAL),
+            seccomp::allow(),
+        ]);
+        let rt = workers(1);
+        rt.block_on(async {
+            let out = Command::new("sh")
+                .args(["-c", "echo hi; exit 5"])
+                .output()
+                .await
+                .unwrap();
+            assert_eq!(out.status.code(), Some(5));
+            assert_eq!(out.stdout, b"hi\n");
+        });
+    });
+    println!("child: spawned through std");
 }

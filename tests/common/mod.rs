@@ -16,6 +16,7 @@ use std::time::Duration;
 use ebbtide::runtime::Runtime;
 use ebbtide::{JoinError, JoinHandle};
 
+pub(crate) mod child;
 pub(crate) mod fs;
 pub(crate) mod net;
 pub(crate) mod process;
