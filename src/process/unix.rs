@@ -100,7 +100,7 @@ impl Started {
 /// Starts `cmd`'s process: with the runtime's own spawn where it can (the
 /// module doc of `crate::process`, step 1), else through std.
 pub(super) fn start(cmd: &mut Command) -> io::Result<Started> {
-    if !cmd.std_only {
+    if sys::spawn::OWN_SPAWN && !cmd.std_only {
         if let Some(child) = sys::spawn::spawn(&plan(cmd)?)? {
             return Ok(Started {
                 proc: Proc::Own(OwnChild {

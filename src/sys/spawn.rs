@@ -60,7 +60,12 @@ use std::os::fd::{BorrowedFd, OwnedFd};
 #[cfg(all(target_os = "linux", not(miri)))]
 pub(crate) use linux::spawn;
 
+/// Whether `spawn` can start a program here (else the caller goes to std
+/// at once, without building a plan).
+pub(crate) const OWN_SPAWN: bool = cfg!(all(target_os = "linux", not(miri)));
+
 /// What becomes one of the child's standard descriptors.
+#[cfg_attr(not(all(target_os = "linux", not(miri))), allow(dead_code))]
 pub(crate) enum ChildIo<'a> {
     /// The parent's own.
     Inherit,
@@ -73,6 +78,7 @@ pub(crate) enum ChildIo<'a> {
 }
 
 /// A program to start: what step 1 needs.
+#[cfg_attr(not(all(target_os = "linux", not(miri))), allow(dead_code))]
 pub(crate) struct SpawnPlan<'a> {
     /// The paths to `execve`, in order.
     pub(crate) paths: Vec<CString>,
