@@ -1,7 +1,7 @@
 //! HTTP/1.1 keep-alive hello-world served by ebbtide (on each I/O backend),
 //! tokio, smol, compio and monoio, each in its own process, loaded by `wrk`.
 //!
-//! `cargo bench --bench http --features hyper [-- [--quick] [--rounds N] [--secs S] [--conns C] [--only VARIANT]]`
+//! `cargo bench --bench http --features hyper [-- [--quick] [--rounds N] [--secs S] [--conns C] [--only VARIANT[,VARIANT...]]]`
 //!
 //! The server is this bench binary re-executed as `--server VARIANT`: it
 //! binds `127.0.0.1:0`, prints `listening ADDR` (or `unavailable: WHY` when
@@ -117,12 +117,12 @@ fn main() {
             .and_then(|i| args.get(i + 1))
             .map_or(default, |v| v.parse().expect("a number"))
     };
-    let only = args
+    let only: Option<Vec<String>> = args
         .iter()
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1))
-        .cloned();
-    if let Some(o) = &only {
+        .map(|list| list.split(',').map(str::to_owned).collect());
+    for o in only.iter().flatten() {
         assert!(
             VARIANTS.contains(&o.as_str()),
             "--only {o:?}: one of {VARIANTS:?}"
@@ -156,7 +156,7 @@ fn main() {
     for round in 0..cfg.rounds {
         for k in 0..VARIANTS.len() {
             let v = (round + k) % VARIANTS.len();
-            if unavailable[v].is_some() || only.as_ref().is_some_and(|o| o != VARIANTS[v]) {
+            if unavailable[v].is_some() || only.as_ref().is_some_and(|o| !o.iter().any(|o| o == VARIANTS[v])) {
                 continue;
             }
             let before = CpuTicks::now();
