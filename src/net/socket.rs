@@ -252,15 +252,36 @@ pub(crate) fn accept_through_ring<T: AsSourceHandle>(io: &Async<T>) -> Option<op
     context::with_current(|shared| op::accept(&shared?.ops, sys_raw(io)))
 }
 
-/// Connects `socket` to `addr` through the current runtime's ring, when
-/// it takes sockets' calls; otherwise gives the socket back (`Err`: start
-/// a non-blocking connect and wait with [`finish_connect`]). The op owns
-/// the socket until the kernel is done with it.
-pub(crate) fn connect_through_ring(
-    socket: Socket,
-    addr: &SockAddr,
-) -> Result<op::Op<io::Result<Socket>>, Socket> {
-    to_backend(socket, |ops, socket| op::connect(ops, socket, addr.clone()))
+/// Starts connecting the non-blocking `socket` to `addr`, and says
+/// whether the handshake is over (`true`) or must still be waited for
+/// with [`finish_connect`] once the socket is registered (`false`).
+///
+/// Through the current runtime's ring when it takes sockets' calls (one
+/// `CONNECT`, which owns the socket until the kernel is done with it, and
+/// usually waits for the handshake itself); otherwise a non-blocking
+/// `connect`.
+///
+/// # Errors
+///
+/// The connection's error (`ConnectionRefused`, …).
+pub(crate) async fn start_connect(socket: Socket, addr: &SockAddr) -> io::Result<(Socket, bool)> {
+    let socket = match to_backend(socket, |ops, s| op::connect(ops, s, addr.clone())) {
+        Ok(op) => {
+            let BufResult(res, socket) = op.await;
+            return match res {
+                Ok(()) => Ok((socket, true)),
+                // Some kernels end a `CONNECT` with the handshake still
+                // under way: it finishes by readiness.
+                Err(e) if crate::sys::connect_in_progress(&e) => Ok((socket, false)),
+                Err(e) => Err(e),
+            };
+        }
+        Err(socket) => socket,
+    };
+    match socket.connect(addr) {
+        Err(e) if !crate::sys::connect_in_progress(&e) => Err(e),
+        _ => Ok((socket, false)),
+    }
 }
 
 /// Steps 4–6 for a single send of the buffer's initialized bytes with

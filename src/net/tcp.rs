@@ -426,20 +426,12 @@ impl TcpStream {
         what: &str,
     ) -> io::Result<TcpStream> {
         socket.set_nonblocking(true)?;
-        let addr = addr.into();
-        let socket = match socket::connect_through_ring(socket, &addr) {
-            Ok(op) => return TcpStream::registered(op.await?.into(), what),
-            Err(socket) => socket,
-        };
-        match socket.connect(&addr) {
-            Err(e) if !crate::sys::connect_in_progress(&e) => return Err(e),
-            _ => {}
+        let (socket, connected) = socket::start_connect(socket, &addr.into()).await?;
+        let stream = TcpStream::registered(socket.into(), what)?;
+        if !connected {
+            socket::finish_connect(&stream.io).await?;
         }
-        let stream = std::net::TcpStream::from(socket);
-        crate::sys::tcp_enable_queue_hint(&stream);
-        let io = register(stream, what)?;
-        socket::finish_connect(&io).await?;
-        Ok(TcpStream { io })
+        Ok(stream)
     }
 
     /// A connection `accept` returned, registered with the current runtime.

@@ -308,20 +308,11 @@ impl UnixStream {
         let addr = SockAddr::unix(path)?;
         let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
         socket.set_nonblocking(true)?;
-        let socket = match socket::connect_through_ring(socket, &addr) {
-            Ok(op) => {
-                let stream = std_unix::UnixStream::from(op.await?);
-                let io = register(stream, "UnixStream::connect")?;
-                return Ok(UnixStream { io });
-            }
-            Err(socket) => socket,
-        };
-        match socket.connect(&addr) {
-            Err(e) if !crate::sys::connect_in_progress(&e) => return Err(e),
-            _ => {}
-        }
+        let (socket, connected) = socket::start_connect(socket, &addr).await?;
         let io = register(std_unix::UnixStream::from(socket), "UnixStream::connect")?;
-        socket::finish_connect(&io).await?;
+        if !connected {
+            socket::finish_connect(&io).await?;
+        }
         Ok(UnixStream { io })
     }
 

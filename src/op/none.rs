@@ -140,6 +140,6 @@ pub(crate) fn connect(
     _ctx: &OpContext,
     socket: socket2::Socket,
     _addr: socket2::SockAddr,
-) -> Result<Op<std::io::Result<socket2::Socket>>, socket2::Socket> {
+) -> Result<Op<BufResult<(), socket2::Socket>>, socket2::Socket> {
     Err(socket)
 }

@@ -713,14 +713,17 @@ struct Connecting {
 
 /// `connect(socket, addr)` through the ring; the socket comes back
 /// (`Err`) when the ring does not take sockets' calls (or lacks
-/// `CONNECT`). The slot owns the socket and the address until the
-/// kernel's completion: a dropped connect closes its socket only then, so
-/// its descriptor number is never reused under the op.
+/// `CONNECT`), and with the result when it did. The slot owns the socket
+/// and the address until the kernel's completion: a dropped connect
+/// closes its socket only then, so its descriptor number is never reused
+/// under the op. (The kernel waits for the handshake itself, except on
+/// some older kernels, which end the op with `EINPROGRESS` or `EALREADY`:
+/// the caller then waits by readiness.)
 pub(crate) fn connect(
     ctx: &OpContext,
     socket: Socket,
     addr: SockAddr,
-) -> Result<Op<io::Result<Socket>>, Socket> {
+) -> Result<Op<BufResult<(), Socket>>, Socket> {
     if !ctx.ring_socket_op(ops::Connect::CODE) {
         return Err(socket);
     }
@@ -732,6 +735,6 @@ pub(crate) fn connect(
             let fd = args::Fd(c.socket.as_raw_fd());
             ops::Connect::new(fd, c.addr.as_ptr().cast(), c.addr.len()).build()
         },
-        |c, res| res.map(|_| c.socket),
+        |c, res| BufResult(res.map(drop), c.socket),
     ))
 }
