@@ -3,8 +3,10 @@
 //! A cross-platform async runtime: a work-stealing executor on a reactor
 //! with io_uring / epoll / kqueue / IOCP backends (on Linux the crate's own
 //! epoll poller, `src/sys/epoll.rs`, with an io_uring for files where the
-//! kernel has one: [`runtime::IoBackend`]; kqueue and IOCP through
-//! [`polling`]).
+//! kernel has one: [`runtime::IoBackend`], and for sockets' owned calls,
+//! accepts and connects when asked:
+//! [`Builder::io_uring_sockets`](runtime::Builder::io_uring_sockets);
+//! kqueue and IOCP through [`polling`]).
 //!
 //! ```
 //! use std::time::Duration;

@@ -196,8 +196,8 @@ fn file_writes_syncs_and_opens_go_through_the_ring() {
     });
 }
 
-/// Ops of every kind the ring takes (pipe and TCP reads, file reads and
-/// writes, opens), each dropped after a random number of polls (often in
+/// Ops of every kind the ring takes (pipe, TCP and UDP reads, accepts,
+/// file reads and writes, opens), each dropped after a random number of polls (often in
 /// flight, sometimes after completing): every buffer is dropped exactly
 /// once, and the table ends empty.
 #[test]
@@ -218,10 +218,32 @@ fn random_drops_of_in_flight_ops_drop_each_buffer_once_after_its_completion() {
                 .await
                 .unwrap();
             let (sock, peer) = tcp_pair().await;
+            let udp = ebbtide::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            let udp_peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let listener = ebbtide::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .unwrap();
             let mut rng = Rng::new(0x5eed);
             for i in 0..ops {
                 let polls = rng.below(3) as usize;
-                match i % 6 {
+                match i % 8 {
+                    7 => {
+                        if rng.below(4) == 0 {
+                            // Some datagrams complete a recv.
+                            udp_peer.send_to(b"d", udp.local_addr().unwrap()).unwrap();
+                        }
+                        drop(poll_then_drop(udp.recv_from_owned(l.buf(64)), polls));
+                    }
+                    6 => {
+                        // Accepts own no buffer: a connection some of them
+                        // take (or a dropped one took) is closed with its
+                        // output; the table ends empty all the same.
+                        if rng.below(4) == 0 {
+                            let addr = listener.local_addr().unwrap();
+                            drop(std::net::TcpStream::connect(addr).unwrap());
+                        }
+                        drop(poll_then_drop(listener.accept(), polls));
+                    }
                     5 => {
                         if rng.below(4) == 0 {
                             peer.write_all_owned(vec![9u8; 8]).await.0.unwrap();
@@ -560,7 +582,9 @@ fn stream_sockets_use_readiness_unless_the_ring_is_asked_for() {
                 let BufResult(n, buf) = b.read_owned(Vec::with_capacity(8)).await;
                 assert_eq!((n.unwrap(), &buf[..]), (4, &b"ping"[..]));
                 let m = ebbtide::runtime::Handle::current().metrics();
-                assert_eq!(m.ops_submitted, if ring_sockets { 2 } else { 0 });
+                // With ring sockets: the connect, the accept, the write
+                // and the read.
+                assert_eq!(m.ops_submitted, if ring_sockets { 4 } else { 0 });
             });
         }
     });
@@ -598,5 +622,363 @@ fn an_op_whose_submitting_thread_exits_is_submitted_again() {
         assert_eq!(n.expect("not ECANCELED"), 10);
         assert_eq!(buf, b"after exit");
         assert_eq!(rt.metrics().ops_stale_completions, 0);
+    });
+}
+
+/// How many ops went through the ring on the current runtime so far.
+fn ring_ops() -> u64 {
+    ebbtide::runtime::Handle::current().metrics().ops_submitted
+}
+
+/// UDP `send_to_owned` / `recv_from_owned` on `local` ("127.0.0.1:0" or
+/// "[::1]:0"): each datagram reaches the socket it was sent to, with the
+/// sender's address, and the reply reaches the sender; a datagram larger
+/// than the buffer is cut to its room. (The scenario of compio's and
+/// monoio's `send_to` tests, through the ring.)
+async fn udp_round_trips(local: &str) {
+    use ebbtide::net::UdpSocket;
+    let active = UdpSocket::bind(local).await.unwrap();
+    let passives = [
+        UdpSocket::bind(local).await.unwrap(),
+        UdpSocket::bind(local).await.unwrap(),
+        UdpSocket::bind(local).await.unwrap(),
+    ];
+    let std_passive = std::net::UdpSocket::bind(local).unwrap();
+    let before = ring_ops();
+    let BufResult(n, _) = active
+        .send_to_owned(b"std".to_vec(), std_passive.local_addr().unwrap())
+        .await;
+    assert_eq!(n.unwrap(), 3);
+    for (i, p) in passives.iter().enumerate() {
+        let msg = format!("datagram {i}").into_bytes();
+        let BufResult(n, _) = active.send_to_owned(msg, p.local_addr().unwrap()).await;
+        assert_eq!(n.unwrap(), 10);
+    }
+    for (i, p) in passives.iter().enumerate() {
+        let BufResult(res, buf) = p.recv_from_owned(Vec::with_capacity(64)).await;
+        let (n, from) = res.unwrap();
+        assert_eq!((n, &buf[..]), (10, format!("datagram {i}").as_bytes()));
+        assert_eq!(from, active.local_addr().unwrap(), "the sender's address");
+        let BufResult(n, _) = p.send_to_owned(b"reply".to_vec(), from).await;
+        assert_eq!(n.unwrap(), 5);
+        let BufResult(res, buf) = active.recv_from_owned(Vec::with_capacity(64)).await;
+        assert_eq!(res.unwrap(), (5, p.local_addr().unwrap()));
+        assert_eq!(buf, b"reply");
+    }
+    let mut got = [0; 8];
+    let (n, from) = std_passive.recv_from(&mut got).unwrap();
+    assert_eq!(
+        (&got[..n], from),
+        (&b"std"[..], active.local_addr().unwrap())
+    );
+    // Truncated: the buffer keeps what fits, the sender is still right.
+    let BufResult(n, _) = active
+        .send_to_owned(b"foo bar baz".to_vec(), passives[0].local_addr().unwrap())
+        .await;
+    assert_eq!(n.unwrap(), 11);
+    let BufResult(res, buf) = passives[0].recv_from_owned(Vec::with_capacity(3)).await;
+    assert_eq!(res.unwrap(), (3, active.local_addr().unwrap()));
+    assert_eq!(buf, b"foo");
+    // 4 + 3 + 1 sends, 3 + 3 + 1 receives.
+    assert_eq!(
+        ring_ops() - before,
+        15,
+        "every owned call went through the ring"
+    );
+}
+
+#[test]
+fn owned_udp_calls_through_the_ring_carry_each_datagram_and_its_sender_over_ipv4_and_ipv6() {
+    watchdog(|| {
+        ring_runtime().block_on(async {
+            udp_round_trips("127.0.0.1:0").await;
+            udp_round_trips("[::1]:0").await;
+            let m = ebbtide::runtime::Handle::current().metrics();
+            assert_eq!((m.ops_in_flight, m.ops_stale_completions), (0, 0));
+        });
+    });
+}
+
+#[test]
+fn owned_unix_datagram_calls_through_the_ring_carry_each_datagram_and_its_sender() {
+    watchdog(|| {
+        let dir = TempDir::new("uring-dgram");
+        let (rx_path, tx_path) = (dir.path("rx.sock"), dir.path("tx.sock"));
+        ring_runtime().block_on(async move {
+            use ebbtide::net::UnixDatagram;
+            let rx = UnixDatagram::bind(&rx_path).unwrap();
+            let tx = UnixDatagram::bind(&tx_path).unwrap();
+            let before = ring_ops();
+            for i in 0..8u8 {
+                let BufResult(n, _) = tx.send_to_owned(vec![i; 1 + i as usize], &rx_path).await;
+                assert_eq!(n.unwrap(), 1 + i as usize);
+            }
+            for i in 0..8u8 {
+                let BufResult(res, buf) = rx.recv_from_owned(Vec::with_capacity(64)).await;
+                let (n, from) = res.unwrap();
+                assert_eq!(&buf[..n], &vec![i; 1 + i as usize][..]);
+                assert_eq!(from.as_pathname(), Some(tx_path.as_path()));
+            }
+            assert_eq!(
+                ring_ops() - before,
+                16,
+                "every owned call went through the ring"
+            );
+            // From an unbound socket: the sender has no name.
+            let anon = UnixDatagram::unbound().unwrap();
+            let BufResult(n, _) = anon.send_to_owned(b"anon".to_vec(), &rx_path).await;
+            assert_eq!(n.unwrap(), 4);
+            let BufResult(res, buf) = rx.recv_from_owned(Vec::with_capacity(64)).await;
+            let (n, from) = res.unwrap();
+            assert_eq!((&buf[..n], from.is_unnamed()), (&b"anon"[..], true));
+        });
+    });
+}
+
+#[test]
+fn a_udp_recv_dropped_in_flight_keeps_its_buffer_until_the_ring_acknowledges_it() {
+    watchdog(|| {
+        let ledger = BufLedger::new();
+        let l = ledger.clone();
+        ring_runtime().block_on(async move {
+            let sock = ebbtide::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            let before = ring_ops();
+            let mut recv = Box::pin(sock.recv_from_owned(l.buf(64)));
+            let mut cx = Context::from_waker(Waker::noop());
+            assert!(recv.as_mut().poll(&mut cx).is_pending());
+            drive().await; // the recvmsg is in the kernel
+            drop(recv);
+            let m = ebbtide::runtime::Handle::current().metrics();
+            assert_eq!(
+                m.ops_submitted,
+                before + 1,
+                "the recv went through the ring"
+            );
+            assert_eq!((m.ops_in_flight, m.ops_cancelled), (1, 1));
+            assert_eq!(
+                l.dropped.load(Ordering::SeqCst),
+                0,
+                "the kernel still has it"
+            );
+            drive().await;
+            assert_eq!(l.dropped.load(Ordering::SeqCst), 1);
+            let m = ebbtide::runtime::Handle::current().metrics();
+            assert_eq!((m.ops_in_flight, m.ops_completed_after_cancel), (0, 0));
+            // The cancelled recv took nothing: the next datagram goes to
+            // the next recv.
+            let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            sender.send_to(b"next", sock.local_addr().unwrap()).unwrap();
+            let BufResult(res, buf) = sock.recv_from_owned(Vec::with_capacity(8)).await;
+            assert_eq!(res.unwrap(), (4, sender.local_addr().unwrap()));
+            assert_eq!(buf, b"next");
+        });
+        ledger.assert_all_dropped_once();
+    });
+}
+
+/// A datagram that arrives between a recv's drop and its cancel's
+/// submission: the kernel either completes the recv into the buffer the
+/// slot still owns (counted, the bytes in the buffer at its drop) or
+/// cancels it first (the datagram stays queued for the next recv). It is
+/// never lost and never written to freed memory.
+#[test]
+fn a_datagram_arriving_after_a_recv_was_dropped_lands_in_its_owned_buffer_or_stays_queued() {
+    watchdog(|| {
+        let ledger = BufLedger::new();
+        let l = ledger.clone();
+        let late = ring_runtime().block_on(async move {
+            let sock = ebbtide::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let before = ring_ops();
+            let mut recv = Box::pin(sock.recv_from_owned(l.buf(64)));
+            let mut cx = Context::from_waker(Waker::noop());
+            assert!(recv.as_mut().poll(&mut cx).is_pending());
+            drive().await; // the recvmsg is in the kernel
+            drop(recv); // its cancel is queued, not yet submitted
+            assert_eq!(ring_ops(), before + 1, "the recv went through the ring");
+            sender
+                .send_to(b"late datagram", sock.local_addr().unwrap())
+                .unwrap();
+            drive().await;
+            let m = ebbtide::runtime::Handle::current().metrics();
+            assert_eq!((m.ops_in_flight, m.ops_stale_completions), (0, 0));
+            if m.ops_completed_after_cancel == 1 {
+                return true;
+            }
+            assert_eq!(m.ops_completed_after_cancel, 0);
+            let BufResult(res, buf) = sock.recv_from_owned(Vec::with_capacity(64)).await;
+            assert_eq!(res.unwrap(), (13, sender.local_addr().unwrap()));
+            assert_eq!(buf, b"late datagram", "still queued for the next recv");
+            false
+        });
+        ledger.assert_all_dropped_once();
+        if late {
+            assert_eq!(ledger.bytes_at_drop.lock().unwrap()[0], b"late datagram");
+        }
+    });
+}
+
+#[test]
+fn accepts_and_connects_through_the_ring_pair_every_connection_exactly_once() {
+    watchdog(|| {
+        const N: usize = 64;
+        ring_runtime().block_on(async {
+            use ebbtide::net::{TcpListener, TcpStream};
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let before = ring_ops();
+            let server = ebbtide::spawn(async move {
+                let mut seen = vec![0u32; N];
+                for _ in 0..N {
+                    let (stream, peer) = listener.accept().await.unwrap();
+                    assert_eq!(stream.peer_addr().unwrap(), peer);
+                    let BufResult(n, buf) = stream.read_owned(Vec::with_capacity(1)).await;
+                    assert_eq!(n.unwrap(), 1);
+                    seen[buf[0] as usize] += 1;
+                }
+                seen
+            });
+            let clients: Vec<_> = (0..N)
+                .map(|i| {
+                    ebbtide::spawn(async move {
+                        let stream = TcpStream::connect(addr).await.unwrap();
+                        assert_eq!(stream.peer_addr().unwrap(), addr);
+                        stream.write_all_owned(vec![i as u8]).await.0.unwrap();
+                        stream
+                    })
+                })
+                .collect();
+            let mut streams = Vec::new();
+            for c in clients {
+                streams.push(c.await.unwrap());
+            }
+            let seen = server.await.unwrap();
+            assert!(seen.iter().all(|&n| n == 1), "each accepted once: {seen:?}");
+            // N accepts, N connects, N writes, N reads.
+            assert_eq!(ring_ops() - before, 4 * N as u64);
+            let err = TcpStream::connect(common::net::closed_port())
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+            assert_eq!(
+                ring_ops() - before,
+                4 * N as u64 + 1,
+                "the refused connect too"
+            );
+        });
+    });
+}
+
+#[test]
+fn unix_stream_accepts_and_connects_go_through_the_ring() {
+    watchdog(|| {
+        let dir = TempDir::new("uring-unix-accept");
+        let path = dir.path("l.sock");
+        ring_runtime().block_on(async move {
+            use ebbtide::net::{UnixListener, UnixStream};
+            let listener = UnixListener::bind(&path).unwrap();
+            let before = ring_ops();
+            for i in 0..8u8 {
+                let client = UnixStream::connect(&path).await.unwrap();
+                let (server, _peer) = listener.accept().await.unwrap();
+                client.write_all_owned(vec![i]).await.0.unwrap();
+                let BufResult(n, buf) = server.read_owned(Vec::with_capacity(4)).await;
+                assert_eq!((n.unwrap(), &buf[..]), (1, &[i][..]));
+            }
+            assert_eq!(ring_ops() - before, 32, "connect, accept, write, read");
+            let err = UnixStream::connect(dir.path("nobody.sock"))
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+        });
+    });
+}
+
+/// An accept dropped while the kernel holds it, then a connection: the
+/// kernel either accepted it for the dropped op (counted in
+/// `ops_completed_after_cancel`, and closed: the client reads end of
+/// file) or left it queued for the next accept. Either way nothing is
+/// lost or leaked.
+#[test]
+fn an_accept_dropped_in_flight_loses_no_connection() {
+    watchdog(|| {
+        ring_runtime().block_on(async {
+            use ebbtide::net::TcpListener;
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let mut cx = Context::from_waker(Waker::noop());
+            // Cancelled before the connection: it waits for the next accept.
+            let mut accept = Box::pin(listener.accept());
+            assert!(accept.as_mut().poll(&mut cx).is_pending());
+            drive().await;
+            drop(accept);
+            drive().await; // the cancel is acknowledged
+            let client = std::net::TcpStream::connect(addr).unwrap();
+            let (_server, peer) = listener.accept().await.unwrap();
+            assert_eq!(peer, client.local_addr().unwrap());
+            let m = ebbtide::runtime::Handle::current().metrics();
+            assert_eq!((m.ops_cancelled, m.ops_completed_after_cancel), (1, 0));
+            // Dropped, then the connection before the cancel is submitted.
+            let (mut late, mut queued) = (0, 0);
+            for round in 0..16u64 {
+                let mut accept = Box::pin(listener.accept());
+                assert!(accept.as_mut().poll(&mut cx).is_pending());
+                drive().await; // the accept is in the kernel
+                drop(accept);
+                let mut client = std::net::TcpStream::connect(addr).unwrap();
+                drive().await;
+                let m = ebbtide::runtime::Handle::current().metrics();
+                assert_eq!(m.ops_in_flight, 0);
+                if m.ops_completed_after_cancel == late + 1 {
+                    late += 1;
+                    let mut b = [0; 1];
+                    let n = std::io::Read::read(&mut client, &mut b).unwrap_or(0);
+                    assert_eq!(n, 0, "the late connection was closed");
+                } else {
+                    assert_eq!(m.ops_completed_after_cancel, late, "round {round}");
+                    let (server, peer) = listener.accept().await.unwrap();
+                    assert_eq!(peer, client.local_addr().unwrap());
+                    drop(server);
+                    queued += 1;
+                }
+            }
+            assert_eq!(late + queued, 16);
+            let m = ebbtide::runtime::Handle::current().metrics();
+            assert_eq!((m.ops_cancelled, m.ops_stale_completions), (17, 0));
+        });
+    });
+}
+
+#[test]
+fn shutdown_settles_accepts_and_datagram_recvs_in_flight() {
+    watchdog(|| {
+        let ledger = BufLedger::new();
+        let rt = Runtime::builder()
+            .worker_threads(2)
+            .io_backend(IoBackend::IoUring)
+            .io_uring_sockets(true)
+            .build()
+            .unwrap();
+        let (listener, udp) = rt.block_on(async {
+            let l = ebbtide::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .unwrap();
+            let u = ebbtide::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            (Arc::new(l), Arc::new(u))
+        });
+        for _ in 0..8 {
+            let l = listener.clone();
+            rt.spawn(async move { l.accept().await.map(drop) });
+            let (u, l) = (udp.clone(), ledger.clone());
+            rt.spawn(async move { u.recv_from_owned(l.buf(64)).await.1 });
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(rt.metrics().ops_in_flight, 16, "all in the ring");
+        let report = rt.shutdown(Duration::from_millis(100));
+        assert_eq!((report.cancelled, report.ops_cancelled), (16, 16));
+        assert_eq!(report.ops_leaked, 0, "{report}");
+        assert_eq!(rt.metrics().ops_in_flight, 0);
+        ledger.assert_all_dropped_once();
+        assert_eq!(ledger.made.load(Ordering::SeqCst), 8);
     });
 }

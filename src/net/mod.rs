@@ -47,10 +47,35 @@
 //!    kernel never holds it between polls.
 //! 5. So dropping the future, at any point, drops the buffer exactly once,
 //!    right then; there is no cancellation to wait for. (A completion
-//!    backend would hand owned operations to the op table instead, which
-//!    keeps the buffer until the kernel lets go of it.)
+//!    backend hands owned operations to the op table instead, which
+//!    keeps the buffer until the kernel lets go of it: see below.)
 //! 6. When the operation completes, the future returns the buffer with the
 //!    result: reads have advanced its initialized length by the count.
+//!
+//! # Through the io_uring ring
+//!
+//! On Linux's io_uring backend with
+//! [`Builder::io_uring_sockets(true)`](crate::runtime::Builder::io_uring_sockets)
+//! (readiness stays the default), these calls skip steps 1–3: each is one
+//! entry in the ring, and the op table's slot owns everything the kernel
+//! reads or writes until the op's own completion arrives, cancellation
+//! included (`crate::op`'s protocol; the list and the reasons are in its
+//! io_uring backend's module doc):
+//!
+//! - streams' `read_owned` / `write_owned` / `write_all_owned` (`RECV` /
+//!   `SEND`);
+//! - `recv_from_owned` / `send_to_owned` of [`UdpSocket`] and
+//!   `UnixDatagram` (`RECVMSG` / `SENDMSG`: the slot owns the buffer, the
+//!   `msghdr`, its iovec and the address);
+//! - the listeners' `accept` (`ACCEPT`) and the streams' `connect`
+//!   (`CONNECT`: the slot owns the socket and the address).
+//!
+//! Dropping such a future drops its buffer only after the kernel's
+//! acknowledgement. If the op completed first (a datagram received, a
+//! connection accepted), the result is discarded and counted in the
+//! runtime's `ops_completed_after_cancel`: the datagram is gone, the
+//! connection is closed. So these calls are not cancel-safe on the ring
+//! in that one race; their `# Cancel safety` sections say so.
 //!
 //! # Owned buffers
 //!

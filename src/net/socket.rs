@@ -8,7 +8,7 @@ use std::io::{self, Read, Write};
 use std::mem::MaybeUninit;
 use std::task::{ready, Context, Poll};
 
-use socket2::{SockAddr, SockRef};
+use socket2::{SockAddr, SockRef, Socket};
 
 use crate::io::{AsSourceHandle, Async, BufResult, IoBuf, IoBufMut};
 use crate::op::{self, OpContext};
@@ -163,7 +163,8 @@ pub(crate) fn poll_recv_from_owned<T: AsSourceHandle, B: IoBufMut>(
 }
 
 /// Submits an owned-buffer op to the current runtime's completion backend
-/// (`submit`: one of `op::recv` / `op::send`), or gives the buffer back
+/// (`submit`: `op::recv`, `op::send`, `op::recv_from`, `op::send_to`,
+/// `op::connect`), or gives the buffer (or socket) back
 /// when the backend does not take it (no ring: readiness, steps 4–6).
 fn to_backend<B, O>(buf: B, submit: impl FnOnce(&OpContext, B) -> Result<O, B>) -> Result<O, B> {
     context::with_current(|shared| match shared {
@@ -205,7 +206,9 @@ pub(crate) async fn recv_owned<T: AsSourceHandle, B: IoBufMut>(
     BufResult(res.await, buf)
 }
 
-/// Steps 4–6 for `recvfrom`. A buffer with no spare capacity fails at once
+/// Steps 4–6 for `recvfrom` (on the io_uring backend with ring sockets,
+/// one `RECVMSG` through the ring instead, whose slot owns the buffer and
+/// the address storage). A buffer with no spare capacity fails at once
 /// with `InvalidInput`: `Ok(0)` would need a sender address, and getting
 /// one would discard a datagram.
 pub(crate) async fn recv_from_owned<T: AsSourceHandle, B: IoBufMut>(
@@ -219,8 +222,66 @@ pub(crate) async fn recv_from_owned<T: AsSourceHandle, B: IoBufMut>(
         );
         return BufResult(Err(e), buf);
     }
+    buf = match to_backend(buf, |ops, buf| op::recv_from(ops, sys_raw(io), buf)) {
+        Ok(op) => return op.await,
+        Err(buf) => buf,
+    };
     let res = poll_fn(|cx| poll_recv_from_owned(io, cx, &mut buf)).await;
     BufResult(res, buf)
+}
+
+/// Steps 4–6 for one `sendto` of the buffer's initialized bytes to
+/// `target` (`op` sends by readiness); on the io_uring backend with ring
+/// sockets, one `SENDMSG` through the ring instead.
+pub(crate) async fn send_to_owned<T: AsSourceHandle, B: IoBuf>(
+    io: &Async<T>,
+    buf: B,
+    target: &SockAddr,
+    op: impl FnMut(&T, &[u8]) -> io::Result<usize>,
+) -> BufResult<usize, B> {
+    match to_backend(buf, |ops, buf| op::send_to(ops, sys_raw(io), buf, target)) {
+        Ok(op) => op.await,
+        Err(buf) => send_owned(io, buf, op).await,
+    }
+}
+
+/// One `accept` through the current runtime's ring, when it takes
+/// sockets' calls (`None`: accept by readiness). The op's output owns the
+/// new socket: one accepted after the future was dropped is closed.
+pub(crate) fn accept_through_ring<T: AsSourceHandle>(io: &Async<T>) -> Option<op::AcceptOp> {
+    context::with_current(|shared| op::accept(&shared?.ops, sys_raw(io)))
+}
+
+/// Starts connecting the non-blocking `socket` to `addr`, and says
+/// whether the handshake is over (`true`) or must still be waited for
+/// with [`finish_connect`] once the socket is registered (`false`).
+///
+/// Through the current runtime's ring when it takes sockets' calls (one
+/// `CONNECT`, which owns the socket until the kernel is done with it, and
+/// usually waits for the handshake itself); otherwise a non-blocking
+/// `connect`.
+///
+/// # Errors
+///
+/// The connection's error (`ConnectionRefused`, …).
+pub(crate) async fn start_connect(socket: Socket, addr: &SockAddr) -> io::Result<(Socket, bool)> {
+    let socket = match to_backend(socket, |ops, s| op::connect(ops, s, addr.clone())) {
+        Ok(op) => {
+            let BufResult(res, socket) = op.await;
+            return match res {
+                Ok(()) => Ok((socket, true)),
+                // Some kernels end a `CONNECT` with the handshake still
+                // under way: it finishes by readiness.
+                Err(e) if crate::sys::connect_in_progress(&e) => Ok((socket, false)),
+                Err(e) => Err(e),
+            };
+        }
+        Err(socket) => socket,
+    };
+    match socket.connect(addr) {
+        Err(e) if !crate::sys::connect_in_progress(&e) => Err(e),
+        _ => Ok((socket, false)),
+    }
 }
 
 /// Steps 4–6 for a single send of the buffer's initialized bytes with

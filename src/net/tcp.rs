@@ -130,8 +130,12 @@ impl TcpListener {
     ///
     /// # Cancel safety
     ///
-    /// Cancel-safe: a connection is taken from the kernel only when the
-    /// future returns it.
+    /// Cancel-safe on readiness: a connection is taken from the kernel
+    /// only when the future returns it. Through the io_uring ring
+    /// (`Builder::io_uring_sockets`), a connection the kernel accepted
+    /// before it acknowledged the cancel is closed (counted in
+    /// `ops_completed_after_cancel`); [`poll_accept`](Self::poll_accept)
+    /// always uses readiness.
     ///
     /// # Examples
     ///
@@ -149,7 +153,14 @@ impl TcpListener {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        std::future::poll_fn(|cx| self.poll_accept(cx)).await
+        let Some(op) = socket::accept_through_ring(&self.io) else {
+            return std::future::poll_fn(|cx| self.poll_accept(cx)).await;
+        };
+        let (stream, peer) = op.await?;
+        let peer = peer
+            .as_socket()
+            .ok_or_else(|| io::Error::other("ebbtide: a TCP accept returned a non-IP address"))?;
+        Ok((TcpStream::accepted(stream.into())?, peer))
     }
 
     /// Polls for a connection: [`accept`](Self::accept) as a poll function.
@@ -176,9 +187,7 @@ impl TcpListener {
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
         let (stream, peer) =
             std::task::ready!(socket::poll_io(&self.io, Direction::Read, cx, |l| l.accept()))?;
-        crate::sys::tcp_enable_queue_hint(&stream);
-        let io = register(stream, "TcpListener::accept")?;
-        Poll::Ready(Ok((TcpStream { io }, peer)))
+        Poll::Ready(Ok((TcpStream::accepted(stream)?, peer)))
     }
 
     /// The address this listener is bound to.
@@ -379,7 +388,10 @@ impl TcpStream {
     ///
     /// # Cancel safety
     ///
-    /// Dropping the future closes the half-open socket.
+    /// Dropping the future closes the half-open socket (through the
+    /// io_uring ring, `Builder::io_uring_sockets`: once the kernel
+    /// acknowledges the cancel; a connection that completed first is
+    /// closed too).
     ///
     /// # Examples
     ///
@@ -414,14 +426,24 @@ impl TcpStream {
         what: &str,
     ) -> io::Result<TcpStream> {
         socket.set_nonblocking(true)?;
-        match socket.connect(&addr.into()) {
-            Err(e) if !crate::sys::connect_in_progress(&e) => return Err(e),
-            _ => {}
+        let (socket, connected) = socket::start_connect(socket, &addr.into()).await?;
+        let stream = TcpStream::registered(socket.into(), what)?;
+        if !connected {
+            socket::finish_connect(&stream.io).await?;
         }
-        let stream = std::net::TcpStream::from(socket);
+        Ok(stream)
+    }
+
+    /// A connection `accept` returned, registered with the current runtime.
+    fn accepted(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        TcpStream::registered(stream, "TcpListener::accept")
+    }
+
+    /// A connected stream, registered (`what` names the caller if there is
+    /// no runtime), with the receive-queue hint on.
+    fn registered(stream: std::net::TcpStream, what: &str) -> io::Result<TcpStream> {
         crate::sys::tcp_enable_queue_hint(&stream);
         let io = register(stream, what)?;
-        socket::finish_connect(&io).await?;
         Ok(TcpStream { io })
     }
 

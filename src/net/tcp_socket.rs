@@ -464,7 +464,10 @@ impl TcpSocket {
     ///
     /// # Cancel safety
     ///
-    /// Dropping the future closes the half-open socket.
+    /// Dropping the future closes the half-open socket (through the
+    /// io_uring ring, `Builder::io_uring_sockets`: once the kernel
+    /// acknowledges the cancel; a connection that completed first is
+    /// closed too).
     ///
     /// # Examples
     ///

@@ -317,8 +317,11 @@ impl UdpSocket {
     ///
     /// # Cancel safety
     ///
-    /// Cancel-safe: the buffer is dropped with the future; no datagram was
-    /// taken.
+    /// Cancel-safe on readiness: the buffer is dropped with the future; no
+    /// datagram was taken. Through the io_uring ring
+    /// (`Builder::io_uring_sockets`), the buffer is dropped when the
+    /// kernel acknowledges the cancel, and a datagram the kernel delivered
+    /// before that is discarded (counted in `ops_completed_after_cancel`).
     ///
     /// # Examples
     ///
@@ -378,7 +381,10 @@ impl UdpSocket {
             Ok(t) => t,
             Err(e) => return BufResult(Err(e), buf),
         };
-        socket::send_owned(&self.io, buf, |s, bytes| s.send_to(bytes, target)).await
+        socket::send_to_owned(&self.io, buf, &target.into(), |s, bytes| {
+            s.send_to(bytes, target)
+        })
+        .await
     }
 
     /// Receives one datagram from the connected peer into `buf`'s spare

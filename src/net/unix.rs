@@ -80,7 +80,11 @@ impl UnixListener {
     ///
     /// # Cancel safety
     ///
-    /// Cancel-safe.
+    /// Cancel-safe on readiness. Through the io_uring ring
+    /// (`Builder::io_uring_sockets`), a connection the kernel accepted
+    /// before it acknowledged the cancel is closed (counted in
+    /// `ops_completed_after_cancel`); [`poll_accept`](Self::poll_accept)
+    /// always uses readiness.
     ///
     /// # Examples
     ///
@@ -100,7 +104,12 @@ impl UnixListener {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        std::future::poll_fn(|cx| self.poll_accept(cx)).await
+        let Some(op) = socket::accept_through_ring(&self.io) else {
+            return std::future::poll_fn(|cx| self.poll_accept(cx)).await;
+        };
+        let (stream, peer) = op.await?;
+        let io = register(std_unix::UnixStream::from(stream), "UnixListener::accept")?;
+        Ok((UnixStream { io }, unix_addr(&peer)?))
     }
 
     /// [`accept`](Self::accept) as a poll function.
@@ -299,12 +308,11 @@ impl UnixStream {
         let addr = SockAddr::unix(path)?;
         let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
         socket.set_nonblocking(true)?;
-        match socket.connect(&addr) {
-            Err(e) if !crate::sys::connect_in_progress(&e) => return Err(e),
-            _ => {}
-        }
+        let (socket, connected) = socket::start_connect(socket, &addr).await?;
         let io = register(std_unix::UnixStream::from(socket), "UnixStream::connect")?;
-        socket::finish_connect(&io).await?;
+        if !connected {
+            socket::finish_connect(&io).await?;
+        }
         Ok(UnixStream { io })
     }
 
@@ -1185,7 +1193,12 @@ impl UnixDatagram {
         path: impl AsRef<Path>,
     ) -> BufResult<usize, B> {
         let path = path.as_ref();
-        socket::send_owned(&self.io, buf, |s, bytes| s.send_to(bytes, path)).await
+        let send = |s: &std_unix::UnixDatagram, bytes: &[u8]| s.send_to(bytes, path);
+        match SockAddr::unix(path) {
+            Ok(target) => socket::send_to_owned(&self.io, buf, &target, send).await,
+            // A path no address can hold: readiness's `sendto` reports it.
+            Err(_) => socket::send_owned(&self.io, buf, send).await,
+        }
     }
 
     /// Receives one datagram into `buf`'s spare capacity; returns the
@@ -1198,7 +1211,11 @@ impl UnixDatagram {
     ///
     /// # Cancel safety
     ///
-    /// Cancel-safe: the buffer is dropped with the future.
+    /// Cancel-safe on readiness: the buffer is dropped with the future.
+    /// Through the io_uring ring (`Builder::io_uring_sockets`), the buffer
+    /// is dropped when the kernel acknowledges the cancel, and a datagram
+    /// the kernel delivered before that is discarded (counted in
+    /// `ops_completed_after_cancel`).
     ///
     /// # Examples
     ///

@@ -97,11 +97,19 @@ use none as backend;
 pub(crate) use iocp::{read_at, submit, wait_signalled, write_at, Kind, SharedHandle};
 
 pub(crate) use backend::{
-    completion_handler, open_file, read_file_at, recv, send, sync_file, write_file_at, OpContext,
+    accept, completion_handler, connect, open_file, read_file_at, recv, recv_from, send, send_to,
+    sync_file, write_file_at, OpContext,
 };
 pub(crate) use blocking::{job_not_run, Job, JobQueue};
 pub(crate) use future::Op;
 pub(crate) use table::OpTable;
+
+/// A datagram receive's op (`recv_from`): the count and the sender, with
+/// the buffer.
+pub(crate) type RecvFromOp<B> = Op<crate::io::BufResult<(usize, socket2::SockAddr), B>>;
+
+/// An accept's op: the new connection's socket and the peer's address.
+pub(crate) type AcceptOp = Op<std::io::Result<(socket2::Socket, socket2::SockAddr)>>;
 
 /// How a file is to be opened: `std::fs::OpenOptions`'s access and
 /// creation flags, which std does not let one read back (a completion

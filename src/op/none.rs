@@ -110,3 +110,36 @@ pub(crate) fn send<B: IoBuf>(
 ) -> Result<Op<BufResult<usize, B>>, B> {
     Err(buf)
 }
+
+/// No completion backend for sockets: the caller uses readiness.
+pub(crate) fn recv_from<B: IoBufMut>(
+    _ctx: &OpContext,
+    _socket: crate::sys::RawSource,
+    buf: B,
+) -> Result<super::RecvFromOp<B>, B> {
+    Err(buf)
+}
+
+/// As [`recv_from`].
+pub(crate) fn send_to<B: IoBuf>(
+    _ctx: &OpContext,
+    _socket: crate::sys::RawSource,
+    buf: B,
+    _target: &socket2::SockAddr,
+) -> Result<Op<BufResult<usize, B>>, B> {
+    Err(buf)
+}
+
+/// As [`recv_from`].
+pub(crate) fn accept(_ctx: &OpContext, _socket: crate::sys::RawSource) -> Option<super::AcceptOp> {
+    None
+}
+
+/// As [`recv_from`].
+pub(crate) fn connect(
+    _ctx: &OpContext,
+    socket: socket2::Socket,
+    _addr: socket2::SockAddr,
+) -> Result<Op<BufResult<(), socket2::Socket>>, socket2::Socket> {
+    Err(socket)
+}

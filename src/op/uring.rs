@@ -6,7 +6,10 @@
 //! memory. The op table's protocol (`crate::op`) is followed as on IOCP:
 //!
 //! 1. **Submit.** The op's state — the buffer (or the path of an open),
-//!    a reference to the file that keeps its descriptor open, the reactor
+//!    and every other piece of memory the kernel reads or writes (a
+//!    datagram op's `msghdr`, its iovec and the socket address; an
+//!    accept's address storage and length; a connect's address, and its
+//!    socket), a reference to the file that keeps its descriptor open, the reactor
 //!    (whose poller holds the ring), the entry as submitted, and
 //!    the function that turns the kernel's result into the op's output —
 //!    is boxed and moved into an op-table slot (`submit_owned`); the
@@ -25,11 +28,15 @@
 //!    same entry goes in again, under the table's lock so that a cancel
 //!    cannot slip in between. Otherwise the state is taken out of the
 //!    slot, the result
-//!    applied (a read grows the buffer's initialized length; an open owns
-//!    its new descriptor), and the output handed to the slot: the future
-//!    takes it, or, if the future was dropped, it is dropped now — after
-//!    the kernel is done with it. An open whose future was dropped closes
-//!    the descriptor it produced.
+//!    applied (a read grows the buffer's initialized length; a `RECVMSG`
+//!    decodes the sender's address the kernel wrote into the state; an
+//!    open or an accept owns its new descriptor), and the output handed
+//!    to the slot: the future takes it, or, if the future was dropped, it
+//!    is dropped now — after the kernel is done with it. An open or an
+//!    accept whose future was dropped closes the descriptor it produced
+//!    (an accepted connection is closed, and counted, never leaked); a
+//!    connect whose future was dropped closes its socket only now, so its
+//!    descriptor number is never reused under the op.
 //! 3. **Cancel.** Dropping the future marks the slot `Cancelling` and,
 //!    under the table's lock, pushes an `ASYNC_CANCEL` for the op's user
 //!    data (its own completion is ignored: `sys::uring::IGNORED_TAG`). The
@@ -54,19 +61,37 @@
 //! `sync_all` / `sync_data` and `open`.
 //!
 //! Sockets use readiness by default, through the epoll instance the ring
-//! polls, and, with `Builder::io_uring_sockets(true)`, the owned-buffer
-//! calls of TCP and Unix streams (`read_owned`, `write_owned`,
-//! `write_all_owned`, and their split halves) go through the ring: one
-//! `RECV` / `SEND` per call, no `recv` tried first. On a keep-alive HTTP
+//! polls, and, with `Builder::io_uring_sockets(true)`, these go through
+//! the ring, one entry per call, with no system call tried first:
+//!
+//! - the owned-buffer calls of TCP and Unix streams (`read_owned`,
+//!   `write_owned`, `write_all_owned`, and their split halves): `RECV` /
+//!   `SEND`;
+//! - the owned-buffer datagram calls with an address, UDP's and
+//!   `UnixDatagram`'s `recv_from_owned` / `send_to_owned`: `RECVMSG` /
+//!   `SENDMSG`, whose `msghdr`, iovec and address storage live in the
+//!   slot's state;
+//! - `TcpListener::accept` / `UnixListener::accept` (the async fns, not
+//!   `poll_accept`): `ACCEPT`. A connection the kernel accepts for an
+//!   accept whose future was dropped (it won the race with the cancel) is
+//!   closed and counted in `ops_completed_after_cancel`; one that arrives
+//!   after the cancel waits for the next accept;
+//! - `TcpStream::connect`, `TcpSocket::connect`, `UnixStream::connect`:
+//!   `CONNECT`, the slot owning the socket and its address.
+//!
+//! The datagram, accept and connect opcodes are probed when the ring is
+//! set up (`sys::uring` step 1); a kernel without one keeps those calls
+//! on readiness. On a keep-alive HTTP
 //! server the ring path makes far fewer system calls (its submissions are
 //! batched, once per driver wait) but costs more CPU per request than
 //! readiness on the same backend: a `RECV` submitted before the request
 //! arrives is parked on the kernel's internal poll and completed by task
 //! work, a longer path than a readiness event followed by `recv`. So
-//! readiness is the default, by that measurement. Datagrams, `accept`,
-//! `connect`, `peek`, the futures-io traits, `Async<T>` and the `try_*`
-//! calls always use readiness. `docs/benchmarks.md` ("io_uring") has the
-//! runs.
+//! readiness is the default, by that measurement. Connected datagram
+//! calls (`recv_owned` / `send_owned` of `UdpSocket` and `UnixDatagram`),
+//! the borrowed-buffer calls, `poll_accept`, `peek`, the futures-io
+//! traits, `Async<T>` and the `try_*` calls always use readiness.
+//! `docs/benchmarks.md` ("io_uring") has the runs.
 
 use std::ffi::CString;
 use std::fs::File;
@@ -74,7 +99,10 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::ptr;
 use std::sync::Arc;
+
+use socket2::{SockAddr, SockAddrStorage, Socket};
 
 use super::future::{ended, Ended};
 use super::table::{Cancel, Erased, OpKey, OpTable, OwnedState};
@@ -103,9 +131,14 @@ pub(crate) struct OpContext {
     reactor: Arc<Reactor>,
     /// Whether the reactor's poller has a ring.
     ring: bool,
-    /// Stream sockets' owned-buffer calls go through the ring too
-    /// (`Builder::io_uring_sockets`); otherwise they use readiness.
+    /// Sockets' owned-buffer calls, `accept` and `connect` go through the
+    /// ring too (`Builder::io_uring_sockets`); otherwise they use
+    /// readiness.
     sockets: bool,
+    /// The optional socket opcodes the ring's kernel has (bit `n`: opcode
+    /// `n`, `sys::uring` step 1); an op whose opcode is missing uses
+    /// readiness.
+    socket_ops: u64,
 }
 
 impl OpContext {
@@ -114,17 +147,34 @@ impl OpContext {
         jobs: Arc<dyn JobQueue>,
         reactor: &Arc<Reactor>,
     ) -> Self {
+        let ring = reactor.poller().ring();
+        let socket_ops = [
+            ops::RecvMsg::CODE,
+            ops::SendMsg::CODE,
+            ops::Accept::CODE,
+            ops::Connect::CODE,
+        ]
+        .into_iter()
+        .filter(|&c| ring.is_some_and(|r| r.supports(c)))
+        .fold(0u64, |mask, c| mask | 1 << c);
         OpContext {
             table,
             jobs,
             reactor: reactor.clone(),
-            ring: reactor.poller().ring().is_some(),
+            ring: ring.is_some(),
             sockets: false,
+            socket_ops,
         }
     }
 
-    /// Sends stream sockets' owned-buffer calls through the ring (when
-    /// there is one).
+    /// Whether sockets' calls of opcode `code` (one of the optional ones)
+    /// go through the ring: asked for, and the kernel has the opcode.
+    fn ring_socket_op(&self, code: u8) -> bool {
+        self.ring && self.sockets && self.socket_ops & (1 << code) != 0
+    }
+
+    /// Sends sockets' owned-buffer calls, `accept` and `connect` through
+    /// the ring (when there is one).
     pub(crate) fn with_ring_sockets(mut self, on: bool) -> Self {
         self.sockets = on;
         self
@@ -495,5 +545,196 @@ pub(crate) fn send<B: IoBuf>(
                 .build()
         },
         |b, res| BufResult(res, b),
+    ))
+}
+
+/// A datagram op's memory (`RECVMSG` / `SENDMSG`): the buffer, and the
+/// `msghdr` with the iovec and the address it points to. It lives in the
+/// op's boxed state, so the pointers `point` stores stay valid while the
+/// slot owns it (step 1).
+struct Msg<B> {
+    buf: B,
+    iov: libc::iovec,
+    /// The sender (written by `RECVMSG`) or the target (read by `SENDMSG`).
+    addr: SockAddrStorage,
+    msg: libc::msghdr,
+}
+
+// SAFETY: the raw pointers in `iov` and `msg` point into this value and
+// into the buffer's bytes; only the kernel uses them, while the slot owns
+// the value. Moving the value to another thread moves what they point at
+// with it (and `B: Send`).
+unsafe impl<B: Send> Send for Msg<B> {}
+
+impl<B> Msg<B> {
+    fn new(buf: B, addr: SockAddrStorage, addr_len: libc::socklen_t) -> Self {
+        // SAFETY: all-zero `iovec` and `msghdr` are valid values (null
+        // pointers, zero lengths); `msghdr` may have private padding
+        // fields, so it cannot be written as a literal.
+        let (iov, mut msg): (libc::iovec, libc::msghdr) =
+            unsafe { (std::mem::zeroed(), std::mem::zeroed()) };
+        msg.msg_namelen = addr_len;
+        Msg {
+            buf,
+            iov,
+            addr,
+            msg,
+        }
+    }
+
+    /// Points the `msghdr` at one iovec of `len` bytes at `ptr` (the
+    /// buffer's) and at the address, where this value lies now (in the
+    /// op's box); returns the `msghdr`.
+    fn point(&mut self, ptr: *mut u8, len: usize) -> *mut libc::msghdr {
+        self.iov = libc::iovec {
+            iov_base: ptr.cast(),
+            iov_len: len,
+        };
+        self.msg.msg_iov = &mut self.iov;
+        self.msg.msg_iovlen = 1;
+        self.msg.msg_name = ptr::from_mut(&mut self.addr).cast();
+        &mut self.msg
+    }
+}
+
+/// One `recvmsg` of a datagram into the buffer's spare capacity through
+/// the ring, with the sender's address; the buffer comes back (`Err`)
+/// when the ring does not take sockets' calls (or lacks `RECVMSG`). The
+/// slot owns the buffer, the iovec, the `msghdr` and the address storage
+/// the kernel writes the sender into. The socket stays open as for
+/// [`recv`].
+pub(crate) fn recv_from<B: IoBufMut>(
+    ctx: &OpContext,
+    fd: crate::sys::RawSource,
+    buf: B,
+) -> Result<super::RecvFromOp<B>, B> {
+    if !ctx.ring_socket_op(ops::RecvMsg::CODE) {
+        return Err(buf);
+    }
+    let addr = SockAddrStorage::zeroed();
+    let addr_len = addr.size_of();
+    Ok(submit(
+        ctx,
+        None,
+        Msg::new(buf, addr, addr_len),
+        |m| {
+            let (ptr, len) = spare(&mut m.buf);
+            ops::RecvMsg::new(args::Fd(fd), m.point(ptr, len as usize)).build()
+        },
+        |m, res| {
+            let Msg { buf, addr, msg, .. } = m;
+            let BufResult(res, buf) = read_done(buf, res);
+            // SAFETY: the kernel wrote the sender's address into `addr`
+            // and its length into `msg_namelen` (zeroed storage, if it
+            // wrote none: an unspecified address).
+            let from = unsafe { SockAddr::new(addr, msg.msg_namelen) };
+            BufResult(res.map(|n| (n, from)), buf)
+        },
+    ))
+}
+
+/// One `sendmsg` of the buffer's initialized bytes to `target` through
+/// the ring (with `MSG_NOSIGNAL`), as [`recv_from`]: the slot owns the
+/// buffer, the iovec, the `msghdr` and a copy of the address.
+pub(crate) fn send_to<B: IoBuf>(
+    ctx: &OpContext,
+    fd: crate::sys::RawSource,
+    buf: B,
+    target: &SockAddr,
+) -> Result<Op<BufResult<usize, B>>, B> {
+    if !ctx.ring_socket_op(ops::SendMsg::CODE) {
+        return Err(buf);
+    }
+    let msg = Msg::new(buf, target.clone().as_storage(), target.len());
+    Ok(submit(
+        ctx,
+        None,
+        msg,
+        |m| {
+            let len = m.buf.buf_len();
+            // The kernel only reads through a send's pointers.
+            let ptr = m.buf.as_buf_ptr().cast_mut();
+            ops::SendMsg::new(args::Fd(fd), m.point(ptr, len))
+                .flags(libc::MSG_NOSIGNAL as u32)
+                .build()
+        },
+        |m, res| BufResult(res, m.buf),
+    ))
+}
+
+/// The memory `ACCEPT` writes the peer's address into.
+struct Peer {
+    addr: SockAddrStorage,
+    len: libc::socklen_t,
+}
+
+/// One `accept4` (`SOCK_CLOEXEC | SOCK_NONBLOCK`) through the ring: the
+/// new connection's socket and the peer's address; `None` when the ring
+/// does not take sockets' calls (or lacks `ACCEPT`). The slot owns the
+/// address storage; the output owns the new socket, so a connection
+/// accepted after its future was dropped is closed when the slot drops the
+/// output (counted in `ops_completed_after_cancel`), never leaked. The
+/// listener stays open as for [`recv`].
+pub(crate) fn accept(ctx: &OpContext, fd: crate::sys::RawSource) -> Option<super::AcceptOp> {
+    if !ctx.ring_socket_op(ops::Accept::CODE) {
+        return None;
+    }
+    let addr = SockAddrStorage::zeroed();
+    let len = addr.size_of();
+    Some(submit(
+        ctx,
+        None,
+        Peer { addr, len },
+        |p| {
+            ops::Accept::new(args::Fd(fd), ptr::from_mut(&mut p.addr).cast(), &mut p.len)
+                .flags(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
+                .build()
+        },
+        |p, res| {
+            res.map(|fd| {
+                // SAFETY: a successful accept returns a new descriptor
+                // that nothing else owns.
+                let socket = Socket::from(unsafe { OwnedFd::from_raw_fd(fd as i32) });
+                // SAFETY: the kernel wrote the peer's address into `addr`
+                // and its length into `len`.
+                (socket, unsafe { SockAddr::new(p.addr, p.len) })
+            })
+        },
+    ))
+}
+
+/// A connect's memory: the socket itself (closed by the slot if the
+/// future was dropped, after the kernel is done) and the address the
+/// kernel reads.
+struct Connecting {
+    socket: Socket,
+    addr: SockAddr,
+}
+
+/// `connect(socket, addr)` through the ring; the socket comes back
+/// (`Err`) when the ring does not take sockets' calls (or lacks
+/// `CONNECT`), and with the result when it did. The slot owns the socket
+/// and the address until the kernel's completion: a dropped connect
+/// closes its socket only then, so its descriptor number is never reused
+/// under the op. (The kernel waits for the handshake itself, except on
+/// some older kernels, which end the op with `EINPROGRESS` or `EALREADY`:
+/// the caller then waits by readiness.)
+pub(crate) fn connect(
+    ctx: &OpContext,
+    socket: Socket,
+    addr: SockAddr,
+) -> Result<Op<BufResult<(), Socket>>, Socket> {
+    if !ctx.ring_socket_op(ops::Connect::CODE) {
+        return Err(socket);
+    }
+    Ok(submit(
+        ctx,
+        None,
+        Connecting { socket, addr },
+        |c| {
+            let fd = args::Fd(c.socket.as_raw_fd());
+            ops::Connect::new(fd, c.addr.as_ptr().cast(), c.addr.len()).build()
+        },
+        |c, res| BufResult(res.map(drop), c.socket),
     ))
 }

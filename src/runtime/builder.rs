@@ -46,7 +46,8 @@ pub struct Builder {
     on_stall: Option<StallHook>,
     /// The I/O backend asked for (`Auto`: the environment, then the best).
     io_backend: IoBackend,
-    /// Stream sockets' owned-buffer calls through the ring (io_uring).
+    /// Sockets' owned-buffer calls, accepts and connects through the ring
+    /// (io_uring).
     io_uring_sockets: bool,
 }
 
@@ -103,10 +104,13 @@ impl Builder {
         self
     }
 
-    /// On the io_uring backend, sends the owned-buffer reads and writes of
-    /// TCP and Unix streams (`read_owned`, `write_owned`,
-    /// `write_all_owned`, and their split halves) through the ring instead
-    /// of readiness (default `false`; no effect on other backends).
+    /// On the io_uring backend, sends sockets' calls through the ring
+    /// instead of readiness (default `false`; no effect on other
+    /// backends): the owned-buffer reads and writes of TCP and Unix
+    /// streams (`read_owned`, `write_owned`, `write_all_owned`, and their
+    /// split halves), UDP's and `UnixDatagram`'s `recv_from_owned` /
+    /// `send_to_owned`, the listeners' `accept` and the streams'
+    /// `connect` (those four where the kernel's ring has the opcode).
     ///
     /// Through the ring a server makes far fewer system calls (the driver submits the
     /// queued entries once per wait), but on the kernels measured it spends more CPU per

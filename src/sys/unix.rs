@@ -136,9 +136,11 @@ pub(crate) fn prepare_listener(socket: &socket2::Socket) -> io::Result<()> {
 }
 
 /// Whether a non-blocking `connect` error means "started, not finished"
-/// (`EINPROGRESS`).
+/// (`EINPROGRESS`, or `EALREADY`).
 pub(crate) fn connect_in_progress(e: &io::Error) -> bool {
-    e.raw_os_error() == Some(libc::EINPROGRESS)
+    // `EALREADY`: a connect already under way on this socket (an
+    // io_uring `CONNECT` the kernel submitted again).
+    matches!(e.raw_os_error(), Some(libc::EINPROGRESS | libc::EALREADY))
 }
 
 /// Files use the blocking pool on Unix (no completion backend): no flags.

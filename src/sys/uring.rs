@@ -11,7 +11,9 @@
 //! 1. **Set up** (`Ring::new`): `io_uring_setup` with 1024 entries (the
 //!    completion queue twice that), clamped; the kernel must never drop
 //!    completions (`NODROP`) and must support every opcode the op layer
-//!    uses (probed). Otherwise setup fails and the caller falls back to
+//!    uses (probed; the socket opcodes `RECVMSG`, `SENDMSG`, `ACCEPT` and
+//!    `CONNECT` are optional: the probe records which the kernel has, and
+//!    an op whose opcode it lacks stays on readiness). Otherwise setup fails and the caller falls back to
 //!    plain epoll (or reports the error, when io_uring was asked for). A
 //!    non-blocking eventfd is registered with the ring
 //!    (`IORING_REGISTER_EVENTFD`: the kernel signals it whenever it posts
@@ -112,6 +114,9 @@ pub(crate) struct Ring {
     /// Step 1: signalled by the kernel when it posts completions;
     /// registered with the ring and with the epoll instance.
     _eventfd: OwnedFd,
+    /// Step 1's probe: bit `n` is set when the kernel has opcode `n`
+    /// (opcodes below 64; the op layer asks with [`Ring::supports`]).
+    opcodes: u64,
 }
 
 impl std::fmt::Debug for Ring {
@@ -132,6 +137,15 @@ const REQUIRED: &[u8] = &[
     opcode::Close::CODE,
     opcode::Recv::CODE,
     opcode::Send::CODE,
+];
+
+/// The optional opcodes (step 1): sockets' datagram, accept and connect
+/// ops, which stay on readiness on a kernel without them.
+const OPTIONAL: &[u8] = &[
+    opcode::RecvMsg::CODE,
+    opcode::SendMsg::CODE,
+    opcode::Accept::CODE,
+    opcode::Connect::CODE,
 ];
 
 fn unsupported(what: &str) -> io::Error {
@@ -159,6 +173,10 @@ impl Ring {
         if let Some(code) = REQUIRED.iter().find(|&&c| !probe.is_supported(c)) {
             return Err(unsupported(&format!("opcode {code}")));
         }
+        let opcodes = OPTIONAL
+            .iter()
+            .filter(|&&c| c < 64 && probe.is_supported(c))
+            .fold(0u64, |mask, &c| mask | 1 << c);
         // SAFETY: a plain system call; the descriptor is owned at once.
         let eventfd = unsafe {
             let fd = libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK);
@@ -185,7 +203,13 @@ impl Ring {
             cq: Mutex::new(()),
             waiting: AtomicBool::new(false),
             _eventfd: eventfd,
+            opcodes,
         })
+    }
+
+    /// Whether the kernel has the optional opcode `code` (step 1's probe).
+    pub(crate) fn supports(&self, code: u8) -> bool {
+        code < 64 && self.opcodes & (1 << code) != 0
     }
 
     fn lock_sq(&self) -> MutexGuard<'_, Sq> {
