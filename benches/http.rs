@@ -156,7 +156,11 @@ fn main() {
     for round in 0..cfg.rounds {
         for k in 0..VARIANTS.len() {
             let v = (round + k) % VARIANTS.len();
-            if unavailable[v].is_some() || only.as_ref().is_some_and(|o| !o.iter().any(|o| o == VARIANTS[v])) {
+            if unavailable[v].is_some()
+                || only
+                    .as_ref()
+                    .is_some_and(|o| !o.iter().any(|o| o == VARIANTS[v]))
+            {
                 continue;
             }
             let before = CpuTicks::now();

@@ -982,3 +982,54 @@ fn shutdown_settles_accepts_and_datagram_recvs_in_flight() {
         assert_eq!(ledger.made.load(Ordering::SeqCst), 8);
     });
 }
+
+/// A read queued for the ring whose socket is then dropped (closed) before
+/// the driver submitted it: the close first hands the queued entries to the
+/// kernel, which takes its own reference to the file. Otherwise the entry
+/// would be submitted later under a descriptor number that a new socket
+/// has taken, and read that socket's data.
+#[test]
+fn a_socket_closed_with_a_queued_read_leaves_a_socket_that_reuses_its_number_alone() {
+    use std::os::fd::AsRawFd;
+    // In a process of its own: other tests' threads would take the number.
+    const CHILD: &str = "EBBTIDE_TEST_REUSED_NUMBER_CHILD";
+    if std::env::var_os(CHILD).is_none() {
+        let name =
+            "a_socket_closed_with_a_queued_read_leaves_a_socket_that_reuses_its_number_alone";
+        let out = common::child::run_test_in_child(name, CHILD);
+        assert!(String::from_utf8_lossy(&out.stdout).contains("child: number reused"));
+        return;
+    }
+    watchdog(|| {
+        let rt = ring_runtime();
+        rt.block_on(async {
+            let (a, _a_peer) = ebbtide::net::UnixStream::pair().unwrap();
+            let number = a.as_raw_fd();
+            let before = ebbtide::runtime::Handle::current().metrics().ops_submitted;
+            // Queued, not submitted: this thread is the driver and is busy
+            // running this task.
+            let polled = poll_then_drop(a.read_owned(Vec::with_capacity(64)), 1);
+            assert!(polled.is_none(), "{:?}", polled.map(|r| r.0));
+            let m = ebbtide::runtime::Handle::current().metrics();
+            assert_eq!(m.ops_submitted, before + 1, "the read went to the ring");
+            drop(a);
+            // The lowest free number: the one `a` had. Its bytes are there
+            // before the driver submits anything.
+            let (b, c) = std::os::unix::net::UnixStream::pair().unwrap();
+            let (mut reused, mut writer) = if b.as_raw_fd() == number {
+                (b, c)
+            } else {
+                (c, b)
+            };
+            assert_eq!(reused.as_raw_fd(), number, "the number was reused");
+            std::io::Write::write_all(&mut writer, b"kept").unwrap();
+            drive().await; // the driver submits whatever is queued
+            reused.set_nonblocking(true).unwrap();
+            let mut buf = [0u8; 16];
+            let n = std::io::Read::read(&mut reused, &mut buf)
+                .expect("the new socket's bytes were taken by the old read");
+            assert_eq!(&buf[..n], b"kept");
+        });
+    });
+    println!("child: number reused");
+}

@@ -47,6 +47,13 @@
 //! 4. **Stale completions.** A completion whose slot is missing or of
 //!    another generation is counted (`ops_stale_completions`) and never
 //!    written through.
+//! 4a. **Close.** Socket ops on a borrowed socket (recv, send, datagrams,
+//!    accept) name its descriptor number in the entry, and an entry can
+//!    wait in the queue until the driver's next wait. Before such a socket
+//!    is closed (`io::Async`'s drop and `into_inner`), the queued entries
+//!    are handed to the kernel (`sys::flush_submissions`), which takes its
+//!    own reference to the file with each entry: an op (or its cancel)
+//!    never lands on a new socket that took the number.
 //! 5. **Shutdown.** The runtime's settle step keeps driving the ring until
 //!    every cancelled op was acknowledged (bounded by the deadline). An op
 //!    still in flight then is counted in `ops_leaked`; its state — which

@@ -288,6 +288,15 @@ impl Ring {
         }
     }
 
+    /// Hands every queued entry to the kernel now, if any is queued (before
+    /// a descriptor a queued entry may name is closed). Under
+    /// completion-queue pressure (`EBUSY`) entries can stay queued.
+    pub(crate) fn flush(&self) {
+        if self.with_sq(|_, sq| !sq.is_empty()) {
+            let _ = self.submit();
+        }
+    }
+
     /// Step 3, for a wait that blocks (`block`) or polls: sets the flag,
     /// submits what is queued, and says whether completions are already
     /// waiting (then the wait must not block).
