@@ -71,11 +71,13 @@
 //!   (`CONNECT`: the slot owns the socket and the address).
 //!
 //! Dropping such a future drops its buffer only after the kernel's
-//! acknowledgement. If the op completed first (a datagram received, a
-//! connection accepted), the result is discarded and counted in the
-//! runtime's `ops_completed_after_cancel`: the datagram is gone, the
-//! connection is closed. So these calls are not cancel-safe on the ring
-//! in that one race; their `# Cancel safety` sections say so.
+//! acknowledgement. If the op completed first, it is counted in the
+//! runtime's `ops_completed_after_cancel`: a connection accepted for a
+//! dropped `accept` is kept by its listener for the next `accept` (so
+//! `accept` stays cancel-safe), but a datagram received for a dropped
+//! `recv_from_owned` is gone with its buffer: that call is not
+//! cancel-safe on the ring in that one race, as its `# Cancel safety`
+//! section says.
 //!
 //! # Owned buffers
 //!

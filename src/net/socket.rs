@@ -6,6 +6,7 @@
 use std::future::poll_fn;
 use std::io::{self, Read, Write};
 use std::mem::MaybeUninit;
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use socket2::{SockAddr, SockRef, Socket};
@@ -247,9 +248,13 @@ pub(crate) async fn send_to_owned<T: AsSourceHandle, B: IoBuf>(
 
 /// One `accept` through the current runtime's ring, when it takes
 /// sockets' calls (`None`: accept by readiness). The op's output owns the
-/// new socket: one accepted after the future was dropped is closed.
-pub(crate) fn accept_through_ring<T: AsSourceHandle>(io: &Async<T>) -> Option<op::AcceptOp> {
-    context::with_current(|shared| op::accept(&shared?.ops, sys_raw(io)))
+/// new socket: one accepted after the future was dropped goes to the
+/// listener's `stash`, which its next accept takes from first.
+pub(crate) fn accept_through_ring<T: AsSourceHandle>(
+    io: &Async<T>,
+    stash: &Arc<op::AcceptStash>,
+) -> Option<op::AcceptOp> {
+    context::with_current(|shared| op::accept(&shared?.ops, sys_raw(io), stash))
 }
 
 /// Starts connecting the non-blocking `socket` to `addr`, and says

@@ -2,6 +2,7 @@
 
 use std::io;
 use std::net::{Shutdown, SocketAddr};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use super::addr::each_addr;
 use super::socket::{self, raw_handle_traits, register, stream_io_traits, Direction};
 use super::ToSocketAddrs;
 use crate::io::{Async, BufResult, IoBuf, IoBufMut};
+use crate::op;
 
 /// How many connections the kernel queues for `accept` (it may cap this:
 /// `net.core.somaxconn` on Linux).
@@ -80,6 +82,8 @@ const BACKLOG: i32 = 1024;
 #[derive(Debug)]
 pub struct TcpListener {
     io: Async<std::net::TcpListener>,
+    /// Connections accepted through the ring for dropped accepts.
+    stash: Arc<op::AcceptStash>,
 }
 
 impl TcpListener {
@@ -116,7 +120,10 @@ impl TcpListener {
         socket.bind(&addr.into())?;
         socket.listen(BACKLOG)?;
         let io = register(std::net::TcpListener::from(socket), "TcpListener::bind")?;
-        Ok(TcpListener { io })
+        Ok(TcpListener {
+            io,
+            stash: Arc::default(),
+        })
     }
 
     /// Waits for a connection and accepts it, registered with the current
@@ -130,11 +137,13 @@ impl TcpListener {
     ///
     /// # Cancel safety
     ///
-    /// Cancel-safe on readiness: a connection is taken from the kernel
-    /// only when the future returns it. Through the io_uring ring
+    /// Cancel-safe: dropping the future loses no connection. On
+    /// readiness a connection is taken from the kernel only when the
+    /// future returns it. Through the io_uring ring
     /// (`Builder::io_uring_sockets`), a connection the kernel accepted
-    /// before it acknowledged the cancel is closed (counted in
-    /// `ops_completed_after_cancel`); [`poll_accept`](Self::poll_accept)
+    /// before it acknowledged the cancel is kept by the listener (counted
+    /// in `ops_completed_after_cancel`) and returned by the next
+    /// `accept` or [`poll_accept`](Self::poll_accept), which itself
     /// always uses readiness.
     ///
     /// # Examples
@@ -153,10 +162,17 @@ impl TcpListener {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let Some(op) = socket::accept_through_ring(&self.io) else {
+        if let Some(conn) = self.stash.pop() {
+            return Self::connection(conn);
+        }
+        let Some(op) = socket::accept_through_ring(&self.io, &self.stash) else {
             return std::future::poll_fn(|cx| self.poll_accept(cx)).await;
         };
-        let (stream, peer) = op.await?;
+        Self::connection(op.await?.take())
+    }
+
+    /// A connection accepted through the ring, as a registered stream.
+    fn connection((stream, peer): op::Connection) -> io::Result<(TcpStream, SocketAddr)> {
         let peer = peer
             .as_socket()
             .ok_or_else(|| io::Error::other("ebbtide: a TCP accept returned a non-IP address"))?;
@@ -185,6 +201,9 @@ impl TcpListener {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+        if let Some(conn) = self.stash.pop() {
+            return Poll::Ready(Self::connection(conn));
+        }
         let (stream, peer) =
             std::task::ready!(socket::poll_io(&self.io, Direction::Read, cx, |l| l.accept()))?;
         Poll::Ready(Ok((TcpStream::accepted(stream)?, peer)))
@@ -330,7 +349,10 @@ impl TryFrom<std::net::TcpListener> for TcpListener {
     /// ```
     fn try_from(listener: std::net::TcpListener) -> io::Result<TcpListener> {
         let io = register(listener, "TcpListener::try_from")?;
-        Ok(TcpListener { io })
+        Ok(TcpListener {
+            io,
+            stash: Arc::default(),
+        })
     }
 }
 

@@ -5,13 +5,14 @@ use std::mem::MaybeUninit;
 use std::net::Shutdown;
 use std::os::unix::net::{self as std_unix, SocketAddr};
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use socket2::{Domain, SockAddr, Socket, Type};
 
 use super::socket::{self, raw_handle_traits, register, stream_io_traits, Direction};
 use crate::io::{Async, BufResult, IoBuf, IoBufMut};
+use crate::op;
 
 /// A Unix-domain stream server socket.
 ///
@@ -38,6 +39,8 @@ use crate::io::{Async, BufResult, IoBuf, IoBufMut};
 #[derive(Debug)]
 pub struct UnixListener {
     io: Async<std_unix::UnixListener>,
+    /// Connections accepted through the ring for dropped accepts.
+    stash: Arc<op::AcceptStash>,
 }
 
 impl UnixListener {
@@ -67,7 +70,10 @@ impl UnixListener {
         socket::ensure_runtime("UnixListener::bind")?;
         let listener = std_unix::UnixListener::bind(path)?;
         let io = register(listener, "UnixListener::bind")?;
-        Ok(UnixListener { io })
+        Ok(UnixListener {
+            io,
+            stash: Arc::default(),
+        })
     }
 
     /// Waits for a connection and accepts it, registered with the current
@@ -80,11 +86,12 @@ impl UnixListener {
     ///
     /// # Cancel safety
     ///
-    /// Cancel-safe on readiness. Through the io_uring ring
-    /// (`Builder::io_uring_sockets`), a connection the kernel accepted
-    /// before it acknowledged the cancel is closed (counted in
-    /// `ops_completed_after_cancel`); [`poll_accept`](Self::poll_accept)
-    /// always uses readiness.
+    /// Cancel-safe: dropping the future loses no connection. Through the
+    /// io_uring ring (`Builder::io_uring_sockets`), a connection the
+    /// kernel accepted before it acknowledged the cancel is kept by the
+    /// listener (counted in `ops_completed_after_cancel`) and returned by
+    /// the next `accept` or [`poll_accept`](Self::poll_accept), which
+    /// itself always uses readiness.
     ///
     /// # Examples
     ///
@@ -104,10 +111,17 @@ impl UnixListener {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        let Some(op) = socket::accept_through_ring(&self.io) else {
+        if let Some(conn) = self.stash.pop() {
+            return Self::connection(conn);
+        }
+        let Some(op) = socket::accept_through_ring(&self.io, &self.stash) else {
             return std::future::poll_fn(|cx| self.poll_accept(cx)).await;
         };
-        let (stream, peer) = op.await?;
+        Self::connection(op.await?.take())
+    }
+
+    /// A connection accepted through the ring, as a registered stream.
+    fn connection((stream, peer): op::Connection) -> io::Result<(UnixStream, SocketAddr)> {
         let io = register(std_unix::UnixStream::from(stream), "UnixListener::accept")?;
         Ok((UnixStream { io }, unix_addr(&peer)?))
     }
@@ -136,6 +150,9 @@ impl UnixListener {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(UnixStream, SocketAddr)>> {
+        if let Some(conn) = self.stash.pop() {
+            return Poll::Ready(Self::connection(conn));
+        }
         let (stream, peer) =
             std::task::ready!(socket::poll_io(&self.io, Direction::Read, cx, |l| l.accept()))?;
         let io = register(stream, "UnixListener::accept")?;
@@ -244,7 +261,10 @@ impl TryFrom<std_unix::UnixListener> for UnixListener {
     /// ```
     fn try_from(listener: std_unix::UnixListener) -> io::Result<UnixListener> {
         let io = register(listener, "UnixListener::try_from")?;
-        Ok(UnixListener { io })
+        Ok(UnixListener {
+            io,
+            stash: Arc::default(),
+        })
     }
 }
 

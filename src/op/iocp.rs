@@ -440,7 +440,11 @@ pub(crate) fn send_to<B: IoBuf>(
 }
 
 /// As [`recv_from`].
-pub(crate) fn accept(_ctx: &OpContext, _socket: crate::sys::RawSource) -> Option<super::AcceptOp> {
+pub(crate) fn accept(
+    _ctx: &OpContext,
+    _socket: crate::sys::RawSource,
+    _stash: &std::sync::Arc<super::AcceptStash>,
+) -> Option<super::AcceptOp> {
     None
 }
 

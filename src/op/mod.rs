@@ -108,8 +108,62 @@ pub(crate) use table::OpTable;
 /// the buffer.
 pub(crate) type RecvFromOp<B> = Op<crate::io::BufResult<(usize, socket2::SockAddr), B>>;
 
-/// An accept's op: the new connection's socket and the peer's address.
-pub(crate) type AcceptOp = Op<std::io::Result<(socket2::Socket, socket2::SockAddr)>>;
+/// An accept's op: the new connection (its socket and the peer's address).
+pub(crate) type AcceptOp = Op<std::io::Result<Accepted>>;
+
+/// One accepted connection: the socket and the peer's address.
+pub(crate) type Connection = (socket2::Socket, socket2::SockAddr);
+
+/// The connections the kernel accepted for accept ops whose futures were
+/// dropped (they won the race with the cancel), kept in their listener's
+/// stash for its next accept: a dropped accept loses no connection.
+#[derive(Debug, Default)]
+pub(crate) struct AcceptStash(std::sync::Mutex<std::collections::VecDeque<Connection>>);
+
+impl AcceptStash {
+    /// The oldest kept connection, if any.
+    pub(crate) fn pop(&self) -> Option<Connection> {
+        self.lock().pop_front()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<Connection>> {
+        // Only pushes and pops run under this lock.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A connection an accept op returns: taken by the accept's future, or,
+/// if that was dropped, kept in the listener's stash when the op's slot
+/// drops it.
+pub(crate) struct Accepted {
+    conn: Option<Connection>,
+    stash: std::sync::Arc<AcceptStash>,
+}
+
+impl Accepted {
+    /// The connection, for `stash`'s listener.
+    pub(crate) fn new(conn: Connection, stash: std::sync::Arc<AcceptStash>) -> Accepted {
+        Accepted {
+            conn: Some(conn),
+            stash,
+        }
+    }
+
+    /// The connection, for the accept's caller.
+    pub(crate) fn take(mut self) -> Connection {
+        self.conn.take().expect("present until taken or dropped")
+    }
+}
+
+impl Drop for Accepted {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.stash.lock().push_back(conn);
+        }
+    }
+}
 
 /// How a file is to be opened: `std::fs::OpenOptions`'s access and
 /// creation flags, which std does not let one read back (a completion

@@ -32,9 +32,10 @@
 //!    decodes the sender's address the kernel wrote into the state; an
 //!    open or an accept owns its new descriptor), and the output handed
 //!    to the slot: the future takes it, or, if the future was dropped, it
-//!    is dropped now — after the kernel is done with it. An open or an
-//!    accept whose future was dropped closes the descriptor it produced
-//!    (an accepted connection is closed, and counted, never leaked); a
+//!    is dropped now — after the kernel is done with it. An open whose
+//!    future was dropped closes the descriptor it produced; a connection
+//!    accepted for a dropped accept goes to its listener's stash
+//!    (`op::AcceptStash`) for the next accept, never closed or leaked; a
 //!    connect whose future was dropped closes its socket only now, so its
 //!    descriptor number is never reused under the op.
 //! 3. **Cancel.** Dropping the future marks the slot `Cancelling` and,
@@ -47,18 +48,18 @@
 //! 4. **Stale completions.** A completion whose slot is missing or of
 //!    another generation is counted (`ops_stale_completions`) and never
 //!    written through.
-//! 4a. **Close.** Socket ops on a borrowed socket (recv, send, datagrams,
+//! 5. **Shutdown.** The runtime's settle step keeps driving the ring until
+//!    every cancelled op was acknowledged (bounded by the deadline). An op
+//!    still in flight then is counted in `ops_leaked`; its state — which
+//!    holds the reactor and so the ring — is retained for the life of the process, so neither
+//!    its buffer nor the ring's memory is ever freed under the kernel.
+//! 6. **Close.** Socket ops on a borrowed socket (recv, send, datagrams,
 //!    accept) name its descriptor number in the entry, and an entry can
 //!    wait in the queue until the driver's next wait. Before such a socket
 //!    is closed (`io::Async`'s drop and `into_inner`), the queued entries
 //!    are handed to the kernel (`sys::flush_submissions`), which takes its
 //!    own reference to the file with each entry: an op (or its cancel)
 //!    never lands on a new socket that took the number.
-//! 5. **Shutdown.** The runtime's settle step keeps driving the ring until
-//!    every cancelled op was acknowledged (bounded by the deadline). An op
-//!    still in flight then is counted in `ops_leaked`; its state — which
-//!    holds the reactor and so the ring — is retained for the life of the process, so neither
-//!    its buffer nor the ring's memory is ever freed under the kernel.
 //!
 //! # Which ops go through the ring
 //!
@@ -81,8 +82,9 @@
 //! - `TcpListener::accept` / `UnixListener::accept` (the async fns, not
 //!   `poll_accept`): `ACCEPT`. A connection the kernel accepts for an
 //!   accept whose future was dropped (it won the race with the cancel) is
-//!   closed and counted in `ops_completed_after_cancel`; one that arrives
-//!   after the cancel waits for the next accept;
+//!   counted in `ops_completed_after_cancel` and kept by the listener,
+//!   whose next accept (or `poll_accept`) returns it first; one that
+//!   arrives after the cancel waits in the kernel's queue;
 //! - `TcpStream::connect`, `TcpSocket::connect`, `UnixStream::connect`:
 //!   `CONNECT`, the slot owning the socket and its address.
 //!
@@ -669,20 +671,27 @@ pub(crate) fn send_to<B: IoBuf>(
     ))
 }
 
-/// The memory `ACCEPT` writes the peer's address into.
+/// The memory `ACCEPT` writes the peer's address into, and the stash of
+/// the listener it accepts for.
 struct Peer {
     addr: SockAddrStorage,
     len: libc::socklen_t,
+    stash: Arc<super::AcceptStash>,
 }
 
 /// One `accept4` (`SOCK_CLOEXEC | SOCK_NONBLOCK`) through the ring: the
 /// new connection's socket and the peer's address; `None` when the ring
 /// does not take sockets' calls (or lacks `ACCEPT`). The slot owns the
 /// address storage; the output owns the new socket, so a connection
-/// accepted after its future was dropped is closed when the slot drops the
-/// output (counted in `ops_completed_after_cancel`), never leaked. The
-/// listener stays open as for [`recv`].
-pub(crate) fn accept(ctx: &OpContext, fd: crate::sys::RawSource) -> Option<super::AcceptOp> {
+/// accepted after its future was dropped goes to the listener's `stash`
+/// when the slot drops the output (counted in
+/// `ops_completed_after_cancel`), for the next accept. The listener stays
+/// open as for [`recv`].
+pub(crate) fn accept(
+    ctx: &OpContext,
+    fd: crate::sys::RawSource,
+    stash: &Arc<super::AcceptStash>,
+) -> Option<super::AcceptOp> {
     if !ctx.ring_socket_op(ops::Accept::CODE) {
         return None;
     }
@@ -691,7 +700,11 @@ pub(crate) fn accept(ctx: &OpContext, fd: crate::sys::RawSource) -> Option<super
     Some(submit(
         ctx,
         None,
-        Peer { addr, len },
+        Peer {
+            addr,
+            len,
+            stash: stash.clone(),
+        },
         |p| {
             ops::Accept::new(args::Fd(fd), ptr::from_mut(&mut p.addr).cast(), &mut p.len)
                 .flags(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
@@ -704,7 +717,8 @@ pub(crate) fn accept(ctx: &OpContext, fd: crate::sys::RawSource) -> Option<super
                 let socket = Socket::from(unsafe { OwnedFd::from_raw_fd(fd as i32) });
                 // SAFETY: the kernel wrote the peer's address into `addr`
                 // and its length into `len`.
-                (socket, unsafe { SockAddr::new(p.addr, p.len) })
+                let peer = unsafe { SockAddr::new(p.addr, p.len) };
+                super::Accepted::new((socket, peer), p.stash)
             })
         },
     ))
