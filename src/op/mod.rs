@@ -143,7 +143,9 @@ pub(crate) struct Accepted {
 }
 
 impl Accepted {
-    /// The connection, for `stash`'s listener.
+    /// The connection, for `stash`'s listener (made by the io_uring
+    /// backend only).
+    #[cfg_attr(not(all(target_os = "linux", not(miri))), allow(dead_code))]
     pub(crate) fn new(conn: Connection, stash: std::sync::Arc<AcceptStash>) -> Accepted {
         Accepted {
             conn: Some(conn),
