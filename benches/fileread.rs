@@ -1,7 +1,8 @@
-//! Random positional reads of a cached file: ebbtide (io_uring, epoll +
-//! pool) vs tokio, smol, compio and monoio, in one process.
+//! Random positional reads of a cached file (or, with `--uncached`, of one
+//! the page cache keeps dropping): ebbtide (io_uring, epoll + pool) vs
+//! tokio, smol, compio and monoio, in one process.
 //!
-//! `cargo bench --bench fileread [-- [--quick] [--rounds N] [--tasks T] [--only VARIANT]]`
+//! `cargo bench --bench fileread [-- [--quick] [--uncached] [--rounds N] [--tasks T] [--only VARIANT]]`
 //! (`--only` runs one of `ebb-uring`, `ebb-epoll`, `ebb-pool`, `tokio`,
 //! `smol`, `compio`, `monoio`: for `strace -c` or `perf` on one runtime)
 //!
@@ -36,6 +37,13 @@
 //! - `monoio` (Linux): the same shape on monoio: 2 threads, each with a
 //!   `RuntimeBuilder::<IoUringDriver>` runtime, `monoio::fs::File::open`,
 //!   32 tasks each calling `File::read_at(Vec, pos)`.
+//!
+//! With `--uncached`, a thread drops the file's pages from the page cache
+//! (`posix_fadvise(POSIX_FADV_DONTNEED)`) before each warm-up and every 5
+//! ms until the window ends, so nearly every read waits for the disk: what
+//! the blocking pool and the ring do when the cache cannot answer
+//! (ebbtide's inline cached read fails at once with `EAGAIN` there, and the
+//! read goes to the pool or the ring).
 //!
 //! Columns per variant: reads per second, CPU time of the whole process
 //! per read (user + system from `/proc/self/stat`, all threads: the cost a
@@ -80,6 +88,19 @@ mod unix {
         rounds: usize,
         tasks: usize,
         only: Option<String>,
+        uncached: bool,
+    }
+
+    /// The bench file, while `--uncached` keeps dropping its pages.
+    static EVICT: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::new();
+
+    /// Drops the bench file's pages from the page cache (`--uncached`).
+    fn evict() {
+        use std::os::fd::AsRawFd;
+        if let Some(file) = EVICT.get() {
+            // SAFETY: a plain advice call on an open descriptor.
+            unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        }
     }
 
     fn parse_args() -> Opts {
@@ -88,11 +109,13 @@ mod unix {
             rounds: 0,
             tasks: 64,
             only: None,
+            uncached: false,
         };
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
             match a.as_str() {
                 "--quick" => opts.quick = true,
+                "--uncached" => opts.uncached = true,
                 "--only" => opts.only = args.next(),
                 "--rounds" => opts.rounds = args.next().and_then(|v| v.parse().ok()).unwrap_or(3),
                 "--tasks" => opts.tasks = args.next().and_then(|v| v.parse().ok()).unwrap_or(64),
@@ -200,12 +223,26 @@ mod unix {
     /// Runs the warm-up and the window with `run` being read from, then stops
     /// the readers (`wait_done` returns once every reader has seen the stop).
     fn measure(run: &Run, window: Duration, wait_done: impl FnOnce()) -> Sample {
+        let evicting = Arc::new(AtomicBool::new(EVICT.get().is_some()));
+        let evictor = evicting.load(Ordering::Relaxed).then(|| {
+            let evicting = evicting.clone();
+            std::thread::spawn(move || {
+                while evicting.load(Ordering::Relaxed) {
+                    evict();
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            })
+        });
         std::thread::sleep(Duration::from_millis(200));
         let (cpu0, sw0, t0) = (process_cpu_ns(), context_switches(), Instant::now());
         run.counting.store(true, Ordering::Relaxed);
         std::thread::sleep(window);
         run.counting.store(false, Ordering::Relaxed);
         let (cpu1, sw1, elapsed) = (process_cpu_ns(), context_switches(), t0.elapsed());
+        evicting.store(false, Ordering::Relaxed);
+        if let Some(evictor) = evictor {
+            evictor.join().expect("the evictor thread");
+        }
         run.stop.store(true, Ordering::Relaxed);
         wait_done();
         let reads = run.reads.load(Ordering::Relaxed).max(1) as f64;
@@ -449,6 +486,11 @@ mod unix {
             );
         }
         let path = make_file(bytes);
+        if opts.uncached {
+            let file = std::fs::File::open(&path).expect("open the bench file");
+            EVICT.set(file).expect("set once");
+            evict();
+        }
         let uring = ebbtide_rt(IoBackend::IoUring);
         let epoll = ebbtide_rt(IoBackend::Epoll);
         let tok = tokio::runtime::Builder::new_multi_thread()
@@ -466,8 +508,9 @@ mod unix {
             unavailable[6] = Some("Linux only (io_uring)".into());
         }
         println!(
-            "random cached {} KiB reads of a {} MiB file by {} tasks, {WORKERS} workers; {} round(s) of {} ms; \
+            "random {} {} KiB reads of a {} MiB file by {} tasks, {WORKERS} workers; {} round(s) of {} ms; \
              median (min–max)",
+            if opts.uncached { "uncached" } else { "cached" },
             BLOCK / 1024,
             bytes >> 20,
             opts.tasks,

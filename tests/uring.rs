@@ -1036,3 +1036,32 @@ fn a_socket_closed_with_a_queued_read_leaves_a_socket_that_reuses_its_number_alo
     });
     println!("child: number reused");
 }
+
+/// A read the page cache could not serve costs the inline attempt a
+/// system call for nothing, so the next 7 reads of that file go straight
+/// to the ring, whether their pages are cached or not; the 8th tries the
+/// cache again.
+#[test]
+fn after_a_read_misses_the_cache_the_next_seven_go_straight_to_the_ring() {
+    watchdog(|| {
+        let dir = TempDir::new("skip-inline");
+        let path = dir.uncached_file("f", &[7u8; 64 << 10]);
+        ring_runtime().block_on(async move {
+            let file = File::open(&path).await.unwrap();
+            let submitted = || ebbtide::runtime::Handle::current().metrics().ops_submitted;
+            let read = |pos| file.read_at(Vec::with_capacity(4096), pos);
+            let before = submitted();
+            // A miss: to the ring, which brings the pages into the cache.
+            assert_eq!(read(0).await.0.unwrap(), 4096);
+            assert_eq!(submitted(), before + 1, "the miss went to the ring");
+            // Cached now, but the next seven skip the attempt.
+            for i in 1..=7 {
+                assert_eq!(read(0).await.0.unwrap(), 4096);
+                assert_eq!(submitted(), before + 1 + i, "read {i} went to the ring");
+            }
+            // Then the cache is tried again, and answers.
+            assert_eq!(read(0).await.0.unwrap(), 4096);
+            assert_eq!(submitted(), before + 8, "served by the cache");
+        });
+    });
+}

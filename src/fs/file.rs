@@ -6,7 +6,7 @@ use std::fmt;
 use std::future::{poll_fn, Future};
 use std::io::{self, Seek, SeekFrom};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::stream::{Done, InFlight};
@@ -127,6 +127,23 @@ pub(super) struct Handle {
     /// Opened for the completion backend (overlapped I/O on Windows): reads
     /// and writes go to the kernel as ops instead of the blocking pool.
     overlapped: bool,
+    /// How many more reads skip the inline cached read, after one the
+    /// page cache could not serve ([`read_cached`]).
+    skip_inline: Arc<AtomicU8>,
+}
+
+/// The reads of a file that skip the inline cached read after one that
+/// missed the page cache ([`read_cached`]).
+const SKIP_AFTER_MISS: u8 = 7;
+
+impl Handle {
+    fn new(file: Arc<std::fs::File>, overlapped: bool) -> Handle {
+        Handle {
+            file,
+            overlapped,
+            skip_inline: Arc::default(),
+        }
+    }
 }
 
 /// The largest read [`File::read_at`] tries on the task's thread (64 KiB:
@@ -146,6 +163,12 @@ const INLINE_READ_MAX: usize = 64 << 10;
 /// cooperative budget first (`crate::coop`), as a socket operation does: a
 /// loop over cached reads is always ready, and must still let the worker's
 /// other tasks run.
+///
+/// An attempt that misses costs a system call for nothing, so after a miss
+/// the next [`SKIP_AFTER_MISS`] reads of the file go straight to the ring
+/// or the pool (a file read mostly from the disk then pays one attempt per
+/// eight reads; one read mostly from the cache misses rarely and is
+/// barely affected).
 async fn read_cached<B: IoBufMut>(
     file: &std::fs::File,
     buf: &mut B,
@@ -201,9 +224,16 @@ impl Handle {
     /// blocking pool.
     pub(super) async fn read_at<B: IoBufMut>(&self, buf: B, pos: u64) -> BufResult<usize, B> {
         let mut buf = buf;
-        if !self.overlapped {
-            if let Some(res) = read_cached(&self.file, &mut buf, pos).await {
+        let spare = buf.buf_capacity() - buf.buf_len();
+        if !self.overlapped && spare > 0 && spare <= INLINE_READ_MAX {
+            let skip = self.skip_inline.load(Ordering::Relaxed);
+            if skip > 0 {
+                // A heuristic: a lost update between readers is harmless.
+                self.skip_inline.store(skip - 1, Ordering::Relaxed);
+            } else if let Some(res) = read_cached(&self.file, &mut buf, pos).await {
                 return BufResult(res, buf);
+            } else {
+                self.skip_inline.store(SKIP_AFTER_MISS, Ordering::Relaxed);
             }
         }
         let ops = match current() {
@@ -295,10 +325,7 @@ impl File {
     /// completion backend takes its ops).
     pub(super) fn from_parts(file: std::fs::File, overlapped: bool) -> File {
         File::with_cursor(
-            Handle {
-                file: Arc::new(file),
-                overlapped,
-            },
+            Handle::new(Arc::new(file), overlapped),
             Arc::new(AtomicU64::new(0)),
         )
     }
@@ -463,10 +490,7 @@ impl File {
                 Ok(file)
             }
             Err(file) => {
-                self.handle = Handle {
-                    file,
-                    overlapped: handle.overlapped,
-                };
+                self.handle = Handle::new(file, handle.overlapped);
                 Err(self)
             }
         }
@@ -554,10 +578,7 @@ impl File {
     /// ```
     pub async fn try_clone(&self) -> io::Result<File> {
         let file = self.handle.run(|f| f.try_clone()).await?;
-        let handle = Handle {
-            file: Arc::new(file),
-            overlapped: self.handle.overlapped,
-        };
+        let handle = Handle::new(Arc::new(file), self.handle.overlapped);
         Ok(File::with_cursor(handle, self.cursor.clone()))
     }
 
