@@ -74,6 +74,23 @@ impl<T: AsSourceHandle> Async<T> {
     /// Puts `io` in non-blocking mode and registers it with `reactor`.
     pub(crate) fn with_reactor(io: T, reactor: Arc<Reactor>) -> io::Result<Async<T>> {
         sys::set_nonblocking(&io)?;
+        Async::registered(io, reactor)
+    }
+
+    /// Registers `io` with the current runtime as it is, with no `fcntl`:
+    /// for a handle that is only ever polled, never read or written (a
+    /// process-exit descriptor), whose blocking mode does not matter.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Async::new`], without the `fcntl` error.
+    #[cfg_attr(not(unix), allow(dead_code))]
+    pub(crate) fn polled_only(io: T) -> io::Result<Async<T>> {
+        Async::registered(io, Reactor::current("ebbtide::io::Async::new")?)
+    }
+
+    /// Registers `io` with `reactor`.
+    fn registered(io: T, reactor: Arc<Reactor>) -> io::Result<Async<T>> {
         // SAFETY: `io` owns the handle and is stored in the returned value;
         // `Drop`/`into_inner` call `remove_source` before releasing it.
         let source = unsafe { reactor.insert_source(sys::raw(&io))? };

@@ -222,7 +222,8 @@ impl ExitWatch {
             None => sys::process_exit_fd(started.proc.id())?,
         };
         match fd {
-            Some(fd) => Ok(ExitWatch::Pidfd(Async::new(fd)?)),
+            // Only polled, never read: its blocking mode does not matter.
+            Some(fd) => Ok(ExitWatch::Pidfd(Async::polled_only(fd)?)),
             None => ExitWatch::sigchld(),
         }
     }

@@ -11,15 +11,9 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 pub(crate) fn process_exit_fd(pid: u32) -> io::Result<Option<OwnedFd>> {
     let pid =
         libc::pid_t::try_from(pid).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    // Non-blocking from the start (Linux 5.10+), so registering it with the
-    // reactor finds `O_NONBLOCK` set and changes nothing; older kernels
-    // refuse the flag with `EINVAL` and get the plain call.
-    // SAFETY: plain syscalls with integer arguments (pid, flags).
-    let mut fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, libc::O_NONBLOCK) };
-    if fd < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) {
-        // SAFETY: as above.
-        fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    }
+    // Blocking mode does not matter: the descriptor is only polled.
+    // SAFETY: a plain syscall with integer arguments (pid, flags).
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     if fd < 0 {
         let e = io::Error::last_os_error();
         return match e.raw_os_error() {
