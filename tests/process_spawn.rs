@@ -19,6 +19,23 @@ use common::fs::TempDir;
 use common::{watchdog, workers};
 use ebbtide::process::{Command, Stdio};
 
+/// Applies a [`Case`]'s arguments and environment to a command of either
+/// type (they share the method names).
+macro_rules! configure {
+    ($cmd:ident, $case:expr) => {
+        $cmd.args(&$case.args);
+        if $case.clear {
+            $cmd.env_clear();
+        }
+        for (key, value) in &$case.env {
+            match value {
+                Some(value) => $cmd.env(key, value),
+                None => $cmd.env_remove(key),
+            };
+        }
+    };
+}
+
 /// One command, as data, so both spawns get exactly the same.
 #[derive(Clone, Default)]
 struct Case {
@@ -39,31 +56,13 @@ impl Case {
 
     fn ours(&self) -> Command {
         let mut cmd = Command::new(self.program);
-        cmd.args(&self.args);
-        if self.clear {
-            cmd.env_clear();
-        }
-        for (key, value) in &self.env {
-            match value {
-                Some(value) => cmd.env(key, value),
-                None => cmd.env_remove(key),
-            };
-        }
+        configure!(cmd, self);
         cmd
     }
 
     fn std(&self) -> std::process::Command {
         let mut cmd = std::process::Command::new(self.program);
-        cmd.args(&self.args);
-        if self.clear {
-            cmd.env_clear();
-        }
-        for (key, value) in &self.env {
-            match value {
-                Some(value) => cmd.env(key, value),
-                None => cmd.env_remove(key),
-            };
-        }
+        configure!(cmd, self);
         cmd
     }
 

@@ -315,94 +315,22 @@ fn shutdown_settles_ops_in_flight_before_it_reports() {
     });
 }
 
-/// Runs this test binary's test `name` in a child process with `env` set,
-/// and returns its output: for tests that change process-wide state
-/// (seccomp filters, descriptor limits).
-fn run_child(name: &str, env: &str) -> std::process::Output {
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env(env, "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "child failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
 /// Makes `io_uring_setup` fail with `EPERM` in this process, as a container
 /// runtime's seccomp profile does.
 fn forbid_io_uring_setup() {
-    #[repr(C)]
-    struct SockFilter {
-        code: u16,
-        jt: u8,
-        jf: u8,
-        k: u32,
-    }
-    #[repr(C)]
-    struct SockFprog {
-        len: u16,
-        filter: *const SockFilter,
-    }
-    const LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
-    const JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
-    const RET_K: u16 = 0x06; // BPF_RET | BPF_K
-    const SECCOMP_RET_ERRNO: u32 = 0x0005_0000;
-    const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
-    let filter = [
-        SockFilter {
-            code: LD_W_ABS,
-            jt: 0,
-            jf: 0,
-            k: 0,
-        }, // seccomp_data.nr
-        SockFilter {
-            code: JEQ_K,
-            jt: 0,
-            jf: 1,
-            k: libc::SYS_io_uring_setup as u32,
-        },
-        SockFilter {
-            code: RET_K,
-            jt: 0,
-            jf: 0,
-            k: SECCOMP_RET_ERRNO | libc::EPERM as u32,
-        },
-        SockFilter {
-            code: RET_K,
-            jt: 0,
-            jf: 0,
-            k: SECCOMP_RET_ALLOW,
-        },
-    ];
-    let prog = SockFprog {
-        len: filter.len() as u16,
-        filter: filter.as_ptr(),
-    };
-    // SAFETY: plain prctl calls; `prog` and `filter` outlive them.
-    unsafe {
-        assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
-        assert_eq!(
-            libc::prctl(
-                libc::PR_SET_SECCOMP,
-                libc::SECCOMP_MODE_FILTER,
-                &prog as *const SockFprog
-            ),
-            0,
-            "seccomp: {}",
-            std::io::Error::last_os_error()
-        );
-    }
+    use common::child::seccomp::{allow, fail, install, load, unless_eq};
+    install(&[
+        load(0),
+        unless_eq(libc::SYS_io_uring_setup as u32, 1),
+        fail(libc::EPERM),
+        allow(),
+    ]);
 }
 
 #[test]
 fn without_io_uring_auto_falls_back_to_epoll_and_forcing_it_is_a_clear_error() {
     if std::env::var_os("EBBTIDE_TEST_NO_URING_CHILD").is_none() {
-        let out = run_child(
+        let out = common::child::run_test_in_child(
             "without_io_uring_auto_falls_back_to_epoll_and_forcing_it_is_a_clear_error",
             "EBBTIDE_TEST_NO_URING_CHILD",
         );
@@ -442,7 +370,7 @@ fn without_io_uring_auto_falls_back_to_epoll_and_forcing_it_is_a_clear_error() {
 #[test]
 fn opening_files_past_the_descriptor_limit_fails_with_emfile_and_loses_nothing() {
     if std::env::var_os("EBBTIDE_TEST_EMFILE_CHILD").is_none() {
-        let out = run_child(
+        let out = common::child::run_test_in_child(
             "opening_files_past_the_descriptor_limit_fails_with_emfile_and_loses_nothing",
             "EBBTIDE_TEST_EMFILE_CHILD",
         );
