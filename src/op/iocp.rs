@@ -402,57 +402,7 @@ pub(crate) fn open_file(
     None
 }
 
-/// No completion backend for sockets: the caller uses readiness.
-pub(crate) fn recv<B: IoBufMut>(
-    _ctx: &OpContext,
-    _socket: crate::sys::RawSource,
-    buf: B,
-) -> Result<Op<BufResult<usize, B>>, B> {
-    Err(buf)
-}
-
-/// As [`recv`].
-pub(crate) fn send<B: IoBuf>(
-    _ctx: &OpContext,
-    _socket: crate::sys::RawSource,
-    buf: B,
-) -> Result<Op<BufResult<usize, B>>, B> {
-    Err(buf)
-}
-
-/// No completion backend for sockets: the caller uses readiness.
-pub(crate) fn recv_from<B: IoBufMut>(
-    _ctx: &OpContext,
-    _socket: crate::sys::RawSource,
-    buf: B,
-) -> Result<super::RecvFromOp<B>, B> {
-    Err(buf)
-}
-
-/// As [`recv_from`].
-pub(crate) fn send_to<B: IoBuf>(
-    _ctx: &OpContext,
-    _socket: crate::sys::RawSource,
-    buf: B,
-    _target: &socket2::SockAddr,
-) -> Result<Op<BufResult<usize, B>>, B> {
-    Err(buf)
-}
-
-/// As [`recv_from`].
-pub(crate) fn accept(
-    _ctx: &OpContext,
-    _socket: crate::sys::RawSource,
-    _stash: &std::sync::Arc<super::AcceptStash>,
-) -> Option<super::AcceptOp> {
-    None
-}
-
-/// As [`recv_from`].
-pub(crate) fn connect(
-    _ctx: &OpContext,
-    socket: socket2::Socket,
-    _addr: socket2::SockAddr,
-) -> Result<Op<BufResult<(), socket2::Socket>>, socket2::Socket> {
-    Err(socket)
-}
+// No socket ops: sockets use readiness.
+#[path = "no_socket_ops.rs"]
+mod socket_ops;
+pub(crate) use socket_ops::{accept, connect, recv, recv_from, send, send_to};
