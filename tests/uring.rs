@@ -993,3 +993,52 @@ fn after_a_read_misses_the_cache_the_next_seven_go_straight_to_the_ring() {
         });
     });
 }
+
+/// liburing's read-write and fpos scenarios, on the ring: positional reads
+/// return the bytes at their offset (aligned or not), a read that crosses
+/// the end is short, one at or past the end returns 0, and a write past
+/// the end leaves zeros between; each through the ring, none on the pool.
+#[test]
+fn ring_reads_and_writes_land_at_their_offsets_and_stop_at_the_end() {
+    watchdog(|| {
+        let dir = TempDir::new("uring-offsets");
+        // Each byte says where it is: block i of 1 KiB is filled with i.
+        let data: Vec<u8> = (0..300 << 10).map(|i: usize| (i >> 10) as u8).collect();
+        let path = dir.file("f", &data);
+        ring_runtime().block_on(async move {
+            let file = File::options()
+                .read(true)
+                .write(true)
+                .open(&path)
+                .await
+                .unwrap();
+            let submitted = || ebbtide::runtime::Handle::current().metrics().ops_submitted;
+            let before = submitted();
+            // Larger than the inline cached read takes: each goes to the ring.
+            let big = 128 << 10;
+            for pos in [0u64, 512, 4097, (200 << 10) + 3] {
+                let BufResult(n, buf) = file.read_at(Vec::with_capacity(big), pos).await;
+                let start = pos as usize;
+                let end = (start + big).min(data.len());
+                assert_eq!(n.unwrap(), end - start, "at {pos}");
+                assert_eq!(buf, &data[start..end], "at {pos}");
+            }
+            for pos in [data.len() as u64, data.len() as u64 + 4096] {
+                let BufResult(n, buf) = file.read_at(Vec::with_capacity(big), pos).await;
+                assert_eq!((n.unwrap(), buf.len()), (0, 0), "at {pos}");
+            }
+            // A write a block past the end.
+            let end = data.len() as u64;
+            let BufResult(n, _) = file.write_at(vec![0xee; 100], end + 4096).await;
+            assert_eq!(n.unwrap(), 100);
+            let BufResult(n, buf) = file.read_at(Vec::with_capacity(big), end).await;
+            assert_eq!(n.unwrap(), 4096 + 100);
+            assert!(buf[..4096].iter().all(|&b| b == 0), "a hole reads as zeros");
+            assert!(buf[4096..].iter().all(|&b| b == 0xee));
+            let m = ebbtide::runtime::Handle::current().metrics();
+            // 6 + 1 reads and the write (the open came before `before`).
+            assert_eq!(m.ops_submitted - before, 8);
+            assert_eq!(m.blocking_threads, 0, "no op needed the pool");
+        });
+    });
+}
