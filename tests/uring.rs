@@ -914,11 +914,11 @@ fn shutdown_settles_accepts_and_datagram_recvs_in_flight() {
     });
 }
 
-/// A read queued for the ring whose socket is then dropped (closed) before
-/// the driver submitted it: the close first hands the queued entries to the
-/// kernel, which takes its own reference to the file. Otherwise the entry
-/// would be submitted later under a descriptor number that a new socket
-/// has taken, and read that socket's data.
+/// A read queued for the ring whose future and then socket are dropped
+/// (closed) before the driver submitted it: the read's cancel hands the
+/// queued entries to the kernel, which takes its own reference to the
+/// file. Otherwise the entry would be submitted later under a descriptor
+/// number that a new socket has taken, and read that socket's data.
 #[test]
 fn a_socket_closed_with_a_queued_read_leaves_a_socket_that_reuses_its_number_alone() {
     use std::os::fd::AsRawFd;

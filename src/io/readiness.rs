@@ -115,8 +115,6 @@ impl<T: AsSourceHandle> Async<T> {
     pub fn into_inner(mut self) -> io::Result<T> {
         let io = self.io.take().expect("io is present until drop");
         self.reactor.remove_source(&self.source)?;
-        // The caller may close it at once (see `Drop`).
-        sys::flush_submissions(self.reactor.poller());
         Ok(io)
     }
 
@@ -332,11 +330,8 @@ impl<T: AsSourceHandle> Async<T> {
 impl<T: AsSourceHandle> Drop for Async<T> {
     fn drop(&mut self) {
         if let Some(io) = self.io.take() {
-            // Deregister first (the `Source` invariant), then close, once
-            // the kernel has taken the ring entries that may name the
-            // descriptor (`sys::flush_submissions`).
+            // Deregister first (the `Source` invariant), then close.
             let _ = self.reactor.remove_source(&self.source);
-            sys::flush_submissions(self.reactor.poller());
             drop(io);
         }
     }

@@ -55,11 +55,12 @@
 //!    its buffer nor the ring's memory is ever freed under the kernel.
 //! 6. **Close.** Socket ops on a borrowed socket (recv, send, datagrams,
 //!    accept) name its descriptor number in the entry, and an entry can
-//!    wait in the queue until the driver's next wait. Before such a socket
-//!    is closed (`io::Async`'s drop and `into_inner`), the queued entries
-//!    are handed to the kernel (`sys::flush_submissions`), which takes its
-//!    own reference to the file with each entry: an op (or its cancel)
-//!    never lands on a new socket that took the number.
+//!    wait in the queue until the driver's next wait. The socket can only
+//!    be closed once the op's future is gone (the future borrows it), so
+//!    the cancel of such an op (step 3) hands the queued entries to the
+//!    kernel at once (`Ring::flush`), which takes its own reference to the
+//!    file with each entry: an op (or its cancel) never lands on a new
+//!    socket that took the number. Closing a socket costs nothing extra.
 //!
 //! # Which ops go through the ring
 //!
@@ -204,8 +205,9 @@ struct State<B, T> {
     /// The entry as submitted (without its user data, the slot's key),
     /// for `resubmit`.
     entry: Option<Entry>,
-    /// Keeps the op's descriptor open (and its number unreused).
-    _fd: Option<SharedFd>,
+    /// Keeps the op's descriptor open (and its number unreused); `None`
+    /// for a socket op, whose socket the caller holds (step 6).
+    fd: Option<SharedFd>,
     /// The reactor, whose poller holds the ring: kept alive by every op
     /// in flight (step 5).
     reactor: Arc<Reactor>,
@@ -223,6 +225,12 @@ impl<B: Send + 'static, T: Send + 'static> OwnedState for State<B, T> {
         // ring's queue cannot be submitted), the op still completes on its
         // own, which is the acknowledgement the slot waits for.
         let _ = unsafe { push(&self.reactor, &entry) };
+        if self.fd.is_none() {
+            // Step 6: the caller may close the socket once this returns.
+            if let Some(ring) = self.reactor.poller().ring() {
+                ring.flush();
+            }
+        }
         Cancel::Requested
     }
 
@@ -280,7 +288,7 @@ where
     let mut state = Box::new(State {
         buf,
         entry: None,
-        _fd: fd,
+        fd,
         reactor: ctx.reactor.clone(),
         finish,
     });

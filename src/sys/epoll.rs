@@ -404,14 +404,6 @@ pub(crate) fn completions(events: &Events) -> &[Completion] {
     events.completions()
 }
 
-/// Hands the op entries still queued in the ring to the kernel (see
-/// `sys::flush_submissions`).
-pub(crate) fn flush_submissions(poller: &Poller) {
-    if let Some(ring) = &poller.ring {
-        ring.flush();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

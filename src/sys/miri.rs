@@ -113,9 +113,6 @@ pub(crate) fn new_poller(_requested: super::IoBackend) -> io::Result<(Poller, su
     Ok((Poller::new()?, super::IoBackend::Epoll))
 }
 
-/// No entries are ever queued for submission here.
-pub(crate) fn flush_submissions(_poller: &Poller) {}
-
 /// No poller here reports completions with its events (IOCP's are
 /// readiness-shaped events under keys the op layer claims).
 pub(crate) fn completions(_events: &Events) -> &[super::Completion] {

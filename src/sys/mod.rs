@@ -220,12 +220,6 @@ pub(crate) use os::{
 /// A cheap monotonic clock for the stall detector (nanoseconds), and how
 /// far it may lag real time.
 pub(crate) use os::{coarse_clock, coarse_clock_resolution};
-/// `flush_submissions(&Poller)`: hands the op entries still queued for
-/// submission to the kernel (io_uring; nothing to do elsewhere). Called
-/// before a descriptor that a queued entry may name is closed: the kernel
-/// takes its own reference to the file when it takes the entry, so the
-/// number can then be reused without an op landing on the new file.
-pub(crate) use poller::flush_submissions;
 /// `Poller` and `Events` with `polling`'s API, and `REPORTS_READ_CLOSED`:
 /// whether events say when a stream's read side is closed
 /// (`Event::is_interrupt`, from `EPOLLRDHUP`), so a short stream read may

@@ -28,9 +28,6 @@ pub(crate) fn new_poller(requested: IoBackend) -> io::Result<(Poller, IoBackend)
     Ok((Poller::new()?, native))
 }
 
-/// No entries are ever queued for submission here.
-pub(crate) fn flush_submissions(_poller: &Poller) {}
-
 /// No poller here reports completions with its events (IOCP's are
 /// readiness-shaped events under keys the op layer claims).
 pub(crate) fn completions(_events: &Events) -> &[super::Completion] {

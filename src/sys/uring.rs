@@ -288,8 +288,8 @@ impl Ring {
         }
     }
 
-    /// Hands every queued entry to the kernel now, if any is queued (before
-    /// a descriptor a queued entry may name is closed). Under
+    /// Hands every queued entry to the kernel now, if any is queued (when
+    /// the descriptor a queued entry names may be closed next). Under
     /// completion-queue pressure (`EBUSY`) entries can stay queued.
     pub(crate) fn flush(&self) {
         if self.with_sq(|_, sq| !sq.is_empty()) {
