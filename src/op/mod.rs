@@ -118,17 +118,30 @@ pub(crate) type Connection = (socket2::Socket, socket2::SockAddr);
 /// dropped (they won the race with the cancel), kept in their listener's
 /// stash for its next accept: a dropped accept loses no connection.
 #[derive(Debug, Default)]
-pub(crate) struct AcceptStash(std::sync::Mutex<std::collections::VecDeque<Connection>>);
+pub(crate) struct AcceptStash {
+    conns: std::sync::Mutex<std::collections::VecDeque<Connection>>,
+    /// Whether `conns` may hold any, so that every accept of a listener
+    /// whose stash was never used (all of them on readiness) takes no lock.
+    used: std::sync::atomic::AtomicBool,
+}
 
 impl AcceptStash {
     /// The oldest kept connection, if any.
     pub(crate) fn pop(&self) -> Option<Connection> {
+        if !self.used.load(std::sync::atomic::Ordering::Acquire) {
+            return None;
+        }
         self.lock().pop_front()
+    }
+
+    fn push(&self, conn: Connection) {
+        self.lock().push_back(conn);
+        self.used.store(true, std::sync::atomic::Ordering::Release);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<Connection>> {
         // Only pushes and pops run under this lock.
-        self.0
+        self.conns
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -162,7 +175,7 @@ impl Accepted {
 impl Drop for Accepted {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
-            self.stash.lock().push_back(conn);
+            self.stash.push(conn);
         }
     }
 }
