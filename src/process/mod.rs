@@ -182,37 +182,37 @@ impl Command {
     /// std can read, goes to the std command at once.
     fn set_stdio(&mut self, i: usize, cfg: Stdio) -> &mut Command {
         match cfg.0 {
-            StdioKind::Std(std) => {
-                match i {
-                    0 => self.std.stdin(std),
-                    1 => self.std.stdout(std),
-                    _ => self.std.stderr(std),
-                };
+            Ok(kind) => self.stdio[i] = Some(kind),
+            Err(std) => {
+                self.set_std_stdio(i, std);
                 self.std_only = true;
                 self.stdio[i] = None;
             }
-            kind => self.stdio[i] = Some(kind),
         }
         self
+    }
+
+    /// Sets std's descriptor `i` (0, 1, 2) to `std`.
+    fn set_std_stdio(&mut self, i: usize, std: std::process::Stdio) {
+        match i {
+            0 => self.std.stdin(std),
+            1 => self.std.stdout(std),
+            _ => self.std.stderr(std),
+        };
     }
 
     /// Hands the stdio set through this type to the std command, for a
     /// spawn through std.
     fn stdio_to_std(&mut self) -> io::Result<()> {
-        for (i, kind) in self.stdio.iter().enumerate() {
-            let Some(kind) = kind else { continue };
-            let std = match kind {
-                StdioKind::Inherit => std::process::Stdio::inherit(),
-                StdioKind::Null => std::process::Stdio::null(),
-                StdioKind::Piped => std::process::Stdio::piped(),
-                StdioKind::File(file) => file.try_clone()?.into(),
-                StdioKind::Std(_) => unreachable!("handed to std when set"),
+        for i in 0..3 {
+            let std = match &self.stdio[i] {
+                None => continue,
+                Some(StdioKind::Inherit) => std::process::Stdio::inherit(),
+                Some(StdioKind::Null) => std::process::Stdio::null(),
+                Some(StdioKind::Piped) => std::process::Stdio::piped(),
+                Some(StdioKind::File(file)) => file.try_clone()?.into(),
             };
-            match i {
-                0 => self.std.stdin(std),
-                1 => self.std.stdout(std),
-                _ => self.std.stderr(std),
-            };
+            self.set_std_stdio(i, std);
         }
         Ok(())
     }
@@ -373,39 +373,39 @@ fn has_nul(s: &OsStr) -> bool {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Debug)]
-pub struct Stdio(StdioKind);
+pub struct Stdio(Result<StdioKind, std::process::Stdio>);
 
+/// A `Stdio` the runtime's own spawn can read (`Err` in [`Stdio`]: one of
+/// std's, opaque, and the command spawns through std).
 #[derive(Debug)]
 enum StdioKind {
     Inherit,
     Null,
     Piped,
     File(std::fs::File),
-    /// One of std's, opaque: the command spawns through std.
-    Std(std::process::Stdio),
 }
 
 impl Stdio {
     /// The parent's own descriptor or handle.
     pub fn inherit() -> Stdio {
-        Stdio(StdioKind::Inherit)
+        Stdio(Ok(StdioKind::Inherit))
     }
 
     /// Nothing: the null device.
     pub fn null() -> Stdio {
-        Stdio(StdioKind::Null)
+        Stdio(Ok(StdioKind::Null))
     }
 
     /// A new pipe, whose other end the [`Child`] holds
     /// ([`Child::stdin`], [`Child::stdout`], [`Child::stderr`]).
     pub fn piped() -> Stdio {
-        Stdio(StdioKind::Piped)
+        Stdio(Ok(StdioKind::Piped))
     }
 }
 
 impl From<std::process::Stdio> for Stdio {
     fn from(std: std::process::Stdio) -> Stdio {
-        Stdio(StdioKind::Std(std))
+        Stdio(Err(std))
     }
 }
 
@@ -413,7 +413,7 @@ impl From<std::fs::File> for Stdio {
     /// The file (the child gets a duplicate; the command keeps this one
     /// for each spawn).
     fn from(file: std::fs::File) -> Stdio {
-        Stdio(StdioKind::File(file))
+        Stdio(Ok(StdioKind::File(file)))
     }
 }
 

@@ -182,7 +182,6 @@ fn plan(cmd: &Command) -> io::Result<SpawnPlan<'_>> {
         Some(StdioKind::Null) => ChildIo::Null,
         Some(StdioKind::Piped) => ChildIo::Piped,
         Some(StdioKind::File(file)) => ChildIo::Fd(file.as_fd()),
-        Some(StdioKind::Std(_)) => unreachable!("a std Stdio makes the command std_only"),
     };
     Ok(SpawnPlan {
         paths,
