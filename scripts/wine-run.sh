@@ -8,12 +8,22 @@
 # output) and not reproduced in 55 runs since. Such a run is reported on
 # stderr and retried once; any run that printed something keeps its exit
 # status, so a failing test is never retried.
+#
+# Each binary gets EBBTIDE_WINE_TIMEOUT seconds (default 900; the longest
+# takes under 60 here): a hang is reported as a failure naming the binary,
+# and the rest of the suite still runs, instead of the hang using up the
+# whole gate's time.
 set -uo pipefail
+limit=${EBBTIDE_WINE_TIMEOUT:-900}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 for attempt in 1 2; do
-    wine "$@" | tee "$out"
+    timeout -k 10 "$limit" wine "$@" | tee "$out"
     rc=${PIPESTATUS[0]}
+    if ((rc == 124 || rc == 137)); then
+        echo "wine-run: $(basename "$1") did not finish in $limit s (a hang): killed" >&2
+        exit "$rc"
+    fi
     if ((rc == 0)) || [[ -s "$out" ]] || ((attempt == 2)); then
         exit "$rc"
     fi

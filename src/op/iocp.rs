@@ -22,13 +22,16 @@
 //!    step 3 like a pending one: one path, and no second "completion" for
 //!    an op that already finished.
 //! 3. **Completion.** The reactor sees the event's packet and calls
-//!    `Completions::complete` after releasing its driver lock. It takes the state out of the slot
-//!    and asks `GetOverlappedResult(.., bWait = FALSE)`; if the op is still
-//!    pending (`ERROR_IO_INCOMPLETE`: a spurious signal), the state goes back
-//!    and the waitable is re-armed. Otherwise the waitable is removed, the
-//!    event closed, and the result with the buffer is handed to the slot
-//!    (`complete`): the future takes it, or, if it was dropped, the buffer
-//!    is dropped now — after the kernel is done with it.
+//!    `Completions::complete` after releasing its driver lock. Under the
+//!    table's lock (`OpTable::take_owned_if_done`) it asks
+//!    `GetOverlappedResult(.., bWait = FALSE)`; if the op is still pending
+//!    (`ERROR_IO_INCOMPLETE`: a spurious signal), the state stays in its
+//!    slot and the waitable is re-armed — a state taken out only to look
+//!    would let a cancel meanwhile find nothing to cancel, and the op would
+//!    stay in flight. Otherwise the state is taken out, the waitable
+//!    removed, the event closed, and the result with the buffer handed to
+//!    the slot (`complete`): the future takes it, or, if it was dropped,
+//!    the buffer is dropped now — after the kernel is done with it.
 //! 4. **Cancel.** Dropping the future marks the slot `Cancelling` and, under
 //!    the table's lock (so step 3 cannot free the state meanwhile), calls
 //!    the state's `OwnedState::cancel`: `CancelIoEx(handle, overlapped)`. The slot is freed only by step 3:
@@ -63,7 +66,7 @@ use polling::os::iocp::PollerIocpExt;
 use polling::{Event, PollMode};
 
 use super::future::{ended, Ended};
-use super::table::{Cancel, Erased, OpKey, OpTable, OwnedState};
+use super::table::{Cancel, Erased, OpKey, OpTable, OwnedState, Taken};
 use super::{JobQueue, Op};
 use crate::io::{BufResult, IoBuf, IoBufMut};
 use crate::reactor::{Completions, Reactor};
@@ -277,23 +280,34 @@ impl Completions for Iocp {
         let bits = done.key;
         let ops = &*self.table;
         let key = OpKey::from_bits(bits & !(COMPLETION_KEY_BIT | wait::WAIT_KEY_BIT));
-        let Some(state) = ops.take_owned(key) else {
-            if bits & wait::WAIT_KEY_BIT == 0 {
-                // Step 5: no slot (or no state) for this packet.
-                ops.count_stale(key, "completion packet for a missing or stale op slot");
-            } // else the late packet of a cancelled wait (`wait.rs`, step 4)
-            return;
-        };
-        let Some(res) = state.outcome() else {
-            // Signalled but not done: put it back and wait again.
-            let handle = state.waitable();
-            ops.restore_owned(key, state);
-            let _ =
-                poller.modify_waitable(waitable(handle), Event::readable(bits), PollMode::Oneshot);
-            return;
-        };
-        let _ = poller.remove_waitable(waitable(state.waitable()));
-        ops.complete(key, state.finish(res));
+        let taken = ops.take_owned_if_done(key, |state| {
+            let res = state.outcome();
+            if res.is_none() {
+                // Signalled but not done: wait again. The state stays in
+                // its slot, where a cancel finds it (step 4); re-armed
+                // under the table's lock, as a cancel is, so the event is
+                // open.
+                let _ = poller.modify_waitable(
+                    waitable(state.waitable()),
+                    Event::readable(bits),
+                    PollMode::Oneshot,
+                );
+            }
+            res
+        });
+        match taken {
+            Taken::Done(state, res) => {
+                let _ = poller.remove_waitable(waitable(state.waitable()));
+                ops.complete(key, state.finish(res));
+            }
+            Taken::InFlight => {}
+            Taken::NoSlot => {
+                if bits & wait::WAIT_KEY_BIT == 0 {
+                    // Step 5: no slot (or no state) for this packet.
+                    ops.count_stale(key, "completion packet for a missing or stale op slot");
+                } // else the late packet of a cancelled wait (`wait.rs`, step 4)
+            }
+        }
     }
 }
 

@@ -55,6 +55,17 @@ pub(crate) enum Cancel {
     Acknowledged,
 }
 
+/// What [`OpTable::take_owned_if_done`] found.
+#[cfg(any(windows, test))]
+pub(crate) enum Taken<R> {
+    /// No slot of this op, or none that owns state: a stale signal.
+    NoSlot,
+    /// The op is still in flight; its state stays in the slot.
+    InFlight,
+    /// The OS is done: the state, taken out, and the op's result.
+    Done(Owned, R),
+}
+
 /// Identifies one slot for the life of one operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct OpKey {
@@ -260,7 +271,7 @@ impl OpTable {
 
     /// Completion backends: takes the state a slot owns, to finish the op
     /// (`None` if the slot is gone or another completion holds it). The
-    /// slot stays; `complete` or `restore_owned` follows.
+    /// slot stays; `complete` follows.
     #[cfg(any(windows, target_os = "linux", test))]
     pub(crate) fn take_owned(&self, key: OpKey) -> Option<Owned> {
         let mut inner = self.lock();
@@ -283,19 +294,31 @@ impl OpTable {
         }
     }
 
-    /// Puts back what `take_owned` took (the OS was not done after all).
-    #[cfg(windows)]
-    pub(crate) fn restore_owned(&self, key: OpKey, owned: Owned) {
+    /// Step 2 on a backend whose signal can come before the op is over
+    /// (an overlapped op's event): asks `done` for the op's result and
+    /// takes the state out only if there is one, all under the lock. A
+    /// state taken out to look and put back would leave a window in which
+    /// a cancel (step 3) finds the slot without its state, asks the OS
+    /// nothing, and the op stays in flight with no one to end it.
+    #[cfg(any(windows, test))]
+    pub(crate) fn take_owned_if_done<R>(
+        &self,
+        key: OpKey,
+        done: impl FnOnce(&Owned) -> Option<R>,
+    ) -> Taken<R> {
         let mut inner = self.lock();
-        match Self::find(&mut inner, key) {
-            Some(slot) => slot.owned = Some(owned),
-            None => {
-                drop(inner);
-                self.count_stale(key, "op slot vanished under a pending op");
-                // The OS still holds the op: never free its state.
-                retain_forever(vec![owned]);
-            }
-        }
+        let Some(slot) = Self::find(&mut inner, key) else {
+            return Taken::NoSlot;
+        };
+        let Some(result) = slot.owned.as_ref().and_then(done) else {
+            return if slot.owned.is_some() {
+                Taken::InFlight
+            } else {
+                Taken::NoSlot
+            };
+        };
+        let owned = slot.owned.take().expect("checked above");
+        Taken::Done(owned, result)
     }
 
     /// Step 3: the future is dropped before it took its output. A slot
@@ -562,6 +585,39 @@ mod owned_tests {
         table.complete(key, owned.finish(Ok(0))); // the backend's ack
         assert_eq!(dropped.load(Ordering::SeqCst), 1);
         assert_eq!(table.len(), 0);
+    }
+
+    #[test]
+    fn a_cancel_after_a_look_at_an_op_still_in_flight_reaches_the_os() {
+        let (dropped, cancels): (Arc<AtomicUsize>, Arc<AtomicUsize>) = Default::default();
+        let table = OpTable::new();
+        let key = table.submit_owned(Box::new(Counted(
+            dropped.clone(),
+            cancels.clone(),
+            Cancel::Requested,
+        )));
+        // The backend looks: not done (a signal before the op's end).
+        let looked = table.take_owned_if_done(key, |_| None::<usize>);
+        assert!(matches!(looked, Taken::InFlight));
+        // The state is still in the slot, so the cancel asks the OS.
+        table.cancel(key);
+        assert_eq!(cancels.load(Ordering::SeqCst), 1);
+        // The OS acknowledges: the state comes out with its result, once.
+        let Taken::Done(owned, n) = table.take_owned_if_done(key, |_| Some(7)) else {
+            panic!("the op is done");
+        };
+        assert_eq!(n, 7);
+        assert!(matches!(
+            table.take_owned_if_done(key, |_| Some(7)),
+            Taken::NoSlot
+        ));
+        table.complete(key, owned.finish(Ok(0)));
+        assert_eq!(dropped.load(Ordering::SeqCst), 1);
+        assert_eq!(table.len(), 0);
+        assert!(matches!(
+            table.take_owned_if_done(key, |_| Some(7)),
+            Taken::NoSlot
+        ));
     }
 
     #[test]

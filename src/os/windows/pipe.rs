@@ -579,8 +579,18 @@ mod tests {
                     }
                 }
                 if i % 64 == 0 {
-                    // Drain the bytes nobody read, so reads keep pending.
+                    // Every dropped read acknowledged before more start.
+                    let start = Instant::now();
                     while table.len() > 0 {
+                        assert!(
+                            start.elapsed() < Duration::from_secs(30),
+                            "iteration {i}: {} ops never acknowledged ({} cancelled, {} \
+                             completed after cancel, {} stale)",
+                            table.len(),
+                            table.cancelled(),
+                            table.completed_after_cancel(),
+                            table.stale_completions(),
+                        );
                         crate::time::sleep(Duration::from_millis(1)).await;
                     }
                 }
