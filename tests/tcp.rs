@@ -487,3 +487,57 @@ fn a_read_that_fills_its_buffer_skips_the_next_recv_only_when_the_queue_is_empty
         });
     });
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_stream_read_asks_for_the_queue_hint_only_after_a_read_that_filled_its_buffer() {
+    // `reactor::source` step 7: reads are plain `recv`s until one fills
+    // its buffer; the next asks for the receive-queue hint (`recvmsg`).
+    // In a child whose `recvmsg` fails with `EOPNOTSUPP` (seccomp), the
+    // call each read made shows in its result.
+    use common::child::{run_test_in_child, seccomp};
+    const CHILD: &str = "EBBTIDE_TEST_QUEUE_HINT_CHILD";
+    if std::env::var_os(CHILD).is_none() {
+        let out = run_test_in_child(
+            "a_stream_read_asks_for_the_queue_hint_only_after_a_read_that_filled_its_buffer",
+            CHILD,
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("child: recvmsg only after a full read")
+        );
+        return;
+    }
+    watchdog(|| {
+        seccomp::install(&[
+            seccomp::load(0),
+            seccomp::unless_eq(libc::SYS_recvmsg as u32, 1),
+            seccomp::fail(libc::EOPNOTSUPP),
+            seccomp::allow(),
+        ]);
+        common::current_thread().block_on(async {
+            let (mut s, mut peer) = tcp_with_std_peer().await;
+            let mut big = [0u8; 64];
+            for _ in 0..3 {
+                // Short reads: plain `recv`s.
+                peer.write_all(b"hello").unwrap();
+                let n = s.read(&mut big).await.expect("a short read uses recv");
+                assert_eq!(&big[..n], b"hello");
+            }
+            // A read that fills its buffer, still a `recv`...
+            peer.write_all(b"0123456789").unwrap();
+            let mut ten = [0u8; 10];
+            s.read_exact(&mut ten)
+                .await
+                .expect("a first full read uses recv");
+            assert_eq!(&ten, b"0123456789");
+            // ...so the next asks for the hint: `recvmsg`, refused here.
+            peer.write_all(b"x").unwrap();
+            let err = s
+                .read(&mut big)
+                .await
+                .expect_err("after a full read: recvmsg");
+            assert_eq!(err.raw_os_error(), Some(libc::EOPNOTSUPP));
+        });
+    });
+    println!("child: recvmsg only after a full read");
+}

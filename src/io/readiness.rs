@@ -293,6 +293,16 @@ impl<T: AsSourceHandle> Async<T> {
         }
     }
 
+    /// `reactor::source` step 7: the last stream read filled its buffer.
+    pub(crate) fn last_read_was_full(&self) -> bool {
+        self.source.last_read_was_full()
+    }
+
+    /// `reactor::source` step 7: records a stream read's fullness.
+    pub(crate) fn note_read(&self, full: bool) {
+        self.source.note_read(full);
+    }
+
     /// The loop every readiness operation runs (module doc, and
     /// `reactor::source` steps 5–6): try `op`, retrying `Interrupted` at
     /// once; on `WouldBlock`, wait for `dir` and try again. `drained(&r)`

@@ -50,20 +50,33 @@ pub(crate) trait StreamSocket: AsSourceHandle {
     /// Whether this is a socket (`recv` / `send` apply), not a pipe: only
     /// sockets' owned-buffer calls go to the completion backend.
     const IS_SOCKET: bool = true;
-    /// One `recv` into `buf`: the bytes read and, when the OS says so, how
-    /// many are still queued after it (Linux TCP: `sys::tcp_recv`).
-    fn recv_stream(&self, buf: &mut [MaybeUninit<u8>]) -> io::Result<(usize, Option<usize>)>;
+    /// One `recv` into `buf`: the bytes read and, when `hint` asks and the
+    /// OS says so, how many are still queued after it (Linux TCP:
+    /// `sys::tcp_recv`; `reactor::source` step 7 says when to ask).
+    fn recv_stream(
+        &self,
+        buf: &mut [MaybeUninit<u8>],
+        hint: bool,
+    ) -> io::Result<(usize, Option<usize>)>;
 }
 
 impl StreamSocket for std::net::TcpStream {
-    fn recv_stream(&self, buf: &mut [MaybeUninit<u8>]) -> io::Result<(usize, Option<usize>)> {
-        crate::sys::tcp_recv(self, buf)
+    fn recv_stream(
+        &self,
+        buf: &mut [MaybeUninit<u8>],
+        hint: bool,
+    ) -> io::Result<(usize, Option<usize>)> {
+        crate::sys::tcp_recv(self, buf, hint)
     }
 }
 
 #[cfg(unix)]
 impl StreamSocket for std::os::unix::net::UnixStream {
-    fn recv_stream(&self, buf: &mut [MaybeUninit<u8>]) -> io::Result<(usize, Option<usize>)> {
+    fn recv_stream(
+        &self,
+        buf: &mut [MaybeUninit<u8>],
+        _hint: bool,
+    ) -> io::Result<(usize, Option<usize>)> {
         Ok((SockRef::from(self).recv(buf)?, None))
     }
 }
@@ -71,16 +84,24 @@ impl StreamSocket for std::os::unix::net::UnixStream {
 /// [`poll_io`] for one read from a *stream* socket into `buf`. A read
 /// that proves the receive queue empty (short, `0 < n < len`, or a full
 /// one whose queue hint is 0) lets the next read wait for an event instead
-/// of trying a `recv` that would fail (`reactor::source` step 6). Never
-/// for datagrams.
+/// of trying a `recv` that would fail (`reactor::source` step 6). The
+/// hint is asked for only after a read that filled its buffer (step 7).
+/// Never for datagrams.
 pub(crate) fn poll_stream_read<T: StreamSocket>(
     io: &Async<T>,
     cx: &mut Context<'_>,
     buf: &mut [MaybeUninit<u8>],
 ) -> Poll<io::Result<usize>> {
     let len = buf.len();
+    let hint = io.last_read_was_full();
     let drained = |&(n, left): &(usize, Option<usize>)| n > 0 && (n < len || left == Some(0));
-    let (n, _) = ready!(io.poll_op(Direction::Read, cx, &mut |s| s.recv_stream(buf), drained))?;
+    let (n, _) = ready!(io.poll_op(
+        Direction::Read,
+        cx,
+        &mut |s| s.recv_stream(buf, hint),
+        drained
+    ))?;
+    io.note_read(len > 0 && n == len);
     Poll::Ready(Ok(n))
 }
 
@@ -112,8 +133,10 @@ pub(crate) fn try_stream_read<T: StreamSocket>(io: &Async<T>, buf: &mut [u8]) ->
     // `recv_stream` only writes initialized bytes into it, so `buf` stays
     // initialized.
     let buf = unsafe { &mut *(std::ptr::from_mut::<[u8]>(buf) as *mut [MaybeUninit<u8>]) };
+    let hint = io.last_read_was_full();
     let drained = |&(n, left): &(usize, Option<usize>)| n > 0 && (n < len || left == Some(0));
-    let (n, _) = io.try_op(Direction::Read, |s| s.recv_stream(buf), drained)?;
+    let (n, _) = io.try_op(Direction::Read, |s| s.recv_stream(buf, hint), drained)?;
+    io.note_read(len > 0 && n == len);
     Ok(n)
 }
 

@@ -295,7 +295,11 @@ impl Write for &PipeFd {
 
 impl StreamSocket for PipeFd {
     const IS_SOCKET: bool = false;
-    fn recv_stream(&self, buf: &mut [MaybeUninit<u8>]) -> io::Result<(usize, Option<usize>)> {
+    fn recv_stream(
+        &self,
+        buf: &mut [MaybeUninit<u8>],
+        _hint: bool,
+    ) -> io::Result<(usize, Option<usize>)> {
         Ok((sys::read_uninit(self.0.as_fd(), buf)?, None))
     }
 }

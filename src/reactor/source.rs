@@ -57,6 +57,15 @@
 //!    early, so no caller can spin on it. Datagram reads and the generic
 //!    `Async<T>` never skip: a short datagram says nothing about the next
 //!    one.
+//! 7. Which call a stream read makes: a short read proves the queue empty
+//!    by itself, but a read that filled its whole buffer may have left
+//!    bytes queued, and only the OS's hint can say (`sys::tcp_inq`, asked
+//!    for with `recvmsg`, dearer than `recv`). So a stream read asks for
+//!    the hint only when the handle's previous read filled its buffer
+//!    (`full_read`): requests smaller than the buffer (HTTP) are read with
+//!    plain `recv`, a reader of exact-size messages (`read_exact`) asks
+//!    every time after its first. Relaxed: a stale value picks the other
+//!    of two correct calls, nothing more.
 //!
 //! On backends without edge mode (IOCP/AFD) the handle is registered in
 //! oneshot mode with both directions armed, so that its first event reports
@@ -105,6 +114,8 @@ pub(crate) struct Source {
     /// without it: a stale value costs one `recv` or one lock, never a
     /// wake-up, because the wait it selects consults `ready` under the lock.
     skip_read: AtomicBool,
+    /// Step 7: the last stream read filled its buffer.
+    full_read: AtomicBool,
 }
 
 #[derive(Default)]
@@ -169,6 +180,7 @@ impl Source {
             }),
             ticks: [AtomicU32::new(0), AtomicU32::new(0)],
             skip_read: AtomicBool::new(false),
+            full_read: AtomicBool::new(false),
         }
     }
 
@@ -313,6 +325,20 @@ impl Source {
     /// rather than try the call. One atomic load, no lock.
     pub(crate) fn skip_read_try(&self) -> bool {
         self.skip_read.load(Ordering::Acquire)
+    }
+
+    /// Step 7: whether the next stream read should ask for the OS's
+    /// queue hint.
+    pub(crate) fn last_read_was_full(&self) -> bool {
+        self.full_read.load(Ordering::Relaxed)
+    }
+
+    /// Step 7: records whether a stream read filled its buffer (written
+    /// only when it changes, so a steady stream of reads writes nothing).
+    pub(crate) fn note_read(&self, full: bool) {
+        if self.full_read.load(Ordering::Relaxed) != full {
+            self.full_read.store(full, Ordering::Relaxed);
+        }
     }
 
     /// Step 3: records an event and moves every waker it releases into `out`.

@@ -229,7 +229,8 @@ pub(crate) use poller::{completions, new_poller, Events, Poller, REPORTS_READ_CL
 pub(crate) use process_exit::{grow_pipe, process_exit_fd};
 /// `tcp_enable_queue_hint(&TcpStream)`: ask the OS to report, with each
 /// read, how many bytes are still queued (a no-op where it cannot);
-/// `tcp_recv(&TcpStream, buf)`: one read, with that count when known.
+/// `tcp_recv(&TcpStream, buf, hint)`: one read, with that count when asked
+/// for and known.
 pub(crate) use tcp_read::{tcp_enable_queue_hint, tcp_recv};
 #[cfg(unix)]
 pub(crate) use unix::read_uninit;

@@ -6,8 +6,12 @@
 //! 1. Every ebbtide TCP stream asks for the hint once, when it is made
 //!    ([`enable`]: `setsockopt(SOL_TCP, TCP_INQ, 1)`, Linux 4.18+). Where
 //!    the kernel refuses, nothing else changes: reads just get no hint.
-//! 2. A stream read is one `recvmsg` ([`recv`]) with room for one control
-//!    message. With `TCP_INQ` on, the kernel appends `TCP_CM_INQ`: the bytes
+//! 2. A stream read that asks for the hint is one `recvmsg` ([`recv`])
+//!    with room for one control message; the caller asks only when the
+//!    stream's previous read filled its buffer (`reactor::source` step 7),
+//!    and otherwise reads with a plain `recv`, which costs less (measured
+//!    in `docs/benchmarks.md`, "HTTP"): a short read proves the queue
+//!    empty without a hint. With `TCP_INQ` on, the kernel appends `TCP_CM_INQ`: the bytes
 //!    left in the receive queue *after* this read, measured after the
 //!    socket lock is released (so data that arrived during the copy
 //!    counts). After the peer's FIN it reports at least 1, so a reader is
@@ -33,13 +37,19 @@ pub(crate) fn tcp_enable_queue_hint(stream: &TcpStream) {
     let _ = enable(stream.as_fd());
 }
 
-/// One read from `stream` into `buf`: the bytes read and, after
-/// [`tcp_enable_queue_hint`], how many are still queued (step 2).
+/// One read from `stream` into `buf`: the bytes read and, when `hint` is
+/// asked for (after [`tcp_enable_queue_hint`]), how many are still queued;
+/// without it, one plain `recv` and no count (step 2).
 pub(crate) fn tcp_recv(
     stream: &TcpStream,
     buf: &mut [MaybeUninit<u8>],
+    hint: bool,
 ) -> io::Result<(usize, Option<usize>)> {
-    recv(stream.as_fd(), buf)
+    if hint {
+        recv(stream.as_fd(), buf)
+    } else {
+        Ok((socket2::SockRef::from(stream).recv(buf)?, None))
+    }
 }
 
 /// Step 1: asks the kernel to report the receive queue after each
