@@ -190,7 +190,11 @@ pub(crate) fn poll_recv_from_owned<T: AsSourceHandle, B: IoBufMut>(
 /// (`submit`: `op::recv`, `op::send`, `op::recv_from`, `op::send_to`,
 /// `op::connect`), or gives the buffer (or socket) back
 /// when the backend does not take it (no ring: readiness, steps 4–6).
+#[inline]
 fn to_backend<B, O>(buf: B, submit: impl FnOnce(&OpContext, B) -> Result<O, B>) -> Result<O, B> {
+    if !op::ring_sockets_in_process() {
+        return Err(buf);
+    }
     context::with_current(|shared| match shared {
         Some(shared) => submit(&shared.ops, buf),
         None => Err(buf),
@@ -277,6 +281,9 @@ pub(crate) fn accept_through_ring<T: AsSourceHandle>(
     io: &Async<T>,
     stash: &Arc<op::AcceptStash>,
 ) -> Option<op::AcceptOp> {
+    if !op::ring_sockets_in_process() {
+        return None;
+    }
     context::with_current(|shared| op::accept(&shared?.ops, sys_raw(io), stash))
 }
 

@@ -104,6 +104,18 @@ pub(crate) use blocking::{job_not_run, Job, JobQueue};
 pub(crate) use future::Op;
 pub(crate) use table::OpTable;
 
+/// Whether any runtime of this process was built to send sockets' calls
+/// through its ring (`OpContext::with_ring_sockets`); never cleared. While
+/// none was, a socket's owned-buffer call goes straight to readiness,
+/// without looking up the current runtime (a thread-local) to ask it.
+static RING_SOCKETS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether a socket call might go through a ring (`RING_SOCKETS`): `false`
+/// means it never does, `true` that the current runtime decides.
+pub(crate) fn ring_sockets_in_process() -> bool {
+    RING_SOCKETS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// A datagram receive's op (`recv_from`): the count and the sender, with
 /// the buffer.
 pub(crate) type RecvFromOp<B> = Op<crate::io::BufResult<(usize, socket2::SockAddr), B>>;

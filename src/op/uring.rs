@@ -187,6 +187,11 @@ impl OpContext {
     /// the ring (when there is one).
     pub(crate) fn with_ring_sockets(mut self, on: bool) -> Self {
         self.sockets = on;
+        if on && self.ring {
+            // Before any socket can reach this context: the runtime is
+            // still being built.
+            super::RING_SOCKETS.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         self
     }
 
