@@ -483,8 +483,14 @@ impl TcpStream {
     ///
     /// # Cancel safety
     ///
-    /// Cancel-safe: the buffer lives in the future and is dropped with it,
-    /// and no data is lost (see the [module docs](crate::net)).
+    /// Cancel-safe by readiness (the default): the buffer lives in the
+    /// future and is dropped with it, and no data is lost (see the [module
+    /// docs](crate::net)).
+    /// Through the io_uring ring (`Builder::io_uring_sockets(true)`), not
+    /// in one race: the buffer is dropped when the kernel acknowledges the
+    /// cancel, and bytes the kernel received into it before that go with it
+    /// (counted in the runtime's `ops_completed_after_cancel`), so the
+    /// stream goes on without them.
     ///
     /// # Examples
     ///
@@ -517,8 +523,12 @@ impl TcpStream {
     ///
     /// # Cancel safety
     ///
-    /// Cancel-safe: nothing was sent if the future is dropped before it
-    /// completes.
+    /// Cancel-safe by readiness (the default): nothing was sent if the
+    /// future is dropped before it completes.
+    /// Through the io_uring ring (`Builder::io_uring_sockets(true)`), not
+    /// in one race: a send the kernel made before it acknowledged the
+    /// cancel has sent its bytes (counted in the runtime's
+    /// `ops_completed_after_cancel`).
     ///
     /// # Examples
     ///

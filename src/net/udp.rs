@@ -354,7 +354,11 @@ impl UdpSocket {
     ///
     /// # Cancel safety
     ///
-    /// Cancel-safe.
+    /// Cancel-safe by readiness (the default): nothing was sent if the
+    /// future is dropped before it completes. Through the io_uring ring
+    /// (`Builder::io_uring_sockets(true)`), not in one race: a datagram the
+    /// kernel sent before it acknowledged the cancel is gone (counted in
+    /// the runtime's `ops_completed_after_cancel`).
     ///
     /// # Examples
     ///

@@ -374,7 +374,13 @@ impl UnixStream {
     ///
     /// # Cancel safety
     ///
-    /// Cancel-safe: the buffer is dropped with the future.
+    /// Cancel-safe by readiness (the default): the buffer is dropped with
+    /// the future, and no data is lost.
+    /// Through the io_uring ring (`Builder::io_uring_sockets(true)`), not
+    /// in one race: the buffer is dropped when the kernel acknowledges the
+    /// cancel, and bytes the kernel received into it before that go with it
+    /// (counted in the runtime's `ops_completed_after_cancel`), so the
+    /// stream goes on without them.
     ///
     /// # Examples
     ///
@@ -403,7 +409,11 @@ impl UnixStream {
     ///
     /// # Cancel safety
     ///
-    /// Cancel-safe.
+    /// Cancel-safe by readiness (the default): nothing was sent if the
+    /// future is dropped before it completes. Through the io_uring ring
+    /// (`Builder::io_uring_sockets(true)`), not in one race: a send the
+    /// kernel made before it acknowledged the cancel has sent its bytes
+    /// (counted in the runtime's `ops_completed_after_cancel`).
     ///
     /// # Examples
     ///
@@ -1186,7 +1196,11 @@ impl UnixDatagram {
     ///
     /// # Cancel safety
     ///
-    /// Cancel-safe.
+    /// Cancel-safe by readiness (the default): nothing was sent if the
+    /// future is dropped before it completes. Through the io_uring ring
+    /// (`Builder::io_uring_sockets(true)`), not in one race: a datagram the
+    /// kernel sent before it acknowledged the cancel is gone (counted in
+    /// the runtime's `ops_completed_after_cancel`).
     ///
     /// # Examples
     ///
