@@ -459,6 +459,94 @@ fn a_tcp_read_dropped_in_flight_keeps_its_buffer_until_the_ring_acknowledges_it(
     });
 }
 
+/// One ring `read_owned` on `reader` whose bytes come in before its
+/// future is dropped (its op completes, and the output waits in the slot):
+/// returns what the peer sent, which no read took.
+async fn drop_a_read_that_got(
+    reader: &ebbtide::net::TcpStream,
+    peer: &ebbtide::net::TcpStream,
+    bytes: &[u8],
+) -> Vec<u8> {
+    let mut read = Box::pin(reader.read_owned(Vec::with_capacity(64)));
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(read.as_mut().poll(&mut cx).is_pending());
+    drive().await; // the recv is in the kernel
+    let BufResult(res, _) = peer.write_all_owned(bytes.to_vec()).await;
+    res.unwrap();
+    drive().await; // and completed, with the bytes
+    drop(read);
+    bytes.to_vec()
+}
+
+#[test]
+fn a_tcp_read_dropped_after_its_bytes_came_loses_none_of_them() {
+    // `op::ReadStash`: the bytes a dropped ring read got come first, in
+    // order, to whichever read of the stream is next: owned, futures-io,
+    // `try_read`, vectored; `peek` and `readable()` see them too.
+    use ebbtide::io::AsyncReadExt;
+    watchdog(|| {
+        let rt = ring_runtime();
+        rt.block_on(async {
+            let (mut a, b) = tcp_pair().await;
+            let before = ebbtide::runtime::Handle::current().metrics().ops_submitted;
+            let mut expect = Vec::new();
+            let mut got = Vec::new();
+
+            // Owned read next.
+            expect.extend(drop_a_read_that_got(&a, &b, b"first ").await);
+            let BufResult(n, buf) = a.read_owned(Vec::with_capacity(64)).await;
+            assert_eq!(n.unwrap(), 6);
+            got.extend_from_slice(&buf);
+
+            // futures-io read next, in two pieces, after a peek.
+            expect.extend(drop_a_read_that_got(&a, &b, b"second ").await);
+            let mut peeked = [0u8; 3];
+            assert_eq!(a.peek(&mut peeked).await.unwrap(), 3);
+            assert_eq!(&peeked, b"sec");
+            let mut small = [0u8; 4];
+            let n = a.read(&mut small).await.unwrap();
+            got.extend_from_slice(&small[..n]);
+            let n = a.read(&mut small).await.unwrap();
+            got.extend_from_slice(&small[..n]);
+
+            // `readable()` then `try_read` and a vectored `try_read`.
+            expect.extend(drop_a_read_that_got(&a, &b, b"third ").await);
+            a.readable().await.unwrap();
+            let mut two = [0u8; 2];
+            let n = a.try_read(&mut two).unwrap();
+            got.extend_from_slice(&two[..n]);
+            let mut rest = [0u8; 16];
+            let n = a
+                .try_read_vectored(&mut [std::io::IoSliceMut::new(&mut rest)])
+                .unwrap();
+            got.extend_from_slice(&rest[..n]);
+
+            // Bytes sent after the stashed ones come after them.
+            expect.extend(drop_a_read_that_got(&a, &b, b"fourth ").await);
+            let BufResult(res, _) = b.write_all_owned(b"last".to_vec()).await;
+            res.unwrap();
+            expect.extend_from_slice(b"last");
+            while got.len() < expect.len() {
+                let BufResult(n, buf) = a.read_owned(Vec::with_capacity(64)).await;
+                assert!(n.unwrap() > 0);
+                got.extend_from_slice(&buf);
+            }
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(&expect)
+            );
+            let m = ebbtide::runtime::Handle::current().metrics();
+            assert!(
+                m.ops_submitted - before >= 8,
+                "the dropped reads and the sends went through the ring"
+            );
+            drop(b);
+            let BufResult(n, _) = a.read_owned(Vec::with_capacity(8)).await;
+            assert_eq!(n.unwrap(), 0, "then end-of-file");
+        });
+    });
+}
+
 #[test]
 fn owned_tcp_writes_and_reads_through_the_ring_carry_every_byte_in_order() {
     watchdog(|| {

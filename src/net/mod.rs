@@ -74,11 +74,14 @@
 //! acknowledgement. If the op completed first, it is counted in the
 //! runtime's `ops_completed_after_cancel`: a connection accepted for a
 //! dropped `accept` is kept by its listener for the next `accept` (so
-//! `accept` stays cancel-safe), but bytes received for a dropped
-//! `read_owned` or a datagram received for a dropped `recv_from_owned`
-//! are gone with their buffer, and a dropped `write_owned` or
-//! `send_to_owned` may have sent: those calls are not cancel-safe on the
-//! ring in that one race, as their `# Cancel safety` sections say.
+//! `accept` stays cancel-safe), and the bytes a dropped stream
+//! `read_owned` received are kept, in order, for the stream's next read
+//! (`op::ReadStash`; every read, peek and `readable()` of the stream looks
+//! there first, and waits while a dropped read is still in flight, whose
+//! bytes would come first). But a datagram received for a dropped
+//! `recv_from_owned` is gone with its buffer, and a dropped `write_owned`
+//! or `send_to_owned` may have sent: those calls are not cancel-safe on
+//! the ring in that one race, as their `# Cancel safety` sections say.
 //!
 //! # Owned buffers
 //!

@@ -3,10 +3,11 @@
 //! and what all socket types share: registration, connect completion, and
 //! the `futures-io` / raw-handle trait impls.
 
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::io::{self, Read, Write};
 use std::mem::MaybeUninit;
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 use std::task::{ready, Context, Poll};
 
 use socket2::{SockAddr, SockRef, Socket};
@@ -81,17 +82,106 @@ impl StreamSocket for std::os::unix::net::UnixStream {
     }
 }
 
+/// A stream's [`op::ReadStash`]: made by its first read through a ring,
+/// looked at by every read of the stream after that.
+pub(crate) type StashCell = OnceLock<Arc<op::ReadStash>>;
+
+/// The stash of a stream that never reads through a ring (Unix pipes).
+#[cfg(unix)]
+pub(crate) static NO_STASH: StashCell = StashCell::new();
+
+/// `op::ReadStash` step 3 for a read into `buf` (`consume: false` for a
+/// peek): `Ready(Some(n))` stashed bytes copied, `Ready(None)` none
+/// stashed, `Pending` while a dropped read may still bring some (with no
+/// `cx`, the caller reports `WouldBlock`).
+pub(crate) fn poll_stashed(
+    stash: &StashCell,
+    cx: Option<&mut Context<'_>>,
+    buf: &mut [MaybeUninit<u8>],
+    consume: bool,
+) -> Poll<Option<usize>> {
+    match stash.get() {
+        Some(stash) => stash.poll_take(cx, buf, consume),
+        None => Poll::Ready(None),
+    }
+}
+
+/// [`poll_stashed`] for the calls that never wait (`try_read`,
+/// `try_peek`): `Some` result to return instead of reading.
+pub(crate) fn try_stashed(
+    stash: &StashCell,
+    buf: &mut [u8],
+    consume: bool,
+) -> Option<io::Result<usize>> {
+    // SAFETY: `[u8]` and `[MaybeUninit<u8>]` have one layout, and the
+    // stash writes only initialized bytes, so `buf` stays initialized.
+    let buf = unsafe { &mut *(std::ptr::from_mut::<[u8]>(buf) as *mut [MaybeUninit<u8>]) };
+    match poll_stashed(stash, None, buf, consume) {
+        Poll::Ready(None) => None,
+        Poll::Ready(Some(n)) => Some(Ok(n)),
+        Poll::Pending => Some(Err(io::ErrorKind::WouldBlock.into())),
+    }
+}
+
+/// [`try_stashed`] for a vectored read: stashed bytes go to the first
+/// non-empty buffer.
+pub(crate) fn try_stashed_vectored(
+    stash: &StashCell,
+    bufs: &mut [io::IoSliceMut<'_>],
+) -> Option<io::Result<usize>> {
+    let first = bufs.iter_mut().find(|b| !b.is_empty())?;
+    try_stashed(stash, first, true)
+}
+
+/// A stream's `ready(interest)`: readable at once while bytes are stashed
+/// (after every dropped ring read settled), else the socket's readiness.
+pub(crate) async fn stream_ready<T: AsSourceHandle>(
+    io: &Async<T>,
+    stash: &StashCell,
+    interest: crate::io::Interest,
+) -> io::Result<crate::io::Ready> {
+    if let Some(stash) = stash.get() {
+        if interest.is_readable() && poll_fn(|cx| stash.poll_has_bytes(cx)).await {
+            return Ok(crate::io::Ready::EMPTY.with(crate::io::Interest::READABLE));
+        }
+    }
+    io.ready(interest).await
+}
+
+/// A stream's `peek`: stashed bytes (left in the stash) if any, else
+/// `peek` (`recv(MSG_PEEK)`) by readiness.
+pub(crate) async fn peek_stream<T: AsSourceHandle>(
+    io: &Async<T>,
+    stash: &StashCell,
+    buf: &mut [u8],
+    mut peek: impl FnMut(&T, &mut [u8]) -> io::Result<usize>,
+) -> io::Result<usize> {
+    {
+        // SAFETY: as in `try_stashed`.
+        let out = unsafe { &mut *(std::ptr::from_mut::<[u8]>(buf) as *mut [MaybeUninit<u8>]) };
+        if let Some(n) = poll_fn(|cx| poll_stashed(stash, Some(cx), out, false)).await {
+            return Ok(n);
+        }
+    }
+    io_with(io, Direction::Read, |s| peek(s, buf)).await
+}
+
 /// [`poll_io`] for one read from a *stream* socket into `buf`. A read
 /// that proves the receive queue empty (short, `0 < n < len`, or a full
 /// one whose queue hint is 0) lets the next read wait for an event instead
 /// of trying a `recv` that would fail (`reactor::source` step 6). The
 /// hint is asked for only after a read that filled its buffer (step 7).
-/// Never for datagrams.
+/// Bytes that dropped ring reads received (`stash`) come first. Never for
+/// datagrams.
 pub(crate) fn poll_stream_read<T: StreamSocket>(
     io: &Async<T>,
+    stash: &StashCell,
     cx: &mut Context<'_>,
     buf: &mut [MaybeUninit<u8>],
 ) -> Poll<io::Result<usize>> {
+    if let Some(n) = ready!(poll_stashed(stash, Some(cx), buf, true)) {
+        return Poll::Ready(Ok(n));
+    }
     let len = buf.len();
     let hint = io.last_read_was_full();
     let drained = |&(n, left): &(usize, Option<usize>)| n > 0 && (n < len || left == Some(0));
@@ -127,7 +217,14 @@ pub(crate) fn try_io<T: AsSourceHandle, R>(
 /// # Errors
 ///
 /// The OS error of `recv`; `WouldBlock` when nothing is queued.
-pub(crate) fn try_stream_read<T: StreamSocket>(io: &Async<T>, buf: &mut [u8]) -> io::Result<usize> {
+pub(crate) fn try_stream_read<T: StreamSocket>(
+    io: &Async<T>,
+    stash: &StashCell,
+    buf: &mut [u8],
+) -> io::Result<usize> {
+    if let Some(res) = try_stashed(stash, buf, true) {
+        return res;
+    }
     let len = buf.len();
     // SAFETY: `[u8]` and `[MaybeUninit<u8>]` have one layout, and
     // `recv_stream` only writes initialized bytes into it, so `buf` stays
@@ -203,22 +300,72 @@ fn to_backend<B, O>(buf: B, submit: impl FnOnce(&OpContext, B) -> Result<O, B>) 
 
 /// Steps 4–6 for stream reads: the future owns `buf` until it returns it.
 /// On the io_uring backend, one `RECV` through the ring instead (the op
-/// table's slot owns `buf` while the kernel may write it).
+/// table's slot owns `buf` while the kernel may write it; if the future
+/// is dropped, what the read got goes to `stash`, which every read of the
+/// stream looks at first: `op::ReadStash`).
 pub(crate) async fn read_owned<T: StreamSocket, B: IoBufMut>(
     io: &Async<T>,
-    buf: B,
+    stash: &StashCell,
+    mut buf: B,
 ) -> BufResult<usize, B> {
-    let mut buf = if T::IS_SOCKET && buf.buf_len() < buf.buf_capacity() {
-        match to_backend(buf, |ops, buf| op::recv(ops, sys_raw(io), buf)) {
-            Ok(op) => return op.await,
-            Err(buf) => buf,
+    if T::IS_SOCKET && buf.buf_len() < buf.buf_capacity() {
+        // SAFETY: the stash writes `n` initialized bytes at the start.
+        let stashed = poll_fn(|cx| unsafe {
+            poll_into_spare(&mut buf, |s| {
+                poll_stashed(stash, Some(cx), s, true).map(|n| Ok(n.unwrap_or(0)))
+            })
+        });
+        match stashed.await {
+            Ok(0) => {}
+            res => return BufResult(res, buf),
         }
-    } else {
-        buf
-    };
+        buf = match to_backend(buf, |ops, buf| {
+            op::recv(ops, sys_raw(io), buf, stash.get_or_init(Default::default))
+        }) {
+            Ok(op) => {
+                let read = RingRead {
+                    op: Some(op),
+                    stash,
+                };
+                return read.await;
+            }
+            Err(buf) => buf,
+        };
+    }
     // SAFETY: a stream read returns the bytes `recv` wrote at the start.
-    let res = poll_fn(|cx| unsafe { poll_into_spare(&mut buf, |s| poll_stream_read(io, cx, s)) });
+    let res =
+        poll_fn(|cx| unsafe { poll_into_spare(&mut buf, |s| poll_stream_read(io, stash, cx, s)) });
     BufResult(res.await, buf)
+}
+
+/// A stream read through a ring; counts itself in the stream's stash if
+/// dropped before it took its output (`op::ReadStash` step 1).
+struct RingRead<'a, B: IoBufMut> {
+    op: Option<op::Op<op::Received<B>>>,
+    stash: &'a StashCell,
+}
+
+impl<B: IoBufMut> Future for RingRead<'_, B> {
+    type Output = BufResult<usize, B>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let op = self.op.as_mut().expect("polled after completion");
+        let received = ready!(Pin::new(op).poll(cx));
+        self.op = None;
+        Poll::Ready(received.take())
+    }
+}
+
+impl<B: IoBufMut> Drop for RingRead<'_, B> {
+    fn drop(&mut self) {
+        if let Some(op) = self.op.take() {
+            // Step 1, before the cancel (which may drop the output now).
+            if let Some(stash) = self.stash.get() {
+                stash.read_dropped();
+            }
+            drop(op);
+        }
+    }
 }
 
 /// Steps 4–6 for `recv` on a connected datagram socket.
@@ -463,6 +610,7 @@ pub(crate) async fn finish_connect<T: AsSourceHandle>(io: &Async<T>) -> io::Resu
 /// Borrowed-buffer read: the `futures-io` `poll_read` of every stream.
 pub(crate) fn poll_read<T: StreamSocket>(
     io: &Async<T>,
+    stash: &StashCell,
     cx: &mut Context<'_>,
     buf: &mut [u8],
 ) -> Poll<io::Result<usize>> {
@@ -470,18 +618,27 @@ pub(crate) fn poll_read<T: StreamSocket>(
     // `recv_stream` only writes initialized bytes into it, so `buf` stays
     // initialized.
     let buf = unsafe { &mut *(std::ptr::from_mut::<[u8]>(buf) as *mut [MaybeUninit<u8>]) };
-    poll_stream_read(io, cx, buf)
+    poll_stream_read(io, stash, cx, buf)
 }
 
-/// Vectored form of [`poll_read`].
+/// Vectored form of [`poll_read`] (stashed bytes go to the first non-empty
+/// buffer).
 pub(crate) fn poll_read_vectored<T: AsSourceHandle>(
     io: &Async<T>,
+    stash: &StashCell,
     cx: &mut Context<'_>,
     bufs: &mut [io::IoSliceMut<'_>],
 ) -> Poll<io::Result<usize>>
 where
     for<'a> &'a T: Read,
 {
+    if let Some(first) = bufs.iter_mut().find(|b| !b.is_empty()) {
+        // SAFETY: as in `poll_read`: the stash writes initialized bytes.
+        let first = unsafe { &mut *(std::ptr::from_mut::<[u8]>(first) as *mut [MaybeUninit<u8>]) };
+        if let Some(n) = ready!(poll_stashed(stash, Some(cx), first, true)) {
+            return Poll::Ready(Ok(n));
+        }
+    }
     poll_io(io, Direction::Read, cx, |mut s| s.read_vectored(bufs))
 }
 
@@ -524,7 +681,7 @@ pub(crate) fn close_write<T: AsSourceHandle>(io: &Async<T>) -> io::Result<()> {
 }
 
 /// `AsyncRead` + `AsyncWrite` for a stream type `$ty` (a struct with an
-/// `io: Async<_>` field) and for `&$ty`. Flushing is a no-op (sockets have
+/// `io: Async<_>` field and a `stash: StashCell` one) and for `&$ty`. Flushing is a no-op (sockets have
 /// no user-space buffer); closing is [`close_write`].
 macro_rules! stream_io_traits {
     ($ty:ty) => {
@@ -534,7 +691,7 @@ macro_rules! stream_io_traits {
                 cx: &mut std::task::Context<'_>,
                 buf: &mut [u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                $crate::net::socket::poll_read(&self.io, cx, buf)
+                $crate::net::socket::poll_read(&self.io, &self.stash, cx, buf)
             }
 
             fn poll_read_vectored(
@@ -542,7 +699,7 @@ macro_rules! stream_io_traits {
                 cx: &mut std::task::Context<'_>,
                 bufs: &mut [std::io::IoSliceMut<'_>],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                $crate::net::socket::poll_read_vectored(&self.io, cx, bufs)
+                $crate::net::socket::poll_read_vectored(&self.io, &self.stash, cx, bufs)
             }
         }
 
@@ -552,7 +709,7 @@ macro_rules! stream_io_traits {
                 cx: &mut std::task::Context<'_>,
                 buf: &mut [u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                $crate::net::socket::poll_read(&self.io, cx, buf)
+                $crate::net::socket::poll_read(&self.io, &self.stash, cx, buf)
             }
 
             fn poll_read_vectored(
@@ -560,7 +717,7 @@ macro_rules! stream_io_traits {
                 cx: &mut std::task::Context<'_>,
                 bufs: &mut [std::io::IoSliceMut<'_>],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                $crate::net::socket::poll_read_vectored(&self.io, cx, bufs)
+                $crate::net::socket::poll_read_vectored(&self.io, &self.stash, cx, bufs)
             }
         }
 

@@ -395,6 +395,9 @@ raw_handle_traits!(TcpListener);
 #[derive(Debug)]
 pub struct TcpStream {
     io: Async<std::net::TcpStream>,
+    /// Bytes of reads through the ring whose futures were dropped
+    /// (`socket::read_owned`).
+    stash: socket::StashCell,
 }
 
 impl TcpStream {
@@ -466,7 +469,10 @@ impl TcpStream {
     fn registered(stream: std::net::TcpStream, what: &str) -> io::Result<TcpStream> {
         crate::sys::tcp_enable_queue_hint(&stream);
         let io = register(stream, what)?;
-        Ok(TcpStream { io })
+        Ok(TcpStream {
+            io,
+            stash: socket::StashCell::new(),
+        })
     }
 
     /// Reads into the spare capacity of `buf` (after its initialized
@@ -483,14 +489,14 @@ impl TcpStream {
     ///
     /// # Cancel safety
     ///
-    /// Cancel-safe by readiness (the default): the buffer lives in the
+    /// Cancel-safe: by readiness (the default), the buffer lives in the
     /// future and is dropped with it, and no data is lost (see the [module
     /// docs](crate::net)).
-    /// Through the io_uring ring (`Builder::io_uring_sockets(true)`), not
-    /// in one race: the buffer is dropped when the kernel acknowledges the
-    /// cancel, and bytes the kernel received into it before that go with it
-    /// (counted in the runtime's `ops_completed_after_cancel`), so the
-    /// stream goes on without them.
+    /// Through the io_uring ring (`Builder::io_uring_sockets(true)`) too:
+    /// the buffer is dropped when the kernel acknowledges the cancel, and
+    /// bytes the kernel received into it before that are kept, in order,
+    /// for the stream's next read of any kind (which waits for that
+    /// acknowledgement first).
     ///
     /// # Examples
     ///
@@ -511,7 +517,7 @@ impl TcpStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn read_owned<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        socket::read_owned(&self.io, buf).await
+        socket::read_owned(&self.io, &self.stash, buf).await
     }
 
     /// Writes some of `buf`'s initialized bytes (one `send`); returns how
@@ -612,7 +618,7 @@ impl TcpStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        socket::io_with(&self.io, Direction::Read, |s| s.peek(buf)).await
+        socket::peek_stream(&self.io, &self.stash, buf, |s, b| s.peek(b)).await
     }
 
     /// Waits until the stream may be ready in a direction of `interest`
@@ -642,7 +648,7 @@ impl TcpStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn ready(&self, interest: crate::io::Interest) -> io::Result<crate::io::Ready> {
-        self.io.ready(interest).await
+        socket::stream_ready(&self.io, &self.stash, interest).await
     }
 
     /// Waits until the stream may be readable (a later read may still
@@ -670,7 +676,9 @@ impl TcpStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn readable(&self) -> io::Result<()> {
-        self.io.readable().await
+        socket::stream_ready(&self.io, &self.stash, crate::io::Interest::READABLE)
+            .await
+            .map(drop)
     }
 
     /// Waits until the stream may be writable.
@@ -815,7 +823,7 @@ impl TcpStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        socket::try_stream_read(&self.io, buf)
+        socket::try_stream_read(&self.io, &self.stash, buf)
     }
 
     /// Vectored form of [`try_read`](Self::try_read): fills `bufs` in
@@ -854,6 +862,9 @@ impl TcpStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn try_read_vectored(&self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
+        if let Some(res) = socket::try_stashed_vectored(&self.stash, bufs) {
+            return res;
+        }
         socket::try_io(&self.io, Direction::Read, |mut s| {
             std::io::Read::read_vectored(&mut s, bufs)
         })
@@ -956,6 +967,9 @@ impl TcpStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn try_peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(res) = socket::try_stashed(&self.stash, buf, false) {
+            return res;
+        }
         socket::try_io(&self.io, Direction::Read, |s| s.peek(buf))
     }
 
@@ -1397,7 +1411,10 @@ impl TryFrom<std::net::TcpStream> for TcpStream {
     fn try_from(stream: std::net::TcpStream) -> io::Result<TcpStream> {
         crate::sys::tcp_enable_queue_hint(&stream);
         let io = register(stream, "TcpStream::try_from")?;
-        Ok(TcpStream { io })
+        Ok(TcpStream {
+            io,
+            stash: socket::StashCell::new(),
+        })
     }
 }
 
@@ -1415,6 +1432,6 @@ impl TcpStream {
         cx: &mut Context<'_>,
         buf: &mut [std::mem::MaybeUninit<u8>],
     ) -> Poll<io::Result<usize>> {
-        socket::poll_stream_read(&self.io, cx, buf)
+        socket::poll_stream_read(&self.io, &self.stash, cx, buf)
     }
 }

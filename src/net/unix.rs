@@ -123,7 +123,13 @@ impl UnixListener {
     /// A connection accepted through the ring, as a registered stream.
     fn connection((stream, peer): op::Connection) -> io::Result<(UnixStream, SocketAddr)> {
         let io = register(std_unix::UnixStream::from(stream), "UnixListener::accept")?;
-        Ok((UnixStream { io }, unix_addr(&peer)?))
+        Ok((
+            UnixStream {
+                io,
+                stash: socket::StashCell::new(),
+            },
+            unix_addr(&peer)?,
+        ))
     }
 
     /// [`accept`](Self::accept) as a poll function.
@@ -156,7 +162,13 @@ impl UnixListener {
         let (stream, peer) =
             std::task::ready!(socket::poll_io(&self.io, Direction::Read, cx, |l| l.accept()))?;
         let io = register(stream, "UnixListener::accept")?;
-        Poll::Ready(Ok((UnixStream { io }, peer)))
+        Poll::Ready(Ok((
+            UnixStream {
+                io,
+                stash: socket::StashCell::new(),
+            },
+            peer,
+        )))
     }
 
     /// The address this listener is bound to.
@@ -295,6 +307,9 @@ raw_handle_traits!(UnixListener);
 #[derive(Debug)]
 pub struct UnixStream {
     io: Async<std_unix::UnixStream>,
+    /// Bytes of reads through the ring whose futures were dropped
+    /// (`socket::read_owned`).
+    stash: socket::StashCell,
 }
 
 impl UnixStream {
@@ -333,7 +348,10 @@ impl UnixStream {
         if !connected {
             socket::finish_connect(&io).await?;
         }
-        Ok(UnixStream { io })
+        Ok(UnixStream {
+            io,
+            stash: socket::StashCell::new(),
+        })
     }
 
     /// A connected pair of streams.
@@ -374,13 +392,13 @@ impl UnixStream {
     ///
     /// # Cancel safety
     ///
-    /// Cancel-safe by readiness (the default): the buffer is dropped with
+    /// Cancel-safe: by readiness (the default), the buffer is dropped with
     /// the future, and no data is lost.
-    /// Through the io_uring ring (`Builder::io_uring_sockets(true)`), not
-    /// in one race: the buffer is dropped when the kernel acknowledges the
-    /// cancel, and bytes the kernel received into it before that go with it
-    /// (counted in the runtime's `ops_completed_after_cancel`), so the
-    /// stream goes on without them.
+    /// Through the io_uring ring (`Builder::io_uring_sockets(true)`) too:
+    /// the buffer is dropped when the kernel acknowledges the cancel, and
+    /// bytes the kernel received into it before that are kept, in order,
+    /// for the stream's next read of any kind (which waits for that
+    /// acknowledgement first).
     ///
     /// # Examples
     ///
@@ -398,7 +416,7 @@ impl UnixStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn read_owned<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        socket::read_owned(&self.io, buf).await
+        socket::read_owned(&self.io, &self.stash, buf).await
     }
 
     /// Writes some of `buf`'s initialized bytes (one `write`).
@@ -493,7 +511,7 @@ impl UnixStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        socket::try_stream_read(&self.io, buf)
+        socket::try_stream_read(&self.io, &self.stash, buf)
     }
 
     /// Vectored form of [`try_read`](Self::try_read).
@@ -520,6 +538,9 @@ impl UnixStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn try_read_vectored(&self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
+        if let Some(res) = socket::try_stashed_vectored(&self.stash, bufs) {
+            return res;
+        }
         socket::try_io(&self.io, Direction::Read, |mut s| {
             std::io::Read::read_vectored(&mut s, bufs)
         })
@@ -607,7 +628,7 @@ impl UnixStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        socket::io_with(&self.io, Direction::Read, |s| peek_stream(s, buf)).await
+        socket::peek_stream(&self.io, &self.stash, buf, peek_stream).await
     }
 
     /// Reads queued data into `buf` without removing it, if any is queued
@@ -635,6 +656,9 @@ impl UnixStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn try_peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(res) = socket::try_stashed(&self.stash, buf, false) {
+            return res;
+        }
         socket::try_io(&self.io, Direction::Read, |s| peek_stream(s, buf))
     }
 
@@ -725,7 +749,7 @@ impl UnixStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn ready(&self, interest: crate::io::Interest) -> io::Result<crate::io::Ready> {
-        self.io.ready(interest).await
+        socket::stream_ready(&self.io, &self.stash, interest).await
     }
 
     /// Waits until the stream may be readable.
@@ -749,7 +773,9 @@ impl UnixStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn readable(&self) -> io::Result<()> {
-        self.io.readable().await
+        socket::stream_ready(&self.io, &self.stash, crate::io::Interest::READABLE)
+            .await
+            .map(drop)
     }
 
     /// Waits until the stream may be writable.
@@ -925,7 +951,10 @@ impl TryFrom<std_unix::UnixStream> for UnixStream {
     /// ```
     fn try_from(stream: std_unix::UnixStream) -> io::Result<UnixStream> {
         let io = register(stream, "UnixStream::try_from")?;
-        Ok(UnixStream { io })
+        Ok(UnixStream {
+            io,
+            stash: socket::StashCell::new(),
+        })
     }
 }
 
@@ -1729,7 +1758,7 @@ impl UnixStream {
         cx: &mut Context<'_>,
         buf: &mut [std::mem::MaybeUninit<u8>],
     ) -> Poll<io::Result<usize>> {
-        socket::poll_stream_read(&self.io, cx, buf)
+        socket::poll_stream_read(&self.io, &self.stash, cx, buf)
     }
 }
 

@@ -192,6 +192,151 @@ impl Drop for Accepted {
     }
 }
 
+/// What a stream's reads through a completion backend received after
+/// their futures were dropped (each won the race with its cancel), kept in
+/// order for the stream's next read, so that a dropped read loses no
+/// bytes of the stream.
+///
+/// 1. A read future dropped before it took its output counts itself in
+///    `dropped` ([`ReadStash::read_dropped`]), *before* its op is
+///    cancelled (the cancel may drop the output at once).
+/// 2. That op's output, dropped untaken when the kernel acknowledges
+///    ([`Received`]'s `Drop`), appends the bytes it holds, uncounts
+///    itself and wakes the readers waiting (step 3) — no lock held.
+/// 3. Every read of the stream first looks here ([`ReadStash::poll_take`]):
+///    while `dropped` is not zero it waits, since a dropped read may still
+///    bring bytes that come before anything a new read would get; then it
+///    takes the stashed bytes, if any, instead of reading.
+#[derive(Debug, Default)]
+pub(crate) struct ReadStash {
+    inner: std::sync::Mutex<StashInner>,
+    /// Whether a read was ever dropped here: reads of a stream that never
+    /// had one take no lock.
+    used: std::sync::atomic::AtomicBool,
+}
+
+#[derive(Debug, Default)]
+struct StashInner {
+    bytes: std::collections::VecDeque<u8>,
+    /// Step 1's count: dropped reads whose outputs are still to come.
+    dropped: usize,
+    waiters: Vec<std::task::Waker>,
+}
+
+impl ReadStash {
+    fn lock(&self) -> std::sync::MutexGuard<'_, StashInner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Step 1.
+    pub(crate) fn read_dropped(&self) {
+        self.lock().dropped += 1;
+        self.used.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Step 2.
+    fn settle(&self, bytes: &[u8]) {
+        let waiters = {
+            let mut inner = self.lock();
+            inner.bytes.extend(bytes);
+            inner.dropped -= 1;
+            if inner.dropped == 0 {
+                std::mem::take(&mut inner.waiters)
+            } else {
+                Vec::new()
+            }
+        };
+        for w in waiters {
+            crate::wake::wake(w);
+        }
+    }
+
+    /// Step 3 for a readiness wait (`readable()`): `Ready(true)` when
+    /// bytes are stashed, `Ready(false)` when none are, `Pending` while a
+    /// dropped read is still in flight.
+    pub(crate) fn poll_has_bytes(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<bool> {
+        self.poll_take(Some(cx), &mut [], false)
+            .map(|_| !self.lock().bytes.is_empty())
+    }
+
+    /// Step 3: `Ready(Some(n))` when `n` (> 0) stashed bytes were copied
+    /// into `out` (and, if `consume`, taken out), `Ready(None)` when none
+    /// are stashed, `Pending` while a dropped read is still in flight (with
+    /// no `cx`: `Ready(None)` never comes then, `WouldBlock` does).
+    pub(crate) fn poll_take(
+        &self,
+        cx: Option<&mut std::task::Context<'_>>,
+        out: &mut [std::mem::MaybeUninit<u8>],
+        consume: bool,
+    ) -> std::task::Poll<Option<usize>> {
+        use std::task::Poll;
+        if !self.used.load(std::sync::atomic::Ordering::Acquire) {
+            return Poll::Ready(None);
+        }
+        let mut inner = self.lock();
+        if inner.dropped > 0 {
+            if let Some(cx) = cx {
+                if !inner.waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                    inner.waiters.push(cx.waker().clone());
+                }
+            }
+            return Poll::Pending;
+        }
+        let n = out.len().min(inner.bytes.len());
+        if n == 0 {
+            return Poll::Ready(None);
+        }
+        for (dst, src) in out.iter_mut().zip(inner.bytes.iter()) {
+            dst.write(*src);
+        }
+        if consume {
+            inner.bytes.drain(..n);
+        }
+        Poll::Ready(Some(n))
+    }
+}
+
+/// A stream read's output through a completion backend: taken by the
+/// read's future, or, if that was dropped, its bytes go to the stream's
+/// [`ReadStash`] when the op's slot drops it (step 2).
+pub(crate) struct Received<B: crate::io::IoBufMut> {
+    out: Option<crate::io::BufResult<usize, B>>,
+    stash: std::sync::Arc<ReadStash>,
+}
+
+impl<B: crate::io::IoBufMut> Received<B> {
+    /// The output, for `stash`'s stream (made by the io_uring backend
+    /// only).
+    #[cfg_attr(not(all(target_os = "linux", not(miri))), allow(dead_code))]
+    pub(crate) fn new(
+        out: crate::io::BufResult<usize, B>,
+        stash: std::sync::Arc<ReadStash>,
+    ) -> Received<B> {
+        Received {
+            out: Some(out),
+            stash,
+        }
+    }
+
+    /// The output, for the read's caller.
+    pub(crate) fn take(mut self) -> crate::io::BufResult<usize, B> {
+        self.out.take().expect("present until taken or dropped")
+    }
+}
+
+impl<B: crate::io::IoBufMut> Drop for Received<B> {
+    fn drop(&mut self) {
+        if let Some(crate::io::BufResult(res, buf)) = self.out.take() {
+            let n = *res.as_ref().unwrap_or(&0);
+            let len = buf.buf_len();
+            // SAFETY: the read appended `n` initialized bytes, so the last
+            // `n` of the buffer's `len` initialized ones are what it got.
+            let got = unsafe { std::slice::from_raw_parts(buf.as_buf_ptr().add(len - n), n) };
+            self.stash.settle(got);
+        }
+    }
+}
+
 /// How a file is to be opened: `std::fs::OpenOptions`'s access and
 /// creation flags, which std does not let one read back (a completion
 /// backend that opens files builds its own flags from them).

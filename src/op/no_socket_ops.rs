@@ -3,14 +3,15 @@
 //! builds): each hands its argument back, and the caller uses readiness.
 
 use crate::io::{BufResult, IoBuf, IoBufMut};
-use crate::op::{AcceptOp, AcceptStash, Op, OpContext, RecvFromOp};
+use crate::op::{AcceptOp, AcceptStash, Op, OpContext, ReadStash, Received, RecvFromOp};
 
 /// No completion backend for sockets: the caller uses readiness.
 pub(crate) fn recv<B: IoBufMut>(
     _ctx: &OpContext,
     _socket: crate::sys::RawSource,
     buf: B,
-) -> Result<Op<BufResult<usize, B>>, B> {
+    _stash: &std::sync::Arc<ReadStash>,
+) -> Result<Op<Received<B>>, B> {
     Err(buf)
 }
 

@@ -35,7 +35,9 @@
 //!    is dropped now — after the kernel is done with it. An open whose
 //!    future was dropped closes the descriptor it produced; a connection
 //!    accepted for a dropped accept goes to its listener's stash
-//!    (`op::AcceptStash`) for the next accept, never closed or leaked; a
+//!    (`op::AcceptStash`) for the next accept, never closed or leaked; the
+//!    bytes a dropped stream recv got go to its stream's stash
+//!    (`op::ReadStash`) for the next read; a
 //!    connect whose future was dropped closes its socket only now, so its
 //!    descriptor number is never reused under the op.
 //! 3. **Cancel.** Dropping the future marks the slot `Cancelling` and,
@@ -526,23 +528,28 @@ pub(crate) fn open_file(
 /// calls to it. The socket stays open while
 /// its owner lives: the future borrows it, and a request in the kernel
 /// holds its own reference to the socket.
+///
+/// The output goes to the stream's `stash` if the future is dropped
+/// (`op::ReadStash`), so the bytes of a read that won the race with its
+/// cancel are not lost.
 pub(crate) fn recv<B: IoBufMut>(
     ctx: &OpContext,
     fd: crate::sys::RawSource,
     buf: B,
-) -> Result<Op<BufResult<usize, B>>, B> {
+    stash: &Arc<super::ReadStash>,
+) -> Result<Op<super::Received<B>>, B> {
     if !(ctx.ring && ctx.sockets) {
         return Err(buf);
     }
     Ok(submit(
         ctx,
         None,
-        buf,
-        |b| {
+        (buf, stash.clone()),
+        |(b, _)| {
             let (ptr, len) = spare(b);
             ops::Recv::new(args::Fd(fd), ptr, len).build()
         },
-        read_done,
+        |(b, stash), res| super::Received::new(read_done(b, res), stash),
     ))
 }
 

@@ -327,7 +327,7 @@ impl Pipe {
     }
 
     pub(super) async fn read_owned<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        let out = socket::read_owned(&self.io, buf).await;
+        let out = socket::read_owned(&self.io, &socket::NO_STASH, buf).await;
         if let BufResult(Ok(n), _) = &out {
             self.read_done(*n);
         }
@@ -350,7 +350,7 @@ impl Pipe {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        let polled = socket::poll_read(&self.io, cx, buf);
+        let polled = socket::poll_read(&self.io, &socket::NO_STASH, cx, buf);
         if let Poll::Ready(Ok(n)) = polled {
             self.read_done(n);
         }
