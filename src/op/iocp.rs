@@ -9,10 +9,14 @@
 //!    fresh manual-reset event, the buffer, and a reference to the file or
 //!    pipe handle — moves into an op-table slot (`submit_owned`). The event
 //!    is registered with the runtime's one `polling` port
-//!    (`PollerIocpExt::add_waitable`, a wait completion packet) under the
+//!    (`Poller::add_waitable`: a thread-pool wait that posts a packet) under the
 //!    key `COMPLETION_KEY_BIT | slot key`; the reactor hands such keys to
-//!    this backend's `Completions` object instead of looking up a source. Then `ReadFile` / `WriteFile` /
-//!    `ConnectNamedPipe` is called with pointers into the boxed state.
+//!    this backend's `Completions` object instead of looking up a source.
+//!    `polling` may only queue the registration for its next `wait`, so the
+//!    poller wakes the thread that waits (`sys::polling_poller`, which says
+//!    why: else an op submitted as a driver goes to sleep is never
+//!    reported). Then `ReadFile` / `WriteFile` / `ConnectNamedPipe` is
+//!    called with pointers into the boxed state.
 //! 2. **Immediate outcomes.** If the call fails with anything but
 //!    `ERROR_IO_PENDING`, the kernel did not take the op and will not signal
 //!    the event: the waitable is removed and the op is completed at once
@@ -26,7 +30,8 @@
 //!    table's lock (`OpTable::take_owned_if_done`) it asks
 //!    `GetOverlappedResult(.., bWait = FALSE)`; if the op is still pending
 //!    (`ERROR_IO_INCOMPLETE`: a spurious signal), the state stays in its
-//!    slot and the waitable is re-armed — a state taken out only to look
+//!    slot and the waitable is re-armed (with the same wake-up as step 1)
+//!    — a state taken out only to look
 //!    would let a cancel meanwhile find nothing to cancel, and the op would
 //!    stay in flight. Otherwise the state is taken out, the waitable
 //!    removed, the event closed, and the result with the buffer handed to
@@ -62,7 +67,6 @@ use std::io;
 use std::os::windows::io::{AsRawHandle, BorrowedHandle, OwnedHandle, RawHandle};
 use std::sync::Arc;
 
-use polling::os::iocp::PollerIocpExt;
 use polling::{Event, PollMode};
 
 use super::future::{ended, Ended};

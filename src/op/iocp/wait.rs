@@ -11,7 +11,8 @@
 //! 1. **Submit.** The slot owns the state: a reference to the handle to
 //!    wait for (which keeps it open) and the reactor. The handle itself is
 //!    registered with the port (`add_waitable`, one-shot) under the key
-//!    `COMPLETION_KEY_BIT | WAIT_KEY_BIT | slot key`; if that fails, the op
+//!    `COMPLETION_KEY_BIT | WAIT_KEY_BIT | slot key` (the poller then wakes
+//!    its waiting thread, as in `iocp.rs`'s step 1); if that fails, the op
 //!    completes at once with the error. `polling` keys waitables by handle,
 //!    so a handle has at most one wait in flight: the caller's part
 //!    (`process::ExitWatch` holds one wait at a time).
@@ -40,7 +41,6 @@ use std::io;
 use std::os::windows::io::RawHandle;
 use std::sync::Arc;
 
-use polling::os::iocp::PollerIocpExt;
 use polling::{Event, PollMode};
 
 use super::super::future::{ended, Ended};

@@ -537,8 +537,31 @@ mod tests {
         }
     }
 
+    /// Runs `body` on its own thread; panics if it hangs (a completion
+    /// never reported, or a lost wake), re-raises its panic. Generous: the
+    /// body takes seconds, many more on a loaded machine under Wine.
+    fn watchdog(body: impl FnOnce() + Send + 'static) {
+        let limit = Duration::from_secs(180);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            body();
+            let _ = tx.send(());
+        });
+        match rx.recv_timeout(limit) {
+            Ok(()) => thread.join().unwrap(),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                std::panic::resume_unwind(thread.join().unwrap_err())
+            }
+            Err(_) => panic!("watchdog: the test did not finish within {limit:?}"),
+        }
+    }
+
     #[test]
     fn dropped_and_twice_cancelled_reads_free_each_buffer_once_after_its_ack() {
+        watchdog(dropped_and_twice_cancelled_reads);
+    }
+
+    fn dropped_and_twice_cancelled_reads() {
         let rt = Runtime::builder().worker_threads(2).build().unwrap();
         let ledger = Arc::new(Ledger::default());
         let table = rt.handle().shared.ops.table.clone();
@@ -609,6 +632,10 @@ mod tests {
 
     #[test]
     fn shutdown_with_reads_pending_settles_every_overlapped_op() {
+        watchdog(shutdown_with_reads_pending);
+    }
+
+    fn shutdown_with_reads_pending() {
         let rt = Runtime::builder().worker_threads(2).build().unwrap();
         let ledger = Arc::new(Ledger::default());
         let table = rt.handle().shared.ops.table.clone();
