@@ -798,7 +798,10 @@ fn a_udp_recv_dropped_in_flight_keeps_its_buffer_until_the_ring_acknowledges_it(
 /// cancels it first (the datagram stays queued for the next recv). It is
 /// never lost and never written to freed memory.
 #[test]
-fn a_datagram_arriving_after_a_recv_was_dropped_lands_in_its_owned_buffer_or_stays_queued() {
+fn a_datagram_arriving_after_a_recv_was_dropped_reaches_the_next_recv_whichever_won() {
+    // The kernel delivered it to the dropped recv (it landed in that
+    // still-owned buffer, then in the socket's stash) or the cancel came
+    // first (it stayed queued): either way the next recv gets it.
     watchdog(|| {
         let ledger = BufLedger::new();
         let l = ledger.clone();
@@ -818,19 +821,90 @@ fn a_datagram_arriving_after_a_recv_was_dropped_lands_in_its_owned_buffer_or_sta
             drive().await;
             let m = ebbtide::runtime::Handle::current().metrics();
             assert_eq!((m.ops_in_flight, m.ops_stale_completions), (0, 0));
-            if m.ops_completed_after_cancel == 1 {
-                return true;
-            }
-            assert_eq!(m.ops_completed_after_cancel, 0);
+            assert!(m.ops_completed_after_cancel <= 1);
             let BufResult(res, buf) = sock.recv_from_owned(Vec::with_capacity(64)).await;
             assert_eq!(res.unwrap(), (13, sender.local_addr().unwrap()));
-            assert_eq!(buf, b"late datagram", "still queued for the next recv");
-            false
+            assert_eq!(
+                buf, b"late datagram",
+                "kept or still queued for the next recv"
+            );
+            m.ops_completed_after_cancel == 1
         });
         ledger.assert_all_dropped_once();
         if late {
             assert_eq!(ledger.bytes_at_drop.lock().unwrap()[0], b"late datagram");
         }
+    });
+}
+
+/// One ring `recv_from_owned` on `sock` whose datagram (`bytes`, from
+/// `sender`) comes in before its future is dropped.
+async fn drop_a_recv_that_got(
+    sock: &ebbtide::net::UdpSocket,
+    sender: &std::net::UdpSocket,
+    bytes: &[u8],
+) {
+    let mut recv = Box::pin(sock.recv_from_owned(Vec::with_capacity(64)));
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(recv.as_mut().poll(&mut cx).is_pending());
+    drive().await; // the recvmsg is in the kernel
+    sender.send_to(bytes, sock.local_addr().unwrap()).unwrap();
+    drive().await; // and completed, with the datagram
+    drop(recv);
+}
+
+#[test]
+fn a_udp_recv_dropped_after_its_datagram_came_loses_no_datagram() {
+    // `op::DatagramStash`: the datagram a dropped ring recv got goes to the
+    // socket's next receive of any kind, with its sender; `peek_from` and
+    // `readable()` see it too.
+    watchdog(|| {
+        ring_runtime().block_on(async {
+            let sock = ebbtide::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let from = sender.local_addr().unwrap();
+            let mut buf = [0u8; 64];
+
+            drop_a_recv_that_got(&sock, &sender, b"one").await;
+            let BufResult(res, got) = sock.recv_from_owned(Vec::with_capacity(64)).await;
+            assert_eq!((res.unwrap(), &got[..]), ((3, from), &b"one"[..]));
+
+            drop_a_recv_that_got(&sock, &sender, b"two").await;
+            sock.readable().await.unwrap();
+            assert_eq!(sock.peek_from(&mut buf).await.unwrap(), (3, from));
+            assert_eq!(sock.recv_from(&mut buf).await.unwrap(), (3, from));
+            assert_eq!(&buf[..3], b"two");
+
+            drop_a_recv_that_got(&sock, &sender, b"three").await;
+            assert_eq!(sock.try_recv_from(&mut buf).unwrap(), (5, from));
+            assert_eq!(&buf[..5], b"three");
+
+            // A kept datagram longer than the buffer is truncated, as
+            // `recvfrom` truncates.
+            drop_a_recv_that_got(&sock, &sender, b"four!").await;
+            let mut two = [0u8; 2];
+            assert_eq!(sock.recv_from(&mut two).await.unwrap(), (2, from));
+            assert_eq!(&two, b"fo");
+
+            // Connected: `recv`, `try_recv`, `recv_owned`.
+            sock.connect(from).await.unwrap();
+            drop_a_recv_that_got(&sock, &sender, b"five").await;
+            assert_eq!(sock.recv(&mut buf).await.unwrap(), 4);
+            assert_eq!(&buf[..4], b"five");
+            drop_a_recv_that_got(&sock, &sender, b"six").await;
+            assert_eq!(sock.try_recv(&mut buf).unwrap(), 3);
+            assert_eq!(&buf[..3], b"six");
+            drop_a_recv_that_got(&sock, &sender, b"seven").await;
+            let BufResult(n, got) = sock.recv_owned(Vec::with_capacity(64)).await;
+            assert_eq!((n.unwrap(), &got[..]), (5, &b"seven"[..]));
+
+            // Nothing is kept twice: the next datagram is a new one.
+            sender
+                .send_to(b"eight", sock.local_addr().unwrap())
+                .unwrap();
+            assert_eq!(sock.recv(&mut buf).await.unwrap(), 5);
+            assert_eq!(&buf[..5], b"eight");
+        });
     });
 }
 

@@ -78,10 +78,11 @@
 //! `read_owned` received are kept, in order, for the stream's next read
 //! (`op::ReadStash`; every read, peek and `readable()` of the stream looks
 //! there first, and waits while a dropped read is still in flight, whose
-//! bytes would come first). But a datagram received for a dropped
-//! `recv_from_owned` is gone with its buffer, and a dropped `write_owned`
-//! or `send_to_owned` may have sent: those calls are not cancel-safe on
-//! the ring in that one race, as their `# Cancel safety` sections say.
+//! bytes would come first); a datagram received for a dropped
+//! `recv_from_owned` is kept, with its sender, for the socket's next
+//! receive (`op::DatagramStash`). But a dropped `write_owned` or
+//! `send_to_owned` may have sent: those calls are not cancel-safe on the
+//! ring in that one race, as their `# Cancel safety` sections say.
 //!
 //! # Owned buffers
 //!

@@ -86,6 +86,38 @@ impl StreamSocket for std::os::unix::net::UnixStream {
 /// looked at by every read of the stream after that.
 pub(crate) type StashCell = OnceLock<Arc<op::ReadStash>>;
 
+/// A datagram socket's [`op::DatagramStash`]: made by its first receive
+/// through a ring, looked at by every receive after that.
+pub(crate) type DatagramCell = OnceLock<Arc<op::DatagramStash>>;
+
+/// A datagram that a dropped ring receive got, if one is kept: copied into
+/// `buf` (taken out unless `peek`), with its sender. Every receive of a
+/// datagram socket calls this first.
+pub(crate) fn stashed_datagram(
+    stash: &DatagramCell,
+    buf: &mut [u8],
+    peek: bool,
+) -> Option<(usize, SockAddr)> {
+    let stash = stash.get()?;
+    // SAFETY: `[u8]` and `[MaybeUninit<u8>]` have one layout, and the
+    // stash writes only initialized bytes, so `buf` stays initialized.
+    let out = unsafe { &mut *(std::ptr::from_mut::<[u8]>(buf) as *mut [MaybeUninit<u8>]) };
+    stash.take_into(out, peek)
+}
+
+/// A datagram socket's `ready(interest)`: readable at once while a kept
+/// datagram waits, else the socket's readiness.
+pub(crate) async fn datagram_ready<T: AsSourceHandle>(
+    io: &Async<T>,
+    stash: &DatagramCell,
+    interest: crate::io::Interest,
+) -> io::Result<crate::io::Ready> {
+    if interest.is_readable() && stash.get().is_some_and(|s| s.has_datagram()) {
+        return Ok(crate::io::Ready::EMPTY.with(crate::io::Interest::READABLE));
+    }
+    io.ready(interest).await
+}
+
 /// The stash of a stream that never reads through a ring (Unix pipes).
 #[cfg(unix)]
 pub(crate) static NO_STASH: StashCell = StashCell::new();
@@ -371,9 +403,13 @@ impl<B: IoBufMut> Drop for RingRead<'_, B> {
 /// Steps 4–6 for `recv` on a connected datagram socket.
 pub(crate) async fn recv_owned<T: AsSourceHandle, B: IoBufMut>(
     io: &Async<T>,
+    stash: &DatagramCell,
     mut buf: B,
 ) -> BufResult<usize, B> {
     let recv = |s: &mut [MaybeUninit<u8>], cx: &mut Context<'_>| {
+        if let Some((n, _)) = stash.get().and_then(|st| st.take_into(s, false)) {
+            return Poll::Ready(Ok(n));
+        }
         poll_io(io, Direction::Read, cx, |sock| SockRef::from(sock).recv(s))
     };
     // SAFETY: `recv` returns the bytes it wrote at the start of `s`.
@@ -388,6 +424,7 @@ pub(crate) async fn recv_owned<T: AsSourceHandle, B: IoBufMut>(
 /// one would discard a datagram.
 pub(crate) async fn recv_from_owned<T: AsSourceHandle, B: IoBufMut>(
     io: &Async<T>,
+    stash: &DatagramCell,
     mut buf: B,
 ) -> BufResult<(usize, SockAddr), B> {
     if buf.buf_len() == buf.buf_capacity() {
@@ -397,8 +434,19 @@ pub(crate) async fn recv_from_owned<T: AsSourceHandle, B: IoBufMut>(
         );
         return BufResult(Err(e), buf);
     }
-    buf = match to_backend(buf, |ops, buf| op::recv_from(ops, sys_raw(io), buf)) {
-        Ok(op) => return op.await,
+    if let Some((n, from)) = stash
+        .get()
+        .and_then(|st| st.take_into(buf.spare_mut(), false))
+    {
+        // SAFETY: the stash wrote `n` initialized bytes at the start of the
+        // spare capacity.
+        unsafe { buf.advance_init(n) };
+        return BufResult(Ok((n, from)), buf);
+    }
+    buf = match to_backend(buf, |ops, buf| {
+        op::recv_from(ops, sys_raw(io), buf, stash.get_or_init(Default::default))
+    }) {
+        Ok(op) => return op.await.take(),
         Err(buf) => buf,
     };
     let res = poll_fn(|cx| poll_recv_from_owned(io, cx, &mut buf)).await;

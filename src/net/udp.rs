@@ -48,6 +48,9 @@ use crate::io::{Async, BufResult, IoBuf, IoBufMut};
 #[derive(Debug)]
 pub struct UdpSocket {
     io: Async<std::net::UdpSocket>,
+    /// Datagrams of receives through the ring whose futures were dropped
+    /// (`socket::recv_from_owned`).
+    stash: socket::DatagramCell,
 }
 
 /// An inet address from `recvfrom`.
@@ -89,7 +92,10 @@ impl UdpSocket {
         socket.set_nonblocking(true)?;
         socket.bind(&addr.into())?;
         let io = register(std::net::UdpSocket::from(socket), "UdpSocket::bind")?;
-        Ok(UdpSocket { io })
+        Ok(UdpSocket {
+            io,
+            stash: socket::DatagramCell::new(),
+        })
     }
 
     /// Sets the default peer for [`send`](Self::send) and only accepts
@@ -210,7 +216,15 @@ impl UdpSocket {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<(usize, SocketAddr)>> {
-        socket::poll_io(&self.io, Direction::Read, cx, |s| s.recv_from(buf))
+        socket::poll_io(
+            &self.io,
+            Direction::Read,
+            cx,
+            |s| match socket::stashed_datagram(&self.stash, buf, false) {
+                Some((n, from)) => Ok((n, inet(from)?)),
+                None => s.recv_from(buf),
+            },
+        )
     }
 
     /// [`send_to`](Self::send_to) to an address, as a poll function.
@@ -304,7 +318,15 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        socket::io_with(&self.io, Direction::Read, |s| s.recv(buf)).await
+        socket::io_with(
+            &self.io,
+            Direction::Read,
+            |s| match socket::stashed_datagram(&self.stash, buf, false) {
+                Some((n, _)) => Ok(n),
+                None => s.recv(buf),
+            },
+        )
+        .await
     }
 
     /// Receives one datagram into `buf`'s spare capacity (growing its
@@ -317,11 +339,14 @@ impl UdpSocket {
     ///
     /// # Cancel safety
     ///
-    /// Cancel-safe on readiness: the buffer is dropped with the future; no
-    /// datagram was taken. Through the io_uring ring
+    /// Cancel-safe. By readiness (the default), the buffer is dropped with
+    /// the future and no datagram was taken. Through the io_uring ring
     /// (`Builder::io_uring_sockets`), the buffer is dropped when the
     /// kernel acknowledges the cancel, and a datagram the kernel delivered
-    /// before that is discarded (counted in `ops_completed_after_cancel`).
+    /// into it before that is kept, with its sender, for the socket's next
+    /// receive of any kind (counted in `ops_completed_after_cancel`; a
+    /// receive already waiting by readiness sees it with the next datagram
+    /// or event).
     ///
     /// # Examples
     ///
@@ -341,7 +366,7 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn recv_from_owned<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, SocketAddr), B> {
-        let BufResult(res, buf) = socket::recv_from_owned(&self.io, buf).await;
+        let BufResult(res, buf) = socket::recv_from_owned(&self.io, &self.stash, buf).await;
         BufResult(res.and_then(|(n, from)| Ok((n, inet(from)?))), buf)
     }
 
@@ -421,7 +446,7 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn recv_owned<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        socket::recv_owned(&self.io, buf).await
+        socket::recv_owned(&self.io, &self.stash, buf).await
     }
 
     /// Sends `buf`'s initialized bytes to the connected peer.
@@ -480,7 +505,15 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        socket::io_with(&self.io, Direction::Read, |s| s.peek_from(buf)).await
+        socket::io_with(
+            &self.io,
+            Direction::Read,
+            |s| match socket::stashed_datagram(&self.stash, buf, true) {
+                Some((n, from)) => Ok((n, inet(from)?)),
+                None => s.peek_from(buf),
+            },
+        )
+        .await
     }
 
     /// Sends `buf` to the connected peer if the socket can take it now,
@@ -568,7 +601,14 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        socket::try_io(&self.io, Direction::Read, |s| s.recv(buf))
+        socket::try_io(
+            &self.io,
+            Direction::Read,
+            |s| match socket::stashed_datagram(&self.stash, buf, false) {
+                Some((n, _)) => Ok(n),
+                None => s.recv(buf),
+            },
+        )
     }
 
     /// Receives a datagram and its sender if one is queued now, without
@@ -601,7 +641,14 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        socket::try_io(&self.io, Direction::Read, |s| s.recv_from(buf))
+        socket::try_io(
+            &self.io,
+            Direction::Read,
+            |s| match socket::stashed_datagram(&self.stash, buf, false) {
+                Some((n, from)) => Ok((n, inet(from)?)),
+                None => s.recv_from(buf),
+            },
+        )
     }
 
     /// Reads the next datagram and its sender without taking it from the
@@ -630,7 +677,14 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn try_peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        socket::try_io(&self.io, Direction::Read, |s| s.peek_from(buf))
+        socket::try_io(
+            &self.io,
+            Direction::Read,
+            |s| match socket::stashed_datagram(&self.stash, buf, true) {
+                Some((n, from)) => Ok((n, inet(from)?)),
+                None => s.peek_from(buf),
+            },
+        )
     }
 
     /// Waits until the socket may be ready in a direction of `interest`
@@ -656,7 +710,7 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn ready(&self, interest: crate::io::Interest) -> io::Result<crate::io::Ready> {
-        self.io.ready(interest).await
+        socket::datagram_ready(&self.io, &self.stash, interest).await
     }
 
     /// Waits until a datagram may be ready to receive.
@@ -681,7 +735,9 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn readable(&self) -> io::Result<()> {
-        self.io.readable().await
+        socket::datagram_ready(&self.io, &self.stash, crate::io::Interest::READABLE)
+            .await
+            .map(drop)
     }
 
     /// Waits until the socket may accept a datagram to send.
@@ -1053,7 +1109,10 @@ impl TryFrom<std::net::UdpSocket> for UdpSocket {
     /// ```
     fn try_from(socket: std::net::UdpSocket) -> io::Result<UdpSocket> {
         let io = register(socket, "UdpSocket::try_from")?;
-        Ok(UdpSocket { io })
+        Ok(UdpSocket {
+            io,
+            stash: socket::DatagramCell::new(),
+        })
     }
 }
 

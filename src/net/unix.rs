@@ -981,6 +981,9 @@ raw_handle_traits!(UnixStream);
 #[derive(Debug)]
 pub struct UnixDatagram {
     io: Async<std_unix::UnixDatagram>,
+    /// Datagrams of receives through the ring whose futures were dropped
+    /// (`socket::recv_from_owned`).
+    stash: socket::DatagramCell,
 }
 
 impl UnixDatagram {
@@ -1158,7 +1161,15 @@ impl UnixDatagram {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        socket::io_with(&self.io, Direction::Read, |s| s.recv_from(buf)).await
+        socket::io_with(
+            &self.io,
+            Direction::Read,
+            |s| match socket::stashed_datagram(&self.stash, buf, false) {
+                Some((n, from)) => Ok((n, unix_addr(&from)?)),
+                None => s.recv_from(buf),
+            },
+        )
+        .await
     }
 
     /// Sends `buf` to the connected peer.
@@ -1214,7 +1225,15 @@ impl UnixDatagram {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        socket::io_with(&self.io, Direction::Read, |s| s.recv(buf)).await
+        socket::io_with(
+            &self.io,
+            Direction::Read,
+            |s| match socket::stashed_datagram(&self.stash, buf, false) {
+                Some((n, _)) => Ok(n),
+                None => s.recv(buf),
+            },
+        )
+        .await
     }
 
     /// Sends `buf`'s initialized bytes to the socket at `path`.
@@ -1274,11 +1293,13 @@ impl UnixDatagram {
     ///
     /// # Cancel safety
     ///
-    /// Cancel-safe on readiness: the buffer is dropped with the future.
-    /// Through the io_uring ring (`Builder::io_uring_sockets`), the buffer
-    /// is dropped when the kernel acknowledges the cancel, and a datagram
-    /// the kernel delivered before that is discarded (counted in
-    /// `ops_completed_after_cancel`).
+    /// Cancel-safe. By readiness (the default), the buffer is dropped with
+    /// the future. Through the io_uring ring (`Builder::io_uring_sockets`),
+    /// the buffer is dropped when the kernel acknowledges the cancel, and a
+    /// datagram the kernel delivered into it before that is kept, with its
+    /// sender, for the socket's next receive of any kind (counted in
+    /// `ops_completed_after_cancel`; a receive already waiting by readiness
+    /// sees it with the next datagram or event).
     ///
     /// # Examples
     ///
@@ -1297,7 +1318,7 @@ impl UnixDatagram {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn recv_from_owned<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, SocketAddr), B> {
-        let BufResult(res, buf) = socket::recv_from_owned(&self.io, buf).await;
+        let BufResult(res, buf) = socket::recv_from_owned(&self.io, &self.stash, buf).await;
         BufResult(res.and_then(|(n, from)| Ok((n, unix_addr(&from)?))), buf)
     }
 
@@ -1357,7 +1378,7 @@ impl UnixDatagram {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn recv_owned<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        socket::recv_owned(&self.io, buf).await
+        socket::recv_owned(&self.io, &self.stash, buf).await
     }
 
     /// Sends `buf` to the connected peer if the socket can take it now,
@@ -1441,7 +1462,14 @@ impl UnixDatagram {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        socket::try_io(&self.io, Direction::Read, |s| s.recv(buf))
+        socket::try_io(
+            &self.io,
+            Direction::Read,
+            |s| match socket::stashed_datagram(&self.stash, buf, false) {
+                Some((n, _)) => Ok(n),
+                None => s.recv(buf),
+            },
+        )
     }
 
     /// Receives a datagram and its sender if one is queued now, without
@@ -1466,7 +1494,14 @@ impl UnixDatagram {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        socket::try_io(&self.io, Direction::Read, |s| s.recv_from(buf))
+        socket::try_io(
+            &self.io,
+            Direction::Read,
+            |s| match socket::stashed_datagram(&self.stash, buf, false) {
+                Some((n, from)) => Ok((n, unix_addr(&from)?)),
+                None => s.recv_from(buf),
+            },
+        )
     }
 
     /// Waits for a datagram and reads it and its sender without taking it
@@ -1497,7 +1532,15 @@ impl UnixDatagram {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        socket::io_with(&self.io, Direction::Read, |s| peek_datagram_from(s, buf)).await
+        socket::io_with(
+            &self.io,
+            Direction::Read,
+            |s| match socket::stashed_datagram(&self.stash, buf, true) {
+                Some((n, from)) => Ok((n, unix_addr(&from)?)),
+                None => peek_datagram_from(s, buf),
+            },
+        )
+        .await
     }
 
     /// Waits until the socket may be ready in a direction of `interest`
@@ -1522,7 +1565,7 @@ impl UnixDatagram {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn ready(&self, interest: crate::io::Interest) -> io::Result<crate::io::Ready> {
-        self.io.ready(interest).await
+        socket::datagram_ready(&self.io, &self.stash, interest).await
     }
 
     /// Waits until a datagram may be ready to receive.
@@ -1546,7 +1589,9 @@ impl UnixDatagram {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn readable(&self) -> io::Result<()> {
-        self.io.readable().await
+        socket::datagram_ready(&self.io, &self.stash, crate::io::Interest::READABLE)
+            .await
+            .map(drop)
     }
 
     /// Waits until the socket may accept a datagram to send.
@@ -1720,7 +1765,10 @@ impl TryFrom<std_unix::UnixDatagram> for UnixDatagram {
     /// ```
     fn try_from(socket: std_unix::UnixDatagram) -> io::Result<UnixDatagram> {
         let io = register(socket, "UnixDatagram::try_from")?;
-        Ok(UnixDatagram { io })
+        Ok(UnixDatagram {
+            io,
+            stash: socket::DatagramCell::new(),
+        })
     }
 }
 

@@ -118,7 +118,103 @@ pub(crate) fn ring_sockets_in_process() -> bool {
 
 /// A datagram receive's op (`recv_from`): the count and the sender, with
 /// the buffer.
-pub(crate) type RecvFromOp<B> = Op<crate::io::BufResult<(usize, socket2::SockAddr), B>>;
+pub(crate) type RecvFromOp<B> = Op<ReceivedFrom<B>>;
+
+/// The datagrams a socket's receives through a completion backend got
+/// after their futures were dropped (each won the race with its cancel),
+/// each with its sender, kept for the socket's next receive of any kind:
+/// a dropped receive loses no datagram. (No waiting as for streams'
+/// `ReadStash`: datagrams carry no order to keep.)
+#[derive(Debug, Default)]
+pub(crate) struct DatagramStash {
+    queue: std::sync::Mutex<std::collections::VecDeque<(Vec<u8>, socket2::SockAddr)>>,
+    /// Whether a datagram was ever kept here: receives on a socket that
+    /// never had one take no lock.
+    used: std::sync::atomic::AtomicBool,
+}
+
+impl DatagramStash {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::VecDeque<(Vec<u8>, socket2::SockAddr)>> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The oldest kept datagram copied into `out` (truncated to it, as
+    /// `recvfrom` truncates): the count copied and the sender. Taken out
+    /// unless `peek`.
+    pub(crate) fn take_into(
+        &self,
+        out: &mut [std::mem::MaybeUninit<u8>],
+        peek: bool,
+    ) -> Option<(usize, socket2::SockAddr)> {
+        if !self.used.load(std::sync::atomic::Ordering::Acquire) {
+            return None;
+        }
+        let mut queue = self.lock();
+        let (bytes, from) = queue.front()?;
+        let n = out.len().min(bytes.len());
+        for (dst, src) in out.iter_mut().zip(bytes) {
+            dst.write(*src);
+        }
+        let from = from.clone();
+        if !peek {
+            queue.pop_front();
+        }
+        Some((n, from))
+    }
+
+    /// Whether a datagram is kept (a readiness wait resolves at once).
+    pub(crate) fn has_datagram(&self) -> bool {
+        self.used.load(std::sync::atomic::Ordering::Acquire) && !self.lock().is_empty()
+    }
+
+    fn push(&self, bytes: Vec<u8>, from: socket2::SockAddr) {
+        self.lock().push_back((bytes, from));
+        self.used.store(true, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// A datagram receive's output through a completion backend: taken by the
+/// receive's future, or, if that was dropped, its datagram goes to the
+/// socket's [`DatagramStash`] when the op's slot drops it.
+pub(crate) struct ReceivedFrom<B: crate::io::IoBufMut> {
+    out: Option<crate::io::BufResult<(usize, socket2::SockAddr), B>>,
+    stash: std::sync::Arc<DatagramStash>,
+}
+
+impl<B: crate::io::IoBufMut> ReceivedFrom<B> {
+    /// The output, for `stash`'s socket (made by the io_uring backend
+    /// only).
+    #[cfg_attr(not(all(target_os = "linux", not(miri))), allow(dead_code))]
+    pub(crate) fn new(
+        out: crate::io::BufResult<(usize, socket2::SockAddr), B>,
+        stash: std::sync::Arc<DatagramStash>,
+    ) -> ReceivedFrom<B> {
+        ReceivedFrom {
+            out: Some(out),
+            stash,
+        }
+    }
+
+    /// The output, for the receive's caller.
+    pub(crate) fn take(mut self) -> crate::io::BufResult<(usize, socket2::SockAddr), B> {
+        self.out.take().expect("present until taken or dropped")
+    }
+}
+
+impl<B: crate::io::IoBufMut> Drop for ReceivedFrom<B> {
+    fn drop(&mut self) {
+        if let Some(crate::io::BufResult(Ok((n, from)), buf)) = self.out.take() {
+            let len = buf.buf_len();
+            // SAFETY: the receive appended `n` initialized bytes, so the
+            // last `n` of the buffer's `len` initialized ones are the
+            // datagram.
+            let got = unsafe { std::slice::from_raw_parts(buf.as_buf_ptr().add(len - n), n) };
+            self.stash.push(got.to_vec(), from);
+        }
+    }
+}
 
 /// An accept's op: the new connection (its socket and the peer's address).
 pub(crate) type AcceptOp = Op<std::io::Result<Accepted>>;

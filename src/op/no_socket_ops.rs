@@ -3,7 +3,9 @@
 //! builds): each hands its argument back, and the caller uses readiness.
 
 use crate::io::{BufResult, IoBuf, IoBufMut};
-use crate::op::{AcceptOp, AcceptStash, Op, OpContext, ReadStash, Received, RecvFromOp};
+use crate::op::{
+    AcceptOp, AcceptStash, DatagramStash, Op, OpContext, ReadStash, Received, RecvFromOp,
+};
 
 /// No completion backend for sockets: the caller uses readiness.
 pub(crate) fn recv<B: IoBufMut>(
@@ -29,6 +31,7 @@ pub(crate) fn recv_from<B: IoBufMut>(
     _ctx: &OpContext,
     _socket: crate::sys::RawSource,
     buf: B,
+    _stash: &std::sync::Arc<DatagramStash>,
 ) -> Result<RecvFromOp<B>, B> {
     Err(buf)
 }

@@ -37,7 +37,8 @@
 //!    accepted for a dropped accept goes to its listener's stash
 //!    (`op::AcceptStash`) for the next accept, never closed or leaked; the
 //!    bytes a dropped stream recv got go to its stream's stash
-//!    (`op::ReadStash`) for the next read; a
+//!    (`op::ReadStash`) for the next read, and the datagram a dropped
+//!    `RECVMSG` got to its socket's (`op::DatagramStash`); a
 //!    connect whose future was dropped closes its socket only now, so its
 //!    descriptor number is never reused under the op.
 //! 3. **Cancel.** Dropping the future marks the slot `Cancelling` and,
@@ -636,6 +637,7 @@ pub(crate) fn recv_from<B: IoBufMut>(
     ctx: &OpContext,
     fd: crate::sys::RawSource,
     buf: B,
+    stash: &Arc<super::DatagramStash>,
 ) -> Result<super::RecvFromOp<B>, B> {
     if !ctx.ring_socket_op(ops::RecvMsg::CODE) {
         return Err(buf);
@@ -645,19 +647,19 @@ pub(crate) fn recv_from<B: IoBufMut>(
     Ok(submit(
         ctx,
         None,
-        Msg::new(buf, addr, addr_len),
-        |m| {
+        (Msg::new(buf, addr, addr_len), stash.clone()),
+        |(m, _)| {
             let (ptr, len) = spare(&mut m.buf);
             ops::RecvMsg::new(args::Fd(fd), m.point(ptr, len as usize)).build()
         },
-        |m, res| {
+        |(m, stash), res| {
             let Msg { buf, addr, msg, .. } = m;
             let BufResult(res, buf) = read_done(buf, res);
             // SAFETY: the kernel wrote the sender's address into `addr`
             // and its length into `msg_namelen` (zeroed storage, if it
             // wrote none: an unspecified address).
             let from = unsafe { SockAddr::new(addr, msg.msg_namelen) };
-            BufResult(res.map(|n| (n, from)), buf)
+            super::ReceivedFrom::new(BufResult(res.map(|n| (n, from)), buf), stash)
         },
     ))
 }
