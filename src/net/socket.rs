@@ -105,6 +105,35 @@ pub(crate) fn stashed_datagram(
     stash.take_into(out, peek)
 }
 
+/// A datagram receive with its sender: a kept datagram
+/// ([`stashed_datagram`], its sender converted by `addr`), else `os` (a
+/// `recvfrom`, or its `MSG_PEEK` form when `peek`).
+pub(crate) fn recv_from_kept<A>(
+    stash: &DatagramCell,
+    buf: &mut [u8],
+    peek: bool,
+    addr: impl FnOnce(SockAddr) -> io::Result<A>,
+    os: impl FnOnce(&mut [u8]) -> io::Result<(usize, A)>,
+) -> io::Result<(usize, A)> {
+    match stashed_datagram(stash, buf, peek) {
+        Some((n, from)) => Ok((n, addr(from)?)),
+        None => os(buf),
+    }
+}
+
+/// A connected datagram socket's receive: a kept datagram, else `os` (a
+/// `recv`).
+pub(crate) fn recv_kept(
+    stash: &DatagramCell,
+    buf: &mut [u8],
+    os: impl FnOnce(&mut [u8]) -> io::Result<usize>,
+) -> io::Result<usize> {
+    match stashed_datagram(stash, buf, false) {
+        Some((n, _)) => Ok(n),
+        None => os(buf),
+    }
+}
+
 /// A datagram socket's `ready(interest)`: readable at once while a kept
 /// datagram waits, else the socket's readiness.
 pub(crate) async fn datagram_ready<T: AsSourceHandle>(

@@ -216,15 +216,9 @@ impl UdpSocket {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<(usize, SocketAddr)>> {
-        socket::poll_io(
-            &self.io,
-            Direction::Read,
-            cx,
-            |s| match socket::stashed_datagram(&self.stash, buf, false) {
-                Some((n, from)) => Ok((n, inet(from)?)),
-                None => s.recv_from(buf),
-            },
-        )
+        socket::poll_io(&self.io, Direction::Read, cx, |s| {
+            socket::recv_from_kept(&self.stash, buf, false, inet, |b| s.recv_from(b))
+        })
     }
 
     /// [`send_to`](Self::send_to) to an address, as a poll function.
@@ -318,14 +312,9 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        socket::io_with(
-            &self.io,
-            Direction::Read,
-            |s| match socket::stashed_datagram(&self.stash, buf, false) {
-                Some((n, _)) => Ok(n),
-                None => s.recv(buf),
-            },
-        )
+        socket::io_with(&self.io, Direction::Read, |s| {
+            socket::recv_kept(&self.stash, buf, |b| s.recv(b))
+        })
         .await
     }
 
@@ -505,14 +494,9 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        socket::io_with(
-            &self.io,
-            Direction::Read,
-            |s| match socket::stashed_datagram(&self.stash, buf, true) {
-                Some((n, from)) => Ok((n, inet(from)?)),
-                None => s.peek_from(buf),
-            },
-        )
+        socket::io_with(&self.io, Direction::Read, |s| {
+            socket::recv_from_kept(&self.stash, buf, true, inet, |b| s.peek_from(b))
+        })
         .await
     }
 
@@ -601,14 +585,9 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        socket::try_io(
-            &self.io,
-            Direction::Read,
-            |s| match socket::stashed_datagram(&self.stash, buf, false) {
-                Some((n, _)) => Ok(n),
-                None => s.recv(buf),
-            },
-        )
+        socket::try_io(&self.io, Direction::Read, |s| {
+            socket::recv_kept(&self.stash, buf, |b| s.recv(b))
+        })
     }
 
     /// Receives a datagram and its sender if one is queued now, without
@@ -641,14 +620,9 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        socket::try_io(
-            &self.io,
-            Direction::Read,
-            |s| match socket::stashed_datagram(&self.stash, buf, false) {
-                Some((n, from)) => Ok((n, inet(from)?)),
-                None => s.recv_from(buf),
-            },
-        )
+        socket::try_io(&self.io, Direction::Read, |s| {
+            socket::recv_from_kept(&self.stash, buf, false, inet, |b| s.recv_from(b))
+        })
     }
 
     /// Reads the next datagram and its sender without taking it from the
@@ -677,14 +651,9 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn try_peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        socket::try_io(
-            &self.io,
-            Direction::Read,
-            |s| match socket::stashed_datagram(&self.stash, buf, true) {
-                Some((n, from)) => Ok((n, inet(from)?)),
-                None => s.peek_from(buf),
-            },
-        )
+        socket::try_io(&self.io, Direction::Read, |s| {
+            socket::recv_from_kept(&self.stash, buf, true, inet, |b| s.peek_from(b))
+        })
     }
 
     /// Waits until the socket may be ready in a direction of `interest`

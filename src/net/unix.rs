@@ -1161,14 +1161,15 @@ impl UnixDatagram {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        socket::io_with(
-            &self.io,
-            Direction::Read,
-            |s| match socket::stashed_datagram(&self.stash, buf, false) {
-                Some((n, from)) => Ok((n, unix_addr(&from)?)),
-                None => s.recv_from(buf),
-            },
-        )
+        socket::io_with(&self.io, Direction::Read, |s| {
+            socket::recv_from_kept(
+                &self.stash,
+                buf,
+                false,
+                |a| unix_addr(&a),
+                |b| s.recv_from(b),
+            )
+        })
         .await
     }
 
@@ -1225,14 +1226,9 @@ impl UnixDatagram {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        socket::io_with(
-            &self.io,
-            Direction::Read,
-            |s| match socket::stashed_datagram(&self.stash, buf, false) {
-                Some((n, _)) => Ok(n),
-                None => s.recv(buf),
-            },
-        )
+        socket::io_with(&self.io, Direction::Read, |s| {
+            socket::recv_kept(&self.stash, buf, |b| s.recv(b))
+        })
         .await
     }
 
@@ -1462,14 +1458,9 @@ impl UnixDatagram {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        socket::try_io(
-            &self.io,
-            Direction::Read,
-            |s| match socket::stashed_datagram(&self.stash, buf, false) {
-                Some((n, _)) => Ok(n),
-                None => s.recv(buf),
-            },
-        )
+        socket::try_io(&self.io, Direction::Read, |s| {
+            socket::recv_kept(&self.stash, buf, |b| s.recv(b))
+        })
     }
 
     /// Receives a datagram and its sender if one is queued now, without
@@ -1494,14 +1485,15 @@ impl UnixDatagram {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        socket::try_io(
-            &self.io,
-            Direction::Read,
-            |s| match socket::stashed_datagram(&self.stash, buf, false) {
-                Some((n, from)) => Ok((n, unix_addr(&from)?)),
-                None => s.recv_from(buf),
-            },
-        )
+        socket::try_io(&self.io, Direction::Read, |s| {
+            socket::recv_from_kept(
+                &self.stash,
+                buf,
+                false,
+                |a| unix_addr(&a),
+                |b| s.recv_from(b),
+            )
+        })
     }
 
     /// Waits for a datagram and reads it and its sender without taking it
@@ -1532,14 +1524,15 @@ impl UnixDatagram {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub async fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        socket::io_with(
-            &self.io,
-            Direction::Read,
-            |s| match socket::stashed_datagram(&self.stash, buf, true) {
-                Some((n, from)) => Ok((n, unix_addr(&from)?)),
-                None => peek_datagram_from(s, buf),
-            },
-        )
+        socket::io_with(&self.io, Direction::Read, |s| {
+            socket::recv_from_kept(
+                &self.stash,
+                buf,
+                true,
+                |a| unix_addr(&a),
+                |b| peek_datagram_from(s, b),
+            )
+        })
         .await
     }
 
