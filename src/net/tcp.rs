@@ -1360,6 +1360,10 @@ impl TcpStream {
     /// Deregisters the stream and returns the std one, still in
     /// non-blocking mode (call `set_nonblocking(false)` for blocking use).
     ///
+    /// Bytes that a dropped read through the io_uring ring received and no
+    /// read has taken yet (`Builder::io_uring_sockets`; see `read_owned`)
+    /// are not in the std stream: read them first.
+    ///
     /// # Errors
     ///
     /// If the poller fails to deregister it (it is closed then).

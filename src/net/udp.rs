@@ -1030,6 +1030,10 @@ impl UdpSocket {
     /// Deregisters the socket and returns the std one, still in
     /// non-blocking mode.
     ///
+    /// A datagram that a dropped receive through the io_uring ring got and
+    /// no receive has taken yet (`Builder::io_uring_sockets`; see
+    /// `recv_from_owned`) is not in the std socket: receive it first.
+    ///
     /// # Errors
     ///
     /// If the poller fails to deregister it (it is closed then).

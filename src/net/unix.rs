@@ -904,6 +904,10 @@ impl UnixStream {
     /// Deregisters the stream and returns the std one, still in
     /// non-blocking mode.
     ///
+    /// Bytes that a dropped read through the io_uring ring received and no
+    /// read has taken yet (`Builder::io_uring_sockets`; see `read_owned`)
+    /// are not in the std stream: read them first.
+    ///
     /// # Errors
     ///
     /// If the poller fails to deregister it (it is closed then).
@@ -1708,6 +1712,10 @@ impl UnixDatagram {
 
     /// Deregisters the socket and returns the std one, still in
     /// non-blocking mode.
+    ///
+    /// A datagram that a dropped receive through the io_uring ring got and
+    /// no receive has taken yet (`Builder::io_uring_sockets`; see
+    /// `recv_from_owned`) is not in the std socket: receive it first.
     ///
     /// # Errors
     ///
