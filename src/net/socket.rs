@@ -315,6 +315,7 @@ pub(crate) async fn io_with<T: AsSourceHandle, R>(
 ///
 /// `read` must return how many bytes it initialized at the start of the
 /// slice it was given (as `recv` does).
+#[inline]
 unsafe fn poll_into_spare<B: IoBufMut>(
     buf: &mut B,
     read: impl FnOnce(&mut [MaybeUninit<u8>]) -> Poll<io::Result<usize>>,
@@ -370,15 +371,17 @@ pub(crate) async fn read_owned<T: StreamSocket, B: IoBufMut>(
     mut buf: B,
 ) -> BufResult<usize, B> {
     if T::IS_SOCKET && buf.buf_len() < buf.buf_capacity() {
-        // SAFETY: the stash writes `n` initialized bytes at the start.
-        let stashed = poll_fn(|cx| unsafe {
-            poll_into_spare(&mut buf, |s| {
-                poll_stashed(stash, Some(cx), s, true).map(|n| Ok(n.unwrap_or(0)))
-            })
-        });
-        match stashed.await {
-            Ok(0) => {}
-            res => return BufResult(res, buf),
+        if stash.get().is_some() {
+            // SAFETY: the stash writes `n` initialized bytes at the start.
+            let stashed = poll_fn(|cx| unsafe {
+                poll_into_spare(&mut buf, |s| {
+                    poll_stashed(stash, Some(cx), s, true).map(|n| Ok(n.unwrap_or(0)))
+                })
+            });
+            match stashed.await {
+                Ok(0) => {}
+                res => return BufResult(res, buf),
+            }
         }
         buf = match to_backend(buf, |ops, buf| {
             op::recv(ops, sys_raw(io), buf, stash.get_or_init(Default::default))
