@@ -82,6 +82,18 @@ impl StreamSocket for std::os::unix::net::UnixStream {
     }
 }
 
+/// `buf` as the uninitialized bytes a `recv` writes into.
+///
+/// # Safety
+///
+/// Only initialized bytes may be written through the result (as `recv`
+/// and the stashes write), so that `buf` stays initialized.
+pub(crate) unsafe fn as_uninit(buf: &mut [u8]) -> &mut [MaybeUninit<u8>] {
+    // SAFETY: `[u8]` and `[MaybeUninit<u8>]` have one layout; the caller
+    // writes only initialized bytes.
+    unsafe { &mut *(std::ptr::from_mut::<[u8]>(buf) as *mut [MaybeUninit<u8>]) }
+}
+
 /// A stream's [`op::ReadStash`]: made by its first read through a ring,
 /// looked at by every read of the stream after that.
 pub(crate) type StashCell = OnceLock<Arc<op::ReadStash>>;
@@ -101,7 +113,7 @@ pub(crate) fn stashed_datagram(
     let stash = stash.get()?;
     // SAFETY: `[u8]` and `[MaybeUninit<u8>]` have one layout, and the
     // stash writes only initialized bytes, so `buf` stays initialized.
-    let out = unsafe { &mut *(std::ptr::from_mut::<[u8]>(buf) as *mut [MaybeUninit<u8>]) };
+    let out = unsafe { as_uninit(buf) };
     stash.take_into(out, peek)
 }
 
@@ -176,7 +188,7 @@ pub(crate) fn try_stashed(
 ) -> Option<io::Result<usize>> {
     // SAFETY: `[u8]` and `[MaybeUninit<u8>]` have one layout, and the
     // stash writes only initialized bytes, so `buf` stays initialized.
-    let buf = unsafe { &mut *(std::ptr::from_mut::<[u8]>(buf) as *mut [MaybeUninit<u8>]) };
+    let buf = unsafe { as_uninit(buf) };
     match poll_stashed(stash, None, buf, consume) {
         Poll::Ready(None) => None,
         Poll::Ready(Some(n)) => Some(Ok(n)),
@@ -219,7 +231,7 @@ pub(crate) async fn peek_stream<T: AsSourceHandle>(
 ) -> io::Result<usize> {
     {
         // SAFETY: as in `try_stashed`.
-        let out = unsafe { &mut *(std::ptr::from_mut::<[u8]>(buf) as *mut [MaybeUninit<u8>]) };
+        let out = unsafe { as_uninit(buf) };
         if let Some(n) = poll_fn(|cx| poll_stashed(stash, Some(cx), out, false)).await {
             return Ok(n);
         }
@@ -290,7 +302,7 @@ pub(crate) fn try_stream_read<T: StreamSocket>(
     // SAFETY: `[u8]` and `[MaybeUninit<u8>]` have one layout, and
     // `recv_stream` only writes initialized bytes into it, so `buf` stays
     // initialized.
-    let buf = unsafe { &mut *(std::ptr::from_mut::<[u8]>(buf) as *mut [MaybeUninit<u8>]) };
+    let buf = unsafe { as_uninit(buf) };
     let hint = io.last_read_was_full();
     let drained = |&(n, left): &(usize, Option<usize>)| n > 0 && (n < len || left == Some(0));
     let (n, _) = io.try_op(Direction::Read, |s| s.recv_stream(buf, hint), drained)?;
@@ -387,11 +399,12 @@ pub(crate) async fn read_owned<T: StreamSocket, B: IoBufMut>(
             op::recv(ops, sys_raw(io), buf, stash.get_or_init(Default::default))
         }) {
             Ok(op) => {
-                let read = RingRead {
+                let stash = stash.get().expect("made for the op just above");
+                return RingRead {
                     op: Some(op),
                     stash,
-                };
-                return read.await;
+                }
+                .await;
             }
             Err(buf) => buf,
         };
@@ -406,7 +419,7 @@ pub(crate) async fn read_owned<T: StreamSocket, B: IoBufMut>(
 /// dropped before it took its output (`op::ReadStash` step 1).
 struct RingRead<'a, B: IoBufMut> {
     op: Option<op::Op<op::Received<B>>>,
-    stash: &'a StashCell,
+    stash: &'a op::ReadStash,
 }
 
 impl<B: IoBufMut> Future for RingRead<'_, B> {
@@ -424,9 +437,7 @@ impl<B: IoBufMut> Drop for RingRead<'_, B> {
     fn drop(&mut self) {
         if let Some(op) = self.op.take() {
             // Step 1, before the cancel (which may drop the output now).
-            if let Some(stash) = self.stash.get() {
-                stash.read_dropped();
-            }
+            self.stash.read_dropped();
             drop(op);
         }
     }
@@ -697,7 +708,7 @@ pub(crate) fn poll_read<T: StreamSocket>(
     // SAFETY: `[u8]` and `[MaybeUninit<u8>]` have one layout, and
     // `recv_stream` only writes initialized bytes into it, so `buf` stays
     // initialized.
-    let buf = unsafe { &mut *(std::ptr::from_mut::<[u8]>(buf) as *mut [MaybeUninit<u8>]) };
+    let buf = unsafe { as_uninit(buf) };
     poll_stream_read(io, stash, cx, buf)
 }
 
@@ -714,7 +725,7 @@ where
 {
     if let Some(first) = bufs.iter_mut().find(|b| !b.is_empty()) {
         // SAFETY: as in `poll_read`: the stash writes initialized bytes.
-        let first = unsafe { &mut *(std::ptr::from_mut::<[u8]>(first) as *mut [MaybeUninit<u8>]) };
+        let first = unsafe { as_uninit(first) };
         if let Some(n) = ready!(poll_stashed(stash, Some(cx), first, true)) {
             return Poll::Ready(Ok(n));
         }

@@ -1,7 +1,6 @@
 //! Unix-domain sockets: [`UnixListener`], [`UnixStream`], [`UnixDatagram`].
 
 use std::io;
-use std::mem::MaybeUninit;
 use std::net::Shutdown;
 use std::os::unix::net::{self as std_unix, SocketAddr};
 use std::path::Path;
@@ -1815,7 +1814,7 @@ impl UnixStream {
 fn peek_stream(s: &std_unix::UnixStream, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: `[u8]` and `[MaybeUninit<u8>]` have one layout, and `recv`
     // only writes initialized bytes into it, so `buf` stays initialized.
-    let buf = unsafe { &mut *(std::ptr::from_mut::<[u8]>(buf) as *mut [MaybeUninit<u8>]) };
+    let buf = unsafe { socket::as_uninit(buf) };
     socket2::SockRef::from(s).peek(buf)
 }
 
@@ -1825,7 +1824,7 @@ fn peek_datagram_from(
     buf: &mut [u8],
 ) -> io::Result<(usize, SocketAddr)> {
     // SAFETY: as in `peek_stream`.
-    let buf = unsafe { &mut *(std::ptr::from_mut::<[u8]>(buf) as *mut [MaybeUninit<u8>]) };
+    let buf = unsafe { socket::as_uninit(buf) };
     let (n, from) = socket2::SockRef::from(s).peek_from(buf)?;
     Ok((n, unix_addr(&from)?))
 }

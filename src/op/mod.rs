@@ -351,8 +351,31 @@ impl ReadStash {
     /// bytes are stashed, `Ready(false)` when none are, `Pending` while a
     /// dropped read is still in flight.
     pub(crate) fn poll_has_bytes(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<bool> {
-        self.poll_take(Some(cx), &mut [], false)
-            .map(|_| !self.lock().bytes.is_empty())
+        if !self.used.load(std::sync::atomic::Ordering::Acquire) {
+            return std::task::Poll::Ready(false);
+        }
+        match self.settled(Some(cx)) {
+            Some(inner) => std::task::Poll::Ready(!inner.bytes.is_empty()),
+            None => std::task::Poll::Pending,
+        }
+    }
+
+    /// The stash once no dropped read is in flight; `None` (with `cx`'s
+    /// waker registered for step 2's wake) while one is.
+    fn settled(
+        &self,
+        cx: Option<&mut std::task::Context<'_>>,
+    ) -> Option<std::sync::MutexGuard<'_, StashInner>> {
+        let mut inner = self.lock();
+        if inner.dropped == 0 {
+            return Some(inner);
+        }
+        if let Some(cx) = cx {
+            if !inner.waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                inner.waiters.push(cx.waker().clone());
+            }
+        }
+        None
     }
 
     /// Step 3: `Ready(Some(n))` when `n` (> 0) stashed bytes were copied
@@ -369,15 +392,9 @@ impl ReadStash {
         if !self.used.load(std::sync::atomic::Ordering::Acquire) {
             return Poll::Ready(None);
         }
-        let mut inner = self.lock();
-        if inner.dropped > 0 {
-            if let Some(cx) = cx {
-                if !inner.waiters.iter().any(|w| w.will_wake(cx.waker())) {
-                    inner.waiters.push(cx.waker().clone());
-                }
-            }
+        let Some(mut inner) = self.settled(cx) else {
             return Poll::Pending;
-        }
+        };
         let n = out.len().min(inner.bytes.len());
         if n == 0 {
             return Poll::Ready(None);
