@@ -12,29 +12,51 @@
 //!    switch on either side.
 //! 3. Queuing a job wakes nobody while there are at least as many threads
 //!    *coming* for jobs as queued jobs: spinning, notified, or started and
-//!    not yet looking; each takes one. Otherwise an idle thread not
-//!    already notified is notified, or else a new thread is started, up to
-//!    `max_blocking_threads`; past that, the job waits in the queue (FIFO).
-//!    Counting the threads already on their way is what keeps the pool
-//!    small on a loaded machine, where a notified thread may wait
-//!    milliseconds for a core: without it every job queued meanwhile would
-//!    start one more thread. A spinner that gives up leaves the
-//!    spinning count and looks at the queue once more *under the lock*,
-//!    the lock `push` holds while it reads the count: so either `push` saw
-//!    the spinner (and the job is in the queue when the spinner looks) or
-//!    the spinner had left (and `push` woke or started a thread). No job
-//!    waits in the queue while a thread sleeps.
-//! 4. A thread idle for `keep_alive` (10 s) exits.
-//! 5. At shutdown, queued jobs that never started are cancelled (their
+//!    not yet looking; each takes one. Otherwise, while fewer than
+//!    `target` threads are *working* (running a job, on their way to one,
+//!    or spinning) not counting the ones the monitor found blocked (step
+//!    4), an idle thread not already notified is notified, or else a new
+//!    thread is started, up to `max_blocking_threads`. Past `target` the
+//!    job waits in the queue for a working thread to finish its job, and
+//!    the monitor is told to watch. Counting the threads already on their
+//!    way is what keeps the pool small on a loaded machine, where a
+//!    notified thread may wait milliseconds for a core: without it every
+//!    job queued meanwhile would start one more thread. A spinner that
+//!    gives up leaves the spinning count and looks at the queue once more
+//!    *under the lock*, the lock `push` holds while it reads the count: so
+//!    either `push` saw the spinner (and the job is in the queue when the
+//!    spinner looks) or the spinner had left (and `push` woke or started a
+//!    thread, or told the monitor).
+//! 4. The monitor (one thread per pool, started by the first job that
+//!    waits past `target`) keeps jobs from waiting behind threads that
+//!    block. Every thread counts the jobs it starts and finishes in its
+//!    own slot (odd: in a job). While jobs wait, the monitor looks at the
+//!    slots every tick (`TICK`, doubling up to `MAX_TICK` while it finds
+//!    nothing to do): a thread in the same job as at its last look is
+//!    *blocked* (sleeping, waiting on the disk or on another job) and no
+//!    longer counts as working, so the monitor wakes or starts threads for
+//!    the waiting jobs (step 3) until `target` threads work again. After
+//!    `LINGER` ticks with an empty queue it sleeps until a job waits again,
+//!    and after `keep_alive` asleep it exits. Short jobs in a stream (cached
+//!    reads, `stat`) are thus run by about `target` threads that take job
+//!    after job with no futex in between, and a job that blocks costs the
+//!    others at most a few ticks: the pool grows until `target` threads
+//!    make progress, and no job waits in the queue for longer than that
+//!    while a thread could be started. This is Go's answer (a monitor
+//!    takes over from threads stuck in system calls) to the blocking pool's
+//!    question of how many threads short jobs need.
+//! 5. A thread idle for `keep_alive` (10 s) exits.
+//! 6. At shutdown, queued jobs that never started are cancelled (their
 //!    handles resolve as cancelled); running ones are waited for until the
 //!    deadline, then left running, detached, and counted. A thread counts
 //!    until it has dropped what `ThreadStart` returned (the runtime's stop
-//!    hook runs then), so a joined thread has run its stop hook.
+//!    hook runs then), so a joined thread has run its stop hook. The
+//!    monitor runs no user code; shutdown waits for it to leave too.
 
 use std::any::Any;
 use std::collections::VecDeque;
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -45,7 +67,7 @@ use crate::op::{Job, JobQueue};
 /// Run first on every new pool thread (the runtime makes itself current
 /// there, so a job may `spawn`, and runs its start hook); what it returns is
 /// dropped when the thread leaves its loop (the stop hook), before it stops
-/// counting for `shutdown` (step 5).
+/// counting for `shutdown` (step 6).
 pub(crate) type ThreadStart = Box<dyn Fn() -> Box<dyn Any> + Send + Sync>;
 
 /// The blocking pool of one runtime.
@@ -56,9 +78,14 @@ pub(crate) struct BlockingPool {
     state: Mutex<State>,
     /// Idle threads wait here for jobs.
     work: Condvar,
+    /// The monitor waits here for its next tick, or, asleep, for a job
+    /// that waits (step 4).
+    watch: Condvar,
     /// `shutdown` waits here for running threads to finish.
     exited: Condvar,
     max_threads: usize,
+    /// How many threads work on jobs before a job waits for one (step 3).
+    target: usize,
     keep_alive: Duration,
     thread_name: String,
     /// Threads spinning for a job (step 2); changed only under `state`'s
@@ -76,6 +103,21 @@ pub(crate) struct BlockingPool {
 /// stream, far shorter than the futex sleep and wake it saves.
 const SPIN: Duration = Duration::from_micros(50);
 
+/// The monitor's first tick after a job waits (step 4): a thread in the
+/// same job for this long is taken as blocked. Short enough that a job
+/// behind a blocked thread waits a fraction of a millisecond; long enough
+/// that a cached read or a `stat` (a few µs, preemption aside) is never
+/// mistaken for one.
+const TICK: Duration = Duration::from_micros(100);
+
+/// The monitor's longest tick: each tick that finds nothing to do doubles
+/// the next, so a pool that runs short jobs at full speed wakes its
+/// monitor about a thousand times a second, not ten thousand.
+const MAX_TICK: Duration = Duration::from_millis(1);
+
+/// Ticks with an empty queue before the monitor sleeps (step 4).
+const LINGER: u32 = 64;
+
 #[derive(Default)]
 struct State {
     queue: VecDeque<Runnable>,
@@ -89,7 +131,25 @@ struct State {
     /// starts a thread) and are dropping what `on_thread_start` returned;
     /// `shutdown` waits for them too.
     exiting: usize,
+    /// Threads the monitor found in the same job at two ticks (step 4).
+    blocked: usize,
+    /// Each thread's job count (odd: in a job) and the count the monitor
+    /// saw at its last tick.
+    slots: Vec<(Arc<AtomicU64>, u64)>,
+    monitor: Monitor,
     shutdown: bool,
+}
+
+/// What the monitor does (step 4).
+#[derive(Default, Clone, Copy, PartialEq, Eq, Debug)]
+enum Monitor {
+    /// Not started, or gone (asleep for `keep_alive`, or shutdown).
+    #[default]
+    Absent,
+    /// Ticking: jobs waited recently.
+    Watching,
+    /// Asleep until a job waits.
+    Asleep,
 }
 
 impl BlockingPool {
@@ -99,17 +159,20 @@ impl BlockingPool {
         thread_name: String,
         on_thread_start: ThreadStart,
     ) -> Arc<Self> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Arc::new_cyclic(|this| BlockingPool {
             this: this.clone(),
             on_thread_start,
             state: Mutex::new(State::default()),
             work: Condvar::new(),
+            watch: Condvar::new(),
             exited: Condvar::new(),
             max_threads,
+            target: (2 * cores).max(4),
             keep_alive,
             thread_name,
             spinning: AtomicUsize::new(0),
-            max_spinning: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            max_spinning: cores,
             queued: AtomicUsize::new(0),
         })
     }
@@ -119,7 +182,7 @@ impl BlockingPool {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Step 3: queues a job and makes sure a thread will take it.
+    /// Queues a job and makes sure a thread will take it (step 3).
     fn push(&self, runnable: Runnable) {
         let mut st = self.lock();
         if st.shutdown {
@@ -129,52 +192,181 @@ impl BlockingPool {
         }
         st.queue.push_back(runnable);
         self.queued.store(st.queue.len(), Ordering::Relaxed);
-        let coming = self.spinning.load(Ordering::Relaxed) + st.notified + st.starting;
-        if st.queue.len() <= coming {
-            return; // a thread on its way takes it
-        }
-        if st.idle > st.notified {
-            st.notified += 1;
-            self.work.notify_one();
-            return;
-        }
-        if st.threads >= self.max_threads {
-            return; // waits in the queue for a busy thread
-        }
-        st.threads += 1;
-        st.starting += 1;
+        let (start, waits) = self.provide(&mut st);
+        let watch = waits && self.watch(&mut st);
         drop(st);
+        self.start_threads(start);
+        if watch {
+            self.start_monitor();
+        }
+    }
+
+    /// Step 3: notifies idle threads for queued jobs that no thread is
+    /// coming for, and counts the threads to start (the caller starts them
+    /// once the lock is released), while fewer than `target` threads work.
+    /// Also returns whether a job still waits because `target` threads
+    /// work (so the monitor should watch).
+    fn provide(&self, st: &mut State) -> (usize, bool) {
+        let mut start = 0;
+        loop {
+            let coming = self.spinning.load(Ordering::Relaxed) + st.notified + st.starting;
+            if st.queue.len() <= coming {
+                return (start, false);
+            }
+            let working = st.threads - st.idle + st.notified;
+            if working.saturating_sub(st.blocked) >= self.target {
+                return (start, true);
+            }
+            if st.idle > st.notified {
+                st.notified += 1;
+                self.work.notify_one();
+            } else if st.threads < self.max_threads {
+                st.threads += 1;
+                st.starting += 1;
+                start += 1;
+            } else {
+                return (start, false); // waits in the queue for a busy thread
+            }
+        }
+    }
+
+    /// Starts `n` threads counted by `provide`.
+    fn start_threads(&self, n: usize) {
+        for _ in 0..n {
+            let this = self.this.clone();
+            let spawned = std::thread::Builder::new()
+                .name(self.thread_name.clone())
+                .spawn(move || {
+                    if let Some(pool) = this.upgrade() {
+                        pool.thread_main();
+                    }
+                });
+            if spawned.is_err() {
+                // Out of threads (EAGAIN): the job stays queued for a live
+                // thread, or for the next spawn to retry.
+                let mut st = self.lock();
+                st.threads -= 1;
+                st.starting -= 1;
+                drop(st);
+                self.exited.notify_all();
+            }
+        }
+    }
+
+    /// Step 4: has the monitor watch; `true` when it must be started.
+    fn watch(&self, st: &mut State) -> bool {
+        match st.monitor {
+            Monitor::Watching => false,
+            Monitor::Asleep => {
+                st.monitor = Monitor::Watching;
+                self.watch.notify_one();
+                false
+            }
+            Monitor::Absent => {
+                st.monitor = Monitor::Watching;
+                true
+            }
+        }
+    }
+
+    fn start_monitor(&self) {
         let this = self.this.clone();
         let spawned = std::thread::Builder::new()
-            .name(self.thread_name.clone())
+            .name(format!("{}-monitor", self.thread_name))
             .spawn(move || {
                 if let Some(pool) = this.upgrade() {
-                    pool.thread_main();
+                    pool.monitor_main();
                 }
             });
         if spawned.is_err() {
-            // Out of threads (EAGAIN): the job stays queued for a live
-            // thread, or for the next spawn to retry.
+            // No monitor: the pool grows as if no thread worked, so no job
+            // waits on one that blocks.
             let mut st = self.lock();
-            st.threads -= 1;
-            st.starting -= 1;
+            st.monitor = Monitor::Absent;
+            st.blocked = st.threads;
+            let (start, _) = self.provide(&mut st);
             drop(st);
+            self.start_threads(start);
             self.exited.notify_all();
         }
     }
 
-    /// The loop of one pool thread (steps 2–4).
+    /// The monitor's loop (step 4).
+    fn monitor_main(&self) {
+        let mut st = self.lock();
+        let mut tick = TICK;
+        let mut quiet = 0;
+        while !st.shutdown {
+            if st.monitor == Monitor::Asleep {
+                let (guard, timeout) = self
+                    .watch
+                    .wait_timeout(st, self.keep_alive)
+                    .unwrap_or_else(|e| e.into_inner());
+                st = guard;
+                if timeout.timed_out() && st.monitor == Monitor::Asleep {
+                    break;
+                }
+                tick = TICK;
+                quiet = 0;
+                continue;
+            }
+            st = self
+                .watch
+                .wait_timeout(st, tick)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+            let mut blocked = 0;
+            for (slot, seen) in st.slots.iter_mut() {
+                let now = slot.load(Ordering::Relaxed);
+                blocked += usize::from(now % 2 == 1 && now == *seen);
+                *seen = now;
+            }
+            st.blocked = blocked;
+            let (start, _) = self.provide(&mut st);
+            if start > 0 {
+                tick = TICK;
+                drop(st);
+                self.start_threads(start);
+                st = self.lock();
+            } else if blocked == 0 {
+                tick = (tick * 2).min(MAX_TICK);
+            }
+            if st.queue.is_empty() {
+                quiet += 1;
+                if quiet >= LINGER && st.monitor == Monitor::Watching {
+                    // What it knew of blocked threads is stale by the time
+                    // it wakes again.
+                    st.blocked = 0;
+                    st.monitor = Monitor::Asleep;
+                }
+            } else {
+                quiet = 0;
+            }
+        }
+        st.monitor = Monitor::Absent;
+        drop(st);
+        self.exited.notify_all();
+    }
+
+    /// The loop of one pool thread (steps 2, 3 and 5).
     fn thread_main(&self) {
         let started = (self.on_thread_start)();
+        let slot = Arc::new(AtomicU64::new(0));
+        let mut jobs = 0;
         let mut st = self.lock();
         st.starting -= 1;
+        st.slots.push((slot.clone(), 0));
         // Spun since the last job: spin once, then sleep (step 2).
         let mut spun = false;
         loop {
             if let Some(runnable) = st.queue.pop_front() {
                 self.queued.store(st.queue.len(), Ordering::Relaxed);
                 drop(st);
+                jobs += 1;
+                slot.store(jobs, Ordering::Relaxed);
                 task::run(runnable);
+                jobs += 1;
+                slot.store(jobs, Ordering::Relaxed);
                 st = self.lock();
                 spun = false;
                 continue;
@@ -197,6 +389,7 @@ impl BlockingPool {
                 break;
             }
         }
+        st.slots.retain(|(s, _)| !Arc::ptr_eq(s, &slot));
         st.threads -= 1;
         st.exiting += 1;
         drop(st);
@@ -258,8 +451,8 @@ impl BlockingPool {
         !st.queue.is_empty() || st.threads > st.idle + self.spinning.load(Ordering::Relaxed)
     }
 
-    /// Step 5: cancels queued jobs and waits until `deadline` for running
-    /// ones; returns how many threads were still busy then.
+    /// Step 6: cancels queued jobs and waits until `deadline` for running
+    /// ones and the monitor; returns how many threads were still busy then.
     pub(crate) fn shutdown(&self, deadline: Instant) -> usize {
         let queued: Vec<Runnable> = {
             let mut st = self.lock();
@@ -268,9 +461,10 @@ impl BlockingPool {
             st.queue.drain(..).collect()
         };
         self.work.notify_all();
+        self.watch.notify_all();
         drop(queued); // cancelled outside the lock
         let mut st = self.lock();
-        while st.threads + st.exiting > 0 {
+        while st.threads + st.exiting > 0 || st.monitor != Monitor::Absent {
             let timeout = deadline.saturating_duration_since(Instant::now());
             if timeout.is_zero() {
                 break;

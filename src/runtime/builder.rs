@@ -165,7 +165,9 @@ impl Builder {
     }
 
     /// Prefix of thread names: workers are `{name}-worker-{i}`, blocking
-    /// threads `{name}-blocking`.
+    /// threads `{name}-blocking`, and the blocking pool's monitor (which
+    /// starts threads when jobs wait behind blocked ones)
+    /// `{name}-blocking-monitor`.
     pub fn thread_name(&mut self, name: impl Into<String>) -> &mut Builder {
         self.thread_name = name.into();
         self
