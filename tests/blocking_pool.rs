@@ -87,22 +87,24 @@ fn bursts_of_jobs_from_many_tasks_all_run_once() {
     });
 }
 
-/// The workload of the file-read benchmark without the file: 64 tasks each
-/// queue a short job and wait for it, over and over. About `target`
-/// threads (step 3 of `src/blocking`) take job after job; a pool that
-/// wakes or starts a thread for every job no thread is free for at that
-/// instant grows to about one thread per task instead.
+/// The workload of the file-read benchmark without the file: 256 tasks
+/// each queue a short job and wait for it, over and over. About `target`
+/// threads (step 3 of `src/blocking`: one per core) take job after job,
+/// a few more when preemption makes a thread look blocked on a loaded
+/// machine; a pool that wakes or starts a thread for every job no thread
+/// is free for at that instant grows to a third of a thread per task or
+/// more (90–122 threads here).
 #[test]
-fn a_stream_of_short_jobs_from_64_tasks_is_run_by_a_few_threads() {
+fn a_stream_of_short_jobs_from_256_tasks_is_run_by_a_few_threads() {
     watchdog(|| {
         let rt = workers(2);
         let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         rt.block_on(async {
-            let tasks: Vec<_> = (0..64)
+            let tasks: Vec<_> = (0..256)
                 .map(|_| {
                     let ran = ran.clone();
                     ebbtide::spawn(async move {
-                        for _ in 0..500 {
+                        for _ in 0..200 {
                             let ran = ran.clone();
                             ebbtide::spawn_blocking(move || {
                                 ran.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -117,11 +119,11 @@ fn a_stream_of_short_jobs_from_64_tasks_is_run_by_a_few_threads() {
                 task.await.unwrap();
             }
         });
-        assert_eq!(ran.load(std::sync::atomic::Ordering::Relaxed), 64 * 500);
+        assert_eq!(ran.load(std::sync::atomic::Ordering::Relaxed), 256 * 200);
         let threads = rt.metrics().blocking_threads;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         assert!(
-            threads <= (2 * cores).max(4) * 3,
+            threads <= cores.max(2) * 16,
             "{threads} pool threads for a stream of short jobs on {cores} cores"
         );
     });
@@ -153,7 +155,7 @@ fn short_jobs_queued_behind_blocked_threads_still_run() {
     watchdog(|| {
         let rt = workers(2);
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let blocked_jobs = (2 * cores).max(4) + 4;
+        let blocked_jobs = cores.max(2) + 4;
         let gate = Arc::new(Gate(Default::default(), Default::default()));
         let blocked: Vec<_> = (0..blocked_jobs)
             .map(|_| {
@@ -204,7 +206,7 @@ fn the_pool_monitor_leaves_at_shutdown() {
             .unwrap();
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let gate = Arc::new(Gate(Default::default(), Default::default()));
-        let jobs: Vec<_> = (0..(2 * cores).max(4) + 2)
+        let jobs: Vec<_> = (0..cores.max(2) + 2)
             .map(|_| {
                 let gate = gate.clone();
                 rt.spawn_blocking(move || gate.wait())
