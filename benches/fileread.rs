@@ -2,7 +2,7 @@
 //! the page cache keeps dropping): ebbtide (io_uring, epoll + pool) vs
 //! tokio, smol, compio and monoio, in one process.
 //!
-//! `cargo bench --bench fileread [-- [--quick] [--uncached] [--rounds N] [--tasks T] [--only VARIANT]]`
+//! `cargo bench --bench fileread [-- [--quick] [--uncached] [--rounds N] [--tasks T] [--only VARIANT] [--json PATH]]`
 //! (`--only` runs one of `ebb-uring`, `ebb-epoll`, `ebb-pool`, `tokio`,
 //! `smol`, `compio`, `monoio`: for `strace -c` or `perf` on one runtime)
 //!
@@ -53,6 +53,14 @@
 //! min–max. The ratios are of medians, each ebbtide variant over each peer
 //! (`thr` > 1: ebbtide reads more; `cpu` < 1: ebbtide spends less per
 //! read).
+//!
+//! `--json PATH` also writes the CPU medians for
+//! `scripts/plot-benchmarks.py`: one entry per ebbtide variant that ran,
+//! named `fileread cached cpu/read VARIANT` (`uncached` with
+//! `--uncached`), `{"name", "ebbtide_ns", "tokio_ns", "smol_ns",
+//! "compio_ns", "monoio_ns"}`: the median CPU ns per read of that variant
+//! and of each peer, a peer's key only where it ran (not with `--only`,
+//! not compio and monoio off Linux); a variant with no peer has no entry.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -89,6 +97,7 @@ mod unix {
         tasks: usize,
         only: Option<String>,
         uncached: bool,
+        json: Option<String>,
     }
 
     /// The bench file, while `--uncached` keeps dropping its pages.
@@ -110,6 +119,7 @@ mod unix {
             tasks: 64,
             only: None,
             uncached: false,
+            json: None,
         };
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
@@ -118,6 +128,7 @@ mod unix {
                 "--uncached" => opts.uncached = true,
                 "--only" => opts.only = args.next(),
                 "--rounds" => opts.rounds = args.next().and_then(|v| v.parse().ok()).unwrap_or(3),
+                "--json" => opts.json = Some(args.next().expect("--json needs a PATH")),
                 "--tasks" => opts.tasks = args.next().and_then(|v| v.parse().ok()).unwrap_or(64),
                 _ => {} // `--bench` and filters from cargo
             }
@@ -459,6 +470,27 @@ mod unix {
     const EBB: [usize; 3] = [0, 1, 2];
     const PEERS: [usize; 4] = [3, 4, 5, 6];
 
+    /// `--json PATH`: per ebbtide variant that ran, its median CPU ns per
+    /// read and those of the peers that ran (`med[i][1]`, NaN where none).
+    fn write_json(path: &str, opts: &Opts, med: &[[f64; 2]; 7]) {
+        let workload = if opts.uncached { "uncached" } else { "cached" };
+        let rows: Vec<common::JsonRow> = EBB
+            .iter()
+            .filter(|&&e| !med[e][1].is_nan())
+            .map(|&e| common::JsonRow {
+                name: format!("fileread {workload} cpu/read {}", NAMES[e]),
+                ebbtide_ns: med[e][1],
+                peers: PEERS
+                    .iter()
+                    .filter(|&&p| !med[p][1].is_nan())
+                    .map(|&p| (NAMES[p], med[p][1]))
+                    .collect(),
+            })
+            .filter(|r| !r.peers.is_empty())
+            .collect();
+        common::write_json_rows(path, &rows);
+    }
+
     /// An ebbtide runtime on `backend`, or why there is none.
     fn ebbtide_rt(
         backend: ebbtide::runtime::IoBackend,
@@ -588,6 +620,9 @@ mod unix {
                 }
             }
             println!("{line}");
+        }
+        if let Some(path) = &opts.json {
+            write_json(path, &opts, &med);
         }
         drop(smo);
         drop(tok);

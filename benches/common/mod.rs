@@ -30,12 +30,44 @@ pub(crate) fn median(v: &mut [f64]) -> f64 {
 /// "smol_ns"}]`, one entry per row, in ns per iteration (lower is better),
 /// the input of `scripts/plot-benchmarks.py`.
 pub(crate) fn write_json(path: &str, rows: &[(String, [f64; 3])]) {
+    let rows: Vec<JsonRow> = rows
+        .iter()
+        .map(|(name, [e, t, s])| JsonRow {
+            name: name.clone(),
+            ebbtide_ns: *e,
+            peers: vec![("tokio", *t), ("smol", *s)],
+        })
+        .collect();
+    write_json_rows(path, &rows);
+}
+
+/// One entry of a `--json` file: ebbtide's median and those of the peers
+/// it is compared with, in ns (lower is better).
+pub(crate) struct JsonRow {
+    pub(crate) name: String,
+    pub(crate) ebbtide_ns: f64,
+    /// `(peer, ns)`, written as `"<peer>_ns"` in this order (`tokio`,
+    /// `smol`, `compio`, `monoio`: the keys `scripts/plot-benchmarks.py`
+    /// plots); only the peers that ran.
+    pub(crate) peers: Vec<(&'static str, f64)>,
+}
+
+/// Writes `--json PATH`'s file: `[{"name", "ebbtide_ns", "<peer>_ns"...}]`,
+/// one entry per row, the input of `scripts/plot-benchmarks.py`.
+pub(crate) fn write_json_rows(path: &str, rows: &[JsonRow]) {
     let entries: Vec<String> = rows
         .iter()
-        .map(|(name, [e, t, s])| {
-            format!(
-                "  {{\"name\": \"{name}\", \"ebbtide_ns\": {e:.1}, \"tokio_ns\": {t:.1}, \"smol_ns\": {s:.1}}}"
-            )
+        .map(|r| {
+            let mut entry = format!(
+                "  {{\"name\": \"{}\", \"ebbtide_ns\": {:.1}",
+                r.name, r.ebbtide_ns
+            );
+            // A peer without a number (NaN) has no key: JSON has no NaN.
+            for (peer, ns) in r.peers.iter().filter(|(_, ns)| ns.is_finite()) {
+                entry.push_str(&format!(", \"{peer}_ns\": {ns:.1}"));
+            }
+            entry.push('}');
+            entry
         })
         .collect();
     let out = format!("[\n{}\n]\n", entries.join(",\n"));
