@@ -1,7 +1,7 @@
 //! HTTP/1.1 keep-alive hello-world served by ebbtide (on each I/O backend),
 //! tokio, smol, compio and monoio, each in its own process, loaded by `wrk`.
 //!
-//! `cargo bench --bench http --features hyper [-- [--quick] [--rounds N] [--secs S] [--conns C] [--only VARIANT[,VARIANT...]]]`
+//! `cargo bench --bench http --features hyper [-- [--quick] [--rounds N] [--secs S] [--conns C] [--only VARIANT[,VARIANT...]] [--json PATH]]`
 //!
 //! The server is this bench binary re-executed as `--server VARIANT`: it
 //! binds `127.0.0.1:0`, prints `listening ADDR` (or `unavailable: WHY` when
@@ -81,6 +81,15 @@
 //! and the raw ebbtide rows vs `raw-compio` and `raw-monoio` (CPU/request
 //! and p99: **< 1: better**; req/s: **> 1: better**).
 //!
+//! `--json PATH` also writes the CPU medians for
+//! `scripts/plot-benchmarks.py`, paired like the ratios: one entry per
+//! ebbtide variant that ran, named `http cpu/req VARIANT`, `{"name",
+//! "ebbtide_ns", "tokio_ns", "smol_ns", "compio_ns", "monoio_ns"}`: the
+//! median CPU ns per request of that variant and of each peer of its kind
+//! that ran (a hyper row: `hyper-tokio`, `hyper-smol`; a raw row:
+//! `raw-tokio`, `raw-compio`, `raw-monoio`), a peer's key only where it
+//! ran; a variant with no peer has no entry.
+//!
 //! Needs `wrk` and `taskset` (Linux); without them it says so and exits 0.
 
 mod common;
@@ -122,6 +131,10 @@ fn main() {
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1))
         .map(|list| list.split(',').map(str::to_owned).collect());
+    let json = args
+        .iter()
+        .position(|a| a == "--json")
+        .map(|i| args.get(i + 1).expect("--json needs a PATH").clone());
     for o in only.iter().flatten() {
         assert!(
             VARIANTS.contains(&o.as_str()),
@@ -182,7 +195,10 @@ fn main() {
             samples[v].push(s);
         }
     }
-    report(&mut samples, &mut bg, &unavailable);
+    let medians = report(&mut samples, &mut bg, &unavailable);
+    if let Some(path) = json {
+        write_json(&path, &medians);
+    }
 }
 
 struct Config {
@@ -482,7 +498,13 @@ fn parse_errors(out: &str) -> u64 {
     n
 }
 
-fn report(samples: &mut [Vec<Sample>], bg: &mut [Vec<f64>], unavailable: &[Option<String>]) {
+/// Prints the table and the ratios; returns the medians of req/s, p99,
+/// CPU/request and syscalls/request per variant (`None`: it did not run).
+fn report(
+    samples: &mut [Vec<Sample>],
+    bg: &mut [Vec<f64>],
+    unavailable: &[Option<String>],
+) -> Vec<Option<[f64; 4]>> {
     let stat = |v: &mut Vec<f64>| -> (f64, f64, f64) {
         let mut v = v.clone();
         let med = median(&mut v);
@@ -551,6 +573,59 @@ fn report(samples: &mut [Vec<Sample>], bg: &mut [Vec<f64>], unavailable: &[Optio
             ratio(idx(x), idx(base));
         }
     }
+    medians
+}
+
+/// Ebbtide variants and the peers of the same kind they are compared with.
+struct Pairing {
+    ebbtide: &'static [&'static str],
+    /// `(JSON key without `_ns`, peer variant)`.
+    peers: &'static [(&'static str, &'static str)],
+}
+
+/// The pairs of `--json`: hyper vs hyper, raw vs raw.
+const PAIRS: [Pairing; 2] = [
+    Pairing {
+        ebbtide: &["hyper-ebb-epoll", "hyper-ebb-uring"],
+        peers: &[("tokio", "hyper-tokio"), ("smol", "hyper-smol")],
+    },
+    Pairing {
+        ebbtide: &["raw-ebb-epoll", "raw-ebb-uring", "raw-ebb-uring-ring"],
+        peers: &[
+            ("tokio", "raw-tokio"),
+            ("compio", "raw-compio"),
+            ("monoio", "raw-monoio"),
+        ],
+    },
+];
+
+/// `--json PATH`: per ebbtide variant that ran, its median CPU ns per
+/// request and those of its peers that ran (`medians` from `report`).
+fn write_json(path: &str, medians: &[Option<[f64; 4]>]) {
+    let cpu_ns = |name: &str| {
+        let i = VARIANTS.iter().position(|v| *v == name).expect("a variant");
+        medians[i].map(|m| m[2] * 1e3)
+    };
+    let mut rows = Vec::new();
+    for Pairing { ebbtide, peers } in PAIRS {
+        for &e in ebbtide {
+            let Some(ebbtide_ns) = cpu_ns(e) else {
+                continue;
+            };
+            let peers: Vec<_> = peers
+                .iter()
+                .filter_map(|&(key, peer)| Some((key, cpu_ns(peer)?)))
+                .collect();
+            if !peers.is_empty() {
+                rows.push(common::JsonRow {
+                    name: format!("http cpu/req {e}"),
+                    ebbtide_ns,
+                    peers,
+                });
+            }
+        }
+    }
+    common::write_json_rows(path, &rows);
 }
 
 /// The servers (`--server VARIANT`): bind, print `listening ADDR`, serve
