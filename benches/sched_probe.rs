@@ -33,6 +33,11 @@
 //! so which thread runs what differs from native runs; the instruction
 //! counts of the scheduling steps themselves do not. Wake-ups of parked
 //! threads are counted as syscalls natively (`perf stat`), not here.
+//!
+//! For ebbtide the probe also prints the polls its workers made
+//! (`worker_polls=`, from `Runtime::metrics`; the rest ran on the
+//! `block_on` thread) and their steals, and for `spawn_many_remote_busy1`
+//! the passes of the busy loops (`busy_passes=`, one poll each).
 
 mod common;
 
@@ -458,6 +463,9 @@ fn main() {
         }
     };
     let (wall, cpu) = (Instant::now(), cpu_time());
+    let mut extra = String::new();
+    let stamp = || (wall.elapsed(), cpu_time() - cpu);
+    let mut times = None;
     let ops = match rt_name {
         "ebbtide" => {
             let rt = ebbtide::runtime::Runtime::builder()
@@ -465,7 +473,14 @@ fn main() {
                 .thread_name("probe-ebbtide")
                 .build()
                 .expect("build ebbtide runtime");
-            run(&EbbRt(rt, workers), workload, n)
+            let rt = EbbRt(rt, workers);
+            let ops = run(&rt, workload, n);
+            times = Some(stamp());
+            // Workers flush their poll counts when they park: let them.
+            std::thread::sleep(Duration::from_millis(50));
+            let m = rt.0.metrics();
+            extra = format!(" worker_polls={} steals={}", m.polls, m.steals);
+            ops
         }
         "tokio" => {
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -479,10 +494,11 @@ fn main() {
         "smol" => run(&SmolRt::new(workers), workload, n),
         other => panic!("unknown runtime {other:?}: ebbtide, smol or tokio"),
     };
+    let (wall, cpu) = times.unwrap_or_else(stamp);
     println!(
-        "{rt_name} {workload} n={n} ops={ops} busy_passes={} wall={:.2}ms cpu={:.2}ms",
+        "{rt_name} {workload} n={n} ops={ops} busy_passes={}{extra} wall={:.2}ms cpu={:.2}ms",
         BUSY_PASSES.load(Relaxed),
-        wall.elapsed().as_secs_f64() * 1e3,
-        (cpu_time() - cpu).as_secs_f64() * 1e3
+        wall.as_secs_f64() * 1e3,
+        cpu.as_secs_f64() * 1e3
     );
 }
