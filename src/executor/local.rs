@@ -5,14 +5,17 @@
 //!
 //! 1. `spawn_local` records the task's waker in `active` (owner thread only)
 //!    and queues its runnable in `queue`, which any thread may push to (a
-//!    waker may fire anywhere) — followed by an unpark of the owner.
+//!    waker may fire anywhere) — followed by an unpark of the owner. The
+//!    first `spawn_local` makes `queue`: most threads never spawn one, and
+//!    it is an allocation aligned to 128 bytes (`posix_memalign`, ~1,000
+//!    instructions with its free) that every `block_on` call would pay.
 //! 2. The owner pops and runs them between its other work.
 //! 3. When the owner stops (its `block_on` returns, its worker exits),
 //!    `shutdown` wakes every active task and drops the resulting runnables
 //!    *on the owner thread*, so every `!Send` future is dropped where it
 //!    lives; their `JoinHandle`s resolve as cancelled.
 
-use std::cell::RefCell;
+use std::cell::{Cell, OnceCell, RefCell};
 use std::future::Future;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,7 +32,13 @@ use super::{JoinHandle, Waiter};
 
 /// The `spawn_local` tasks of one thread.
 pub(crate) struct LocalTasks {
-    queue: Arc<LocalQueue>,
+    /// Made by the first `spawn_local` (step 1).
+    queue: OnceCell<Arc<LocalQueue>>,
+    /// What `queue` is made with: the scheduler, the owner's current waiter
+    /// (`retarget` updates both), and whether `shutdown` already ran.
+    sched: Arc<Scheduler>,
+    waiter: RefCell<Arc<Waiter>>,
+    closed: Cell<bool>,
     /// Wakers of live tasks, keyed by slab index (owner thread only).
     active: Rc<RefCell<Slab<Waker>>>,
 }
@@ -78,14 +87,24 @@ impl Drop for ActiveGuard {
 impl LocalTasks {
     pub(crate) fn new(sched: Arc<Scheduler>, waiter: Arc<Waiter>) -> LocalTasks {
         LocalTasks {
-            queue: Arc::new(LocalQueue {
-                runnables: ConcurrentQueue::unbounded(),
-                waiter: WakeTarget::new(waiter),
-                sched,
-                closed: AtomicBool::new(false),
-            }),
+            queue: OnceCell::new(),
+            sched,
+            waiter: RefCell::new(waiter),
+            closed: Cell::new(false),
             active: Rc::new(RefCell::new(Slab::new())),
         }
+    }
+
+    /// The queue, made on first use (step 1).
+    fn queue(&self) -> &Arc<LocalQueue> {
+        self.queue.get_or_init(|| {
+            Arc::new(LocalQueue {
+                runnables: ConcurrentQueue::unbounded(),
+                waiter: WakeTarget::new(self.waiter.borrow().clone()),
+                sched: self.sched.clone(),
+                closed: AtomicBool::new(self.closed.get()),
+            })
+        })
     }
 
     /// Step 1, for a task spawned at `site`.
@@ -94,7 +113,7 @@ impl LocalTasks {
         F: Future + 'static,
         F::Output: 'static,
     {
-        let tasks = &self.queue.sched.tasks;
+        let tasks = &self.sched.tasks;
         tasks.spawned.fetch_add(1, Ordering::Relaxed);
         let tasks = tasks.clone();
         let key = self.active.borrow().vacant_key();
@@ -106,7 +125,7 @@ impl LocalTasks {
             let _guard = guard;
             future.await
         };
-        let queue = self.queue.clone();
+        let queue = self.queue().clone();
         let (runnable, task) = async_task::Builder::new()
             .metadata(TaskMeta::new(site))
             .spawn_local(
@@ -121,15 +140,18 @@ impl LocalTasks {
 
     /// The owner thread now sleeps on `waiter` (it took over a worker slot).
     pub(crate) fn retarget(&self, waiter: Arc<Waiter>) {
-        self.queue.waiter.set(waiter);
+        if let Some(queue) = self.queue.get() {
+            queue.waiter.set(waiter.clone());
+        }
+        *self.waiter.borrow_mut() = waiter;
     }
 
     pub(crate) fn pop(&self) -> Option<Runnable> {
-        self.queue.runnables.pop().ok()
+        self.queue.get()?.runnables.pop().ok()
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.queue.runnables.is_empty()
+        self.queue.get().is_none_or(|q| q.runnables.is_empty())
     }
 
     /// Step 3.
@@ -146,7 +168,10 @@ impl LocalTasks {
         while let Some(r) = self.pop() {
             drop(r);
         }
-        self.queue.closed.store(true, Ordering::Release);
+        self.closed.set(true);
+        if let Some(queue) = self.queue.get() {
+            queue.closed.store(true, Ordering::Release);
+        }
         // Anything scheduled between the drain and the close (a Drop that
         // woke a sibling) is still ours to drop here.
         while let Some(r) = self.pop() {
