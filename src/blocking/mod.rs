@@ -35,7 +35,8 @@
 //!    waits past `target`) keeps jobs from waiting behind threads that
 //!    block. Every thread counts the jobs it starts and finishes in its
 //!    own slot (odd: in a job). While jobs wait, the monitor looks at the
-//!    slots every `TICK` (100 µs; the tick doubles up to `MAX_TICK` while
+//!    slots (its own copy of the list, refreshed under the lock only when
+//!    a thread came or went, read outside it) every `TICK` (100 µs; the tick doubles up to `MAX_TICK` while
 //!    the queue is empty): a thread in the same job as at its last look is
 //!    *blocked* (sleeping, waiting on the disk or on another job) and no
 //!    longer counts as working, so the monitor wakes or starts threads for
@@ -138,11 +139,32 @@ struct State {
     exiting: usize,
     /// Threads the monitor found in the same job at two ticks (step 4).
     blocked: usize,
-    /// Each thread's job count (odd: in a job) and the count the monitor
-    /// saw at its last tick.
-    slots: Vec<(Arc<AtomicU64>, u64)>,
+    /// Each live thread's slot (step 4).
+    slots: Vec<Arc<Slot>>,
+    /// `slots` changed since the monitor last copied it.
+    slots_changed: bool,
     monitor: Monitor,
     shutdown: bool,
+}
+
+/// One pool thread's progress, as the monitor sees it (step 4).
+#[derive(Default)]
+struct Slot {
+    /// Jobs started plus jobs finished, written by the thread: odd while
+    /// it is in a job.
+    jobs: AtomicU64,
+    /// `jobs` at the monitor's last look; only the monitor uses it.
+    seen: AtomicU64,
+}
+
+impl Slot {
+    /// Whether the thread is in the job it was in at the last look (and
+    /// remembers this look for the next).
+    fn is_blocked(&self) -> bool {
+        let now = self.jobs.load(Ordering::Relaxed);
+        let seen = self.seen.swap(now, Ordering::Relaxed);
+        now % 2 == 1 && now == seen
+    }
 }
 
 /// What the monitor does (step 4).
@@ -301,6 +323,9 @@ impl BlockingPool {
         let mut st = self.lock();
         let mut tick = TICK;
         let mut quiet = 0;
+        // The slots as last copied: read outside the lock, so a look at
+        // hundreds of threads does not hold up `push`.
+        let mut watched: Vec<Arc<Slot>> = Vec::new();
         while !st.shutdown {
             if st.monitor == Monitor::Asleep {
                 let (guard, timeout) = self
@@ -320,11 +345,16 @@ impl BlockingPool {
                 .wait_timeout(st, tick)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
-            let mut blocked = 0;
-            for (slot, seen) in st.slots.iter_mut() {
-                let now = slot.load(Ordering::Relaxed);
-                blocked += usize::from(now % 2 == 1 && now == *seen);
-                *seen = now;
+            if st.slots_changed {
+                st.slots_changed = false;
+                watched.clone_from(&st.slots);
+            }
+            drop(st);
+            // A thread gone since the copy left its slot even: not blocked.
+            let blocked = watched.iter().filter(|slot| slot.is_blocked()).count();
+            st = self.lock();
+            if st.shutdown {
+                break;
             }
             st.blocked = blocked;
             let (start, _) = self.provide(&mut st);
@@ -355,11 +385,12 @@ impl BlockingPool {
     /// The loop of one pool thread (steps 2, 3 and 5).
     fn thread_main(&self) {
         let started = (self.on_thread_start)();
-        let slot = Arc::new(AtomicU64::new(0));
+        let slot = Arc::new(Slot::default());
         let mut jobs = 0;
         let mut st = self.lock();
         st.starting -= 1;
-        st.slots.push((slot.clone(), 0));
+        st.slots.push(slot.clone());
+        st.slots_changed = true;
         // Spun since the last job: spin once, then sleep (step 2).
         let mut spun = false;
         loop {
@@ -367,10 +398,10 @@ impl BlockingPool {
                 self.queued.store(st.queue.len(), Ordering::Relaxed);
                 drop(st);
                 jobs += 1;
-                slot.store(jobs, Ordering::Relaxed);
+                slot.jobs.store(jobs, Ordering::Relaxed);
                 task::run(runnable);
                 jobs += 1;
-                slot.store(jobs, Ordering::Relaxed);
+                slot.jobs.store(jobs, Ordering::Relaxed);
                 st = self.lock();
                 spun = false;
                 continue;
@@ -393,7 +424,8 @@ impl BlockingPool {
                 break;
             }
         }
-        st.slots.retain(|(s, _)| !Arc::ptr_eq(s, &slot));
+        st.slots.retain(|s| !Arc::ptr_eq(s, &slot));
+        st.slots_changed = true;
         st.threads -= 1;
         st.exiting += 1;
         drop(st);
