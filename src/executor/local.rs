@@ -15,7 +15,7 @@
 //!    *on the owner thread*, so every `!Send` future is dropped where it
 //!    lives; their `JoinHandle`s resolve as cancelled.
 
-use std::cell::{Cell, OnceCell, RefCell};
+use std::cell::RefCell;
 use std::future::Future;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,15 +32,18 @@ use super::{JoinHandle, Waiter};
 
 /// The `spawn_local` tasks of one thread.
 pub(crate) struct LocalTasks {
-    /// Made by the first `spawn_local` (step 1).
-    queue: OnceCell<Arc<LocalQueue>>,
-    /// What `queue` is made with: the scheduler, the owner's current waiter
-    /// (`retarget` updates both), and whether `shutdown` already ran.
+    /// The queue, or what it will be made with (step 1).
+    queue: RefCell<Queue>,
     sched: Arc<Scheduler>,
-    waiter: RefCell<Arc<Waiter>>,
-    closed: Cell<bool>,
     /// Wakers of live tasks, keyed by slab index (owner thread only).
     active: Rc<RefCell<Slab<Waker>>>,
+}
+
+/// Step 1: the queue is made by the first `spawn_local`; until then the
+/// owner's waiter and whether `shutdown` ran are kept here, once.
+enum Queue {
+    NotMade { waiter: Arc<Waiter>, closed: bool },
+    Made(Arc<LocalQueue>),
 }
 
 /// The part schedulers on other threads can reach.
@@ -87,24 +90,29 @@ impl Drop for ActiveGuard {
 impl LocalTasks {
     pub(crate) fn new(sched: Arc<Scheduler>, waiter: Arc<Waiter>) -> LocalTasks {
         LocalTasks {
-            queue: OnceCell::new(),
+            queue: RefCell::new(Queue::NotMade {
+                waiter,
+                closed: false,
+            }),
             sched,
-            waiter: RefCell::new(waiter),
-            closed: Cell::new(false),
             active: Rc::new(RefCell::new(Slab::new())),
         }
     }
 
     /// The queue, made on first use (step 1).
-    fn queue(&self) -> &Arc<LocalQueue> {
-        self.queue.get_or_init(|| {
-            Arc::new(LocalQueue {
+    fn queue(&self) -> Arc<LocalQueue> {
+        let mut queue = self.queue.borrow_mut();
+        let made = match &*queue {
+            Queue::Made(made) => return made.clone(),
+            Queue::NotMade { waiter, closed } => Arc::new(LocalQueue {
                 runnables: ConcurrentQueue::unbounded(),
-                waiter: WakeTarget::new(self.waiter.borrow().clone()),
+                waiter: WakeTarget::new(waiter.clone()),
                 sched: self.sched.clone(),
-                closed: AtomicBool::new(self.closed.get()),
-            })
-        })
+                closed: AtomicBool::new(*closed),
+            }),
+        };
+        *queue = Queue::Made(made.clone());
+        made
     }
 
     /// Step 1, for a task spawned at `site`.
@@ -125,7 +133,7 @@ impl LocalTasks {
             let _guard = guard;
             future.await
         };
-        let queue = self.queue().clone();
+        let queue = self.queue();
         let (runnable, task) = async_task::Builder::new()
             .metadata(TaskMeta::new(site))
             .spawn_local(
@@ -140,18 +148,24 @@ impl LocalTasks {
 
     /// The owner thread now sleeps on `waiter` (it took over a worker slot).
     pub(crate) fn retarget(&self, waiter: Arc<Waiter>) {
-        if let Some(queue) = self.queue.get() {
-            queue.waiter.set(waiter.clone());
+        match &mut *self.queue.borrow_mut() {
+            Queue::Made(queue) => queue.waiter.set(waiter),
+            Queue::NotMade { waiter: w, .. } => *w = waiter,
         }
-        *self.waiter.borrow_mut() = waiter;
     }
 
     pub(crate) fn pop(&self) -> Option<Runnable> {
-        self.queue.get()?.runnables.pop().ok()
+        match &*self.queue.borrow() {
+            Queue::Made(queue) => queue.runnables.pop().ok(),
+            Queue::NotMade { .. } => None,
+        }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.queue.get().is_none_or(|q| q.runnables.is_empty())
+        match &*self.queue.borrow() {
+            Queue::Made(queue) => queue.runnables.is_empty(),
+            Queue::NotMade { .. } => true,
+        }
     }
 
     /// Step 3.
@@ -168,9 +182,9 @@ impl LocalTasks {
         while let Some(r) = self.pop() {
             drop(r);
         }
-        self.closed.set(true);
-        if let Some(queue) = self.queue.get() {
-            queue.closed.store(true, Ordering::Release);
+        match &mut *self.queue.borrow_mut() {
+            Queue::Made(queue) => queue.closed.store(true, Ordering::Release),
+            Queue::NotMade { closed, .. } => *closed = true,
         }
         // Anything scheduled between the drain and the close (a Drop that
         // woke a sibling) is still ours to drop here.
