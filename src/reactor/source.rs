@@ -49,7 +49,7 @@
 //!    `skip_read_try` says to wait for the next event instead of trying a
 //!    `recv` that would fail with `WouldBlock` (tokio's trick: one `recv`
 //!    fewer per message; counted in `docs/benchmarks.md`, "System calls
-//!    per echo round trip"). Every read event clears it. An event whose
+//!    per echo message, per side"). Every read event clears it. An event whose
 //!    `is_interrupt()` is set (the peer's FIN or a hang-up) sets the sticky
 //!    `read_closed`: data and FIN often arrive in one edge, and without it
 //!    the reader would wait forever for an edge that already came.
