@@ -52,7 +52,8 @@
 //! threads). Rounds rotate the variant order; cells show the median with
 //! min–max. The ratios are of medians, each ebbtide variant over each peer
 //! (`thr` > 1: ebbtide reads more; `cpu` < 1: ebbtide spends less per
-//! read).
+//! read; `-` where the peer did not run, and no ratios at all when no
+//! ebbtide variant or no peer ran, as with `--only`).
 //!
 //! `--json PATH` also writes the CPU medians for
 //! `scripts/plot-benchmarks.py`: one entry per ebbtide variant that ran,
@@ -491,6 +492,41 @@ mod unix {
         common::write_json_rows(path, &rows);
     }
 
+    /// The ratios of medians, each ebbtide variant that ran over each peer
+    /// (`-` for a peer that did not run); nothing when no ebbtide variant
+    /// or no peer ran (`--only`).
+    fn print_ratios(med: &[[f64; 2]; 7]) {
+        let ran = |i: usize| !med[i][0].is_nan();
+        if !EBB.iter().any(|&e| ran(e)) || !PEERS.iter().any(|&p| ran(p)) {
+            return;
+        }
+        println!(
+            "ratios of medians, ebbtide variant / peer (thr > 1: ebbtide reads more; \
+             cpu < 1: ebbtide spends less per read; -: the peer did not run):"
+        );
+        let mut head = format!("{:<9}", "");
+        for m in ["thr", "cpu"] {
+            for p in PEERS {
+                head.push_str(&format!(" {:>11}", format!("{m} /{}", NAMES[p])));
+            }
+        }
+        println!("{head}");
+        for e in EBB.into_iter().filter(|&e| ran(e)) {
+            let mut line = format!("{:<9}", NAMES[e]);
+            for (m, mine) in med[e].iter().enumerate() {
+                for p in PEERS {
+                    let ratio = if ran(p) {
+                        format!("{:.2}", mine / med[p][m])
+                    } else {
+                        "-".to_owned()
+                    };
+                    line.push_str(&format!(" {ratio:>11}"));
+                }
+            }
+            println!("{line}");
+        }
+    }
+
     /// An ebbtide runtime on `backend`, or why there is none.
     fn ebbtide_rt(
         backend: ebbtide::runtime::IoBackend,
@@ -598,29 +634,7 @@ mod unix {
             );
             med[i] = [median(&mut thr), median(&mut cpu)];
         }
-        println!(
-            "ratios of medians, ebbtide variant / peer (thr > 1: ebbtide reads more; \
-             cpu < 1: ebbtide spends less per read):"
-        );
-        let mut head = format!("{:<9}", "");
-        for m in ["thr", "cpu"] {
-            for p in PEERS {
-                head.push_str(&format!(" {:>11}", format!("{m} /{}", NAMES[p])));
-            }
-        }
-        println!("{head}");
-        for e in EBB {
-            if med[e][0].is_nan() {
-                continue;
-            }
-            let mut line = format!("{:<9}", NAMES[e]);
-            for (m, mine) in med[e].iter().enumerate() {
-                for p in PEERS {
-                    line.push_str(&format!(" {:>11.2}", mine / med[p][m]));
-                }
-            }
-            println!("{line}");
-        }
+        print_ratios(&med);
         if let Some(path) = &opts.json {
             write_json(path, &opts, &med);
         }

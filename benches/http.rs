@@ -113,6 +113,19 @@ const VARIANTS: [&str; 10] = [
     "raw-monoio",
 ];
 
+/// Width of the variant-name column: the longest name.
+const NAME_W: usize = {
+    let mut w = 0;
+    let mut i = 0;
+    while i < VARIANTS.len() {
+        if VARIANTS[i].len() > w {
+            w = VARIANTS[i].len();
+        }
+        i += 1;
+    }
+    w
+};
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let Some(i) = args.iter().position(|a| a == "--server") {
@@ -180,7 +193,7 @@ fn main() {
             let s = match sample(VARIANTS[v], &cfg, server_core, wrk_core) {
                 Ok(s) => s,
                 Err(why) => {
-                    println!("  round {round} {:15} unavailable: {why}", VARIANTS[v]);
+                    println!("  round {round} {:NAME_W$} unavailable: {why}", VARIANTS[v]);
                     unavailable[v] = Some(why);
                     continue;
                 }
@@ -189,7 +202,7 @@ fn main() {
             // this process's own, not as background.
             bg[v].push(CpuTicks::now().background_since(before));
             println!(
-                "  round {round} {:15} {:>9.0} req/s  p99 {:>7.0} us  {:>6.2} us CPU/req  {:>5.2} syscalls/req  errors {}",
+                "  round {round} {:NAME_W$} {:>9.0} req/s  p99 {:>7.0} us  {:>6.2} us CPU/req  {:>5.2} syscalls/req  errors {}",
                 VARIANTS[v], s.rps, s.p99_us, s.cpu_us_per_req, s.syscalls_per_req, s.errors
             );
             samples[v].push(s);
@@ -514,7 +527,7 @@ fn report(
     let mut medians: Vec<Option<[f64; 4]>> = vec![None; VARIANTS.len()];
     println!();
     println!(
-        "{:15} | {:>26} | {:>24} | {:>24} | {:>8} | {:>4}",
+        "{:NAME_W$} | {:>26} | {:>24} | {:>24} | {:>8} | {:>4}",
         "server",
         "req/s min / med / max",
         "p99 us min / med / max",
@@ -524,7 +537,7 @@ fn report(
     );
     for (i, v) in samples.iter_mut().enumerate() {
         if let Some(why) = &unavailable[i] {
-            println!("{:15} | unavailable: {why}", VARIANTS[i]);
+            println!("{:NAME_W$} | unavailable: {why}", VARIANTS[i]);
             continue;
         }
         if v.is_empty() {
@@ -536,7 +549,7 @@ fn report(
         let (_, s1, _) = stat(&mut v.iter().map(|s| s.syscalls_per_req).collect());
         let b = median(&mut bg[i]);
         println!(
-            "{:15} | {r0:>8.0} {r1:>8.0} {r2:>8.0} | {p0:>7.0} {p1:>7.0} {p2:>8.0} | {c0:>7.2} {c1:>7.2} {c2:>8.2} | {s1:>8.2} | {b:>4.0}",
+            "{:NAME_W$} | {r0:>8.0} {r1:>8.0} {r2:>8.0} | {p0:>7.0} {p1:>7.0} {p2:>8.0} | {c0:>7.2} {c1:>7.2} {c2:>8.2} | {s1:>8.2} | {b:>4.0}",
             VARIANTS[i]
         );
         medians[i] = Some([r1, p1, c1, s1]);

@@ -19,41 +19,18 @@
 //! join steps themselves, not of workers waking or stealing (the compare
 //! suite's rows measure those, in wall time).
 
-use std::time::{Duration, Instant};
+mod common;
 
-/// CPU time of this process (zero where not measured).
-#[cfg(unix)]
-fn cpu_time() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid out-pointer; the clock id is a constant the
-    // kernel knows.
-    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
-#[cfg(not(unix))]
-fn cpu_time() -> Duration {
-    Duration::ZERO
-}
+use common::probe::{ProbeArgs, Stopwatch};
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let (rt, n, nested) = match &args[1..] {
-        [rt, n, rest @ ..] => (
-            rt.clone(),
-            n.parse::<usize>().expect("N: a number"),
-            rest.first().is_some_and(|m| m == "nested"),
-        ),
-        _ => {
-            eprintln!("usage: spawn_probe ebbtide|smol|tokio N [nested]");
-            return;
-        }
+    let Some(args) = ProbeArgs::parse(1, "spawn_probe ebbtide|smol|tokio N [nested]") else {
+        return;
     };
-    let (wall, cpu) = (Instant::now(), cpu_time());
-    match rt.as_str() {
+    let (rt, n) = (args.words[0].as_str(), args.n);
+    let nested = args.option.as_deref() == Some("nested");
+    let clock = Stopwatch::start();
+    match rt {
         "ebbtide" => {
             let rt = ebbtide::runtime::Runtime::builder()
                 .current_thread()
@@ -111,9 +88,5 @@ fn main() {
         }
         other => panic!("unknown runtime {other:?}: ebbtide, smol or tokio"),
     }
-    println!(
-        "{rt} n={n} wall={:.2}ms cpu={:.2}ms",
-        wall.elapsed().as_secs_f64() * 1e3,
-        (cpu_time() - cpu).as_secs_f64() * 1e3
-    );
+    println!("{rt} n={n} {}", clock.elapsed());
 }

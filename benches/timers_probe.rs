@@ -21,10 +21,14 @@
 //! prints the wall and CPU time of that work (wall time to confirm; the
 //! instruction counts decide).
 
+mod common;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
 use std::time::{Duration, Instant};
+
+use common::probe::{ProbeArgs, Stopwatch};
 
 /// Deadline offsets: `n` values spread over 10 ms, in a scattered order,
 /// starting late enough (1 s + 30 µs per timer, for callgrind's slowness)
@@ -82,42 +86,17 @@ thread_local! {
     static SLEPT: std::cell::Cell<Duration> = const { std::cell::Cell::new(Duration::ZERO) };
 }
 
-/// CPU time of this process (zero where not measured).
-#[cfg(unix)]
-fn cpu_time() -> Duration {
-    // SAFETY: `ts` is a valid out-pointer for `clock_gettime`.
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: as above; the clock id is a constant the kernel knows.
-    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
-#[cfg(not(unix))]
-fn cpu_time() -> Duration {
-    Duration::ZERO
-}
-
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let (rt, n, mode) = match &args[1..] {
-        [rt, n, rest @ ..] => (
-            rt.clone(),
-            n.parse::<usize>().expect("N: a number"),
-            rest.first().map_or("", |m| m.as_str()),
-        ),
-        _ => {
-            eprintln!("usage: timers_probe ebbtide|tokio N [cancel|tasks]");
-            return;
-        }
+    let Some(args) = ProbeArgs::parse(1, "timers_probe ebbtide|tokio N [cancel|tasks]") else {
+        return;
     };
+    let (rt, n) = (args.words[0].as_str(), args.n);
+    let mode = args.option.as_deref().unwrap_or("");
     let cancel = mode == "cancel";
     let offs = offsets(n);
     let span = offs.iter().max().copied().unwrap_or_default();
-    let (wall, cpu) = (Instant::now(), cpu_time());
-    match rt.as_str() {
+    let clock = Stopwatch::start();
+    match rt {
         "ebbtide" if mode == "tasks" => {
             let rt = ebbtide::runtime::Runtime::builder()
                 .current_thread()
@@ -186,10 +165,7 @@ fn main() {
         }
         other => panic!("unknown runtime {other:?}: ebbtide or tokio"),
     }
-    let wall = wall.elapsed().saturating_sub(SLEPT.with(|s| s.get()));
-    println!(
-        "{rt} n={n} wall={:.2}ms cpu={:.2}ms",
-        wall.as_secs_f64() * 1e3,
-        (cpu_time() - cpu).as_secs_f64() * 1e3
-    );
+    let mut times = clock.elapsed();
+    times.wall = times.wall.saturating_sub(SLEPT.with(|s| s.get()));
+    println!("{rt} n={n} {times}");
 }

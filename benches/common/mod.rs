@@ -4,6 +4,8 @@
 
 pub(crate) mod fds;
 pub(crate) mod load;
+pub(crate) mod probe;
+pub(crate) mod sched;
 pub(crate) mod smol_rt;
 pub(crate) mod spawn;
 #[cfg(target_os = "linux")]
