@@ -82,10 +82,29 @@ fn tokio(n: usize) -> Duration {
     t.elapsed()
 }
 
-/// The median of `samples`.
-fn median(samples: Vec<Duration>) -> Duration {
+/// `median (min–max)` of `samples`, in ms.
+fn spread(samples: &[Duration]) -> String {
     let mut secs: Vec<f64> = samples.iter().map(Duration::as_secs_f64).collect();
-    Duration::from_secs_f64(common::median(&mut secs))
+    let med = common::median(&mut secs);
+    let (min, max) = secs
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+    let ms = |x: f64| x * 1e3;
+    format!("{:.2} ms ({:.2}–{:.2})", ms(med), ms(min), ms(max))
+}
+
+/// `median (min–max)` of the per-round ratios `num[i] / den[i]`.
+fn ratio_spread(num: &[Duration], den: &[Duration]) -> String {
+    let mut r: Vec<f64> = num
+        .iter()
+        .zip(den)
+        .map(|(a, b)| a.as_secs_f64() / b.as_secs_f64())
+        .collect();
+    let med = common::median(&mut r);
+    let (min, max) = r
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+    format!("{med:.2} ({min:.2}–{max:.2})")
 }
 
 fn main() {
@@ -95,7 +114,11 @@ fn main() {
     } else {
         &[10_000, 100_000, 1_000_000]
     };
-    println!("shutdown of a runtime with N idle tasks (2 workers), median of {ROUNDS} rounds");
+    println!(
+        "shutdown of a runtime with N idle tasks (2 workers), {ROUNDS} rounds; \
+         cells: median (min–max) over the rounds; ratios: median (min–max) of \
+         the rounds' ratios"
+    );
     println!(
         "| N | ebbtide shutdown(0) | ebbtide drop | tokio drop | shutdown/tokio | drop/tokio |"
     );
@@ -109,11 +132,13 @@ fn main() {
             e_drop.push(ebbtide(n, true));
             t_drop.push(tokio(n));
         }
-        let (a, b, c) = (median(e_sd), median(e_drop), median(t_drop));
         println!(
-            "| {n} | {a:.2?} | {b:.2?} | {c:.2?} | {:.2} | {:.2} |",
-            a.as_secs_f64() / c.as_secs_f64(),
-            b.as_secs_f64() / c.as_secs_f64()
+            "| {n} | {} | {} | {} | {} | {} |",
+            spread(&e_sd),
+            spread(&e_drop),
+            spread(&t_drop),
+            ratio_spread(&e_sd, &t_drop),
+            ratio_spread(&e_drop, &t_drop)
         );
     }
 }
