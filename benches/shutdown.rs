@@ -82,28 +82,27 @@ fn tokio(n: usize) -> Duration {
     t.elapsed()
 }
 
-/// `median (min–max)` of `samples`, in ms.
-fn spread(samples: &[Duration]) -> String {
-    let mut secs: Vec<f64> = samples.iter().map(Duration::as_secs_f64).collect();
-    let med = common::median(&mut secs);
-    let (min, max) = secs
+/// The median, min and max of `v`.
+fn med_min_max(mut v: Vec<f64>) -> (f64, f64, f64) {
+    let (min, max) = v
         .iter()
         .fold((f64::MAX, f64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
-    let ms = |x: f64| x * 1e3;
-    format!("{:.2} ms ({:.2}–{:.2})", ms(med), ms(min), ms(max))
+    (common::median(&mut v), min, max)
+}
+
+/// `median (min–max)` of `samples`, in ms.
+fn spread(samples: &[Duration]) -> String {
+    let (med, min, max) = med_min_max(samples.iter().map(|d| d.as_secs_f64() * 1e3).collect());
+    format!("{med:.2} ms ({min:.2}–{max:.2})")
 }
 
 /// `median (min–max)` of the per-round ratios `num[i] / den[i]`.
 fn ratio_spread(num: &[Duration], den: &[Duration]) -> String {
-    let mut r: Vec<f64> = num
+    let ratios = num
         .iter()
         .zip(den)
-        .map(|(a, b)| a.as_secs_f64() / b.as_secs_f64())
-        .collect();
-    let med = common::median(&mut r);
-    let (min, max) = r
-        .iter()
-        .fold((f64::MAX, f64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+        .map(|(a, b)| a.as_secs_f64() / b.as_secs_f64());
+    let (med, min, max) = med_min_max(ratios.collect());
     format!("{med:.2} ({min:.2}–{max:.2})")
 }
 
