@@ -35,9 +35,9 @@
 //!    waits past `target`) keeps jobs from waiting behind threads that
 //!    block. Every thread counts the jobs it starts and finishes in its
 //!    own slot (odd: in a job). While jobs wait, the monitor looks at the
-//!    slots (its own copy of the list, refreshed under the lock only when
-//!    a thread came or went, read outside it) every `TICK` (100 µs; the tick doubles up to `MAX_TICK` while
-//!    the queue is empty): a thread in the same job as at its last look is
+//!    slots every `TICK` (100 µs; the tick doubles up to `MAX_TICK` while
+//!    the queue is empty), reading its own copy of the list outside the
+//!    lock (refreshed under it only when a thread came or went): a thread in the same job as at its last look is
 //!    *blocked* (sleeping, waiting on the disk or on another job) and no
 //!    longer counts as working, so the monitor wakes or starts threads for
 //!    the waiting jobs (step 3) until `target` threads work again. After
