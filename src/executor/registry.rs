@@ -9,14 +9,26 @@
 //!    `TaskSet::register_parked`: the task's waker goes into the shard of
 //!    the thread that polled it, `(shard, key)` into the task's
 //!    metadata, and then the cancel flag is read again; if it is set, the
-//!    task wakes itself. Either shutdown's step 3 locked the shard after
-//!    the insert (it sees the entry and wakes it) or before (then its flag
-//!    store happened before that unlock, and so before the re-read).
+//!    task wakes itself. Either step 4 locked the shard after the insert
+//!    (it takes the entry and wakes it) or before (the insert found the
+//!    shard closed, and the cancel flag's store happened before that
+//!    unlock, so before the re-read).
 //! 3. When the task's future is dropped (completed, aborted, cancelled),
 //!    `Catching` removes the entry, if any.
-//! 4. Shutdown's cancel step takes every entry and wakes it; the woken tasks
-//!    are polled once more, see the runtime's cancel flag, and drop their
-//!    futures (`task::Catching`).
+//! 4. Shutdown's cancel step, after setting the cancel flag, *takes* every
+//!    entry, shard by shard, and closes each shard as it empties it: an
+//!    insert into a closed shard stores nothing (its task wakes itself by
+//!    step 2's re-read). The caller wakes the taken wakers; the woken tasks
+//!    are polled once more, see the cancel flag, and drop their futures
+//!    (`task::Catching`).
+//! 5. Once every shard is closed, a remove (step 3) returns without taking
+//!    a lock: its entry is gone, and a closed shard never reuses its key.
+//!    A remove that started before that finds an empty shard or its own
+//!    entry, never another task's.
+//!
+//! Moving the wakers out (rather than cloning them and leaving the entries
+//! to step 3) spares each cancelled task a reference count increment and
+//! decrement and a lock round trip on its shard.
 //!
 //! A task that completes in its first poll never touches the registry:
 //! most tasks of a spawn-heavy load never park, and an insert and a remove
@@ -32,6 +44,7 @@
 //! order by the shard count; `docs/benchmarks.md`, "Shutdown", has the
 //! measurement).
 
+use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::{Mutex, MutexGuard, Padded};
 use std::cell::Cell;
 use std::task::Waker;
@@ -41,7 +54,16 @@ use slab::Slab;
 pub(crate) struct Registry {
     /// Each on its own cache line: neighbouring shards are locked by
     /// different threads.
-    shards: Box<[Padded<Mutex<Slab<Waker>>>]>,
+    shards: Box<[Padded<Mutex<Shard>>]>,
+    /// Step 5: every shard is closed.
+    closed: AtomicBool,
+}
+
+#[derive(Default)]
+struct Shard {
+    entries: Slab<Waker>,
+    /// Step 4 took the entries: inserts store nothing.
+    closed: bool,
 }
 
 thread_local! {
@@ -69,16 +91,18 @@ impl Registry {
             (workers * 4).next_power_of_two()
         };
         Registry {
-            shards: (0..n).map(|_| Padded(Mutex::new(Slab::new()))).collect(),
+            shards: (0..n).map(|_| Padded(Mutex::default())).collect(),
+            closed: AtomicBool::new(false),
         }
     }
 
-    fn lock(&self, shard: usize) -> MutexGuard<'_, Slab<Waker>> {
+    fn lock(&self, shard: usize) -> MutexGuard<'_, Shard> {
         // No user code runs under these locks (wakers are dropped outside).
         self.shards[shard].lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Step 2.
+    /// Step 2: [`NONE`] once the shard is closed (the caller's re-read of
+    /// the cancel flag then wakes the task).
     pub(crate) fn insert(&self, waker: Waker) -> Slot {
         let shard = SHARD.with(|c| {
             if c.get() == usize::MAX {
@@ -86,25 +110,46 @@ impl Registry {
             }
             c.get() & (self.shards.len() - 1)
         });
-        let key = self.lock(shard).insert(waker);
+        let mut guard = self.lock(shard);
+        if guard.closed {
+            drop(guard);
+            drop(waker); // outside the lock
+            return NONE;
+        }
+        let key = guard.entries.insert(waker);
         (shard << 32) | key
     }
 
-    /// Step 3.
+    /// Steps 3 and 5.
     pub(crate) fn remove(&self, slot: Slot) {
-        if slot == NONE || slot == LAZY {
+        if slot == NONE || slot == LAZY || self.closed.load(Ordering::Acquire) {
             return;
         }
-        let waker = self.lock(slot >> 32).try_remove(slot & 0xFFFF_FFFF);
+        let waker = self.lock(slot >> 32).entries.try_remove(slot & 0xFFFF_FFFF);
         drop(waker); // outside the lock
     }
 
-    /// Step 4: every registered waker (entries stay until their task drops).
-    pub(crate) fn wakers(&self) -> Vec<Waker> {
+    /// Step 4: takes every registered waker and closes the registry.
+    pub(crate) fn take_all(&self) -> Vec<Waker> {
         let mut out = Vec::new();
         for shard in 0..self.shards.len() {
-            out.extend(self.lock(shard).iter().map(|(_, w)| w.clone()));
+            let entries = {
+                let mut guard = self.lock(shard);
+                guard.closed = true;
+                std::mem::take(&mut guard.entries)
+            };
+            out.reserve(entries.len());
+            out.extend(entries.into_iter().map(|(_, w)| w));
         }
+        self.closed.store(true, Ordering::Release);
         out
+    }
+
+    /// Entries left (for tests).
+    #[cfg(all(test, ebbtide_loom))]
+    pub(crate) fn len(&self) -> usize {
+        (0..self.shards.len())
+            .map(|shard| self.lock(shard).entries.len())
+            .sum()
     }
 }

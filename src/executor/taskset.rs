@@ -129,11 +129,12 @@ impl TaskSet {
         self.cancelling.load(Ordering::Acquire)
     }
 
-    /// Shutdown's cancel step: from now on every poll cancels; returns the
-    /// wakers of every live registered task, to be woken by the caller.
+    /// Shutdown's cancel step: from now on every poll cancels; takes the
+    /// wakers of every registered task (registry step 4), to be woken by
+    /// the caller.
     pub(crate) fn start_cancelling(&self) -> Vec<Waker> {
         self.cancelling.store(true, Ordering::Release);
-        self.registry.wakers()
+        self.registry.take_all()
     }
 
     /// Registry step 2: a `Send` task's future returned `Pending` for the
