@@ -63,6 +63,7 @@ impl Drop for Scope {
 
 /// Steps 2–3: takes one unit and returns `Ready` if the task may try one
 /// more operation in this poll; else wakes it and returns `Pending`.
+#[inline]
 pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
     let proceed = BUDGET
         .try_with(|b| match b.get() {

@@ -6,6 +6,7 @@
 use std::future::{poll_fn, Future};
 use std::io::{self, Read, Write};
 use std::mem::MaybeUninit;
+use std::ops::ControlFlow;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{ready, Context, Poll};
@@ -167,6 +168,7 @@ pub(crate) static NO_STASH: StashCell = StashCell::new();
 /// peek): `Ready(Some(n))` stashed bytes copied, `Ready(None)` none
 /// stashed, `Pending` while a dropped read may still bring some (with no
 /// `cx`, the caller reports `WouldBlock`).
+#[inline]
 pub(crate) fn poll_stashed(
     stash: &StashCell,
     cx: Option<&mut Context<'_>>,
@@ -377,42 +379,132 @@ fn to_backend<B, O>(buf: B, submit: impl FnOnce(&OpContext, B) -> Result<O, B>) 
 /// table's slot owns `buf` while the kernel may write it; if the future
 /// is dropped, what the read got goes to `stash`, which every read of the
 /// stream looks at first: `op::ReadStash`).
-pub(crate) async fn read_owned<T: StreamSocket, B: IoBufMut>(
-    io: &Async<T>,
-    stash: &StashCell,
-    mut buf: B,
-) -> BufResult<usize, B> {
-    if T::IS_SOCKET && buf.buf_len() < buf.buf_capacity() {
+pub(crate) fn read_owned<'a, T: StreamSocket, B: IoBufMut>(
+    io: &'a Async<T>,
+    stash: &'a StashCell,
+    buf: B,
+) -> ReadOwned<'a, T, B> {
+    ReadOwned {
+        io,
+        stash,
+        state: ReadState::Start(buf),
+    }
+}
+
+/// The future of [`read_owned`], written out by hand: it is every owned
+/// read's hot path, and a nested `async fn` costs a state machine per
+/// layer and moves the buffer through each (`docs/benchmarks.md`, "TCP
+/// echo", has the count). Its first poll decides the path, in order:
+///
+/// 1. bytes kept from a dropped ring read, when there are any;
+/// 2. the ring, if the runtime sends sockets' calls there (`RingRead`);
+/// 3. readiness, steps 1–3 (`poll_stream_read`).
+pub(crate) struct ReadOwned<'a, T: StreamSocket, B: IoBufMut> {
+    io: &'a Async<T>,
+    stash: &'a StashCell,
+    state: ReadState<'a, B>,
+}
+
+enum ReadState<'a, B: IoBufMut> {
+    /// Not decided yet (the first poll, or one waiting for the stash).
+    Start(B),
+    /// By readiness.
+    Ready(B),
+    /// Through the ring.
+    Ring(RingRead<'a, B>),
+    /// Returned its output.
+    Done,
+}
+
+// The buffer is never pinned (it is moved in and out by value, as the op
+// table moves it), so the future may move whatever `B` is.
+impl<T: StreamSocket, B: IoBufMut> Unpin for ReadOwned<'_, T, B> {}
+
+impl<'a, T: StreamSocket, B: IoBufMut> ReadOwned<'a, T, B> {
+    /// Steps 1–2 of the type's doc: `Break(output)` when the stash
+    /// answered, else the state the read goes on in (`Start` again while
+    /// it waits for the stash).
+    fn start(
+        &self,
+        cx: &mut Context<'_>,
+        mut buf: B,
+    ) -> ControlFlow<BufResult<usize, B>, ReadState<'a, B>> {
+        if !T::IS_SOCKET || buf.buf_len() == buf.buf_capacity() {
+            return ControlFlow::Continue(ReadState::Ready(buf));
+        }
+        let stash = self.stash;
         if stash.get().is_some() {
             // SAFETY: the stash writes `n` initialized bytes at the start.
-            let stashed = poll_fn(|cx| unsafe {
+            let stashed = unsafe {
                 poll_into_spare(&mut buf, |s| {
                     poll_stashed(stash, Some(cx), s, true).map(|n| Ok(n.unwrap_or(0)))
                 })
-            });
-            match stashed.await {
-                Ok(0) => {}
-                res => return BufResult(res, buf),
+            };
+            match stashed {
+                Poll::Pending => return ControlFlow::Continue(ReadState::Start(buf)),
+                Poll::Ready(Ok(0)) => {}
+                Poll::Ready(res) => return ControlFlow::Break(BufResult(res, buf)),
             }
         }
-        buf = match to_backend(buf, |ops, buf| {
+        if !op::ring_sockets_in_process() {
+            return ControlFlow::Continue(ReadState::Ready(buf));
+        }
+        let io = self.io;
+        match to_backend(buf, |ops, buf| {
             op::recv(ops, sys_raw(io), buf, stash.get_or_init(Default::default))
         }) {
-            Ok(op) => {
-                let stash = stash.get().expect("made for the op just above");
-                return RingRead {
-                    op: Some(op),
-                    stash,
-                }
-                .await;
-            }
-            Err(buf) => buf,
-        };
+            Ok(op) => ControlFlow::Continue(ReadState::Ring(RingRead {
+                op: Some(op),
+                stash: stash.get().expect("made for the op just above"),
+            })),
+            Err(buf) => ControlFlow::Continue(ReadState::Ready(buf)),
+        }
     }
-    // SAFETY: a stream read returns the bytes `recv` wrote at the start.
-    let res =
-        poll_fn(|cx| unsafe { poll_into_spare(&mut buf, |s| poll_stream_read(io, stash, cx, s)) });
-    BufResult(res.await, buf)
+}
+
+impl<T: StreamSocket, B: IoBufMut> Future for ReadOwned<'_, T, B> {
+    type Output = BufResult<usize, B>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        loop {
+            match &mut this.state {
+                ReadState::Ready(buf) => {
+                    let (io, stash) = (this.io, this.stash);
+                    // SAFETY: a stream read returns the bytes `recv` wrote
+                    // at the start.
+                    let res = ready!(unsafe {
+                        poll_into_spare(buf, |s| poll_stream_read(io, stash, cx, s))
+                    });
+                    let ReadState::Ready(buf) = std::mem::replace(&mut this.state, ReadState::Done)
+                    else {
+                        unreachable!("matched above")
+                    };
+                    return Poll::Ready(BufResult(res, buf));
+                }
+                ReadState::Ring(read) => {
+                    let out = ready!(Pin::new(read).poll(cx));
+                    this.state = ReadState::Done;
+                    return Poll::Ready(out);
+                }
+                ReadState::Start(_) => {
+                    let ReadState::Start(buf) = std::mem::replace(&mut this.state, ReadState::Done)
+                    else {
+                        unreachable!("matched above")
+                    };
+                    match this.start(cx, buf) {
+                        ControlFlow::Break(out) => return Poll::Ready(out),
+                        ControlFlow::Continue(ReadState::Start(buf)) => {
+                            this.state = ReadState::Start(buf);
+                            return Poll::Pending;
+                        }
+                        ControlFlow::Continue(next) => this.state = next,
+                    }
+                }
+                ReadState::Done => panic!("`read_owned` polled after it returned"),
+            }
+        }
+    }
 }
 
 /// A stream read through a ring; counts itself in the stream's stash if
@@ -598,83 +690,134 @@ where
 /// written before it is not reported (as in tokio-uring and compio). On
 /// the io_uring backend, one `SEND` through the ring per chunk the kernel
 /// takes.
-pub(crate) async fn write_all_owned<T: StreamSocket, B: IoBuf>(
+pub(crate) fn write_all_owned<T: StreamSocket, B: IoBuf>(
     io: &Async<T>,
     buf: B,
-) -> BufResult<(), B>
+) -> WriteAllOwned<'_, T, B>
 where
-    for<'a> &'a T: Write,
+    for<'b> &'b T: Write,
 {
-    if !T::IS_SOCKET {
-        return write_all_ready_from(io, buf, 0).await;
-    }
-    let total = buf.buf_len();
-    match to_backend(buf.slice(..total), |ops, s| op::send(ops, sys_raw(io), s)) {
-        Ok(first) => return send_all_through(io, first, total).await,
-        Err(slice) => write_all_ready_from(io, slice.into_inner(), 0).await,
+    WriteAllOwned {
+        io,
+        state: WriteState::Start(buf),
     }
 }
 
-/// `write_all_owned` through the completion backend: `first` is the op of
-/// the first chunk; each later chunk is one more op.
-async fn send_all_through<T: AsSourceHandle, B: IoBuf>(
-    io: &Async<T>,
-    first: op::Op<BufResult<usize, crate::io::Slice<B>>>,
-    total: usize,
-) -> BufResult<(), B>
+/// The future of [`write_all_owned`], written out by hand for the reason
+/// [`ReadOwned`] is. Its first poll decides the path: through the ring if
+/// the runtime sends sockets' calls there (one `SEND` per chunk the kernel
+/// takes; if a later chunk finds no runtime current, the rest goes by
+/// readiness), else by readiness (steps 1–3, a `write` per chunk).
+pub(crate) struct WriteAllOwned<'a, T: StreamSocket, B: IoBuf> {
+    io: &'a Async<T>,
+    state: WriteState<B>,
+}
+
+enum WriteState<B: IoBuf> {
+    /// Not polled yet.
+    Start(B),
+    /// By readiness: `done` bytes written.
+    Ready { buf: B, done: usize },
+    /// Through the ring: `op` sends the chunk after the first `done` bytes.
+    Ring {
+        op: op::Op<BufResult<usize, crate::io::Slice<B>>>,
+        done: usize,
+    },
+    /// Returned its output.
+    Done,
+}
+
+// As for `ReadOwned`: the buffer is never pinned.
+impl<T: StreamSocket, B: IoBuf> Unpin for WriteAllOwned<'_, T, B> {}
+
+impl<T: StreamSocket, B: IoBuf> WriteAllOwned<'_, T, B>
 where
-    for<'a> &'a T: Write,
+    for<'b> &'b T: Write,
 {
-    let mut op = first;
-    let mut done = 0;
-    loop {
-        let BufResult(res, slice) = op.await;
-        let buf = slice.into_inner();
-        match res {
-            Ok(0) if total > 0 => return BufResult(Err(io::ErrorKind::WriteZero.into()), buf),
-            Ok(n) => done += n,
-            Err(e) => return BufResult(Err(e), buf),
+    /// The path of a write not started yet, from byte `done` of `buf`.
+    fn start(&self, buf: B, done: usize) -> WriteState<B> {
+        let total = buf.buf_len();
+        if !T::IS_SOCKET || done >= total || !op::ring_sockets_in_process() {
+            return WriteState::Ready { buf, done };
         }
-        if done >= total {
-            return BufResult(Ok(()), buf);
-        }
-        op = match to_backend(buf.slice(done..total), |ops, s| {
+        let io = self.io;
+        match to_backend(buf.slice(done..total), |ops, s| {
             op::send(ops, sys_raw(io), s)
         }) {
-            Ok(op) => op,
-            // No runtime is current any more (the future moved to a
-            // thread outside it): finish by readiness.
-            Err(rest) => {
-                let buf = rest.into_inner();
-                return write_all_ready_from(io, buf, done).await;
-            }
-        };
+            Ok(op) => WriteState::Ring { op, done },
+            Err(rest) => WriteState::Ready {
+                buf: rest.into_inner(),
+                done,
+            },
+        }
     }
 }
 
-/// `write_all_owned` by readiness, from byte `done`.
-async fn write_all_ready_from<T: AsSourceHandle, B: IoBuf>(
-    io: &Async<T>,
-    buf: B,
-    done: usize,
-) -> BufResult<(), B>
+impl<T: StreamSocket, B: IoBuf> Future for WriteAllOwned<'_, T, B>
 where
-    for<'a> &'a T: Write,
+    for<'b> &'b T: Write,
 {
-    let mut done = done;
-    let res = poll_fn(|cx| {
-        let bytes = buf.as_init();
-        while done < bytes.len() {
-            let n = ready!(poll_io(io, Direction::Write, cx, |mut s| s.write(&bytes[done..])))?;
-            if n == 0 {
-                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+    type Output = BufResult<(), B>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        loop {
+            match &mut this.state {
+                WriteState::Ready { buf, done } => {
+                    let bytes = buf.as_init();
+                    let res = loop {
+                        if *done >= bytes.len() {
+                            break Ok(());
+                        }
+                        let written = ready!(poll_io(this.io, Direction::Write, cx, |mut s| s
+                            .write(&bytes[*done..])));
+                        match written {
+                            Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
+                            Ok(n) => *done += n,
+                            Err(e) => break Err(e),
+                        }
+                    };
+                    let WriteState::Ready { buf, .. } =
+                        std::mem::replace(&mut this.state, WriteState::Done)
+                    else {
+                        unreachable!("matched above")
+                    };
+                    return Poll::Ready(BufResult(res, buf));
+                }
+                WriteState::Ring { op, done } => {
+                    let BufResult(res, slice) = ready!(Pin::new(op).poll(cx));
+                    let buf = slice.into_inner();
+                    let total = buf.buf_len();
+                    let done = match res {
+                        Ok(0) if total > 0 => {
+                            this.state = WriteState::Done;
+                            let e = io::ErrorKind::WriteZero.into();
+                            return Poll::Ready(BufResult(Err(e), buf));
+                        }
+                        Ok(n) => *done + n,
+                        Err(e) => {
+                            this.state = WriteState::Done;
+                            return Poll::Ready(BufResult(Err(e), buf));
+                        }
+                    };
+                    if done >= total {
+                        this.state = WriteState::Done;
+                        return Poll::Ready(BufResult(Ok(()), buf));
+                    }
+                    this.state = this.start(buf, done);
+                }
+                WriteState::Start(_) => {
+                    let WriteState::Start(buf) =
+                        std::mem::replace(&mut this.state, WriteState::Done)
+                    else {
+                        unreachable!("matched above")
+                    };
+                    this.state = this.start(buf, 0);
+                }
+                WriteState::Done => panic!("`write_all_owned` polled after it returned"),
             }
-            done += n;
         }
-        Poll::Ready(Ok(()))
-    })
-    .await;
-    BufResult(res, buf)
+    }
 }
 
 /// Waits for a non-blocking `connect` (already started) to finish.

@@ -307,8 +307,11 @@ macro_rules! stream_halves {
             /// })?;
             /// # Ok::<(), std::io::Error>(())
             /// ```
-            pub async fn read_owned<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-                self.inner.read_owned(buf).await
+            pub fn read_owned<B: IoBufMut>(
+                &self,
+                buf: B,
+            ) -> impl std::future::Future<Output = BufResult<usize, B>> + Send + '_ {
+                self.inner.read_owned(buf)
             }
 
             #[doc = concat!("[`", stringify!($Stream), "::try_read`] on this half: never waits.")]
@@ -495,8 +498,11 @@ macro_rules! stream_halves {
             /// })?;
             /// # Ok::<(), std::io::Error>(())
             /// ```
-            pub async fn write_all_owned<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
-                self.inner.write_all_owned(buf).await
+            pub fn write_all_owned<B: IoBuf>(
+                &self,
+                buf: B,
+            ) -> impl std::future::Future<Output = BufResult<(), B>> + Send + '_ {
+                self.inner.write_all_owned(buf)
             }
 
             #[doc = concat!("[`", stringify!($Stream), "::try_write`] on this half: never waits.")]

@@ -1,5 +1,6 @@
 //! TCP: [`TcpListener`] and [`TcpStream`].
 
+use std::future::Future;
 use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::sync::Arc;
@@ -516,8 +517,11 @@ impl TcpStream {
     /// })?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub async fn read_owned<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        socket::read_owned(&self.io, &self.stash, buf).await
+    pub fn read_owned<B: IoBufMut>(
+        &self,
+        buf: B,
+    ) -> impl Future<Output = BufResult<usize, B>> + Send + '_ {
+        socket::read_owned(&self.io, &self.stash, buf)
     }
 
     /// Writes some of `buf`'s initialized bytes (one `send`); returns how
@@ -587,8 +591,11 @@ impl TcpStream {
     /// })?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub async fn write_all_owned<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
-        socket::write_all_owned(&self.io, buf).await
+    pub fn write_all_owned<B: IoBuf>(
+        &self,
+        buf: B,
+    ) -> impl Future<Output = BufResult<(), B>> + Send + '_ {
+        socket::write_all_owned(&self.io, buf)
     }
 
     /// Reads without removing the data from the socket's queue.

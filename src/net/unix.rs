@@ -1,5 +1,6 @@
 //! Unix-domain sockets: [`UnixListener`], [`UnixStream`], [`UnixDatagram`].
 
+use std::future::Future;
 use std::io;
 use std::net::Shutdown;
 use std::os::unix::net::{self as std_unix, SocketAddr};
@@ -414,8 +415,11 @@ impl UnixStream {
     /// })?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub async fn read_owned<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        socket::read_owned(&self.io, &self.stash, buf).await
+    pub fn read_owned<B: IoBufMut>(
+        &self,
+        buf: B,
+    ) -> impl Future<Output = BufResult<usize, B>> + Send + '_ {
+        socket::read_owned(&self.io, &self.stash, buf)
     }
 
     /// Writes some of `buf`'s initialized bytes (one `write`).
@@ -478,8 +482,11 @@ impl UnixStream {
     /// })?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub async fn write_all_owned<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
-        socket::write_all_owned(&self.io, buf).await
+    pub fn write_all_owned<B: IoBuf>(
+        &self,
+        buf: B,
+    ) -> impl Future<Output = BufResult<(), B>> + Send + '_ {
+        socket::write_all_owned(&self.io, buf)
     }
 
     /// Reads into `buf` if data is queued now, without waiting and without

@@ -112,6 +112,7 @@ static RING_SOCKETS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBo
 
 /// Whether a socket call might go through a ring (`RING_SOCKETS`): `false`
 /// means it never does, `true` that the current runtime decides.
+#[inline]
 pub(crate) fn ring_sockets_in_process() -> bool {
     RING_SOCKETS.load(std::sync::atomic::Ordering::Relaxed)
 }

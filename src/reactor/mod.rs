@@ -158,6 +158,7 @@ impl Reactor {
         &self.poller
     }
 
+    #[inline]
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }

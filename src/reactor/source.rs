@@ -283,6 +283,7 @@ impl Source {
     }
 
     /// Step 5: the event count of `dir`, read before trying a call.
+    #[inline]
     pub(crate) fn tick(&self, dir: Direction) -> u32 {
         self.ticks[dir as usize].load(Ordering::Acquire)
     }
@@ -323,18 +324,21 @@ impl Source {
 
     /// Step 6: a stream read in progress should wait for the next event
     /// rather than try the call. One atomic load, no lock.
+    #[inline]
     pub(crate) fn skip_read_try(&self) -> bool {
         self.skip_read.load(Ordering::Acquire)
     }
 
     /// Step 7: whether the next stream read should ask for the OS's
     /// queue hint.
+    #[inline]
     pub(crate) fn last_read_was_full(&self) -> bool {
         self.full_read.load(Ordering::Relaxed)
     }
 
     /// Step 7: records whether a stream read filled its buffer (written
     /// only when it changes, so a steady stream of reads writes nothing).
+    #[inline]
     pub(crate) fn note_read(&self, full: bool) {
         if self.full_read.load(Ordering::Relaxed) != full {
             self.full_read.store(full, Ordering::Relaxed);
