@@ -384,11 +384,14 @@ pub(crate) fn read_owned<'a, T: StreamSocket, B: IoBufMut>(
     stash: &'a StashCell,
     buf: B,
 ) -> ReadOwned<'a, T, B> {
-    ReadOwned {
-        io,
-        stash,
-        state: ReadState::Start(buf),
-    }
+    // No runtime of the process sends sockets' calls to a ring: nothing
+    // is left to decide (see the type's doc).
+    let state = if T::IS_SOCKET && op::ring_sockets_in_process() {
+        ReadState::Start(buf)
+    } else {
+        ReadState::Ready(buf)
+    };
+    ReadOwned { io, stash, state }
 }
 
 /// The future of [`read_owned`], written out by hand: it is every owned
@@ -398,7 +401,15 @@ pub(crate) fn read_owned<'a, T: StreamSocket, B: IoBufMut>(
 ///
 /// 1. bytes kept from a dropped ring read, when there are any;
 /// 2. the ring, if the runtime sends sockets' calls there (`RingRead`);
-/// 3. readiness, steps 1–3 (`poll_stream_read`).
+/// 3. readiness, steps 1–3 (`poll_stream_read`, which looks at the kept
+///    bytes first too).
+///
+/// While no runtime of the process sends sockets' calls to a ring (the
+/// default; `op::ring_sockets_in_process` never goes back to `false`),
+/// there is no ring to choose and no kept bytes to look at before
+/// `poll_stream_read` does, so the future starts at step 3. A ring-sockets
+/// runtime built before its first poll leaves it there: readiness works on
+/// every runtime, and step 3 still takes kept bytes first.
 pub(crate) struct ReadOwned<'a, T: StreamSocket, B: IoBufMut> {
     io: &'a Async<T>,
     stash: &'a StashCell,
@@ -697,10 +708,14 @@ pub(crate) fn write_all_owned<T: StreamSocket, B: IoBuf>(
 where
     for<'b> &'b T: Write,
 {
-    WriteAllOwned {
-        io,
-        state: WriteState::Start(buf),
-    }
+    // As for `read_owned`: with no ring-sockets runtime in the process,
+    // the path is readiness from the start.
+    let state = if T::IS_SOCKET && op::ring_sockets_in_process() {
+        WriteState::Start(buf)
+    } else {
+        WriteState::Ready { buf, done: 0 }
+    };
+    WriteAllOwned { io, state }
 }
 
 /// The future of [`write_all_owned`], written out by hand for the reason
