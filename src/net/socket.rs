@@ -384,14 +384,22 @@ pub(crate) fn read_owned<'a, T: StreamSocket, B: IoBufMut>(
     stash: &'a StashCell,
     buf: B,
 ) -> ReadOwned<'a, T, B> {
-    // No runtime of the process sends sockets' calls to a ring: nothing
-    // is left to decide (see the type's doc).
-    let state = if T::IS_SOCKET && op::ring_sockets_in_process() {
+    let state = if may_use_ring::<T>() {
         ReadState::Start(buf)
     } else {
         ReadState::Ready(buf)
     };
     ReadOwned { io, stash, state }
+}
+
+/// Whether an owned stream call of `T` may go through a ring, and so must
+/// decide its path at its first poll ([`ReadOwned`]'s doc): only a socket,
+/// and only once some runtime of the process sends sockets' calls to its
+/// ring (`op::ring_sockets_in_process`, which never goes back to `false`).
+/// Otherwise the call is on readiness from the start.
+#[inline]
+fn may_use_ring<T: StreamSocket>() -> bool {
+    T::IS_SOCKET && op::ring_sockets_in_process()
 }
 
 /// The future of [`read_owned`], written out by hand: it is every owned
@@ -405,9 +413,9 @@ pub(crate) fn read_owned<'a, T: StreamSocket, B: IoBufMut>(
 ///    bytes first too).
 ///
 /// While no runtime of the process sends sockets' calls to a ring (the
-/// default; `op::ring_sockets_in_process` never goes back to `false`),
-/// there is no ring to choose and no kept bytes to look at before
-/// `poll_stream_read` does, so the future starts at step 3. A ring-sockets
+/// default: [`may_use_ring`] is `false`), there is no ring to choose and
+/// no kept bytes to look at before `poll_stream_read` does, so the future
+/// starts at step 3. A ring-sockets
 /// runtime built before its first poll leaves it there: readiness works on
 /// every runtime, and step 3 still takes kept bytes first.
 pub(crate) struct ReadOwned<'a, T: StreamSocket, B: IoBufMut> {
@@ -432,15 +440,16 @@ enum ReadState<'a, B: IoBufMut> {
 impl<T: StreamSocket, B: IoBufMut> Unpin for ReadOwned<'_, T, B> {}
 
 impl<'a, T: StreamSocket, B: IoBufMut> ReadOwned<'a, T, B> {
-    /// Steps 1–2 of the type's doc: `Break(output)` when the stash
-    /// answered, else the state the read goes on in (`Start` again while
-    /// it waits for the stash).
+    /// Steps 1–2 of the type's doc (only for a future [`may_use_ring`]
+    /// started in `Start`): `Break(output)` when the stash answered, else
+    /// the state the read goes on in (`Start` again while it waits for the
+    /// stash).
     fn start(
         &self,
         cx: &mut Context<'_>,
         mut buf: B,
     ) -> ControlFlow<BufResult<usize, B>, ReadState<'a, B>> {
-        if !T::IS_SOCKET || buf.buf_len() == buf.buf_capacity() {
+        if buf.buf_len() == buf.buf_capacity() {
             return ControlFlow::Continue(ReadState::Ready(buf));
         }
         let stash = self.stash;
@@ -456,9 +465,6 @@ impl<'a, T: StreamSocket, B: IoBufMut> ReadOwned<'a, T, B> {
                 Poll::Ready(Ok(0)) => {}
                 Poll::Ready(res) => return ControlFlow::Break(BufResult(res, buf)),
             }
-        }
-        if !op::ring_sockets_in_process() {
-            return ControlFlow::Continue(ReadState::Ready(buf));
         }
         let io = self.io;
         match to_backend(buf, |ops, buf| {
@@ -708,9 +714,7 @@ pub(crate) fn write_all_owned<T: StreamSocket, B: IoBuf>(
 where
     for<'b> &'b T: Write,
 {
-    // As for `read_owned`: with no ring-sockets runtime in the process,
-    // the path is readiness from the start.
-    let state = if T::IS_SOCKET && op::ring_sockets_in_process() {
+    let state = if may_use_ring::<T>() {
         WriteState::Start(buf)
     } else {
         WriteState::Ready { buf, done: 0 }
@@ -749,10 +753,12 @@ impl<T: StreamSocket, B: IoBuf> WriteAllOwned<'_, T, B>
 where
     for<'b> &'b T: Write,
 {
-    /// The path of a write not started yet, from byte `done` of `buf`.
+    /// The path of the rest of a write from byte `done` of `buf` (only
+    /// for a future [`may_use_ring`] started in `Start`): one more op in
+    /// the ring, or readiness when no runtime is current to take it.
     fn start(&self, buf: B, done: usize) -> WriteState<B> {
         let total = buf.buf_len();
-        if !T::IS_SOCKET || done >= total || !op::ring_sockets_in_process() {
+        if done >= total {
             return WriteState::Ready { buf, done };
         }
         let io = self.io;
@@ -803,23 +809,18 @@ where
                     let BufResult(res, slice) = ready!(Pin::new(op).poll(cx));
                     let buf = slice.into_inner();
                     let total = buf.buf_len();
-                    let done = match res {
-                        Ok(0) if total > 0 => {
-                            this.state = WriteState::Done;
-                            let e = io::ErrorKind::WriteZero.into();
-                            return Poll::Ready(BufResult(Err(e), buf));
-                        }
-                        Ok(n) => *done + n,
-                        Err(e) => {
-                            this.state = WriteState::Done;
-                            return Poll::Ready(BufResult(Err(e), buf));
-                        }
+                    let res = match res {
+                        Ok(0) if total > 0 => Err(io::ErrorKind::WriteZero.into()),
+                        Ok(n) => Ok(*done + n),
+                        Err(e) => Err(e),
                     };
-                    if done >= total {
-                        this.state = WriteState::Done;
-                        return Poll::Ready(BufResult(Ok(()), buf));
+                    match res {
+                        Ok(done) if done < total => this.state = this.start(buf, done),
+                        res => {
+                            this.state = WriteState::Done;
+                            return Poll::Ready(BufResult(res.map(drop), buf));
+                        }
                     }
-                    this.state = this.start(buf, done);
                 }
                 WriteState::Start(_) => {
                     let WriteState::Start(buf) =
