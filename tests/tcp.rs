@@ -183,6 +183,58 @@ fn owned_read_fills_spare_capacity_and_an_empty_one_reads_zero_at_once() {
     });
 }
 
+/// tokio's `write_all` scenario (`tests/io_write_all.rs`: a writer that
+/// takes a few bytes per call) on a real socket: with both socket buffers
+/// shrunk to 16 KiB, an 8 MiB `write_all_owned` stops part-way on
+/// `WouldBlock` hundreds of times while its reader sleeps and then reads.
+/// Each time it must resume where the kernel stopped: the reader gets every
+/// byte once, in order, and the writer gets its whole buffer back.
+#[test]
+fn write_all_owned_resumes_where_each_partial_write_stopped() {
+    watchdog(|| {
+        for f in [Flavour::current_thread(), Flavour::workers(2)] {
+            f.rt.block_on(async {
+                let (a, b) = tcp_pair().await;
+                a.set_send_buffer_size(16 * 1024).unwrap();
+                b.set_recv_buffer_size(16 * 1024).unwrap();
+                let len = 8 << 20;
+                let data = pattern(7, len);
+                let want = checksum(&data);
+                let writer = ebbtide::spawn(async move {
+                    let BufResult(res, buf) = a.write_all_owned(data).await;
+                    res.unwrap();
+                    a.shutdown(Shutdown::Write).unwrap();
+                    buf.len()
+                });
+                // The writer fills both buffers and waits before any read.
+                ebbtide::time::sleep(Duration::from_millis(20)).await;
+                let mut got = Vec::with_capacity(len);
+                loop {
+                    got.reserve(8 * 1024);
+                    let BufResult(res, g) = b.read_owned(got).await;
+                    got = g;
+                    if res.unwrap() == 0 {
+                        break;
+                    }
+                }
+                assert_eq!(
+                    writer.await.unwrap(),
+                    len,
+                    "{}: the buffer came back whole",
+                    f.name
+                );
+                assert_eq!(got.len(), len, "{}: bytes received", f.name);
+                assert_eq!(
+                    checksum(&got),
+                    want,
+                    "{}: every byte once, in order",
+                    f.name
+                );
+            });
+        }
+    });
+}
+
 #[test]
 fn write_all_owned_returns_the_buffer_on_error() {
     watchdog(|| {
